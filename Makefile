@@ -1,0 +1,102 @@
+# slotkeeper build. `make` builds; `make check` installs missing -dev packages (as root),
+# builds and runs every test; `make demo` runs the main job on a generated data-dir;
+# `make bench` compares slotkeeper with tar|zstd and bsdtar.
+
+CC      ?= cc
+BUILD   := build
+# Debian packages that provide the pkg-config modules we link.
+PC_MODULES := libzstd libxxhash jansson
+DEB_PKGS   := pkg-config libzstd-dev libxxhash-dev libjansson-dev
+
+PC_CFLAGS = $(shell pkg-config --cflags $(PC_MODULES) 2>/dev/null)
+PC_LIBS   = $(shell pkg-config --libs $(PC_MODULES) 2>/dev/null)
+
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
+LDLIBS  = $(PC_LIBS) -pthread
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c
+BIN_SRC := supervisor/main.c
+UNIT_SRC := $(wildcard tests/unit/*.c)
+TOOLS   := mkdatadir runstat holdlock
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+SAN_LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+SAN_BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/san/%.o)
+SAN_UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
+
+.PHONY: all build deps check test unit integration san demo bench format format-check clean
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: slotkeeper $(BUILD)/unit-tests $(TOOLS:%=$(BUILD)/tools/%)
+
+slotkeeper: $(LIB_OBJ) $(BIN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(LIB_OBJ) $(UNIT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/slotkeeper: $(SAN_LIB_OBJ) $(SAN_BIN_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/unit-tests: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -g -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+# Installs what the build and the tests need, only when pkg-config cannot find it.
+deps:
+	@missing=""; \
+	command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"; \
+	if [ -z "$$missing" ]; then \
+	  for m in $(PC_MODULES); do pkg-config --exists $$m || missing="$(DEB_PKGS)"; done; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "slotkeeper: missing build dependencies; run as root, or: sudo apt-get install $(DEB_PKGS)" >&2; exit 1; \
+	  fi; \
+	  echo "installing $(DEB_PKGS)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PKGS) >/dev/null || exit 1; \
+	fi
+
+check: deps
+	@$(MAKE) --no-print-directory build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper
+	@bash tests/run.sh
+
+test: check
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@bash tests/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@SLOTKEEPER=$(CURDIR)/slotkeeper MKDATADIR=$(CURDIR)/$(BUILD)/tools/mkdatadir \
+	  RUNSTAT=$(CURDIR)/$(BUILD)/tools/runstat bash tests/bench/bench.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c
+
+clean:
+	rm -rf $(BUILD) slotkeeper
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,61 @@
+/*
+ * fsutil: small, careful file-system helpers shared by the snapshot/ modules.
+ *
+ * Everything returns 0 (or a count) on success and a negative errno on failure,
+ * retries EINTR and short transfers, and never follows a caller's path further
+ * than the call says. These are the only places that loop around read/write.
+ */
+#ifndef SLOTKEEPER_FSUTIL_H
+#define SLOTKEEPER_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes all of buf at fd's offset / at off. */
+int sk_write_all(int fd, const void *buf, size_t len);
+int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+/* Reads up to len bytes at off; returns the number read (less only at end of file). */
+ssize_t sk_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* fsync of a directory by path or relative to dirfd. */
+int sk_fsync_dir(const char *path);
+int sk_fsync_at(int dirfd, const char *name);
+
+/* mkdir -p with mode for the missing components. */
+int sk_mkdir_p(const char *path, mode_t mode);
+
+/* Removes name under dirfd recursively (like rm -rf); a missing name is not an error. */
+int sk_rm_rf_at(int dirfd, const char *name);
+
+/* Reads a whole regular file of at most max bytes into a NUL-terminated malloc'd buffer. */
+int sk_read_file_at(int dirfd, const char *name, size_t max, char **buf, size_t *len);
+
+/* Writes data to dirfd/name atomically: temp file, fsync, rename, fsync the directory. */
+int sk_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Parses sizes like "4096", "64K", "64KiB", "1M", "2GiB" (binary units). */
+int sk_parse_size(const char *s, uint64_t *out);
+/* Parses durations like "0", "30", "30s", "5m", "1h", "250ms" into milliseconds. */
+int sk_parse_duration_ms(const char *s, uint64_t *out);
+/* Parses a non-negative decimal integer within [min, max]. */
+int sk_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Formats n bytes as "1.5 GiB" into buf. */
+const char *sk_fmt_bytes(uint64_t n, char *buf, size_t len);
+
+/* If a process holds a POSIX (fcntl) lock on path that conflicts with a write lock,
+ * returns 1 and its pid; 0 if none; -ENOENT if path does not exist; other -errno. */
+int sk_fcntl_lock_holder(const char *path, pid_t *pid);
+
+/* Bytes available to unprivileged writers on the file system holding path. */
+int sk_fs_avail(const char *path, uint64_t *avail);
+
+/* Monotonic time in seconds. */
+double sk_now(void);
+
+/* Joins a and b with a '/' into out; returns -ENAMETOOLONG if it does not fit. */
+int sk_path_join(char *out, size_t len, const char *a, const char *b);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * repo: the on-disk repository of chunks and snapshots.
+ *
+ *   REPO/config               format version, chunk size, default zstd level (written last at init)
+ *   REPO/lock                 flock(2): shared for snapshot/restore/verify/list, exclusive for prune;
+ *                             the exclusive holder writes its pid and command into it
+ *   REPO/chunks/ab/<hash>     one zstd frame per chunk, named by the XXH3-128 of its bytes
+ *   REPO/chunks/ab/<hash>.damaged  a chunk verify or restore found damaged, set aside
+ *   REPO/snapshots/<id>       one manifest per snapshot, published last
+ *   REPO/snapshots/<id>.bad   present when the snapshot failed verification; holds the reason
+ *   REPO/tmp/s-<pid>-<rand>/  one writer session: staged chunks and manifest; the writer holds
+ *                             flock on it, so any session whose lock can be taken is stale
+ *
+ * Write order of a snapshot: chunks into the session (then fdatasync each), the
+ * manifest into the session (fsync), chunks renamed into chunks/ (fsync their
+ * directories), the manifest renamed into snapshots/ (fsync the directory).
+ * Readers never look into tmp/; writers sweep stale sessions when they start.
+ * Locks are flock(2) locks, released by the kernel when their holder dies, so
+ * a crashed process never blocks the repository.
+ */
+#ifndef SLOTKEEPER_REPO_H
+#define SLOTKEEPER_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotkeeper/chunk.h"
+#include "slotkeeper/error.h"
+#include "slotkeeper/manifest.h"
+
+#define SK_REPO_DEFAULT_CHUNK (1024U * 1024)
+#define SK_REPO_DEFAULT_LEVEL 3
+
+enum sk_lock_mode { SK_LOCK_SHARED, SK_LOCK_EXCLUSIVE };
+
+typedef struct sk_repo {
+    char path[PATH_MAX];
+    int dirfd, chunksfd, snapsfd, tmpfd, lockfd;
+    uint32_t chunk_size;
+    int level;
+    int sessfd; /* the open writer session, or -1 */
+    char sessname[64];
+} sk_repo_t;
+
+/* Creates a repository at path (missing or empty folder). */
+int sk_repo_init(const char *path, uint32_t chunk_size, int level, sk_err_t *err);
+
+/* Opens the repository at path and takes its lock in mode, waiting up to wait_ms
+ * (-EWOULDBLOCK if it cannot). command is recorded in the lock file when exclusive. */
+int sk_repo_open(const char *path, enum sk_lock_mode mode, uint64_t wait_ms, const char *command, sk_repo_t **out,
+                 sk_err_t *err);
+void sk_repo_close(sk_repo_t *r);
+
+/* Removes stale writer sessions and stale temporary files; returns how many were removed. */
+int sk_repo_sweep(sk_repo_t *r);
+
+/* Starts / ends this process's writer session (end removes it with what it still holds). */
+int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err);
+void sk_repo_session_end(sk_repo_t *r);
+
+/* Whether the chunk is stored; if so and csize is not NULL, its compressed size. 1, 0, or -errno. */
+int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize);
+/* Writes a compressed chunk into the session (not yet durable, not yet visible). */
+int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size_t len, sk_err_t *err);
+/* fdatasync of a staged chunk. */
+int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err);
+/* Renames a staged chunk into chunks/. */
+int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err);
+/* fsyncs chunks/<prefix> for every prefix byte set in touched[256]. */
+int sk_repo_chunk_dirs_sync(sk_repo_t *r, const bool touched[256], sk_err_t *err);
+/* Renames a damaged chunk to chunks/ab/<hash>.damaged, so that the next snapshot of the same
+ * data stores a good copy instead of reusing it. Prune removes set-aside chunks. */
+int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h);
+/* Reads a chunk's compressed bytes into *buf (grown as needed). -ENOENT if missing,
+ * -EBADMSG if it was set aside as damaged. */
+int sk_repo_chunk_read(sk_repo_t *r, const sk_hash_t *h, void **buf, size_t *cap, size_t *len);
+/* Relative path "chunks/ab/<hash>" for messages. */
+void sk_repo_chunk_relpath(const sk_hash_t *h, char *out, size_t len);
+
+/* Writes the manifest into the session and fsyncs it. */
+int sk_repo_manifest_stage(sk_repo_t *r, const char *id, const char *buf, size_t len, sk_err_t *err);
+/* Renames the staged manifest into snapshots/ and fsyncs the directory: the snapshot exists. */
+int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err);
+
+/* Snapshot ids in ascending (oldest first) order; free with sk_repo_ids_free. */
+int sk_repo_list_ids(sk_repo_t *r, char ***ids, size_t *n, sk_err_t *err);
+void sk_repo_ids_free(char **ids, size_t n);
+
+/* Loads and validates a manifest. -ENOENT if there is no such snapshot, -EBADMSG if corrupt. */
+int sk_repo_manifest_load(sk_repo_t *r, const char *id, sk_manifest_t **out, sk_err_t *err);
+
+/* 1 if marked bad (reason copied when given), 0 if not. */
+int sk_repo_is_bad(sk_repo_t *r, const char *id, char *reason, size_t len);
+int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason);
+
+/* The newest snapshot that is not marked bad and whose manifest loads; corrupt ones
+ * met on the way are marked bad. -ENOENT if there is none. */
+int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err);
+
+/* Removes a snapshot's manifest and bad marker (prune; needs the exclusive lock). */
+int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err);
+
+#endif

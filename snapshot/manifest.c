@@ -1,0 +1,783 @@
+/*
+ * manifest: builds, serialises and strictly parses snapshot manifests (see
+ * manifest.h for the format). The parser trusts nothing: every number is
+ * range-checked, every path is checked for shape and order, and the stats are
+ * recomputed, so a manifest either parses whole or is reported corrupt.
+ */
+#include "slotkeeper/manifest.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "slotkeeper/hashset.h"
+#include "slotkeeper/log.h"
+
+/* ---- building ---------------------------------------------------------- */
+
+sk_manifest_t *sk_manifest_new(void)
+{
+    return calloc(1, sizeof(sk_manifest_t));
+}
+
+void sk_manifest_free(sk_manifest_t *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->ninclude; i++)
+        free(m->include[i]);
+    free(m->include);
+    for (size_t i = 0; i < m->nfacts; i++) {
+        free(m->facts[i].key);
+        free(m->facts[i].value);
+    }
+    free(m->facts);
+    for (size_t i = 0; i < m->nentries; i++) {
+        free(m->entries[i].path);
+        free(m->entries[i].target);
+        free(m->entries[i].chunks);
+    }
+    free(m->entries);
+    free(m);
+}
+
+int sk_manifest_add_include(sk_manifest_t *m, const char *name)
+{
+    char **n = realloc(m->include, (m->ninclude + 1) * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    m->include = n;
+    if (!(n[m->ninclude] = strdup(name)))
+        return -ENOMEM;
+    m->ninclude++;
+    return 0;
+}
+
+int sk_manifest_set_fact(sk_manifest_t *m, const char *key, const char *value)
+{
+    if (!sk_fact_key_valid(key) || !value || !*value)
+        return -EINVAL;
+    for (size_t i = 0; i < m->nfacts; i++) {
+        if (!strcmp(m->facts[i].key, key)) {
+            char *v = strdup(value);
+            if (!v)
+                return -ENOMEM;
+            free(m->facts[i].value);
+            m->facts[i].value = v;
+            return 0;
+        }
+    }
+    sk_fact_t *f = realloc(m->facts, (m->nfacts + 1) * sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    m->facts = f;
+    f[m->nfacts].key = strdup(key);
+    f[m->nfacts].value = strdup(value);
+    if (!f[m->nfacts].key || !f[m->nfacts].value) {
+        free(f[m->nfacts].key);
+        free(f[m->nfacts].value);
+        return -ENOMEM;
+    }
+    m->nfacts++;
+    return 0;
+}
+
+const char *sk_manifest_fact(const sk_manifest_t *m, const char *key)
+{
+    for (size_t i = 0; i < m->nfacts; i++)
+        if (!strcmp(m->facts[i].key, key))
+            return m->facts[i].value;
+    return NULL;
+}
+
+long sk_manifest_add_entry(sk_manifest_t *m, const sk_mentry_t *e)
+{
+    if (m->nentries == m->capentries) {
+        size_t ncap = m->capentries ? m->capentries * 2 : 32;
+        sk_mentry_t *n = realloc(m->entries, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        m->entries = n;
+        m->capentries = ncap;
+    }
+    sk_mentry_t *d = &m->entries[m->nentries];
+    *d = *e;
+    d->chunks = NULL;
+    d->nchunks = d->capchunks = 0;
+    d->path = strdup(e->path);
+    d->target = e->target ? strdup(e->target) : NULL;
+    if (!d->path || (e->target && !d->target)) {
+        free(d->path);
+        free(d->target);
+        return -ENOMEM;
+    }
+    return (long)m->nentries++;
+}
+
+int sk_mentry_add_chunk(sk_mentry_t *e, uint64_t index, const sk_hash_t *hash, uint32_t csize)
+{
+    if (e->nchunks == e->capchunks) {
+        size_t ncap = e->capchunks ? e->capchunks * 2 : 16;
+        sk_mchunk_t *n = realloc(e->chunks, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        e->chunks = n;
+        e->capchunks = ncap;
+    }
+    e->chunks[e->nchunks++] = (sk_mchunk_t){.index = index, .hash = *hash, .csize = csize};
+    return 0;
+}
+
+uint64_t sk_manifest_nchunks(const sk_manifest_t *m, uint64_t size)
+{
+    return (size + m->chunk_size - 1) / m->chunk_size;
+}
+
+bool sk_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= SK_ID_MAX || id[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+bool sk_fact_key_valid(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = key[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* ---- serialising ------------------------------------------------------- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int err;
+};
+
+static void buf_reserve(struct buf *b, size_t more)
+{
+    if (b->err || b->len + more + 1 <= b->cap)
+        return;
+    size_t ncap = b->cap ? b->cap : 4096;
+    while (ncap < b->len + more + 1)
+        ncap *= 2;
+    char *n = realloc(b->p, ncap);
+    if (!n) {
+        b->err = -ENOMEM;
+        return;
+    }
+    b->p = n;
+    b->cap = ncap;
+}
+
+static void SK_PRINTF(2, 3) buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->err = -EINVAL;
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    if (b->err)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void buf_escaped(struct buf *b, const char *s)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    buf_reserve(b, 3 * n);
+    if (b->err)
+        return;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7f || c == '%') {
+            b->p[b->len++] = '%';
+            b->p[b->len++] = digits[c >> 4];
+            b->p[b->len++] = digits[c & 15];
+        } else {
+            b->p[b->len++] = (char)c;
+        }
+    }
+    b->p[b->len] = '\0';
+}
+
+static void put_meta(struct buf *b, const sk_mentry_t *e)
+{
+    buf_printf(b, "%c %04" PRIo32 " %" PRIu32 " %" PRIu32 " %" PRId64 ".%09" PRIu32 " ", e->type, e->mode, e->uid,
+               e->gid, e->mtime_sec, e->mtime_nsec);
+}
+
+int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
+{
+    struct buf b = {0};
+    char tbuf[32];
+    time_t t = (time_t)m->time;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    buf_printf(&b, "slotkeeper-manifest 1\nid %s\ntime %" PRId64 " %s\nchunk-size %" PRIu32 "\ninclude", m->id, m->time,
+               tbuf, m->chunk_size);
+    for (size_t i = 0; i < m->ninclude; i++) {
+        buf_printf(&b, " ");
+        buf_escaped(&b, m->include[i]);
+    }
+    buf_printf(&b, "\n");
+    for (size_t i = 0; i < m->nfacts; i++) {
+        buf_printf(&b, "fact %s ", m->facts[i].key);
+        buf_escaped(&b, m->facts[i].value);
+        buf_printf(&b, "\n");
+    }
+    buf_printf(&b,
+               "stats files=%" PRIu64 " logical=%" PRIu64 " data=%" PRIu64 " stored=%" PRIu64 " new=%" PRIu64
+               " chunks=%" PRIu64 "\n",
+               m->files, m->logical_bytes, m->data_bytes, m->stored_bytes, m->new_bytes, m->chunks);
+    for (size_t i = 0; i < m->nentries; i++) {
+        const sk_mentry_t *e = &m->entries[i];
+        put_meta(&b, e);
+        if (e->type == 'f')
+            buf_printf(&b, "%" PRIu64 " ", e->size);
+        buf_escaped(&b, e->path);
+        if (e->type == 'l') {
+            buf_printf(&b, " ");
+            buf_escaped(&b, e->target);
+        }
+        buf_printf(&b, "\n");
+        for (size_t j = 0; j < e->nchunks; j++) {
+            char hex[SK_HASH_HEX_LEN + 1];
+            sk_hash_hex(&e->chunks[j].hash, hex);
+            buf_printf(&b, "c %" PRIu64 " %s %" PRIu32 "\n", e->chunks[j].index, hex, e->chunks[j].csize);
+        }
+    }
+    buf_printf(&b, "end\n");
+    if (b.err) {
+        free(b.p);
+        return b.err;
+    }
+    sk_hash_t h;
+    sk_hash_compute(b.p, b.len, &h);
+    char hex[SK_HASH_HEX_LEN + 1];
+    sk_hash_hex(&h, hex);
+    buf_printf(&b, "checksum %s\n", hex);
+    if (b.err) {
+        free(b.p);
+        return b.err;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+struct parser {
+    const char *p, *end; /* unread input */
+    char line[PATH_MAX * 3 + 256];
+    size_t lineno;
+    char *why;
+    size_t whylen;
+};
+
+static int SK_PRINTF(2, 3) bad(struct parser *ps, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (ps->why && ps->lineno)
+        snprintf(ps->why, ps->whylen, "line %zu: %s", ps->lineno, msg);
+    else if (ps->why)
+        snprintf(ps->why, ps->whylen, "%s", msg);
+    return -EBADMSG;
+}
+
+/* Copies the next line (without '\n') into ps->line; 0 at end of input, 1 on a line, <0 if too long or unterminated. */
+static int next_line(struct parser *ps)
+{
+    if (ps->p >= ps->end)
+        return 0;
+    const char *nl = memchr(ps->p, '\n', (size_t)(ps->end - ps->p));
+    ps->lineno++;
+    if (!nl)
+        return bad(ps, "unterminated line");
+    size_t n = (size_t)(nl - ps->p);
+    if (n >= sizeof(ps->line))
+        return bad(ps, "line too long");
+    if (memchr(ps->p, '\0', n))
+        return bad(ps, "NUL byte");
+    memcpy(ps->line, ps->p, n);
+    ps->line[n] = '\0';
+    ps->p = nl + 1;
+    return 1;
+}
+
+/* Splits s in place at single spaces into at most max fields; returns the count or -1 on empty fields. */
+static int split(char *s, char **f, int max)
+{
+    int n = 0;
+    for (;;) {
+        if (n == max)
+            return -1;
+        f[n++] = s;
+        char *sp = strchr(s, ' ');
+        if (!sp)
+            break;
+        *sp = '\0';
+        s = sp + 1;
+    }
+    for (int i = 0; i < n; i++)
+        if (!*f[i])
+            return -1;
+    return n;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!*s || (s[0] == '0' && s[1]))
+        return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_octal(const char *s, uint32_t *out)
+{
+    if (strlen(s) != 4)
+        return -1;
+    uint32_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '7')
+            return -1;
+        v = v * 8 + (uint32_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int unescape(const char *s, char **out)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1), *q = d;
+    if (!d)
+        return -ENOMEM;
+    for (; *s; s++) {
+        if (*s == '%') {
+            int hi = -1, lo = -1;
+            char c1 = s[1], c2 = c1 ? s[2] : 0;
+            if (c1 >= '0' && c1 <= '9')
+                hi = c1 - '0';
+            else if (c1 >= 'A' && c1 <= 'F')
+                hi = c1 - 'A' + 10;
+            if (c2 >= '0' && c2 <= '9')
+                lo = c2 - '0';
+            else if (c2 >= 'A' && c2 <= 'F')
+                lo = c2 - 'A' + 10;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(d);
+                return -EINVAL;
+            }
+            *q++ = (char)(hi << 4 | lo);
+            s += 2;
+        } else {
+            *q++ = *s;
+        }
+    }
+    *q = '\0';
+    *out = d;
+    return 0;
+}
+
+static bool component_ok(const char *c, size_t n)
+{
+    if (n == 0 || n > 255)
+        return false;
+    if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+        return false;
+    return memchr(c, '/', n) == NULL;
+}
+
+/* A relative path of valid components whose first is an included folder. */
+static bool path_ok(const sk_manifest_t *m, const char *path)
+{
+    size_t len = strlen(path);
+    if (len == 0 || len >= PATH_MAX || path[0] == '/')
+        return false;
+    const char *s = path;
+    bool first = true;
+    for (;;) {
+        const char *sl = strchr(s, '/');
+        size_t n = sl ? (size_t)(sl - s) : strlen(s);
+        if (!component_ok(s, n))
+            return false;
+        if (first) {
+            bool found = false;
+            for (size_t i = 0; i < m->ninclude; i++)
+                if (strlen(m->include[i]) == n && !memcmp(m->include[i], s, n))
+                    found = true;
+            if (!found)
+                return false;
+            first = false;
+        }
+        if (!sl)
+            return true;
+        s = sl + 1;
+    }
+}
+
+static void path_key(const char *path, size_t len, sk_hash_t *k)
+{
+    sk_hash_compute(path, len, k);
+}
+
+static int parse_entry(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk_hset_t *dirs, sk_hset_t *paths)
+{
+    char type = f[0][0];
+    if (f[0][1] || (type != 'd' && type != 'f' && type != 'l'))
+        return bad(ps, "unknown record '%s'", f[0]);
+    int want = type == 'd' ? 6 : 7;
+    if (nf != want)
+        return bad(ps, "wrong number of fields");
+    sk_mentry_t e = {.type = type};
+    uint64_t uid, gid, sec, nsec, size = 0;
+    char *dot = strchr(f[4], '.');
+    if (parse_octal(f[1], &e.mode) < 0 || parse_u64(f[2], UINT32_MAX, &uid) < 0 ||
+        parse_u64(f[3], UINT32_MAX, &gid) < 0 || !dot)
+        return bad(ps, "bad mode, owner or time");
+    *dot = '\0';
+    bool negative = f[4][0] == '-';
+    if (parse_u64(f[4] + negative, INT64_MAX, &sec) < 0 || strlen(dot + 1) != 9 || (negative && sec == 0))
+        return bad(ps, "bad time");
+    for (const char *q = dot + 1; *q; q++)
+        if (*q < '0' || *q > '9')
+            return bad(ps, "bad time");
+    nsec = strtoull(dot + 1, NULL, 10);
+    e.uid = (uint32_t)uid;
+    e.gid = (uint32_t)gid;
+    e.mtime_sec = negative ? -(int64_t)sec : (int64_t)sec;
+    e.mtime_nsec = (uint32_t)nsec;
+    const char *rawpath = f[5];
+    if (type == 'f') {
+        if (parse_u64(f[5], INT64_MAX, &size) < 0)
+            return bad(ps, "bad size");
+        e.size = size;
+        rawpath = f[6];
+    }
+    char *path = NULL, *target = NULL;
+    if (unescape(rawpath, &path) < 0)
+        return bad(ps, "bad path escape");
+    if (type == 'l' && unescape(f[6], &target) < 0) {
+        free(path);
+        return bad(ps, "bad link target escape");
+    }
+    int rc = 0;
+    if (!path_ok(m, path)) {
+        rc = bad(ps, "unsafe or malformed path");
+        goto out;
+    }
+    if (type == 'l' && (!*target || strlen(target) >= PATH_MAX)) {
+        rc = bad(ps, "bad link target");
+        goto out;
+    }
+    /* The parent must be a directory listed earlier; a top-level entry must be a directory. */
+    const char *sl = strrchr(path, '/');
+    sk_hash_t k;
+    if (!sl) {
+        if (type != 'd') {
+            rc = bad(ps, "included folder is not a directory");
+            goto out;
+        }
+    } else {
+        path_key(path, (size_t)(sl - path), &k);
+        if (!sk_hset_find(dirs, &k)) {
+            rc = bad(ps, "entry before its directory");
+            goto out;
+        }
+    }
+    path_key(path, strlen(path), &k);
+    int added = sk_hset_add(paths, &k, 0);
+    if (added <= 0) {
+        rc = added < 0 ? added : bad(ps, "duplicate path");
+        goto out;
+    }
+    if (type == 'd' && sk_hset_add(dirs, &k, 0) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    e.path = path;
+    e.target = target;
+    long idx = sk_manifest_add_entry(m, &e);
+    if (idx < 0)
+        rc = (int)idx;
+out:
+    free(path);
+    free(target);
+    return rc;
+}
+
+static int parse_chunk(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk_hset_t *distinct, uint64_t *stored)
+{
+    if (m->nentries == 0 || m->entries[m->nentries - 1].type != 'f')
+        return bad(ps, "chunk outside a file");
+    if (nf != 4)
+        return bad(ps, "wrong number of fields");
+    sk_mentry_t *e = &m->entries[m->nentries - 1];
+    uint64_t idx, csize;
+    sk_hash_t h;
+    uint64_t n = sk_manifest_nchunks(m, e->size);
+    if (parse_u64(f[1], UINT64_MAX, &idx) < 0 || idx >= n)
+        return bad(ps, "chunk index out of range");
+    if (e->nchunks && idx <= e->chunks[e->nchunks - 1].index)
+        return bad(ps, "chunk indexes not increasing");
+    if (strlen(f[2]) != SK_HASH_HEX_LEN || sk_hash_parse(f[2], &h) < 0)
+        return bad(ps, "bad chunk hash");
+    if (parse_u64(f[3], sk_codec_bound(m->chunk_size), &csize) < 0 || csize == 0)
+        return bad(ps, "bad compressed size");
+    int rc = sk_mentry_add_chunk(e, idx, &h, (uint32_t)csize);
+    if (rc < 0)
+        return rc;
+    uint64_t off = idx * m->chunk_size;
+    m->data_bytes += (e->size - off < m->chunk_size) ? e->size - off : m->chunk_size;
+    rc = sk_hset_add(distinct, &h, (uint32_t)csize);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        *stored += csize;
+    return 0;
+}
+
+static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, unsigned *seen)
+{
+    uint64_t v;
+    if (!strcmp(f[0], "id")) {
+        if (nf != 2 || !sk_id_valid(f[1]) || (*seen & 1))
+            return bad(ps, "bad id");
+        snprintf(m->id, sizeof(m->id), "%s", f[1]);
+        *seen |= 1;
+    } else if (!strcmp(f[0], "time")) {
+        if (nf != 3 || parse_u64(f[1], INT64_MAX, &v) < 0 || (*seen & 2))
+            return bad(ps, "bad time");
+        m->time = (int64_t)v;
+        *seen |= 2;
+    } else if (!strcmp(f[0], "chunk-size")) {
+        if (nf != 2 || parse_u64(f[1], SK_CHUNK_SIZE_MAX, &v) < 0 || v < SK_CHUNK_SIZE_MIN || (v & (v - 1)) ||
+            (*seen & 4))
+            return bad(ps, "bad chunk size");
+        m->chunk_size = (uint32_t)v;
+        *seen |= 4;
+    } else if (!strcmp(f[0], "include")) {
+        if (nf < 2 || m->ninclude)
+            return bad(ps, "bad include");
+        for (int i = 1; i < nf; i++) {
+            char *name;
+            if (unescape(f[i], &name) < 0)
+                return bad(ps, "bad included folder name");
+            int rc = 0;
+            if (!component_ok(name, strlen(name)))
+                rc = bad(ps, "bad included folder name");
+            for (size_t j = 0; j < m->ninclude && rc == 0; j++)
+                if (!strcmp(m->include[j], name))
+                    rc = bad(ps, "included folder listed twice");
+            if (rc == 0 && sk_manifest_add_include(m, name) < 0)
+                rc = -ENOMEM;
+            free(name);
+            if (rc < 0)
+                return rc;
+        }
+        *seen |= 8;
+    } else if (!strcmp(f[0], "fact")) {
+        char *val;
+        if (nf != 3 || !sk_fact_key_valid(f[1]) || sk_manifest_fact(m, f[1]) || unescape(f[2], &val) < 0)
+            return bad(ps, "bad fact");
+        int rc = sk_manifest_set_fact(m, f[1], val);
+        free(val);
+        if (rc < 0)
+            return rc;
+    } else if (!strcmp(f[0], "stats")) {
+        static const char *keys[] = {"files=", "logical=", "data=", "stored=", "new=", "chunks="};
+        uint64_t *dst[] = {&m->files, &m->logical_bytes, &m->data_bytes, &m->stored_bytes, &m->new_bytes, &m->chunks};
+        if (nf != 7 || (*seen & 16))
+            return bad(ps, "bad stats");
+        for (int i = 0; i < 6; i++) {
+            size_t kl = strlen(keys[i]);
+            if (strncmp(f[i + 1], keys[i], kl) || parse_u64(f[i + 1] + kl, UINT64_MAX, dst[i]) < 0)
+                return bad(ps, "bad stats");
+        }
+        *seen |= 16;
+    } else {
+        return bad(ps, "unknown record '%s'", f[0]);
+    }
+    return 0;
+}
+
+int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *why, size_t whylen)
+{
+    struct parser ps = {.p = buf, .end = buf + len, .why = why, .whylen = whylen};
+    if (why && whylen)
+        why[0] = '\0';
+
+    /* The last line is "checksum <hex>\n" and covers every byte before it. */
+    static const char ck[] = "checksum ";
+    size_t tail = sizeof(ck) - 1 + SK_HASH_HEX_LEN + 1;
+    if (len < tail || buf[len - 1] != '\n' || memcmp(buf + len - tail, ck, sizeof(ck) - 1) ||
+        (len > tail && buf[len - tail - 1] != '\n')) {
+        ps.lineno = 0;
+        return bad(&ps, "no checksum line at the end (truncated?)");
+    }
+    char hex[SK_HASH_HEX_LEN + 1];
+    memcpy(hex, buf + len - tail + sizeof(ck) - 1, SK_HASH_HEX_LEN);
+    hex[SK_HASH_HEX_LEN] = '\0';
+    sk_hash_t want, got;
+    if (sk_hash_parse(hex, &want) < 0)
+        return bad(&ps, "bad checksum line");
+    sk_hash_compute(buf, len - tail, &got);
+    if (!sk_hash_eq(&want, &got))
+        return bad(&ps, "checksum mismatch");
+    ps.end = buf + len - tail;
+
+    sk_manifest_t *m = sk_manifest_new();
+    if (!m)
+        return -ENOMEM;
+    sk_hset_t dirs, paths, distinct;
+    sk_hset_init(&dirs);
+    sk_hset_init(&paths);
+    sk_hset_init(&distinct);
+    uint64_t stats_files = 0, stats_logical = 0, stats_data = 0, stats_stored = 0, stats_chunks = 0;
+    uint64_t stored = 0, files = 0, logical = 0;
+    unsigned seen = 0;
+    bool ended = false;
+    int rc = next_line(&ps);
+    if (rc <= 0 || strcmp(ps.line, "slotkeeper-manifest 1")) {
+        rc = bad(&ps, "not a version 1 slotkeeper manifest");
+        goto fail;
+    }
+    while ((rc = next_line(&ps)) > 0) {
+        char *f[8];
+        if (ended) {
+            rc = bad(&ps, "data after end");
+            goto fail;
+        }
+        int nf = split(ps.line, f, 8);
+        if (nf < 0) {
+            rc = bad(&ps, "malformed fields");
+            goto fail;
+        }
+        if (!strcmp(f[0], "end")) {
+            if (nf != 1) {
+                rc = bad(&ps, "malformed end");
+                goto fail;
+            }
+            ended = true;
+            continue;
+        }
+        if (!strcmp(f[0], "c")) {
+            rc = parse_chunk(&ps, m, f, nf, &distinct, &stored);
+        } else if (f[0][1] == '\0') {
+            if (seen != 31) {
+                rc = bad(&ps, "entry before the header is complete");
+                goto fail;
+            }
+            if (m->nentries == 0) {
+                /* parse_chunk adds to data_bytes, so keep the recorded value aside. */
+                stats_files = m->files;
+                stats_logical = m->logical_bytes;
+                stats_data = m->data_bytes;
+                stats_stored = m->stored_bytes;
+                stats_chunks = m->chunks;
+                m->data_bytes = 0;
+            }
+            rc = parse_entry(&ps, m, f, nf, &dirs, &paths);
+            if (rc == 0 && f[0][0] == 'f') {
+                files++;
+                logical += m->entries[m->nentries - 1].size;
+            }
+        } else {
+            if (m->nentries) {
+                rc = bad(&ps, "header record after entries");
+                goto fail;
+            }
+            rc = parse_header(&ps, m, f, nf, &seen);
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    if (rc < 0)
+        goto fail;
+    if (!ended) {
+        rc = bad(&ps, "no end record");
+        goto fail;
+    }
+    if (seen != 31) {
+        rc = bad(&ps, "incomplete header");
+        goto fail;
+    }
+    if (m->nentries == 0) {
+        stats_files = m->files;
+        stats_logical = m->logical_bytes;
+        stats_data = m->data_bytes;
+        stats_stored = m->stored_bytes;
+        stats_chunks = m->chunks;
+        m->data_bytes = 0;
+    }
+    if (files != stats_files || logical != stats_logical || m->data_bytes != stats_data || stored != stats_stored ||
+        distinct.n != stats_chunks) {
+        rc = bad(&ps, "stats do not match the entries");
+        goto fail;
+    }
+    for (size_t i = 0; i < m->ninclude; i++) {
+        sk_hash_t k;
+        path_key(m->include[i], strlen(m->include[i]), &k);
+        if (!sk_hset_find(&dirs, &k)) {
+            rc = bad(&ps, "included folder '%s' has no entry", m->include[i]);
+            goto fail;
+        }
+    }
+    sk_hset_free(&dirs);
+    sk_hset_free(&paths);
+    sk_hset_free(&distinct);
+    *out = m;
+    return 0;
+fail:
+    sk_hset_free(&dirs);
+    sk_hset_free(&paths);
+    sk_hset_free(&distinct);
+    sk_manifest_free(m);
+    return rc < 0 ? rc : -EBADMSG;
+}

@@ -1,0 +1,626 @@
+/*
+ * restore: snapshot -> slot data-dir (see restore.h for the order of steps
+ * and the folders it keeps inside the slot).
+ */
+#include "slotkeeper/restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slotkeeper/chunk.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/pool.h"
+
+struct rjob {
+    size_t entry;
+    size_t chunk;
+};
+
+struct rst {
+    sk_repo_t *repo;
+    const sk_restore_opts_t *opts;
+    sk_manifest_t *m;
+    sk_err_t *err;
+    sk_progress_t *progress;
+    int datafd, metafd, stagefd;
+    int *fds; /* per manifest entry: the staged file, or -1 */
+    struct rjob *jobs;
+    size_t njobs;
+    _Atomic size_t next;
+    int *lockfds;
+    size_t nlocks;
+    char stamp[64];
+    bool damaged;
+    char damage[512];
+};
+
+static void slot_path(const struct rst *r, const char *rel, char *out, size_t len)
+{
+    sk_path_join(out, len, r->opts->data_dir, rel);
+}
+
+/* Takes the fcntl write lock of DIR/<inc>/shared_memory.bin and DIR/<inc>/reversible/shared_memory.bin
+ * where they exist, as nodeos does; fails with -EBUSY naming the holder if a live process has it. */
+static int lock_state_files(struct rst *r)
+{
+    static const char *subs[] = {"shared_memory.bin", "reversible/shared_memory.bin"};
+    r->lockfds = calloc(r->m->ninclude * 2, sizeof(int));
+    if (!r->lockfds)
+        return sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
+    for (size_t i = 0; i < r->m->ninclude; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            char rel[PATH_MAX], full[PATH_MAX];
+            snprintf(rel, sizeof(rel), "%s/%s", r->m->include[i], subs[k]);
+            slot_path(r, rel, full, sizeof(full));
+            int fd = openat(r->datafd, rel, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0 && errno == EACCES)
+                fd = openat(r->datafd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0) {
+                if (errno == ENOENT || errno == ENOTDIR)
+                    continue;
+                return sk_err_errno(r->err, full);
+            }
+            r->lockfds[r->nlocks++] = fd;
+            struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+            if (fcntl(fd, F_SETLK, &fl) == 0)
+                continue;
+            if (errno != EAGAIN && errno != EACCES && errno != EBADF)
+                return sk_err_errno(r->err, full);
+            struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+            if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
+                return sk_err_set(r->err, -EBUSY, full,
+                                  "in use by process %ld (a running node holds its lock); stop it first",
+                                  (long)q.l_pid);
+            if (errno == EBADF)
+                continue; /* read-only fd: F_GETLK found nobody */
+            return sk_err_set(r->err, -EBUSY, full, "locked by another process; stop it first");
+        }
+    }
+    return 0;
+}
+
+/* Reads "quarantine <stamp>" from an existing marker. */
+static void read_marker(struct rst *r, bool *present)
+{
+    char *buf;
+    size_t len;
+    *present = false;
+    if (sk_read_file_at(r->datafd, SK_RESTORE_MARKER, 64 * 1024, &buf, &len) < 0) {
+        if (faccessat(r->datafd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+            *present = true;
+        return;
+    }
+    *present = true;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "quarantine ", 11)) {
+            const char *s = line + 11;
+            if (sk_id_valid(s))
+                snprintf(r->stamp, sizeof(r->stamp), "%s", s);
+        }
+    }
+    free(buf);
+}
+
+static int write_marker(struct rst *r)
+{
+    char text[512], full[PATH_MAX];
+    int n = snprintf(text, sizeof(text),
+                     "slotkeeper restore in progress: do not start a node on this data-dir\n"
+                     "snapshot %s\nquarantine %s\npid %ld\nstarted %lld\n",
+                     r->m->id, r->stamp, (long)getpid(), (long long)time(NULL));
+    int rc = sk_write_file_atomic(r->metafd, "restoring", text, (size_t)n, 0644);
+    if (rc == 0 && fsync(r->datafd) < 0)
+        rc = -errno;
+    slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
+    return rc < 0 ? sk_err_set(r->err, rc, full, NULL) : 0;
+}
+
+static int remove_marker(struct rst *r)
+{
+    char full[PATH_MAX];
+    slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
+    if (unlinkat(r->metafd, "restoring", 0) < 0 && errno != ENOENT)
+        return sk_err_errno(r->err, full);
+    if (fsync(r->metafd) < 0)
+        return sk_err_errno(r->err, full);
+    return 0;
+}
+
+static void new_stamp(struct rst *r)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(r->stamp, sizeof(r->stamp), "%s", base);
+    for (int i = 1; i < 1000; i++) {
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "quarantine/%s", r->stamp);
+        if (faccessat(r->metafd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+            return;
+        snprintf(r->stamp, sizeof(r->stamp), "%s-%d", base, i);
+    }
+}
+
+static int add_rjob(struct rst *r, size_t *cap, size_t entry, size_t chunk)
+{
+    if (r->njobs == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        struct rjob *n = realloc(r->jobs, *cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        r->jobs = n;
+    }
+    r->jobs[r->njobs++] = (struct rjob){.entry = entry, .chunk = chunk};
+    return 0;
+}
+
+/* Creates the folders, empty sparse files and links of the snapshot under staging. */
+static int stage_entries(struct rst *r)
+{
+    size_t cap = 0;
+    r->fds = malloc((r->m->nentries ? r->m->nentries : 1) * sizeof(int));
+    if (!r->fds)
+        return sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
+    for (size_t i = 0; i < r->m->nentries; i++)
+        r->fds[i] = -1;
+    for (size_t i = 0; i < r->m->nentries; i++) {
+        sk_mentry_t *e = &r->m->entries[i];
+        char full[PATH_MAX], rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
+        slot_path(r, rel, full, sizeof(full));
+        if (e->type == 'd') {
+            if (mkdirat(r->stagefd, e->path, 0700) < 0)
+                return sk_err_errno(r->err, full);
+        } else if (e->type == 'l') {
+            if (symlinkat(e->target, r->stagefd, e->path) < 0)
+                return sk_err_errno(r->err, full);
+        } else {
+            int fd = openat(r->stagefd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0)
+                return sk_err_errno(r->err, full);
+            r->fds[i] = fd;
+            if (ftruncate(fd, (off_t)e->size) < 0)
+                return sk_err_errno(r->err, full);
+            for (size_t c = 0; c < e->nchunks; c++)
+                if (add_rjob(r, &cap, i, c) < 0)
+                    return sk_err_set(r->err, -ENOMEM, full, NULL);
+        }
+    }
+    return 0;
+}
+
+/* Writes buf at off but skips all-zero 4 KiB blocks, so the file's holes stay holes
+ * at page granularity (the file was sized with ftruncate, so skipped blocks read as zeros). */
+static int write_sparse(int fd, const char *buf, size_t len, off_t off)
+{
+    const size_t blk = 4096;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t n = len - pos < blk ? len - pos : blk;
+        if (sk_is_zero(buf + pos, n)) {
+            pos += n;
+            continue;
+        }
+        size_t start = pos;
+        while (pos < len) {
+            n = len - pos < blk ? len - pos : blk;
+            if (sk_is_zero(buf + pos, n))
+                break;
+            pos += n;
+        }
+        int rc = sk_pwrite_all(fd, buf + start, pos - start, off + (off_t)start);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void restore_work(void *arg, int worker)
+{
+    (void)worker;
+    struct rst *r = arg;
+    uint32_t cs = r->m->chunk_size;
+    void *out = malloc(cs), *cbuf = NULL;
+    size_t ccap = 0;
+    sk_codec_t *codec = sk_codec_new(cs, 1);
+    if (!out || !codec) {
+        sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
+        goto done;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->njobs || r->err->code)
+            break;
+        if (sk_cancelled()) {
+            sk_err_set(r->err, -ECANCELED, r->opts->data_dir, "interrupted");
+            break;
+        }
+        sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
+        sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
+        uint64_t off = c->index * cs;
+        size_t len = e->size - off < cs ? (size_t)(e->size - off) : cs;
+        size_t clen = 0;
+        char cpath[PATH_MAX], full[PATH_MAX];
+        sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
+        int rc = sk_repo_chunk_read(r->repo, &c->hash, &cbuf, &ccap, &clen);
+        if (rc == 0 && clen != c->csize)
+            rc = -EBADMSG;
+        if (rc == 0)
+            rc = sk_codec_decompress_check(codec, cbuf, clen, out, len, &c->hash);
+        if (rc == -ENOENT || rc == -EBADMSG) {
+            char rp[PATH_MAX];
+            sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
+            sk_err_set(r->err, -EBADMSG, rp, "%s chunk %llu of %s; snapshot %s marked bad",
+                       rc == -ENOENT ? "missing" : "damaged", (unsigned long long)c->index, e->path, r->m->id);
+            snprintf(r->damage, sizeof(r->damage), "%s %s (chunk %llu of %s)", rc == -ENOENT ? "missing" : "damaged",
+                     cpath, (unsigned long long)c->index, e->path);
+            r->damaged = true;
+            if (rc == -EBADMSG)
+                sk_repo_chunk_set_aside(r->repo, &c->hash);
+            break;
+        }
+        if (rc < 0) {
+            sk_path_join(full, sizeof(full), r->repo->path, cpath);
+            sk_err_set(r->err, rc, full, NULL);
+            break;
+        }
+        int fd = r->fds[r->jobs[i].entry];
+        rc = write_sparse(fd, out, len, (off_t)off);
+        if (rc < 0) {
+            char rel[PATH_MAX];
+            snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
+            slot_path(r, rel, full, sizeof(full));
+            sk_err_set(r->err, rc, full, NULL);
+            break;
+        }
+        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        sk_progress_add(r->progress, len);
+    }
+done:
+    free(out);
+    free(cbuf);
+    sk_codec_free(codec);
+}
+
+/* Owner, mode and mtime of one staged entry; files are fsynced and closed here. */
+static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
+{
+    sk_mentry_t *e = &r->m->entries[i];
+    char full[PATH_MAX], rel[PATH_MAX];
+    snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
+    slot_path(r, rel, full, sizeof(full));
+    struct timespec ts[2] = {{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec},
+                             {.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
+    int flags = e->type == 'l' ? AT_SYMLINK_NOFOLLOW : 0;
+    if (fchownat(r->stagefd, e->path, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != EPERM)
+            return sk_err_errno(r->err, full);
+        if (!*chown_warned)
+            log_warnx("%s: cannot restore owner %u:%u (not root); files keep the current user", full, e->uid, e->gid);
+        *chown_warned = true;
+    }
+    if (e->type != 'l' && fchmodat(r->stagefd, e->path, e->mode, 0) < 0)
+        return sk_err_errno(r->err, full);
+    if (e->type == 'f') {
+        int fd = r->fds[i];
+        if (fsync(fd) < 0)
+            return sk_err_errno(r->err, full);
+        if (futimens(fd, ts) < 0)
+            return sk_err_errno(r->err, full);
+        close(fd);
+        r->fds[i] = -1;
+    } else {
+        if (utimensat(r->stagefd, e->path, ts, flags) < 0)
+            return sk_err_errno(r->err, full);
+        if (e->type == 'd') {
+            int rc = sk_fsync_at(r->stagefd, e->path);
+            if (rc < 0)
+                return sk_err_set(r->err, rc, full, NULL);
+        }
+    }
+    return 0;
+}
+
+static bool is_state_folder(const char *name)
+{
+    return !strcmp(name, "state") || !strcmp(name, "shared_mem");
+}
+
+/* Moves replaced folders into quarantine and the staged ones into place, state last. */
+static int swap_in(struct rst *r, bool *kept)
+{
+    char qrel[PATH_MAX], full[PATH_MAX];
+    snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
+    *kept = false;
+    if (mkdirat(r->metafd, "quarantine", 0700) < 0 && errno != EEXIST)
+        return sk_err_errno(r->err, r->opts->data_dir);
+    if (mkdirat(r->metafd, qrel, 0700) < 0 && errno != EEXIST)
+        return sk_err_errno(r->err, r->opts->data_dir);
+    int qfd = openat(r->metafd, qrel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (qfd < 0)
+        return sk_err_errno(r->err, r->opts->data_dir);
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t i = 0; i < r->m->ninclude && rc == 0; i++) {
+            const char *inc = r->m->include[i];
+            if (is_state_folder(inc) != (pass == 1))
+                continue;
+            slot_path(r, inc, full, sizeof(full));
+            struct stat st;
+            if (fstatat(qfd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                /* An earlier run already quarantined the original: what is here now is ours. */
+                rc = sk_rm_rf_at(r->datafd, inc);
+                if (rc < 0)
+                    sk_err_set(r->err, rc, full, NULL);
+                *kept = true;
+            } else if (fstatat(r->datafd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (renameat(r->datafd, inc, qfd, inc) < 0)
+                    rc = sk_err_errno(r->err, full);
+                *kept = true;
+            } else if (errno != ENOENT) {
+                rc = sk_err_errno(r->err, full);
+            }
+        }
+    }
+    if (rc == 0 && (fsync(qfd) < 0 || fsync(r->datafd) < 0))
+        rc = sk_err_errno(r->err, r->opts->data_dir);
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t i = 0; i < r->m->ninclude && rc == 0; i++) {
+            const char *inc = r->m->include[i];
+            if (is_state_folder(inc) != (pass == 1))
+                continue;
+            slot_path(r, inc, full, sizeof(full));
+            if (renameat(r->stagefd, inc, r->datafd, inc) < 0)
+                rc = sk_err_errno(r->err, full);
+            else if (fsync(r->datafd) < 0)
+                rc = sk_err_errno(r->err, full);
+        }
+    }
+    close(qfd);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keeps the newest `keep` quarantined copies (0 with --quarantine=delete) and removes empty ones. */
+static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_result_t *res)
+{
+    int qfd = openat(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (qfd < 0)
+        return;
+    unlinkat(qfd, r->stamp, AT_REMOVEDIR); /* succeeds only when nothing was replaced */
+    DIR *d = fdopendir(dup(qfd));
+    char **names = NULL;
+    size_t n = 0;
+    if (d) {
+        rewinddir(d);
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            char **nn = realloc(names, (n + 1) * sizeof(*nn));
+            if (!nn)
+                break;
+            names = nn;
+            if (!(names[n] = strdup(de->d_name)))
+                break;
+            n++;
+        }
+        closedir(d);
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (i + keep >= n) {
+            if (!strcmp(names[i], r->stamp))
+                snprintf(res->quarantine, sizeof(res->quarantine), "%s/%s/%s", r->opts->data_dir, SK_QUARANTINE_DIR,
+                         names[i]);
+            continue;
+        }
+        int rc = sk_rm_rf_at(qfd, names[i]);
+        if (rc < 0) {
+            errno = -rc;
+            log_warn("%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir, SK_QUARANTINE_DIR, names[i]);
+        }
+    }
+    fsync(qfd);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    close(qfd);
+}
+
+static int load_manifest(sk_repo_t *repo, const char *which, sk_manifest_t **m, sk_err_t *err)
+{
+    if (!strcmp(which, "latest"))
+        return sk_repo_latest_good(repo, m, err);
+    if (!sk_id_valid(which))
+        return sk_err_set(err, -EINVAL, which, "not a valid snapshot id");
+    char reason[256];
+    if (sk_repo_is_bad(repo, which, reason, sizeof(reason))) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/snapshots/%s", repo->path, which);
+        return sk_err_set(err, -EBADMSG, p, "snapshot is marked bad: %s", reason);
+    }
+    sk_err_t lerr;
+    sk_err_clear(&lerr);
+    int rc = sk_repo_manifest_load(repo, which, m, &lerr);
+    if (rc == -EBADMSG) {
+        sk_repo_mark_bad(repo, which, lerr.msg);
+        return sk_err_set(err, rc, lerr.path, "%s; snapshot marked bad", lerr.msg);
+    }
+    if (rc < 0)
+        return sk_err_set(err, rc, lerr.path, "%s", lerr.msg);
+    return 0;
+}
+
+int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *progress, sk_restore_result_t *res,
+               sk_err_t *err)
+{
+    double t0 = sk_now();
+    struct rst r = {.repo = repo, .opts = opts, .err = err, .progress = progress};
+    r.datafd = r.metafd = r.stagefd = -1;
+    memset(res, 0, sizeof(*res));
+    bool marker_before = false, marker_ours = false, swapped = false;
+    int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
+    int rc = load_manifest(repo, opts->snapshot, &r.m, err);
+    if (rc < 0)
+        goto out;
+    snprintf(res->id, sizeof(res->id), "%s", r.m->id);
+
+    rc = sk_mkdir_p(opts->data_dir, 0755);
+    if (rc < 0) {
+        sk_err_set(err, rc, opts->data_dir, NULL);
+        goto out;
+    }
+    r.datafd = open(opts->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r.datafd < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    if (flock(r.datafd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? sk_err_set(err, -EBUSY, opts->data_dir, "another restore is running on it")
+                                  : sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    for (size_t i = 0; i < r.m->ninclude; i++) {
+        struct stat st;
+        char full[PATH_MAX];
+        slot_path(&r, r.m->include[i], full, sizeof(full));
+        if (fstatat(r.datafd, r.m->include[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            rc = sk_err_set(err, -EINVAL, full, "is a symbolic link; restore into a data-dir where it is a folder");
+            goto out;
+        }
+    }
+    rc = lock_state_files(&r);
+    if (rc < 0)
+        goto out;
+    if (mkdirat(r.datafd, SK_SLOT_META_DIR, 0700) < 0 && errno != EEXIST) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    r.metafd = openat(r.datafd, SK_SLOT_META_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (r.metafd < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    read_marker(&r, &marker_before);
+    res->resumed = marker_before;
+    if (!r.stamp[0])
+        new_stamp(&r);
+    rc = sk_rm_rf_at(r.metafd, "staging");
+    if (rc < 0) {
+        char full[PATH_MAX];
+        slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
+        sk_err_set(err, rc, full, NULL);
+        goto out;
+    }
+
+    /* Free space: every data byte is written, plus a block per entry. */
+    uint64_t need = r.m->data_bytes + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
+    rc = sk_fs_avail(opts->data_dir, &avail);
+    if (rc < 0) {
+        sk_err_set(err, rc, opts->data_dir, NULL);
+        goto out;
+    }
+    if (need > avail) {
+        char a[32], b[32];
+        rc = sk_err_set(err, -ENOSPC, opts->data_dir, "not enough space: the snapshot needs %s, %s available",
+                        sk_fmt_bytes(need, a, sizeof(a)), sk_fmt_bytes(avail, b, sizeof(b)));
+        goto out;
+    }
+
+    rc = write_marker(&r);
+    if (rc < 0)
+        goto out;
+    marker_ours = true;
+    if (mkdirat(r.metafd, "staging", 0700) < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    r.stagefd = openat(r.metafd, "staging", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (r.stagefd < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    rc = stage_entries(&r);
+    if (rc < 0)
+        goto out;
+    sk_progress_start(progress, "restore", r.m->data_bytes);
+    atomic_store(&r.next, 0);
+    sk_pool_run(threads, restore_work, &r, sk_progress_tick, progress);
+    sk_progress_end(progress);
+    if (err->code) {
+        rc = err->code;
+        if (r.damaged)
+            sk_repo_mark_bad(repo, r.m->id, r.damage);
+        goto out;
+    }
+    bool chown_warned = false;
+    for (size_t i = r.m->nentries; i-- > 0;) {
+        rc = finish_entry(&r, i, &chown_warned);
+        if (rc < 0)
+            goto out;
+    }
+    if (fsync(r.stagefd) < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    swapped = true; /* from here on, a failure leaves the marker in place */
+    bool kept;
+    rc = swap_in(&r, &kept);
+    if (rc < 0)
+        goto out;
+    rc = remove_marker(&r);
+    if (rc < 0)
+        goto out;
+    marker_ours = false;
+    apply_quarantine_policy(&r, opts->quarantine_delete ? 0 : opts->keep, res);
+    res->files = r.m->files;
+    res->data_bytes = r.m->data_bytes;
+    res->seconds = sk_now() - t0;
+out:
+    if (r.fds) {
+        for (size_t i = 0; i < r.m->nentries; i++)
+            if (r.fds[i] >= 0)
+                close(r.fds[i]);
+        free(r.fds);
+    }
+    if (r.stagefd >= 0)
+        close(r.stagefd);
+    if (r.metafd >= 0) {
+        int rr = sk_rm_rf_at(r.metafd, "staging");
+        if (rr < 0) {
+            errno = -rr;
+            log_warn("%s/%s: cannot remove", opts->data_dir, SK_STAGING_DIR);
+        }
+        /* A failure before the swap leaves the slot as it was: take our marker back,
+         * unless an interrupted restore had left one (then the slot is still half-restored). */
+        if (rc < 0 && marker_ours && !swapped && !marker_before)
+            remove_marker(&r);
+        fsync(r.metafd);
+        close(r.metafd);
+    }
+    for (size_t i = 0; i < r.nlocks; i++)
+        close(r.lockfds[i]);
+    free(r.lockfds);
+    if (r.datafd >= 0)
+        close(r.datafd);
+    free(r.jobs);
+    sk_manifest_free(r.m);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,589 @@
+/*
+ * snapshot: data-dir -> repository (see snapshot.h).
+ *
+ * Phases: walk (entries and open files), plan (one job per chunk that touches
+ * data), read/hash/compress/stage on worker threads, check that no file
+ * changed, then commit in the repository's write order. Any failure removes
+ * the session and leaves the repository as it was (chunks already renamed in
+ * by an earlier phase are only possible after the manifest is durable).
+ */
+#include "slotkeeper/snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slotkeeper/chunk.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/hashset.h"
+#include "slotkeeper/pool.h"
+
+#define WALK_MAX_DEPTH 32
+
+enum job_state { JOB_PENDING, JOB_ZERO, JOB_STORED, JOB_NEW, JOB_DUP };
+
+struct sfile {
+    size_t entry; /* index into the manifest's entries */
+    int fd;
+    struct stat st;
+};
+
+struct job {
+    uint32_t file;
+    uint8_t state;
+    uint32_t csize;
+    uint64_t index;
+    sk_hash_t hash;
+};
+
+struct snap {
+    sk_repo_t *repo;
+    const sk_snapshot_opts_t *opts;
+    sk_manifest_t *m;
+    sk_err_t *err;
+    sk_progress_t *progress;
+    int datafd;
+    int level;
+    uint32_t cs;
+    struct sfile *files;
+    size_t nfiles, capfiles;
+    struct job *jobs;
+    size_t njobs, capjobs;
+    uint64_t total;
+    _Atomic size_t next;
+    _Atomic uint64_t new_bytes;
+    pthread_mutex_t set_lock;
+    sk_hset_t set; /* every distinct non-zero chunk of this snapshot -> compressed size */
+    sk_hash_t *new_hashes;
+    size_t nnew;
+};
+
+void sk_snapshot_new_id(char id[SK_ID_MAX], int64_t *time_out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
+    char t[32];
+    strftime(t, sizeof(t), "%Y%m%dT%H%M%SZ", &tm);
+    /* Microseconds keep ids of one second in time order; the random part keeps concurrent writers apart. */
+    snprintf(id, SK_ID_MAX, "%s-%06ld-%04x", t, ts.tv_nsec / 1000, rnd & 0xffff);
+    if (time_out)
+        *time_out = (int64_t)ts.tv_sec;
+}
+
+static void fill_meta(sk_mentry_t *e, const struct stat *st)
+{
+    e->mode = st->st_mode & 07777;
+    e->uid = st->st_uid;
+    e->gid = st->st_gid;
+    e->mtime_sec = st->st_mtim.tv_sec;
+    e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+}
+
+static int add_file(struct snap *s, size_t entry, int fd, const struct stat *st)
+{
+    if (s->nfiles == s->capfiles) {
+        size_t ncap = s->capfiles ? s->capfiles * 2 : 32;
+        struct sfile *n = realloc(s->files, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->files = n;
+        s->capfiles = ncap;
+    }
+    s->files[s->nfiles++] = (struct sfile){.entry = entry, .fd = fd, .st = *st};
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk_dir(struct snap *s, int dfd, const char *rel, int depth);
+
+static int walk_entry(struct snap *s, int parentfd, const char *name, const char *rel, int depth, bool follow)
+{
+    char full[PATH_MAX];
+    sk_path_join(full, sizeof(full), s->opts->data_dir, rel);
+    struct stat st;
+    if (fstatat(parentfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
+        return sk_err_errno(s->err, full);
+    sk_mentry_t e = {.path = (char *)rel};
+    fill_meta(&e, &st);
+    if (S_ISDIR(st.st_mode)) {
+        if (depth > WALK_MAX_DEPTH)
+            return sk_err_set(s->err, -ELOOP, full, "folders nested too deep");
+        e.type = 'd';
+        if (sk_manifest_add_entry(s->m, &e) < 0)
+            return sk_err_set(s->err, -ENOMEM, full, NULL);
+        int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+        if (fd < 0)
+            return sk_err_errno(s->err, full);
+        int rc = walk_dir(s, fd, rel, depth + 1);
+        close(fd);
+        return rc;
+    }
+    if (S_ISREG(st.st_mode)) {
+        int fd = openat(parentfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            return sk_err_errno(s->err, full);
+        struct stat fst;
+        if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino) {
+            close(fd);
+            return sk_err_set(s->err, -ESTALE, full, "changed while being read; stop the node first");
+        }
+        if (!strcmp(name, "shared_memory.bin")) {
+            pid_t pid = 0;
+            if (sk_fcntl_lock_holder(full, &pid) == 1) {
+                close(fd);
+                return sk_err_set(s->err, -EBUSY, full, "in use by process %ld (a running node holds its lock)",
+                                  (long)pid);
+            }
+        }
+        e.type = 'f';
+        e.size = (uint64_t)st.st_size;
+        long idx = sk_manifest_add_entry(s->m, &e);
+        if (idx < 0 || add_file(s, (size_t)idx, fd, &fst) < 0) {
+            close(fd);
+            return sk_err_set(s->err, -ENOMEM, full, NULL);
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        return 0;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlinkat(parentfd, name, target, sizeof(target) - 1);
+        if (n < 0)
+            return sk_err_errno(s->err, full);
+        if (n == 0)
+            return sk_err_set(s->err, -EINVAL, full, "empty symbolic link");
+        target[n] = '\0';
+        e.type = 'l';
+        e.target = target;
+        if (sk_manifest_add_entry(s->m, &e) < 0)
+            return sk_err_set(s->err, -ENOMEM, full, NULL);
+        return 0;
+    }
+    log_warnx("%s: skipped (not a regular file, folder or symbolic link)", full);
+    return 0;
+}
+
+static int walk_dir(struct snap *s, int dfd, const char *rel, int depth)
+{
+    char full[PATH_MAX];
+    sk_path_join(full, sizeof(full), s->opts->data_dir, rel);
+    DIR *d = fdopendir(dup(dfd));
+    if (!d)
+        return sk_err_errno(s->err, full);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nn = realloc(names, cap * sizeof(*nn));
+            if (!nn) {
+                rc = sk_err_set(s->err, -ENOMEM, full, NULL);
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            rc = sk_err_set(s->err, -ENOMEM, full, NULL);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc == 0 && n)
+        qsort(names, n, sizeof(*names), cmp_name);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char child[PATH_MAX];
+        if (sk_path_join(child, sizeof(child), rel, names[i]) < 0)
+            rc = sk_err_set(s->err, -ENAMETOOLONG, full, NULL);
+        else
+            rc = walk_entry(s, dfd, names[i], child, depth, false);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int add_job(struct snap *s, uint32_t file, uint64_t index)
+{
+    if (s->njobs == s->capjobs) {
+        size_t ncap = s->capjobs ? s->capjobs * 2 : 1024;
+        struct job *n = realloc(s->jobs, ncap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->jobs = n;
+        s->capjobs = ncap;
+    }
+    s->jobs[s->njobs++] = (struct job){.file = file, .index = index, .state = JOB_PENDING};
+    return 0;
+}
+
+/* One job per chunk that intersects a data extent; chunks wholly inside holes are skipped. */
+static int plan(struct snap *s)
+{
+    for (size_t fi = 0; fi < s->nfiles; fi++) {
+        struct sfile *f = &s->files[fi];
+        uint64_t size = (uint64_t)f->st.st_size;
+        uint64_t last = UINT64_MAX; /* last chunk index added for this file */
+        off_t pos = 0;
+        while ((uint64_t)pos < size) {
+            off_t ds = lseek(f->fd, pos, SEEK_DATA);
+            if (ds < 0) {
+                if (errno == ENXIO)
+                    break; /* only a hole from pos to the end */
+                ds = pos;  /* no SEEK_DATA here: treat everything as data */
+            }
+            off_t de = lseek(f->fd, ds, SEEK_HOLE);
+            if (de < 0 || (uint64_t)de > size)
+                de = (off_t)size;
+            if (de <= ds)
+                break;
+            uint64_t first = (uint64_t)ds / s->cs, lastc = ((uint64_t)de - 1) / s->cs;
+            for (uint64_t c = first; c <= lastc; c++) {
+                if (last != UINT64_MAX && c <= last)
+                    continue;
+                if (add_job(s, (uint32_t)fi, c) < 0)
+                    return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+                uint64_t off = c * s->cs;
+                s->total += size - off < s->cs ? size - off : s->cs;
+                last = c;
+            }
+            pos = de;
+        }
+    }
+    return 0;
+}
+
+static void file_path(struct snap *s, const struct sfile *f, char *out, size_t len)
+{
+    sk_path_join(out, len, s->opts->data_dir, s->m->entries[f->entry].path);
+}
+
+static void work(void *arg, int worker)
+{
+    (void)worker;
+    struct snap *s = arg;
+    void *buf = malloc(s->cs);
+    sk_codec_t *codec = sk_codec_new(s->cs, s->level);
+    if (!buf || !codec) {
+        sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+        goto out;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&s->next, 1);
+        if (i >= s->njobs || s->err->code)
+            break;
+        if (sk_cancelled()) {
+            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
+            break;
+        }
+        struct job *j = &s->jobs[i];
+        struct sfile *f = &s->files[j->file];
+        uint64_t off = j->index * s->cs, size = (uint64_t)f->st.st_size;
+        size_t len = size - off < s->cs ? (size_t)(size - off) : s->cs;
+        ssize_t n = sk_pread_full(f->fd, buf, len, (off_t)off);
+        char p[PATH_MAX];
+        if (n < 0 || (size_t)n != len) {
+            file_path(s, f, p, sizeof(p));
+            if (n < 0)
+                sk_err_set(s->err, (int)n, p, NULL);
+            else
+                sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+            break;
+        }
+        sk_progress_add(s->progress, len);
+        if (sk_is_zero(buf, len)) {
+            j->state = JOB_ZERO;
+            continue;
+        }
+        sk_hash_compute(buf, len, &j->hash);
+        pthread_mutex_lock(&s->set_lock);
+        int added = sk_hset_add(&s->set, &j->hash, 0);
+        pthread_mutex_unlock(&s->set_lock);
+        if (added < 0) {
+            sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+            break;
+        }
+        if (added == 0) {
+            j->state = JOB_DUP; /* another job of this run stores it */
+            continue;
+        }
+        uint32_t csize = 0;
+        int st = sk_repo_chunk_stat(s->repo, &j->hash, &csize);
+        if (st < 0) {
+            sk_repo_chunk_relpath(&j->hash, p, sizeof(p));
+            sk_err_set(s->err, st, p, NULL);
+            break;
+        }
+        if (st == 1) {
+            j->state = JOB_STORED;
+        } else {
+            const void *out;
+            size_t outlen;
+            int rc = sk_codec_compress(codec, buf, len, &out, &outlen);
+            if (rc < 0) {
+                file_path(s, f, p, sizeof(p));
+                sk_err_set(s->err, rc, p, "zstd compression failed");
+                break;
+            }
+            if (sk_repo_chunk_stage(s->repo, &j->hash, out, outlen, s->err) < 0)
+                break;
+            csize = (uint32_t)outlen;
+            j->state = JOB_NEW;
+            atomic_fetch_add(&s->new_bytes, outlen);
+        }
+        j->csize = csize;
+        pthread_mutex_lock(&s->set_lock);
+        sk_hset_find(&s->set, &j->hash)->value = csize;
+        pthread_mutex_unlock(&s->set_lock);
+    }
+out:
+    free(buf);
+    sk_codec_free(codec);
+}
+
+static void sync_work(void *arg, int worker)
+{
+    (void)worker;
+    struct snap *s = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&s->next, 1);
+        if (i >= s->nnew || s->err->code)
+            break;
+        if (sk_cancelled()) {
+            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
+            break;
+        }
+        if (sk_repo_chunk_sync(s->repo, &s->new_hashes[i], s->err) < 0)
+            break;
+    }
+}
+
+/* Fails if any file's size, mtime or inode changed since the walk. */
+static int check_unchanged(struct snap *s)
+{
+    for (size_t i = 0; i < s->nfiles; i++) {
+        struct sfile *f = &s->files[i];
+        struct stat st;
+        char p[PATH_MAX];
+        file_path(s, f, p, sizeof(p));
+        if (fstat(f->fd, &st) < 0)
+            return sk_err_errno(s->err, p);
+        if (st.st_size != f->st.st_size || st.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
+            st.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec || st.st_nlink == 0)
+            return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+    }
+    return 0;
+}
+
+static int build_manifest(struct snap *s, sk_snapshot_result_t *res)
+{
+    sk_manifest_t *m = s->m;
+    uint64_t new_chunks = 0;
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        if (j->state == JOB_ZERO)
+            continue;
+        if (j->state == JOB_PENDING)
+            return sk_err_set(s->err, -EIO, s->opts->data_dir, "internal error: unfinished chunk");
+        if (j->state == JOB_DUP)
+            j->csize = sk_hset_find(&s->set, &j->hash)->value;
+        if (j->state == JOB_NEW)
+            new_chunks++;
+        struct sfile *f = &s->files[j->file];
+        sk_mentry_t *e = &m->entries[f->entry];
+        if (sk_mentry_add_chunk(e, j->index, &j->hash, j->csize) < 0)
+            return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+        uint64_t off = j->index * s->cs;
+        m->data_bytes += e->size - off < s->cs ? e->size - off : s->cs;
+    }
+    for (size_t i = 0; i < m->nentries; i++) {
+        if (m->entries[i].type == 'f') {
+            m->files++;
+            m->logical_bytes += m->entries[i].size;
+        }
+    }
+    for (size_t i = 0; i < s->set.cap; i++)
+        if (s->set.slots[i].used)
+            m->stored_bytes += s->set.slots[i].value;
+    m->chunks = s->set.n;
+    m->new_bytes = atomic_load(&s->new_bytes);
+    res->files = m->files;
+    res->logical_bytes = m->logical_bytes;
+    res->data_bytes = m->data_bytes;
+    res->stored_bytes = m->stored_bytes;
+    res->new_bytes = m->new_bytes;
+    res->chunks = m->chunks;
+    res->new_chunks = new_chunks;
+    return 0;
+}
+
+static int commit(struct snap *s, int threads)
+{
+    /* 1. every staged chunk durable */
+    s->nnew = 0;
+    s->new_hashes = malloc((s->njobs ? s->njobs : 1) * sizeof(*s->new_hashes));
+    if (!s->new_hashes)
+        return sk_err_set(s->err, -ENOMEM, s->repo->path, NULL);
+    for (size_t i = 0; i < s->njobs; i++)
+        if (s->jobs[i].state == JOB_NEW)
+            s->new_hashes[s->nnew++] = s->jobs[i].hash;
+    atomic_store(&s->next, 0);
+    sk_pool_run(threads, sync_work, s, NULL, NULL);
+    if (s->err->code)
+        return s->err->code;
+    /* 2. the manifest durable in the session */
+    char *buf;
+    size_t len;
+    int rc = sk_manifest_serialize(s->m, &buf, &len);
+    if (rc < 0)
+        return sk_err_set(s->err, rc, s->repo->path, NULL);
+    rc = sk_repo_manifest_stage(s->repo, s->m->id, buf, len, s->err);
+    free(buf);
+    if (rc < 0)
+        return rc;
+    /* 3. chunks into place, their folders durable */
+    bool touched[256] = {false};
+    for (size_t i = 0; i < s->nnew; i++) {
+        rc = sk_repo_chunk_publish(s->repo, &s->new_hashes[i], s->err);
+        if (rc < 0)
+            return rc;
+        touched[s->new_hashes[i].b[0]] = true;
+    }
+    rc = sk_repo_chunk_dirs_sync(s->repo, touched, s->err);
+    if (rc < 0)
+        return rc;
+    /* 4. the manifest into place: now the snapshot exists */
+    return sk_repo_manifest_publish(s->repo, s->m->id, s->err);
+}
+
+int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progress_t *progress,
+                       sk_snapshot_result_t *res, sk_err_t *err)
+{
+    double t0 = sk_now();
+    struct snap s = {.repo = repo, .opts = opts, .err = err, .progress = progress, .datafd = -1};
+    s.cs = repo->chunk_size;
+    s.level = opts->level ? opts->level : repo->level;
+    pthread_mutex_init(&s.set_lock, NULL);
+    sk_hset_init(&s.set);
+    int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
+    memset(res, 0, sizeof(*res));
+    int rc;
+
+    if (opts->ninclude == 0) {
+        rc = sk_err_set(err, -EINVAL, opts->data_dir, "nothing to include");
+        goto out;
+    }
+    s.m = sk_manifest_new();
+    if (!s.m) {
+        rc = sk_err_set(err, -ENOMEM, opts->data_dir, NULL);
+        goto out;
+    }
+    sk_snapshot_new_id(s.m->id, &s.m->time);
+    s.m->chunk_size = s.cs;
+    for (size_t i = 0; i < opts->nfacts; i++) {
+        if (sk_manifest_set_fact(s.m, opts->facts[i].key, opts->facts[i].value) < 0) {
+            rc = sk_err_set(err, -EINVAL, opts->data_dir, "bad fact '%s'", opts->facts[i].key);
+            goto out;
+        }
+    }
+    s.datafd = open(opts->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s.datafd < 0) {
+        rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    for (size_t i = 0; i < opts->ninclude; i++) {
+        const char *inc = opts->include[i];
+        char full[PATH_MAX];
+        sk_path_join(full, sizeof(full), opts->data_dir, inc);
+        bool plain = *inc && strcmp(inc, ".") && strcmp(inc, "..");
+        for (const unsigned char *c = (const unsigned char *)inc; *c; c++)
+            if (*c <= 0x20 || *c >= 0x7f || *c == '/' || *c == '%')
+                plain = false;
+        if (!plain) {
+            rc = sk_err_set(err, -EINVAL, full,
+                            "an included folder must be a plain name (printable ASCII, no space, '/' or '%%')");
+            goto out;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(opts->include[k], inc)) {
+                rc = sk_err_set(err, -EINVAL, full, "included twice");
+                goto out;
+            }
+        struct stat st;
+        if (fstatat(s.datafd, inc, &st, 0) < 0) {
+            rc = sk_err_errno(err, full);
+            goto out;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            rc = sk_err_set(err, -ENOTDIR, full, NULL);
+            goto out;
+        }
+        if (sk_manifest_add_include(s.m, inc) < 0) {
+            rc = sk_err_set(err, -ENOMEM, full, NULL);
+            goto out;
+        }
+        /* A top-level symlink (e.g. blocks on another disk) is followed. */
+        rc = walk_entry(&s, s.datafd, inc, inc, 0, true);
+        if (rc < 0)
+            goto out;
+    }
+    rc = plan(&s);
+    if (rc < 0)
+        goto out;
+    rc = sk_repo_session_begin(repo, err);
+    if (rc < 0)
+        goto out;
+    sk_progress_start(progress, "snapshot", s.total);
+    atomic_store(&s.next, 0);
+    sk_pool_run(threads, work, &s, sk_progress_tick, progress);
+    sk_progress_end(progress);
+    if (err->code) {
+        rc = err->code;
+        goto out;
+    }
+    rc = check_unchanged(&s);
+    if (rc == 0)
+        rc = build_manifest(&s, res);
+    if (rc == 0)
+        rc = commit(&s, threads);
+    if (rc == 0) {
+        snprintf(res->id, sizeof(res->id), "%s", s.m->id);
+        res->seconds = sk_now() - t0;
+    }
+out:
+    sk_repo_session_end(repo);
+    for (size_t i = 0; i < s.nfiles; i++)
+        close(s.files[i].fd);
+    if (s.datafd >= 0)
+        close(s.datafd);
+    free(s.files);
+    free(s.jobs);
+    free(s.new_hashes);
+    sk_hset_free(&s.set);
+    sk_manifest_free(s.m);
+    pthread_mutex_destroy(&s.set_lock);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,760 @@
+/*
+ * main: the slotkeeper command line. Parses options into one struct, checks
+ * which options each command accepts in one place, dispatches to cmd_<verb>,
+ * and turns an operation's error record into one line on stderr and a
+ * documented exit code:
+ *
+ *   0  success
+ *   1  the operation failed (I/O error, missing file, ...)
+ *   2  usage error (unknown command or option, bad value)
+ *   3  damaged data: a corrupt manifest or a missing/damaged chunk (verify found damage)
+ *   4  the repository is locked by another slotkeeper process (see --lock-wait)
+ *   5  the data-dir is in use (a live process holds its state lock, or another restore runs)
+ *   6  out of space (ENOSPC, EDQUOT, or the free-space check before a restore)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slotkeeper/error.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/pool.h"
+#include "slotkeeper/progress.h"
+#include "slotkeeper/prune.h"
+#include "slotkeeper/repo.h"
+#include "slotkeeper/restore.h"
+#include "slotkeeper/snapshot.h"
+#include "slotkeeper/verify.h"
+
+#define SK_VERSION "0.1.0"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,
+    EXIT_USAGE = 2,
+    EXIT_DAMAGED = 3,
+    EXIT_BUSY = 4,
+    EXIT_IN_USE = 5,
+    EXIT_NOSPACE = 6,
+};
+
+/* Options, as one struct; `given` remembers which were on the command line. */
+enum opt_id {
+    O_REPO,
+    O_DATA_DIR,
+    O_INCLUDE,
+    O_LEVEL,
+    O_THREADS,
+    O_LOCK_WAIT,
+    O_CHUNK_SIZE,
+    O_SNAPSHOT,
+    O_QUARANTINE,
+    O_KEEP_QUARANTINE,
+    O_KEEP_LAST,
+    O_JSON,
+    O_ALL,
+    O_NO_PROGRESS,
+    O_QUIET,
+    O_HELP,
+    O_COUNT
+};
+
+struct options {
+    bool given[O_COUNT];
+    const char *repo, *data_dir, *snapshot;
+    char *include_buf;
+    const char *include[16];
+    size_t ninclude;
+    int level, threads;
+    uint64_t lock_wait_ms, chunk_size;
+    bool quarantine_delete;
+    unsigned keep_quarantine, keep_last;
+    bool json, all, progress, quiet;
+    char **args;
+    int nargs;
+};
+
+static const struct option long_opts[] = {
+    {"repo", required_argument, NULL, O_REPO},
+    {"data-dir", required_argument, NULL, O_DATA_DIR},
+    {"include", required_argument, NULL, O_INCLUDE},
+    {"level", required_argument, NULL, O_LEVEL},
+    {"threads", required_argument, NULL, O_THREADS},
+    {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
+    {"chunk-size", required_argument, NULL, O_CHUNK_SIZE},
+    {"snapshot", required_argument, NULL, O_SNAPSHOT},
+    {"quarantine", required_argument, NULL, O_QUARANTINE},
+    {"keep-quarantine", required_argument, NULL, O_KEEP_QUARANTINE},
+    {"keep-last", required_argument, NULL, O_KEEP_LAST},
+    {"json", no_argument, NULL, O_JSON},
+    {"all", no_argument, NULL, O_ALL},
+    {"no-progress", no_argument, NULL, O_NO_PROGRESS},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+struct command {
+    const char *name;
+    int (*run)(struct options *o);
+    uint32_t allowed;  /* bit per opt_id */
+    uint32_t required; /* bit per opt_id */
+    int min_args, max_args;
+    const char *usage;
+};
+
+#define B(x) (1u << (x))
+#define COMMON (B(O_HELP) | B(O_QUIET))
+
+static int cmd_repo_init(struct options *o);
+static int cmd_snapshot(struct options *o);
+static int cmd_restore(struct options *o);
+static int cmd_list(struct options *o);
+static int cmd_verify(struct options *o);
+static int cmd_prune(struct options *o);
+
+static const struct command commands[] = {
+    {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
+     "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--level N]\n"
+     "\n"
+     "Creates an empty repository in REPO (a missing or empty folder).\n"
+     "  --chunk-size SIZE  chunk size, a power of two from 4KiB to 64MiB (default 1MiB);\n"
+     "                     fixed for the life of the repository\n"
+     "  --level N          default zstd level for snapshots, 1..19 (default 3)\n"},
+    {"snapshot", cmd_snapshot,
+     COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS),
+     B(O_REPO) | B(O_DATA_DIR), 0, 0,
+     "usage: slotkeeper snapshot --data-dir DIR --repo REPO [--include blocks,state] [options]\n"
+     "\n"
+     "Snapshots the named sub-folders of a stopped node's data-dir into the repository and\n"
+     "prints the new snapshot id on stdout. Chunks the repository already holds are not\n"
+     "written again; holes and all-zero chunks are not stored.\n"
+     "  --data-dir DIR     the node's data-dir (it must not be in use)\n"
+     "  --repo REPO        the repository\n"
+     "  --include LIST     comma-separated sub-folders (default blocks,state; a Dawn 3.0\n"
+     "                     data-dir uses blocks,shared_mem)\n"
+     "  --level N          zstd level 1..19 (default: the repository's)\n"
+     "  --threads N        worker threads (default: one per CPU)\n"
+     "  --lock-wait DUR    wait up to DUR (e.g. 30s, 5m) for the repository lock (default 60s)\n"
+     "  --no-progress      no progress line even on a terminal\n"},
+    {"restore", cmd_restore,
+     COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
+         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS),
+     B(O_REPO) | B(O_DATA_DIR), 0, 0,
+     "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
+     "\n"
+     "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
+     "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
+     "process holds DIR's state lock. The replaced folders are kept in\n"
+     "DIR/.slotkeeper/quarantine/. Run it again if it was interrupted.\n"
+     "  --snapshot ID      the snapshot to restore, or 'latest' (the default): the newest good one\n"
+     "  --data-dir DIR     the slot's data-dir\n"
+     "  --repo REPO        the repository\n"
+     "  --quarantine keep|delete\n"
+     "                     keep the replaced folders (default) or delete them when done\n"
+     "  --keep-quarantine K  replaced copies to keep per slot (default 1)\n"
+     "  --threads N        worker threads (default: one per CPU)\n"
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
+     "  --no-progress      no progress line even on a terminal\n"},
+    {"list", cmd_list, COMMON | B(O_REPO) | B(O_JSON) | B(O_LOCK_WAIT), B(O_REPO), 0, 0,
+     "usage: slotkeeper list --repo REPO [--json]\n"
+     "\n"
+     "Lists the snapshots, oldest first: id, time, files, logical size, stored size\n"
+     "(compressed bytes of the chunks it references), new bytes (what it added), status.\n"
+     "  --json             one JSON object with a \"snapshots\" array\n"
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
+    {"verify", cmd_verify, COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS),
+     B(O_REPO), 0, 64,
+     "usage: slotkeeper verify [ID...|--all] --repo REPO [--json]\n"
+     "\n"
+     "Reads and decompresses every chunk the snapshots reference and checks every hash.\n"
+     "A snapshot that fails is marked bad (never restored again) and its damaged chunks and\n"
+     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one.\n"
+     "  --all              every snapshot\n"
+     "  --json             one JSON object with the results\n"
+     "  --threads N        worker threads (default: one per CPU)\n"
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
+    {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT), B(O_REPO) | B(O_KEEP_LAST), 0, 0,
+     "usage: slotkeeper prune --keep-last N --repo REPO\n"
+     "\n"
+     "Keeps the newest N good snapshots (N >= 1; the newest good one is never removed),\n"
+     "removes the others (bad ones included), then every chunk nothing references.\n"
+     "Takes the repository's exclusive lock.\n"
+     "  --keep-last N      snapshots to keep\n"
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
+};
+
+static const char main_usage[] =
+    "usage: slotkeeper <command> [options]\n"
+    "\n"
+    "Snapshots and restores EOSIO/Antelope nodeos data-dirs.\n"
+    "\n"
+    "commands:\n"
+    "  repo init REPO        create a repository\n"
+    "  snapshot              snapshot a stopped node's data-dir\n"
+    "  restore               restore a snapshot into a slot's data-dir\n"
+    "  list                  list snapshots\n"
+    "  verify                check snapshots chunk by chunk\n"
+    "  prune                 remove old snapshots and unreferenced chunks\n"
+    "\n"
+    "'slotkeeper <command> --help' describes each command's options.\n"
+    "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
+    "            5 data-dir in use, 6 out of space\n";
+
+static int exit_code_for(int code)
+{
+    if (code == 0)
+        return EXIT_OK;
+    if (code == -EBADMSG)
+        return EXIT_DAMAGED;
+    if (code == -EWOULDBLOCK)
+        return EXIT_BUSY;
+    if (code == -EBUSY)
+        return EXIT_IN_USE;
+    if (sk_err_is_nospace(code))
+        return EXIT_NOSPACE;
+    return EXIT_FAIL;
+}
+
+/* Prints the operation's error as one line and returns its exit code. */
+static int fail(const sk_err_t *err)
+{
+    if (err->path[0])
+        log_warnx("%s: %s", err->path, err->msg);
+    else
+        log_warnx("%s", err->msg);
+    return exit_code_for(err->code);
+}
+
+static int usage_error(const struct command *c, const char *fmt, ...) SK_PRINTF(2, 3);
+static int usage_error(const struct command *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warnx("%s (see 'slotkeeper %s --help')", msg, c ? c->name : "");
+    return EXIT_USAGE;
+}
+
+static int open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_repo_open(o->repo, mode, o->lock_wait_ms, command, repo, &err) < 0)
+        return fail(&err);
+    return 0;
+}
+
+static void fmt_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int cmd_repo_init(struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (o->nargs == 1) {
+        if (o->repo)
+            return usage_error(&commands[0], "give the repository once");
+        o->repo = o->args[0];
+    }
+    if (!o->repo)
+        return usage_error(&commands[0], "missing REPO");
+    uint32_t cs = o->given[O_CHUNK_SIZE] ? (uint32_t)o->chunk_size : SK_REPO_DEFAULT_CHUNK;
+    int level = o->given[O_LEVEL] ? o->level : SK_REPO_DEFAULT_LEVEL;
+    if (sk_repo_init(o->repo, cs, level, &err) < 0)
+        return fail(&err);
+    char b[32];
+    if (!o->quiet)
+        printf("initialised repository %s (chunk size %s, zstd level %d)\n", o->repo, sk_fmt_bytes(cs, b, sizeof(b)),
+               level);
+    return EXIT_OK;
+}
+
+static int cmd_snapshot(struct options *o)
+{
+    sk_repo_t *repo;
+    int ex = open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
+    if (ex)
+        return ex;
+    sk_repo_sweep(repo);
+    sk_err_t err;
+    sk_err_clear(&err);
+    static const char *defaults[] = {"blocks", "state"};
+    sk_snapshot_opts_t so = {
+        .data_dir = o->data_dir,
+        .include = o->ninclude ? o->include : defaults,
+        .ninclude = o->ninclude ? o->ninclude : 2,
+        .threads = o->threads,
+        .level = o->level,
+    };
+    sk_progress_t prog;
+    sk_progress_init(&prog, "snapshot", o->progress);
+    sk_snapshot_result_t res;
+    int rc = sk_snapshot_create(repo, &so, &prog, &res, &err);
+    sk_repo_close(repo);
+    if (rc < 0)
+        return fail(&err);
+    char a[32], b[32], c[32], d[32];
+    if (!o->quiet)
+        log_info("%s: %" PRIu64 " files, %s logical, %s data, %s stored, %s new in %" PRIu64 " new chunks, %.2fs",
+                 res.id, res.files, sk_fmt_bytes(res.logical_bytes, a, sizeof(a)),
+                 sk_fmt_bytes(res.data_bytes, b, sizeof(b)), sk_fmt_bytes(res.stored_bytes, c, sizeof(c)),
+                 sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, res.seconds);
+    printf("%s\n", res.id);
+    return EXIT_OK;
+}
+
+static int cmd_restore(struct options *o)
+{
+    sk_repo_t *repo;
+    int ex = open_repo(o, SK_LOCK_SHARED, "restore", &repo);
+    if (ex)
+        return ex;
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_restore_opts_t ro = {
+        .data_dir = o->data_dir,
+        .snapshot = o->snapshot ? o->snapshot : "latest",
+        .threads = o->threads,
+        .keep = o->given[O_KEEP_QUARANTINE] ? o->keep_quarantine : SK_QUARANTINE_KEEP,
+        .quarantine_delete = o->quarantine_delete,
+    };
+    sk_progress_t prog;
+    sk_progress_init(&prog, "restore", o->progress);
+    sk_restore_result_t res;
+    int rc = sk_restore(repo, &ro, &prog, &res, &err);
+    sk_repo_close(repo);
+    if (rc < 0)
+        return fail(&err);
+    char a[32];
+    if (!o->quiet) {
+        log_info("restored snapshot %s into %s: %" PRIu64 " files, %s written, %.2fs%s", res.id, o->data_dir,
+                 res.files, sk_fmt_bytes(res.data_bytes, a, sizeof(a)), res.seconds,
+                 res.resumed ? " (finished an interrupted restore)" : "");
+        if (res.quarantine[0])
+            log_info("replaced folders kept in %s", res.quarantine);
+    }
+    printf("%s\n", res.id);
+    return EXIT_OK;
+}
+
+static int cmd_list(struct options *o)
+{
+    sk_repo_t *repo;
+    int ex = open_repo(o, SK_LOCK_SHARED, "list", &repo);
+    if (ex)
+        return ex;
+    sk_err_t err;
+    sk_err_clear(&err);
+    char **ids;
+    size_t n;
+    if (sk_repo_list_ids(repo, &ids, &n, &err) < 0) {
+        sk_repo_close(repo);
+        return fail(&err);
+    }
+    json_t *arr = o->json ? json_array() : NULL;
+    if (!o->json)
+        printf("%-26s %-20s %6s %10s %10s %10s  %s\n", "ID", "TIME", "FILES", "LOGICAL", "STORED", "NEW", "STATUS");
+    for (size_t i = 0; i < n; i++) {
+        sk_manifest_t *m = NULL;
+        sk_err_t lerr;
+        sk_err_clear(&lerr);
+        char reason[512] = "";
+        bool bad = sk_repo_is_bad(repo, ids[i], reason, sizeof(reason)) == 1;
+        int rc = sk_repo_manifest_load(repo, ids[i], &m, &lerr);
+        if (rc < 0) {
+            bad = true;
+            snprintf(reason, sizeof(reason), "%s", lerr.msg);
+        }
+        char t[32] = "?";
+        if (m)
+            fmt_time(m->time, t, sizeof(t));
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "id", json_string(ids[i]));
+            json_object_set_new(j, "time", m ? json_string(t) : json_null());
+            json_object_set_new(j, "files", m ? json_integer((json_int_t)m->files) : json_null());
+            json_object_set_new(j, "logical_bytes", m ? json_integer((json_int_t)m->logical_bytes) : json_null());
+            json_object_set_new(j, "data_bytes", m ? json_integer((json_int_t)m->data_bytes) : json_null());
+            json_object_set_new(j, "stored_bytes", m ? json_integer((json_int_t)m->stored_bytes) : json_null());
+            json_object_set_new(j, "new_bytes", m ? json_integer((json_int_t)m->new_bytes) : json_null());
+            json_object_set_new(j, "chunks", m ? json_integer((json_int_t)m->chunks) : json_null());
+            json_object_set_new(j, "status", json_string(bad ? "bad" : "good"));
+            if (bad)
+                json_object_set_new(j, "reason", json_string(reason));
+            if (m && m->nfacts) {
+                json_t *facts = json_object();
+                for (size_t f = 0; f < m->nfacts; f++)
+                    json_object_set_new(facts, m->facts[f].key, json_string(m->facts[f].value));
+                json_object_set_new(j, "facts", facts);
+            }
+            json_array_append_new(arr, j);
+        } else {
+            char a[32] = "-", b[32] = "-", c[32] = "-", files[32] = "-";
+            if (m) {
+                sk_fmt_bytes(m->logical_bytes, a, sizeof(a));
+                sk_fmt_bytes(m->stored_bytes, b, sizeof(b));
+                sk_fmt_bytes(m->new_bytes, c, sizeof(c));
+                snprintf(files, sizeof(files), "%" PRIu64, m->files);
+            }
+            printf("%-26s %-20s %6s %10s %10s %10s  %s%s%s\n", ids[i], t, files, a, b, c, bad ? "bad" : "good",
+                   bad ? ": " : "", bad ? reason : "");
+        }
+        sk_manifest_free(m);
+    }
+    if (o->json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "repository", json_string(repo->path));
+        json_object_set_new(root, "snapshots", arr);
+        char *s = json_dumps(root, JSON_INDENT(2));
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(root);
+    }
+    sk_repo_ids_free(ids, n);
+    sk_repo_close(repo);
+    return EXIT_OK;
+}
+
+static int cmd_verify(struct options *o)
+{
+    if (o->all && o->nargs)
+        return usage_error(&commands[4], "give snapshot ids or --all, not both");
+    sk_repo_t *repo;
+    int ex = open_repo(o, SK_LOCK_SHARED, "verify", &repo);
+    if (ex)
+        return ex;
+    sk_err_t err;
+    sk_err_clear(&err);
+    const char *const *ids = (const char *const *)o->args;
+    size_t nids = (size_t)o->nargs;
+    char **all = NULL;
+    size_t nall = 0;
+    const char *latest[1];
+    if (!o->all && nids == 0) {
+        if (sk_repo_list_ids(repo, &all, &nall, &err) < 0) {
+            sk_repo_close(repo);
+            return fail(&err);
+        }
+        if (nall == 0) {
+            sk_repo_ids_free(all, nall);
+            sk_repo_close(repo);
+            sk_err_set(&err, -ENOENT, o->repo, "no snapshot to verify");
+            return fail(&err);
+        }
+        latest[0] = all[nall - 1];
+        ids = latest;
+        nids = 1;
+    }
+    for (size_t i = 0; i < nids; i++) {
+        sk_manifest_t *m;
+        sk_err_t lerr;
+        sk_err_clear(&lerr);
+        int rc = sk_repo_manifest_load(repo, ids[i], &m, &lerr);
+        if (rc == 0)
+            sk_manifest_free(m);
+        else if (rc != -EBADMSG) {
+            sk_repo_ids_free(all, nall);
+            sk_repo_close(repo);
+            return fail(&lerr);
+        }
+    }
+    sk_progress_t prog;
+    sk_progress_init(&prog, "verify", o->progress);
+    sk_verify_report_t rep;
+    int rc = sk_verify(repo, ids, o->all ? 0 : nids, o->threads, &prog, &rep, &err);
+    sk_repo_ids_free(all, nall);
+    sk_repo_close(repo);
+    if (rc < 0) {
+        sk_verify_report_free(&rep);
+        return fail(&err);
+    }
+    int bad = 0;
+    json_t *arr = o->json ? json_array() : NULL;
+    for (size_t i = 0; i < rep.n; i++) {
+        sk_verify_snapshot_t *s = &rep.snaps[i];
+        if (!s->ok)
+            bad++;
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "id", json_string(s->id));
+            json_object_set_new(j, "status", json_string(s->ok ? "good" : "bad"));
+            json_object_set_new(j, "chunks", json_integer((json_int_t)s->chunks));
+            json_object_set_new(j, "bytes", json_integer((json_int_t)s->bytes));
+            if (!s->ok) {
+                json_object_set_new(j, "reason", json_string(s->reason));
+                json_object_set_new(j, "damaged_references", json_integer((json_int_t)s->ndamaged));
+                json_t *dl = json_array();
+                for (size_t k = 0; k < s->ndamage; k++) {
+                    json_t *d = json_object();
+                    json_object_set_new(d, "chunk", json_string(s->damage[k].chunk));
+                    json_object_set_new(d, "file", json_string(s->damage[k].file));
+                    json_object_set_new(d, "index", json_integer((json_int_t)s->damage[k].index));
+                    json_object_set_new(d, "problem", json_string(s->damage[k].missing ? "missing" : "damaged"));
+                    json_array_append_new(dl, d);
+                }
+                json_object_set_new(j, "damaged", dl);
+            }
+            json_array_append_new(arr, j);
+        } else {
+            char b[32];
+            if (s->ok) {
+                printf("%s good: %" PRIu64 " chunks, %s checked%s\n", s->id, s->chunks,
+                       sk_fmt_bytes(s->bytes, b, sizeof(b)), s->was_bad ? " (stays marked bad from before)" : "");
+            } else {
+                printf("%s BAD: %s\n", s->id, s->reason);
+                for (size_t k = 0; k < s->ndamage; k++)
+                    printf("  %s %s: chunk %" PRIu64 " of %s\n", s->damage[k].missing ? "missing" : "damaged",
+                           s->damage[k].chunk, s->damage[k].index, s->damage[k].file);
+            }
+        }
+    }
+    if (o->json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "repository", json_string(o->repo));
+        json_object_set_new(root, "snapshots", arr);
+        json_object_set_new(root, "chunks_read", json_integer((json_int_t)rep.chunks_read));
+        json_object_set_new(root, "bytes_checked", json_integer((json_int_t)rep.bytes_checked));
+        json_object_set_new(root, "bad", json_integer(bad));
+        char *s = json_dumps(root, JSON_INDENT(2));
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(root);
+    } else if (!o->quiet) {
+        char b[32];
+        log_info("%zu snapshot(s) checked, %d bad; %" PRIu64 " chunks read, %s in %.2fs", rep.n, bad, rep.chunks_read,
+                 sk_fmt_bytes(rep.bytes_checked, b, sizeof(b)), rep.seconds);
+    }
+    sk_verify_report_free(&rep);
+    return bad ? EXIT_DAMAGED : EXIT_OK;
+}
+
+static int cmd_prune(struct options *o)
+{
+    sk_repo_t *repo;
+    int ex = open_repo(o, SK_LOCK_EXCLUSIVE, "prune", &repo);
+    if (ex)
+        return ex;
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_prune_result_t res;
+    int rc = sk_prune(repo, o->keep_last, &res, &err);
+    sk_repo_close(repo);
+    if (rc < 0) {
+        sk_prune_result_free(&res);
+        return fail(&err);
+    }
+    char b[32];
+    for (size_t i = 0; i < res.nremoved; i++)
+        printf("removed %s\n", res.removed[i]);
+    if (!o->quiet)
+        printf("kept %zu snapshot(s), removed %zu; removed %" PRIu64 " chunks, freed %s\n", res.kept, res.nremoved,
+               res.chunks_removed, sk_fmt_bytes(res.bytes_freed, b, sizeof(b)));
+    sk_prune_result_free(&res);
+    return EXIT_OK;
+}
+
+static int parse_options(const struct command *c, int argc, char **argv, struct options *o)
+{
+    o->progress = true;
+    o->lock_wait_ms = 60000;
+    o->keep_quarantine = SK_QUARANTINE_KEEP;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    uint64_t v;
+    while ((ch = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+        if (ch == 'h')
+            ch = O_HELP;
+        if (ch == '?')
+            return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+        if (ch == ':')
+            return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+        if (!(c->allowed & B(ch)))
+            return usage_error(c, "option '--%s' does not apply to '%s'", long_opts[ch].name, c->name);
+        o->given[ch] = true;
+        switch (ch) {
+        case O_REPO:
+            o->repo = optarg;
+            break;
+        case O_DATA_DIR:
+            o->data_dir = optarg;
+            break;
+        case O_SNAPSHOT:
+            if (strcmp(optarg, "latest") && !sk_id_valid(optarg))
+                return usage_error(c, "--snapshot: '%s' is not a snapshot id", optarg);
+            o->snapshot = optarg;
+            break;
+        case O_INCLUDE: {
+            free(o->include_buf);
+            o->include_buf = strdup(optarg);
+            o->ninclude = 0;
+            if (!o->include_buf)
+                return EXIT_FAIL;
+            for (char *save, *t = strtok_r(o->include_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (o->ninclude == 16)
+                    return usage_error(c, "--include: at most 16 folders");
+                if (!*t || strchr(t, '/') || !strcmp(t, ".") || !strcmp(t, ".."))
+                    return usage_error(c, "--include: '%s' is not a plain folder name", t);
+                o->include[o->ninclude++] = t;
+            }
+            if (!o->ninclude)
+                return usage_error(c, "--include: empty list");
+            break;
+        }
+        case O_LEVEL:
+            if (sk_parse_uint(optarg, 1, 19, &v) < 0)
+                return usage_error(c, "--level: '%s' is not a zstd level 1..19", optarg);
+            o->level = (int)v;
+            break;
+        case O_THREADS:
+            if (sk_parse_uint(optarg, 1, 256, &v) < 0)
+                return usage_error(c, "--threads: '%s' is not a number 1..256", optarg);
+            o->threads = (int)v;
+            break;
+        case O_LOCK_WAIT:
+            if (sk_parse_duration_ms(optarg, &o->lock_wait_ms) < 0)
+                return usage_error(c, "--lock-wait: '%s' is not a duration (e.g. 0, 30s, 5m)", optarg);
+            break;
+        case O_CHUNK_SIZE:
+            if (sk_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < SK_CHUNK_SIZE_MIN ||
+                o->chunk_size > SK_CHUNK_SIZE_MAX || (o->chunk_size & (o->chunk_size - 1)))
+                return usage_error(c, "--chunk-size: '%s' is not a power of two from 4KiB to 64MiB", optarg);
+            break;
+        case O_QUARANTINE:
+            if (!strcmp(optarg, "delete"))
+                o->quarantine_delete = true;
+            else if (!strcmp(optarg, "keep"))
+                o->quarantine_delete = false;
+            else
+                return usage_error(c, "--quarantine: '%s' is not 'keep' or 'delete'", optarg);
+            break;
+        case O_KEEP_QUARANTINE:
+            if (sk_parse_uint(optarg, 0, 1000, &v) < 0)
+                return usage_error(c, "--keep-quarantine: '%s' is not a number 0..1000", optarg);
+            o->keep_quarantine = (unsigned)v;
+            break;
+        case O_KEEP_LAST:
+            if (sk_parse_uint(optarg, 1, 1000000, &v) < 0)
+                return usage_error(c, "--keep-last: '%s' is not a number of at least 1", optarg);
+            o->keep_last = (unsigned)v;
+            break;
+        case O_JSON:
+            o->json = true;
+            break;
+        case O_ALL:
+            o->all = true;
+            break;
+        case O_NO_PROGRESS:
+            o->progress = false;
+            break;
+        case O_QUIET:
+            o->quiet = true;
+            break;
+        case O_HELP:
+            break;
+        }
+    }
+    if (o->given[O_HELP]) {
+        fputs(c->usage, stdout);
+        return -1;
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    if (o->nargs < c->min_args || o->nargs > c->max_args)
+        return usage_error(c, o->nargs > c->max_args ? "unexpected argument '%s'" : "missing argument%s",
+                           o->nargs > c->max_args ? argv[optind + c->max_args] : "");
+    for (int i = 0; i < O_COUNT; i++)
+        if ((c->required & B(i)) && !o->given[i])
+            return usage_error(c, "missing --%s", long_opts[i].name);
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sk_cancel_request();
+}
+
+int main(int argc, char **argv)
+{
+    log_init("slotkeeper", NULL, SK_LOG_INFO);
+    if (argc < 2) {
+        fputs(main_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(main_usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("slotkeeper %s\n", SK_VERSION);
+        return EXIT_OK;
+    }
+    const struct command *c = NULL;
+    int skip = 1;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        const char *name = commands[i].name;
+        const char *sp = strchr(name, ' ');
+        if (sp) {
+            size_t n = (size_t)(sp - name);
+            if (argc >= 3 && strlen(argv[1]) == n && !strncmp(argv[1], name, n) && !strcmp(argv[2], sp + 1)) {
+                c = &commands[i];
+                skip = 2;
+            }
+        } else if (!strcmp(argv[1], name)) {
+            c = &commands[i];
+        }
+    }
+    if (!c) {
+        if (!strcmp(argv[1], "repo"))
+            log_warnx("usage: slotkeeper repo init REPO");
+        else
+            log_warnx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
+        return EXIT_USAGE;
+    }
+    log_set_command(c->name);
+
+    /* Many files may be open at once during a snapshot. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit shows up as EFBIG, handled like a full disk */
+
+    struct options o = {0};
+    int rc = parse_options(c, argc - skip, argv + skip, &o);
+    if (rc == 0)
+        rc = c->run(&o);
+    else if (rc < 0)
+        rc = EXIT_OK;
+    free(o.include_buf);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = EXIT_FAIL;
+    return rc;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Repository locks and prune: prune is exclusive, snapshots and restores are
+# shared; a locked repository fails clearly or is waited for; a dead holder
+# never blocks; prune keeps the newest good snapshot and frees chunks.
+. "$(dirname "$0")/lib.sh"
+
+R=$W/repo
+mkdd "$W/src" --blocks-size 3M --state-size 32M --state-data 1M
+"$SK" repo init "$R" --chunk-size 64KiB >/dev/null
+ID1=$("$SK" snapshot --data-dir "$W/src" --repo "$R" 2>/dev/null)
+
+# An exclusive holder (as prune would be): snapshot fails at once with --lock-wait 0 ...
+flock -F -x "$R/lock" sleep 30 &
+holder=$!
+BG_PIDS+=("$holder")
+sleep 0.3
+run 4 "snapshot while the repository is held exclusively: exit 4" \
+    "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
+one_line_error "locked repository"
+err_has "repository is locked" "the error says the repository is locked"
+run 4 "restore while held exclusively: exit 4" "$SK" restore --data-dir "$W/slot" --repo "$R" --lock-wait 0
+check "the refused restore created nothing" test ! -e "$W/slot/blocks"
+# ... and waits when asked to, then succeeds once the holder is gone.
+(sleep 1 && kill "$holder") &
+run 0 "snapshot --lock-wait 20s waits for the lock" "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 20s
+err_has "waiting for the repository lock" "it said it was waiting"
+
+# A holder killed with SIGKILL does not leave the repository locked.
+flock -F -x "$R/lock" sleep 30 &
+h2=$!
+sleep 0.3
+kill -9 "$h2"
+wait "$h2" 2>/dev/null
+run 0 "a killed lock holder leaves no lock behind" "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
+
+# A shared holder (a running snapshot) blocks prune but not another snapshot.
+flock -F -s "$R/lock" sleep 30 &
+h3=$!
+BG_PIDS+=("$h3")
+sleep 0.3
+run 0 "snapshot while another shared holder runs" "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
+run 4 "prune while a snapshot holds the lock: exit 4" "$SK" prune --keep-last 1 --repo "$R" --lock-wait 0
+kill "$h3"
+wait "$h3" 2>/dev/null
+
+# Prune itself.
+"$MKDATADIR" mutate "$W/src" --append-pct 20 --rewrite-pct 20 >/dev/null
+IDN=$("$SK" snapshot --data-dir "$W/src" --repo "$R" 2>/dev/null)
+n_before=$(ls "$R/snapshots" | wc -l)
+c_before=$(find "$R/chunks" -type f | wc -l)
+# An orphan chunk, as a snapshot killed after publishing chunks would leave.
+mkdir -p "$R/chunks/00" && echo junk >"$R/chunks/00/00000000000000000000000000000000"
+run 0 "prune --keep-last 1" "$SK" prune --keep-last 1 --repo "$R"
+check "prune kept only the newest snapshot" test "$(ls "$R/snapshots")" = "$IDN"
+check "prune reported what it removed" grep -q "removed $((n_before - 1))" "$W/out"
+check "prune reports bytes freed" grep -Eq 'freed [0-9.]+ (B|KiB|MiB)' "$W/out"
+c_after=$(find "$R/chunks" -type f | wc -l)
+check "prune removed unreferenced chunks ($c_before -> $c_after)" test "$c_after" -lt "$c_before"
+check "prune removed the orphan chunk" test ! -e "$R/chunks/00/00000000000000000000000000000000"
+run 0 "the kept snapshot still verifies" "$SK" verify --all --repo "$R"
+run 0 "and restores" "$SK" restore --data-dir "$W/after-prune" --repo "$R"
+check "restored data matches" same_tree "$W/src" "$W/after-prune"
+
+# The newest good snapshot survives even when newer ones are bad.
+IDB=$("$SK" snapshot --data-dir "$W/src" --repo "$R" 2>/dev/null)
+echo "damaged" >"$R/snapshots/$IDB.bad"
+run 0 "prune --keep-last 1 with a newer bad snapshot" "$SK" prune --keep-last 1 --repo "$R"
+check "the newest good snapshot was kept, the bad one removed" test "$(ls "$R/snapshots")" = "$IDN"
+run 2 "prune --keep-last 0 is a usage error" "$SK" prune --keep-last 0 --repo "$R"
+run 2 "prune without --keep-last is a usage error" "$SK" prune --repo "$R"
