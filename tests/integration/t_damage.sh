@@ -47,8 +47,10 @@ check "verify says the other snapshot is good" grep -q "^$ID1 good" "$W/out"
 run 3 "verify --json" "$SK" verify --all --repo "$R" --json
 check "verify --json lists the damaged chunk" grep -q "\"chunk\": \"chunks/${only2:0:2}/$only2\"" "$W/out"
 
+check "the damaged chunk was set aside" test -f "$chunk.damaged" -a ! -e "$chunk"
 # A missing chunk.
-rm -f "$chunk"
+other=$(grep '^c ' "$R/snapshots/$ID2" | cut -d' ' -f3 | grep -v "$only2" | head -1)
+rm -f "$R/chunks/${other:0:2}/$other"
 run 3 "verify finds a missing chunk" "$SK" verify "$ID2" --repo "$R"
 check "verify says missing" grep -q "missing chunks/" "$W/out"
 
