@@ -68,6 +68,10 @@ tree_sig() {
         find . -path ./.slotkeeper -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum)
 }
 
+# slot_sig DIR: tree_sig of a whole slot, without the slot folder's own entry (whose mtime
+# changes when slotkeeper makes its .slotkeeper/ folder) and without .slotkeeper/.
+slot_sig() { tree_sig "$1" | grep -v '^ d '; }
+
 # same_tree A B [FOLDERS...]: the given sub-folders (default blocks state) are identical in content and metadata.
 same_tree() {
     local a=$1 b=$2

@@ -53,7 +53,7 @@ for i in $(seq "$ROUNDS"); do
     rm -rf "$W/slot"
     "$SK" restore --snapshot "$IDBASE" --data-dir "$W/slot" --repo "$R" >/dev/null 2>&1
     echo "mine" >"$W/slot/config.ini"
-    orig=$(tree_sig "$W/slot")
+    orig=$(slot_sig "$W/slot")
     "$SK" restore --snapshot "$IDNEW" --data-dir "$W/slot" --repo "$R" --threads 1 >/dev/null 2>&1 &
     pid=$!
     sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
@@ -75,7 +75,7 @@ for i in $(seq "$ROUNDS"); do
             echo "# round $i: the replaced folders are not intact in quarantine"
             bad=$((bad + 1))
         fi
-    elif [ "$(tree_sig "$W/slot")" = "$orig" ]; then
+    elif [ "$(slot_sig "$W/slot")" = "$orig" ]; then
         : # killed before the marker: as it was
     elif same_tree "$W/src" "$W/slot"; then
         : # finished before the kill

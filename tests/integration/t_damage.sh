@@ -23,13 +23,13 @@ printf '\xff' | dd of="$chunk" bs=1 seek=$((sz / 2)) conv=notrunc status=none
 # A used slot, to prove a failed restore changes nothing.
 "$SK" restore --snapshot "$ID1" --data-dir "$W/slot" --repo "$R" >/dev/null 2>&1
 echo keep >"$W/slot/config.ini"
-before=$(tree_sig "$W/slot")
+before=$(slot_sig "$W/slot")
 
 run 3 "restore latest meets the damaged chunk: exit 3" "$SK" restore --data-dir "$W/slot" --repo "$R"
 one_line_error "damaged restore"
 err_has "$only2" "the error names the damaged chunk"
 err_has "blocks/|state/" "the error names the file that uses it"
-check "slot unchanged after the failed restore" test "$before" = "$(tree_sig "$W/slot")"
+check "slot unchanged after the failed restore" test "$before" = "$(slot_sig "$W/slot")"
 check "no restore marker after a failed restore" test ! -e "$W/slot/.slotkeeper/restoring"
 check "no staging left" test ! -e "$W/slot/.slotkeeper/staging"
 check "the damaged snapshot is marked bad" test -f "$R/snapshots/$ID2.bad"

@@ -16,12 +16,12 @@ check "no snapshot was published" test "$(ls "$R/snapshots" | wc -l)" = 1
 check "no session left in tmp/" bash -c "[ -z \"\$(ls -A '$R/tmp')\" ]"
 
 mkdd "$W/slot" --blocks-size 1M --state-size 16M --state-data 512K --seed 7
-before=$(tree_sig "$W/slot")
+before=$(slot_sig "$W/slot")
 pid2=$(holdlock "$W/slot/state/shared_memory.bin")
 run 5 "restore into a data-dir held by a live node: exit 5" "$SK" restore --data-dir "$W/slot" --repo "$R"
 one_line_error "restore onto a running node"
 err_has "in use by process $pid2" "the error names the pid"
-check "the slot is untouched" test "$before" = "$(tree_sig "$W/slot")"
+check "the slot is untouched" test "$before" = "$(slot_sig "$W/slot")"
 check "no marker and no staging" test ! -e "$W/slot/.slotkeeper/restoring" -a ! -e "$W/slot/.slotkeeper/staging"
 kill "$pid2"
 wait "$pid2" 2>/dev/null
