@@ -371,7 +371,7 @@ static int cmd_list(struct options *o)
     }
     json_t *arr = o->json ? json_array() : NULL;
     if (!o->json)
-        printf("%-26s %-20s %6s %10s %10s %10s  %s\n", "ID", "TIME", "FILES", "LOGICAL", "STORED", "NEW", "STATUS");
+        printf("%-29s %-20s %6s %10s %10s %10s  %s\n", "ID", "TIME", "FILES", "LOGICAL", "STORED", "NEW", "STATUS");
     for (size_t i = 0; i < n; i++) {
         sk_manifest_t *m = NULL;
         sk_err_t lerr;
@@ -414,7 +414,7 @@ static int cmd_list(struct options *o)
                 sk_fmt_bytes(m->new_bytes, c, sizeof(c));
                 snprintf(files, sizeof(files), "%" PRIu64, m->files);
             }
-            printf("%-26s %-20s %6s %10s %10s %10s  %s%s%s\n", ids[i], t, files, a, b, c, bad ? "bad" : "good",
+            printf("%-29s %-20s %6s %10s %10s %10s  %s%s%s\n", ids[i], t, files, a, b, c, bad ? "bad" : "good",
                    bad ? ": " : "", bad ? reason : "");
         }
         sk_manifest_free(m);
