@@ -139,6 +139,26 @@ uint64_t sk_manifest_nchunks(const sk_manifest_t *m, uint64_t size)
     return (size + m->chunk_size - 1) / m->chunk_size;
 }
 
+uint32_t sk_mentry_chunk_size(const sk_manifest_t *m, const sk_mentry_t *e)
+{
+    return e->chunk_size ? e->chunk_size : m->chunk_size;
+}
+
+uint32_t sk_manifest_max_chunk_size(const sk_manifest_t *m)
+{
+    uint32_t mx = m->chunk_size;
+    for (size_t i = 0; i < m->nentries; i++)
+        if (m->entries[i].type == 'f' && m->entries[i].chunk_size > mx)
+            mx = m->entries[i].chunk_size;
+    return mx;
+}
+
+uint32_t sk_mentry_chunk_len(const sk_manifest_t *m, const sk_mentry_t *e, uint64_t index)
+{
+    uint64_t cs = sk_mentry_chunk_size(m, e), off = index * cs;
+    return (uint32_t)(e->size - off < cs ? e->size - off : cs);
+}
+
 bool sk_id_valid(const char *id)
 {
     size_t n = strlen(id);
@@ -262,8 +282,11 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
     for (size_t i = 0; i < m->nentries; i++) {
         const sk_mentry_t *e = &m->entries[i];
         put_meta(&b, e);
-        if (e->type == 'f')
+        if (e->type == 'f') {
             buf_printf(&b, "%" PRIu64 " ", e->size);
+            if (e->chunk_size && e->chunk_size != m->chunk_size)
+                buf_printf(&b, "%" PRIu32 " ", e->chunk_size);
+        }
         buf_escaped(&b, e->path);
         if (e->type == 'l') {
             buf_printf(&b, " ");
@@ -473,7 +496,7 @@ static int parse_entry(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk
     if (f[0][1] || (type != 'd' && type != 'f' && type != 'l'))
         return bad(ps, "unknown record '%s'", f[0]);
     int want = type == 'd' ? 6 : 7;
-    if (nf != want)
+    if (nf != want && !(type == 'f' && nf == 8))
         return bad(ps, "wrong number of fields");
     sk_mentry_t e = {.type = type};
     uint64_t uid, gid, sec, nsec, size = 0;
@@ -498,7 +521,15 @@ static int parse_entry(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk
         if (parse_u64(f[5], INT64_MAX, &size) < 0)
             return bad(ps, "bad size");
         e.size = size;
+        e.chunk_size = m->chunk_size;
         rawpath = f[6];
+        if (nf == 8) {
+            uint64_t cs;
+            if (parse_u64(f[6], SK_CHUNK_SIZE_MAX, &cs) < 0 || cs < SK_CHUNK_SIZE_MIN || (cs & (cs - 1)))
+                return bad(ps, "bad file chunk size");
+            e.chunk_size = (uint32_t)cs;
+            rawpath = f[7];
+        }
     }
     char *path = NULL, *target = NULL;
     if (unescape(rawpath, &path) < 0)
@@ -561,20 +592,19 @@ static int parse_chunk(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk
     sk_mentry_t *e = &m->entries[m->nentries - 1];
     uint64_t idx, csize;
     sk_hash_t h;
-    uint64_t n = sk_manifest_nchunks(m, e->size);
+    uint64_t n = (e->size + e->chunk_size - 1) / e->chunk_size;
     if (parse_u64(f[1], UINT64_MAX, &idx) < 0 || idx >= n)
         return bad(ps, "chunk index out of range");
     if (e->nchunks && idx <= e->chunks[e->nchunks - 1].index)
         return bad(ps, "chunk indexes not increasing");
     if (strlen(f[2]) != SK_HASH_HEX_LEN || sk_hash_parse(f[2], &h) < 0)
         return bad(ps, "bad chunk hash");
-    if (parse_u64(f[3], sk_codec_bound(m->chunk_size), &csize) < 0 || csize == 0)
+    if (parse_u64(f[3], sk_codec_bound(e->chunk_size), &csize) < 0 || csize == 0)
         return bad(ps, "bad compressed size");
     int rc = sk_mentry_add_chunk(e, idx, &h, (uint32_t)csize);
     if (rc < 0)
         return rc;
-    uint64_t off = idx * m->chunk_size;
-    m->data_bytes += (e->size - off < m->chunk_size) ? e->size - off : m->chunk_size;
+    m->data_bytes += sk_mentry_chunk_len(m, e, idx);
     rc = sk_hset_add(distinct, &h, (uint32_t)csize);
     if (rc < 0)
         return rc;

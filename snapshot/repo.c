@@ -32,11 +32,33 @@ static int open_dir_at(int dirfd, const char *name)
     return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+static bool chunk_size_ok(uint64_t cs)
+{
+    return cs >= SK_CHUNK_SIZE_MIN && cs <= SK_CHUNK_SIZE_MAX && !(cs & (cs - 1));
+}
+
+uint32_t sk_repo_chunk_size_for(const sk_repo_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    if ((n > 4 && !strcmp(name + n - 4, ".log")) || (n > 6 && !strcmp(name + n - 6, ".index")))
+        return r->log_chunk_size;
+    return r->chunk_size;
+}
+
 int sk_repo_init(const char *path, uint32_t chunk_size, int level, sk_err_t *err)
 {
+    return sk_repo_init_ex(path, chunk_size, 0, level, err);
+}
+
+int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_size, int level, sk_err_t *err)
+{
     char p[PATH_MAX];
-    if (chunk_size < SK_CHUNK_SIZE_MIN || chunk_size > SK_CHUNK_SIZE_MAX || (chunk_size & (chunk_size - 1)))
+    if (!chunk_size_ok(chunk_size))
         return sk_err_set(err, -EINVAL, path, "chunk size must be a power of two from 4 KiB to 64 MiB");
+    if (log_chunk_size == 0)
+        log_chunk_size = chunk_size > SK_REPO_DEFAULT_LOG_CHUNK ? chunk_size : SK_REPO_DEFAULT_LOG_CHUNK;
+    if (!chunk_size_ok(log_chunk_size))
+        return sk_err_set(err, -EINVAL, path, "log chunk size must be a power of two from 4 KiB to 64 MiB");
     if (level < 1 || level > 19)
         return sk_err_set(err, -EINVAL, path, "zstd level must be 1..19");
     int rc = sk_mkdir_p(path, 0755);
@@ -92,7 +114,8 @@ int sk_repo_init(const char *path, uint32_t chunk_size, int level, sk_err_t *err
     }
     close(lfd);
     char cfg[256];
-    int n = snprintf(cfg, sizeof(cfg), CONFIG_MAGIC "\nchunk-size %u\nlevel %d\n", chunk_size, level);
+    int n = snprintf(cfg, sizeof(cfg), CONFIG_MAGIC "\nchunk-size %u\nlog-chunk-size %u\nlevel %d\n", chunk_size,
+                     log_chunk_size, level);
     rc = sk_write_file_atomic(dfd, "config", cfg, (size_t)n, 0644);
     if (rc < 0) {
         sk_path_join(p, sizeof(p), path, "config");
@@ -136,6 +159,13 @@ static int parse_config(sk_repo_t *r, const char *buf, sk_err_t *err)
                 return sk_err_set(err, -EBADMSG, p, "line %d: chunk-size given twice", lineno);
             r->chunk_size = (uint32_t)v;
             seen |= 1;
+        } else if (!strncmp(line, "log-chunk-size ", 15)) {
+            if (sk_parse_uint(line + 15, SK_CHUNK_SIZE_MIN, SK_CHUNK_SIZE_MAX, &v) < 0 || (v & (v - 1)))
+                return sk_err_set(err, -EBADMSG, p, "line %d: bad log-chunk-size", lineno);
+            if (seen & 4)
+                return sk_err_set(err, -EBADMSG, p, "line %d: log-chunk-size given twice", lineno);
+            r->log_chunk_size = (uint32_t)v;
+            seen |= 4;
         } else if (!strncmp(line, "level ", 6)) {
             if (sk_parse_uint(line + 6, 1, 19, &v) < 0)
                 return sk_err_set(err, -EBADMSG, p, "line %d: bad level", lineno);
@@ -149,8 +179,10 @@ static int parse_config(sk_repo_t *r, const char *buf, sk_err_t *err)
     }
     if (lineno == 0)
         return sk_err_set(err, -EBADMSG, p, "empty file");
-    if (seen != 3)
+    if ((seen & 3) != 3)
         return sk_err_set(err, -EBADMSG, p, "missing chunk-size or level");
+    if (!(seen & 4)) /* optional: repositories made before it existed use one size */
+        r->log_chunk_size = r->chunk_size;
     return 0;
 }
 
@@ -472,6 +504,14 @@ int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h)
     snprintf(aside, sizeof(aside), "%s.damaged", name);
     if (renameat(r->chunksfd, name, r->chunksfd, aside) < 0)
         return errno == ENOENT ? 0 : -errno;
+    return 0;
+}
+
+int sk_repo_sync_all(sk_repo_t *r, sk_err_t *err)
+{
+    /* syncfs reports write-back errors of the whole file system since Linux 5.8. */
+    if (syncfs(r->dirfd) < 0)
+        return sk_err_errno(err, r->path);
     return 0;
 }
 

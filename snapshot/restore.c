@@ -230,10 +230,10 @@ static void restore_work(void *arg, int worker)
 {
     (void)worker;
     struct rst *r = arg;
-    uint32_t cs = r->m->chunk_size;
-    void *out = malloc(cs), *cbuf = NULL;
+    uint32_t max_cs = sk_manifest_max_chunk_size(r->m);
+    void *out = malloc(max_cs), *cbuf = NULL;
     size_t ccap = 0;
-    sk_codec_t *codec = sk_codec_new(cs, 1);
+    sk_codec_t *codec = sk_codec_new(max_cs, 1);
     if (!out || !codec) {
         sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
         goto done;
@@ -248,8 +248,8 @@ static void restore_work(void *arg, int worker)
         }
         sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
         sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
-        uint64_t off = c->index * cs;
-        size_t len = e->size - off < cs ? (size_t)(e->size - off) : cs;
+        uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
+        size_t len = sk_mentry_chunk_len(r->m, e, c->index);
         size_t clen = 0;
         char cpath[PATH_MAX], full[PATH_MAX];
         sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));

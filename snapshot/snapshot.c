@@ -28,11 +28,13 @@
 #include "slotkeeper/pool.h"
 
 #define WALK_MAX_DEPTH 32
+#define SK_SYNC_BATCH  64 /* above this many new chunks, one syncfs instead of one fdatasync each */
 
 enum job_state { JOB_PENDING, JOB_ZERO, JOB_STORED, JOB_NEW, JOB_DUP };
 
 struct sfile {
     size_t entry; /* index into the manifest's entries */
+    uint32_t cs;  /* its chunk size */
     int fd;
     struct stat st;
 };
@@ -53,7 +55,7 @@ struct snap {
     sk_progress_t *progress;
     int datafd;
     int level;
-    uint32_t cs;
+    uint32_t max_cs; /* the largest chunk size of any file: buffer sizes */
     struct sfile *files;
     size_t nfiles, capfiles;
     struct job *jobs;
@@ -93,7 +95,7 @@ static void fill_meta(sk_mentry_t *e, const struct stat *st)
     e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 }
 
-static int add_file(struct snap *s, size_t entry, int fd, const struct stat *st)
+static int add_file(struct snap *s, size_t entry, uint32_t cs, int fd, const struct stat *st)
 {
     if (s->nfiles == s->capfiles) {
         size_t ncap = s->capfiles ? s->capfiles * 2 : 32;
@@ -103,7 +105,7 @@ static int add_file(struct snap *s, size_t entry, int fd, const struct stat *st)
         s->files = n;
         s->capfiles = ncap;
     }
-    s->files[s->nfiles++] = (struct sfile){.entry = entry, .fd = fd, .st = *st};
+    s->files[s->nfiles++] = (struct sfile){.entry = entry, .cs = cs, .fd = fd, .st = *st};
     return 0;
 }
 
@@ -155,8 +157,9 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         }
         e.type = 'f';
         e.size = (uint64_t)st.st_size;
+        e.chunk_size = sk_repo_chunk_size_for(s->repo, name);
         long idx = sk_manifest_add_entry(s->m, &e);
-        if (idx < 0 || add_file(s, (size_t)idx, fd, &fst) < 0) {
+        if (idx < 0 || add_file(s, (size_t)idx, e.chunk_size, fd, &fst) < 0) {
             close(fd);
             return sk_err_set(s->err, -ENOMEM, full, NULL);
         }
@@ -260,14 +263,14 @@ static int plan(struct snap *s)
                 de = (off_t)size;
             if (de <= ds)
                 break;
-            uint64_t first = (uint64_t)ds / s->cs, lastc = ((uint64_t)de - 1) / s->cs;
+            uint64_t first = (uint64_t)ds / f->cs, lastc = ((uint64_t)de - 1) / f->cs;
             for (uint64_t c = first; c <= lastc; c++) {
                 if (last != UINT64_MAX && c <= last)
                     continue;
                 if (add_job(s, (uint32_t)fi, c) < 0)
                     return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-                uint64_t off = c * s->cs;
-                s->total += size - off < s->cs ? size - off : s->cs;
+                uint64_t off = c * f->cs;
+                s->total += size - off < f->cs ? size - off : f->cs;
                 last = c;
             }
             pos = de;
@@ -285,8 +288,8 @@ static void work(void *arg, int worker)
 {
     (void)worker;
     struct snap *s = arg;
-    void *buf = malloc(s->cs);
-    sk_codec_t *codec = sk_codec_new(s->cs, s->level);
+    void *buf = malloc(s->max_cs);
+    sk_codec_t *codec = sk_codec_new(s->max_cs, s->level);
     if (!buf || !codec) {
         sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
         goto out;
@@ -301,8 +304,8 @@ static void work(void *arg, int worker)
         }
         struct job *j = &s->jobs[i];
         struct sfile *f = &s->files[j->file];
-        uint64_t off = j->index * s->cs, size = (uint64_t)f->st.st_size;
-        size_t len = size - off < s->cs ? (size_t)(size - off) : s->cs;
+        uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
+        size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
         ssize_t n = sk_pread_full(f->fd, buf, len, (off_t)off);
         char p[PATH_MAX];
         if (n < 0 || (size_t)n != len) {
@@ -416,8 +419,7 @@ static int build_manifest(struct snap *s, sk_snapshot_result_t *res)
         sk_mentry_t *e = &m->entries[f->entry];
         if (sk_mentry_add_chunk(e, j->index, &j->hash, j->csize) < 0)
             return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-        uint64_t off = j->index * s->cs;
-        m->data_bytes += e->size - off < s->cs ? e->size - off : s->cs;
+        m->data_bytes += sk_mentry_chunk_len(m, e, j->index);
     }
     for (size_t i = 0; i < m->nentries; i++) {
         if (m->entries[i].type == 'f') {
@@ -450,10 +452,18 @@ static int commit(struct snap *s, int threads)
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].state == JOB_NEW)
             s->new_hashes[s->nnew++] = s->jobs[i].hash;
-    atomic_store(&s->next, 0);
-    sk_pool_run(threads, sync_work, s, NULL, NULL);
-    if (s->err->code)
-        return s->err->code;
+    /* Few chunks: fdatasync each (touches only our files). Many: one syncfs of the repository's
+     * file system, far cheaper than thousands of journal commits. */
+    if (s->nnew > SK_SYNC_BATCH) {
+        int rc = sk_repo_sync_all(s->repo, s->err);
+        if (rc < 0)
+            return rc;
+    } else {
+        atomic_store(&s->next, 0);
+        sk_pool_run(threads, sync_work, s, NULL, NULL);
+        if (s->err->code)
+            return s->err->code;
+    }
     /* 2. the manifest durable in the session */
     char *buf;
     size_t len;
@@ -472,7 +482,13 @@ static int commit(struct snap *s, int threads)
             return rc;
         touched[s->new_hashes[i].b[0]] = true;
     }
-    rc = sk_repo_chunk_dirs_sync(s->repo, touched, s->err);
+    int ntouched = 0;
+    for (int i = 0; i < 256; i++)
+        ntouched += touched[i];
+    if (ntouched > SK_SYNC_BATCH / 8)
+        rc = sk_repo_sync_all(s->repo, s->err);
+    else
+        rc = sk_repo_chunk_dirs_sync(s->repo, touched, s->err);
     if (rc < 0)
         return rc;
     /* 4. the manifest into place: now the snapshot exists */
@@ -484,7 +500,7 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
 {
     double t0 = sk_now();
     struct snap s = {.repo = repo, .opts = opts, .err = err, .progress = progress, .datafd = -1};
-    s.cs = repo->chunk_size;
+    s.max_cs = repo->chunk_size > repo->log_chunk_size ? repo->chunk_size : repo->log_chunk_size;
     s.level = opts->level ? opts->level : repo->level;
     pthread_mutex_init(&s.set_lock, NULL);
     sk_hset_init(&s.set);
@@ -502,7 +518,7 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
         goto out;
     }
     sk_snapshot_new_id(s.m->id, &s.m->time);
-    s.m->chunk_size = s.cs;
+    s.m->chunk_size = repo->chunk_size;
     for (size_t i = 0; i < opts->nfacts; i++) {
         if (sk_manifest_set_fact(s.m, opts->facts[i].key, opts->facts[i].value) < 0) {
             rc = sk_err_set(err, -EINVAL, opts->data_dir, "bad fact '%s'", opts->facts[i].key);

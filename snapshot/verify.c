@@ -120,7 +120,7 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
     }
     if (rc < 0)
         return sk_err_set(v->err, rc, lerr.path, "%s", lerr.msg);
-    v->cs = m->chunk_size;
+    v->cs = sk_manifest_max_chunk_size(m);
     /* The chunks this run has not read yet. */
     v->njobs = 0;
     size_t cap = 0;
@@ -130,10 +130,10 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
         sk_mentry_t *e = &m->entries[i];
         for (size_t c = 0; c < e->nchunks; c++) {
             sk_mchunk_t *ch = &e->chunks[c];
+            uint32_t len = sk_mentry_chunk_len(m, e, ch->index);
             if (sk_hset_add(&seen, &ch->hash, 0) == 1) {
-                uint64_t off = ch->index * m->chunk_size;
                 s->chunks++;
-                s->bytes += e->size - off < m->chunk_size ? e->size - off : m->chunk_size;
+                s->bytes += len;
             }
             if (sk_hset_find(status, &ch->hash))
                 continue;
@@ -150,12 +150,7 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
                 }
                 v->jobs = nj;
             }
-            uint64_t off = ch->index * m->chunk_size;
-            v->jobs[v->njobs++] = (struct vjob){
-                .hash = ch->hash,
-                .csize = ch->csize,
-                .len = (uint32_t)(e->size - off < m->chunk_size ? e->size - off : m->chunk_size),
-            };
+            v->jobs[v->njobs++] = (struct vjob){.hash = ch->hash, .csize = ch->csize, .len = len};
         }
     }
     sk_hset_free(&seen);
@@ -183,7 +178,8 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
         s->ok = s->ndamaged == 0;
         if (!s->ok) {
             sk_verify_damage_t *d = s->ndamage ? &s->damage[0] : NULL;
-            snprintf(s->reason, sizeof(s->reason), "%llu damaged or missing chunk reference(s); first: %s %s (chunk %llu of %s)",
+            snprintf(s->reason, sizeof(s->reason),
+                     "%llu damaged or missing chunk reference(s); first: %s %s (chunk %llu of %s)",
                      (unsigned long long)s->ndamaged, d && d->missing ? "missing" : "damaged", d ? d->chunk : "?",
                      d ? (unsigned long long)d->index : 0ULL, d ? d->file : "?");
             if (!s->was_bad)

@@ -57,6 +57,7 @@ enum opt_id {
     O_THREADS,
     O_LOCK_WAIT,
     O_CHUNK_SIZE,
+    O_LOG_CHUNK_SIZE,
     O_SNAPSHOT,
     O_QUARANTINE,
     O_KEEP_QUARANTINE,
@@ -76,7 +77,7 @@ struct options {
     const char *include[16];
     size_t ninclude;
     int level, threads;
-    uint64_t lock_wait_ms, chunk_size;
+    uint64_t lock_wait_ms, chunk_size, log_chunk_size;
     bool quarantine_delete;
     unsigned keep_quarantine, keep_last;
     bool json, all, progress, quiet;
@@ -92,6 +93,7 @@ static const struct option long_opts[] = {
     {"threads", required_argument, NULL, O_THREADS},
     {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
     {"chunk-size", required_argument, NULL, O_CHUNK_SIZE},
+    {"log-chunk-size", required_argument, NULL, O_LOG_CHUNK_SIZE},
     {"snapshot", required_argument, NULL, O_SNAPSHOT},
     {"quarantine", required_argument, NULL, O_QUARANTINE},
     {"keep-quarantine", required_argument, NULL, O_KEEP_QUARANTINE},
@@ -113,7 +115,7 @@ struct command {
     const char *usage;
 };
 
-#define B(x) (1u << (x))
+#define B(x)   (1u << (x))
 #define COMMON (B(O_HELP) | B(O_QUIET))
 
 static int cmd_repo_init(struct options *o);
@@ -124,13 +126,16 @@ static int cmd_verify(struct options *o);
 static int cmd_prune(struct options *o);
 
 static const struct command commands[] = {
-    {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
-     "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--level N]\n"
+    {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
+     "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--log-chunk-size SIZE] [--level N]\n"
      "\n"
-     "Creates an empty repository in REPO (a missing or empty folder).\n"
-     "  --chunk-size SIZE  chunk size, a power of two from 4KiB to 64MiB (default 1MiB);\n"
-     "                     fixed for the life of the repository\n"
-     "  --level N          default zstd level for snapshots, 1..19 (default 3)\n"},
+     "Creates an empty repository in REPO (a missing or empty folder). Chunk sizes are powers\n"
+     "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"
+     "  --chunk-size SIZE      chunk size of files changed in place, such as\n"
+     "                         state/shared_memory.bin (default 64KiB)\n"
+     "  --log-chunk-size SIZE  chunk size of append-only files, names ending in .log or\n"
+     "                         .index such as blocks/blocks.log (default 1MiB)\n"
+     "  --level N              default zstd level for snapshots, 1..19 (default 3)\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
@@ -194,22 +199,21 @@ static const struct command commands[] = {
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
 };
 
-static const char main_usage[] =
-    "usage: slotkeeper <command> [options]\n"
-    "\n"
-    "Snapshots and restores EOSIO/Antelope nodeos data-dirs.\n"
-    "\n"
-    "commands:\n"
-    "  repo init REPO        create a repository\n"
-    "  snapshot              snapshot a stopped node's data-dir\n"
-    "  restore               restore a snapshot into a slot's data-dir\n"
-    "  list                  list snapshots\n"
-    "  verify                check snapshots chunk by chunk\n"
-    "  prune                 remove old snapshots and unreferenced chunks\n"
-    "\n"
-    "'slotkeeper <command> --help' describes each command's options.\n"
-    "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
-    "            5 data-dir in use, 6 out of space\n";
+static const char main_usage[] = "usage: slotkeeper <command> [options]\n"
+                                 "\n"
+                                 "Snapshots and restores EOSIO/Antelope nodeos data-dirs.\n"
+                                 "\n"
+                                 "commands:\n"
+                                 "  repo init REPO        create a repository\n"
+                                 "  snapshot              snapshot a stopped node's data-dir\n"
+                                 "  restore               restore a snapshot into a slot's data-dir\n"
+                                 "  list                  list snapshots\n"
+                                 "  verify                check snapshots chunk by chunk\n"
+                                 "  prune                 remove old snapshots and unreferenced chunks\n"
+                                 "\n"
+                                 "'slotkeeper <command> --help' describes each command's options.\n"
+                                 "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
+                                 "            5 data-dir in use, 6 out of space\n";
 
 static int exit_code_for(int code)
 {
@@ -277,13 +281,18 @@ static int cmd_repo_init(struct options *o)
     if (!o->repo)
         return usage_error(&commands[0], "missing REPO");
     uint32_t cs = o->given[O_CHUNK_SIZE] ? (uint32_t)o->chunk_size : SK_REPO_DEFAULT_CHUNK;
+    uint32_t lcs = o->given[O_LOG_CHUNK_SIZE] ? (uint32_t)o->log_chunk_size : 0;
     int level = o->given[O_LEVEL] ? o->level : SK_REPO_DEFAULT_LEVEL;
-    if (sk_repo_init(o->repo, cs, level, &err) < 0)
+    if (sk_repo_init_ex(o->repo, cs, lcs, level, &err) < 0)
         return fail(&err);
-    char b[32];
+    sk_repo_t *repo;
+    if (sk_repo_open(o->repo, SK_LOCK_SHARED, 0, NULL, &repo, &err) < 0)
+        return fail(&err);
+    char b[32], c[32];
     if (!o->quiet)
-        printf("initialised repository %s (chunk size %s, zstd level %d)\n", o->repo, sk_fmt_bytes(cs, b, sizeof(b)),
-               level);
+        printf("initialised repository %s (chunk size %s, log chunk size %s, zstd level %d)\n", o->repo,
+               sk_fmt_bytes(repo->chunk_size, b, sizeof(b)), sk_fmt_bytes(repo->log_chunk_size, c, sizeof(c)), level);
+    sk_repo_close(repo);
     return EXIT_OK;
 }
 
@@ -345,8 +354,8 @@ static int cmd_restore(struct options *o)
         return fail(&err);
     char a[32];
     if (!o->quiet) {
-        log_info("restored snapshot %s into %s: %" PRIu64 " files, %s written, %.2fs%s", res.id, o->data_dir,
-                 res.files, sk_fmt_bytes(res.data_bytes, a, sizeof(a)), res.seconds,
+        log_info("restored snapshot %s into %s: %" PRIu64 " files, %s written, %.2fs%s", res.id, o->data_dir, res.files,
+                 sk_fmt_bytes(res.data_bytes, a, sizeof(a)), res.seconds,
                  res.resumed ? " (finished an interrupted restore)" : "");
         if (res.quarantine[0])
             log_info("replaced folders kept in %s", res.quarantine);
@@ -636,10 +645,14 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                 return usage_error(c, "--lock-wait: '%s' is not a duration (e.g. 0, 30s, 5m)", optarg);
             break;
         case O_CHUNK_SIZE:
-            if (sk_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < SK_CHUNK_SIZE_MIN ||
-                o->chunk_size > SK_CHUNK_SIZE_MAX || (o->chunk_size & (o->chunk_size - 1)))
-                return usage_error(c, "--chunk-size: '%s' is not a power of two from 4KiB to 64MiB", optarg);
+        case O_LOG_CHUNK_SIZE: {
+            uint64_t *dst = ch == O_CHUNK_SIZE ? &o->chunk_size : &o->log_chunk_size;
+            if (sk_parse_size(optarg, dst) < 0 || *dst < SK_CHUNK_SIZE_MIN || *dst > SK_CHUNK_SIZE_MAX ||
+                (*dst & (*dst - 1)))
+                return usage_error(c, "--%s: '%s' is not a power of two from 4KiB to 64MiB", long_opts[ch].name,
+                                   optarg);
             break;
+        }
         case O_QUARANTINE:
             if (!strcmp(optarg, "delete"))
                 o->quarantine_delete = true;

@@ -22,9 +22,9 @@
 #include "slotkeeper/log.h"
 
 typedef struct sk_err {
-    int code;           /* 0, or the first negative errno-style code recorded */
+    int code;            /* 0, or the first negative errno-style code recorded */
     char path[PATH_MAX]; /* the path the error concerns, may be empty */
-    char msg[512];      /* the reason, lowercase, no final period */
+    char msg[512];       /* the reason, lowercase, no final period */
 } sk_err_t;
 
 /* Records code (negative) with path and reason unless an error is already recorded.

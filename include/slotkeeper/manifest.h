@@ -13,7 +13,10 @@
  *   fact <key> <value>                  zero or more facts about the source node
  *   stats files=N logical=N data=N stored=N new=N chunks=N
  *   d <mode> <uid> <gid> <mtime> <path>                  a directory
- *   f <mode> <uid> <gid> <mtime> <size> <path>           a regular file, then its chunks:
+ *   f <mode> <uid> <gid> <mtime> <size> [<chunk size>] <path>
+ *                                                        a regular file, then its chunks; the
+ *                                                        chunk size is given when it is not the
+ *                                                        manifest's chunk-size
  *   c <index> <xxh3-128 hex> <compressed size>           chunk at offset index*chunk-size
  *   l <mode> <uid> <gid> <mtime> <path> <target>         a symbolic link
  *   end
@@ -51,7 +54,8 @@ typedef struct sk_mentry {
     uint32_t mode, uid, gid;
     int64_t mtime_sec;
     uint32_t mtime_nsec;
-    uint64_t size; /* 'f' only */
+    uint64_t size;       /* 'f' only */
+    uint32_t chunk_size; /* 'f' only: this file's chunk size (0 when building: the manifest's) */
     sk_mchunk_t *chunks;
     size_t nchunks, capchunks;
 } sk_mentry_t;
@@ -90,8 +94,14 @@ const char *sk_manifest_fact(const sk_manifest_t *m, const char *key);
 long sk_manifest_add_entry(sk_manifest_t *m, const sk_mentry_t *e);
 int sk_mentry_add_chunk(sk_mentry_t *e, uint64_t index, const sk_hash_t *hash, uint32_t csize);
 
-/* Number of chunks of a file of size bytes. */
+/* Number of chunks of a file of size bytes with the manifest's chunk size. */
 uint64_t sk_manifest_nchunks(const sk_manifest_t *m, uint64_t size);
+/* A file's chunk size (its own, or the manifest's when it has none). */
+uint32_t sk_mentry_chunk_size(const sk_manifest_t *m, const sk_mentry_t *e);
+/* The largest chunk size any file of m uses. */
+uint32_t sk_manifest_max_chunk_size(const sk_manifest_t *m);
+/* Bytes of chunk index of file e: the chunk size, or less for the last chunk. */
+uint32_t sk_mentry_chunk_len(const sk_manifest_t *m, const sk_mentry_t *e, uint64_t index);
 
 /* Serialises m (stats as they are) into a malloc'd buffer ending with its checksum. */
 int sk_manifest_serialize(const sk_manifest_t *m, char **buf, size_t *len);

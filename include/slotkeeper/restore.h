@@ -38,9 +38,9 @@
 
 typedef struct sk_restore_opts {
     const char *data_dir;
-    const char *snapshot;  /* an id, or "latest" for the newest good snapshot */
-    int threads;           /* 0: one per CPU */
-    unsigned keep;         /* replaced copies to keep per slot (quarantine policy) */
+    const char *snapshot;   /* an id, or "latest" for the newest good snapshot */
+    int threads;            /* 0: one per CPU */
+    unsigned keep;          /* replaced copies to keep per slot (quarantine policy) */
     bool quarantine_delete; /* delete the replaced folders once the restore is complete */
 } sk_restore_opts_t;
 

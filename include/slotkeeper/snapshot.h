@@ -25,8 +25,8 @@ typedef struct sk_snapshot_opts {
     const char *data_dir;
     const char *const *include; /* sub-folders to take, e.g. {"blocks", "state"} */
     size_t ninclude;
-    int threads; /* 0: one per CPU */
-    int level;   /* zstd level, 0: the repository's default */
+    int threads;            /* 0: one per CPU */
+    int level;              /* zstd level, 0: the repository's default */
     const sk_fact_t *facts; /* extra facts about the source node, recorded in the manifest */
     size_t nfacts;
 } sk_snapshot_opts_t;

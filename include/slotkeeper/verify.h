@@ -30,11 +30,11 @@ typedef struct sk_verify_damage {
 typedef struct sk_verify_snapshot {
     char id[SK_ID_MAX];
     bool ok;
-    bool was_bad;      /* marked bad before this run */
-    char reason[512];  /* why it is bad */
+    bool was_bad;     /* marked bad before this run */
+    char reason[512]; /* why it is bad */
     sk_verify_damage_t *damage;
-    size_t ndamage;    /* listed (at most SK_VERIFY_MAX_LISTED) */
-    uint64_t ndamaged; /* damaged references in all */
+    size_t ndamage;         /* listed (at most SK_VERIFY_MAX_LISTED) */
+    uint64_t ndamaged;      /* damaged references in all */
     uint64_t chunks, bytes; /* distinct chunks referenced, data bytes they hold */
 } sk_verify_snapshot_t;
 

@@ -198,7 +198,7 @@ static sk_repo_t *new_repo(const char *path, enum sk_lock_mode mode)
 {
     sk_err_t err;
     sk_err_clear(&err);
-    CHECK_OK(sk_repo_init(path, CS, 3, &err), &err);
+    CHECK_OK(sk_repo_init_ex(path, CS, CS, 3, &err), &err);
     sk_repo_t *r = NULL;
     CHECK_OK(sk_repo_open(path, mode, 0, "unit-test", &r, &err), &err);
     return r;
@@ -1154,5 +1154,54 @@ TEST(snapshot_of_folder_with_space_loads)
     sk_repo_t *r = new_repo("repo", SK_LOCK_SHARED);
     const char *const inc[] = {"my blocks"};
     check_snapshot_loads(r, unit_abs("data", 0), inc, 1);
+    sk_repo_close(r);
+}
+
+/* With the default sizes, append-only files (.log, .index) get the large log chunk size and
+ * the state file the small one; the manifest records each file's size and a restore of such a
+ * snapshot is exact. */
+TEST(snapshot_uses_log_chunk_size_for_logs)
+{
+    make_datadir("data");
+    char data[PATH_MAX], out[PATH_MAX];
+    snprintf(data, sizeof(data), "%s", unit_abs("data", 0));
+    snprintf(out, sizeof(out), "%s", unit_abs("restored", 0));
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_repo_init_ex("repo", 16 * KIB, 512 * KIB, 3, &err), &err);
+    sk_repo_t *r = NULL;
+    CHECK_OK(sk_repo_open("repo", SK_LOCK_SHARED, 0, "unit-test", &r, &err), &err);
+    CHECK_EQ(r->chunk_size, 16 * KIB);
+    CHECK_EQ(r->log_chunk_size, 512 * KIB);
+    CHECK_EQ(sk_repo_chunk_size_for(r, "blocks.log"), 512 * KIB);
+    CHECK_EQ(sk_repo_chunk_size_for(r, "blocks.index"), 512 * KIB);
+    CHECK_EQ(sk_repo_chunk_size_for(r, "trace_history.log"), 512 * KIB);
+    CHECK_EQ(sk_repo_chunk_size_for(r, "shared_memory.bin"), 16 * KIB);
+    CHECK_EQ(sk_repo_chunk_size_for(r, ".log"), 16 * KIB);
+    sk_snapshot_result_t s;
+    take_snapshot(r, data, &s);
+    sk_manifest_t *m = NULL;
+    CHECK_OK(sk_repo_manifest_load(r, s.id, &m, &err), &err);
+    CHECK_EQ(m->chunk_size, 16 * KIB);
+    const sk_mentry_t *log = find_entry(m, "blocks/blocks.log");
+    CHECK_EQ(log->chunk_size, 512 * KIB);
+    CHECK_EQ(log->nchunks, 5); /* 3 MiB / 512 KiB, minus the chunk of written zeros */
+    const sk_mentry_t *st = find_entry(m, "state/shared_memory.bin");
+    CHECK_EQ(st->chunk_size, 16 * KIB);
+    CHECK_EQ(st->nchunks, 2 * MIB / (16 * KIB) + 1);
+    CHECK_EQ(find_entry(m, "blocks/reversible/fork_db.dat")->chunk_size, 16 * KIB);
+    sk_manifest_free(m);
+    sk_restore_result_t rr;
+    CHECK_OK(do_restore(r, out, s.id, 1, &rr, &err), &err);
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof(a), "%s/blocks", data);
+    snprintf(b, sizeof(b), "%s/blocks", out);
+    unit_compare_trees(a, b, true, NULL);
+    snprintf(a, sizeof(a), "%s/state", data);
+    snprintf(b, sizeof(b), "%s/state", out);
+    unit_compare_trees(a, b, true, NULL);
+    snprintf(a, sizeof(a), "%s/state/shared_memory.bin", data);
+    snprintf(b, sizeof(b), "%s/state/shared_memory.bin", out);
+    CHECK_EQ(blocks_of(b), blocks_of(a));
     sk_repo_close(r);
 }
