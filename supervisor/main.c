@@ -132,7 +132,7 @@ static const struct command commands[] = {
      "Creates an empty repository in REPO (a missing or empty folder). Chunk sizes are powers\n"
      "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"
      "  --chunk-size SIZE      chunk size of files changed in place, such as\n"
-     "                         state/shared_memory.bin (default 64KiB)\n"
+     "                         state/shared_memory.bin (default 128KiB)\n"
      "  --log-chunk-size SIZE  chunk size of append-only files, names ending in .log or\n"
      "                         .index such as blocks/blocks.log (default 1MiB)\n"
      "  --level N              default zstd level for snapshots, 1..19 (default 3)\n"},

@@ -34,7 +34,7 @@
  * large chunks mean fewer files and better compression. Everything else (shared_memory.bin,
  * whose pages change in place all over the file) gets the smaller chunk size, so a snapshot
  * after a few minutes stores little more than the pages that changed. See `make bench`. */
-#define SK_REPO_DEFAULT_CHUNK     (64U * 1024)
+#define SK_REPO_DEFAULT_CHUNK     (128U * 1024)
 #define SK_REPO_DEFAULT_LOG_CHUNK (1024U * 1024)
 #define SK_REPO_DEFAULT_LEVEL     3
 
