@@ -26,6 +26,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/restore.h"
 
 #define WALK_MAX_DEPTH 32
 #define SK_SYNC_BATCH  64 /* above this many new chunks, one syncfs instead of one fdatasync each */
@@ -153,6 +154,15 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
                 close(fd);
                 return sk_err_set(s->err, -EBUSY, full, "in use by process %ld (a running node holds its lock)",
                                   (long)pid);
+            }
+            /* chainbase's header: 8 bytes of id, then the dirty flag (nodeos-facts.md, section 1). */
+            unsigned char hdr[9];
+            if (sk_pread_full(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+                (!memcmp(hdr, "EOSIODB2", 8) || !memcmp(hdr, "EOSIODB3", 8) || !memcmp(hdr, "CHAINB01", 8)) &&
+                hdr[8] != 0) {
+                close(fd);
+                return sk_err_set(s->err, -EUCLEAN, full,
+                                  "dirty flag set (the node did not shut down cleanly); refusing to snapshot it");
             }
         }
         e.type = 'f';
@@ -528,6 +538,12 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     s.datafd = open(opts->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s.datafd < 0) {
         rc = sk_err_errno(err, opts->data_dir);
+        goto out;
+    }
+    if (faccessat(s.datafd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        char full[PATH_MAX];
+        sk_path_join(full, sizeof(full), opts->data_dir, SK_RESTORE_MARKER);
+        rc = sk_err_set(err, -EUCLEAN, full, "a restore into this data-dir is unfinished; run it again first");
         goto out;
     }
     for (size_t i = 0; i < opts->ninclude; i++) {

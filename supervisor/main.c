@@ -11,6 +11,7 @@
  *   4  the repository is locked by another slotkeeper process (see --lock-wait)
  *   5  the data-dir is in use (a live process holds its state lock, or another restore runs)
  *   6  out of space (ENOSPC, EDQUOT, or the free-space check before a restore)
+ *   7  the data-dir is not clean: its state's dirty flag is set, or a restore into it is unfinished
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +47,7 @@ enum {
     EXIT_BUSY = 4,
     EXIT_IN_USE = 5,
     EXIT_NOSPACE = 6,
+    EXIT_NOT_CLEAN = 7,
 };
 
 /* Options, as one struct; `given` remembers which were on the command line. */
@@ -213,7 +215,7 @@ static const char main_usage[] = "usage: slotkeeper <command> [options]\n"
                                  "\n"
                                  "'slotkeeper <command> --help' describes each command's options.\n"
                                  "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
-                                 "            5 data-dir in use, 6 out of space\n";
+                                 "            5 data-dir in use, 6 out of space, 7 data-dir not clean\n";
 
 static int exit_code_for(int code)
 {
@@ -227,6 +229,8 @@ static int exit_code_for(int code)
         return EXIT_IN_USE;
     if (sk_err_is_nospace(code))
         return EXIT_NOSPACE;
+    if (code == -EUCLEAN)
+        return EXIT_NOT_CLEAN;
     return EXIT_FAIL;
 }
 

@@ -11,6 +11,7 @@
  * Codes with a meaning of their own:
  *   -EBADMSG   damaged data: a manifest or chunk that fails its checksum or parse
  *   -EBUSY     a live process holds a data-dir's state lock
+ *   -EUCLEAN   a data-dir that is not clean: dirty flag set, or an unfinished restore
  *   -EWOULDBLOCK  the repository lock could not be taken in time
  *   -ENOSPC, -EDQUOT, -EFBIG  out of space
  */

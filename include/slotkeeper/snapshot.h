@@ -8,7 +8,9 @@
  * compressed and staged, on several threads. Then the repository's write
  * order is followed (see repo.h). A file whose size or mtime changes while it
  * is read fails the snapshot; a data-dir whose shared_memory.bin is locked by
- * a live process is refused (-EBUSY) before anything is read.
+ * a live process is refused (-EBUSY) before anything is read, and so is one
+ * that is not clean (-EUCLEAN): a chainbase header with its dirty flag set, or
+ * the marker of an unfinished restore.
  */
 #ifndef SLOTKEEPER_SNAPSHOT_H
 #define SLOTKEEPER_SNAPSHOT_H

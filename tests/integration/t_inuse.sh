@@ -35,3 +35,16 @@ mkdir -p "$W/other/blocks" "$W/slot2"
 ln -s "$W/other/blocks" "$W/slot2/blocks"
 run 1 "restore refuses a target whose blocks/ is a symlink" "$SK" restore --data-dir "$W/slot2" --repo "$R"
 err_has "is a symbolic link" "says why"
+
+# A data-dir that is not clean is never snapshotted.
+mkdd "$W/dirty" --blocks-size 1M --state-size 16M --state-data 256K
+printf '\001' | dd of="$W/dirty/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
+run 7 "snapshot of a data-dir whose state has the dirty flag set: exit 7" "$SK" snapshot --data-dir "$W/dirty" --repo "$R"
+one_line_error "dirty state"
+err_has "state/shared_memory.bin: dirty flag set" "the error names the file and the reason"
+printf '\000' | dd of="$W/dirty/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
+mkdir -p "$W/dirty/.slotkeeper" && echo "snapshot x" >"$W/dirty/.slotkeeper/restoring"
+run 7 "snapshot of a data-dir with an unfinished restore: exit 7" "$SK" snapshot --data-dir "$W/dirty" --repo "$R"
+err_has "unfinished" "says a restore is unfinished"
+rm "$W/dirty/.slotkeeper/restoring"
+run 0 "once clean it snapshots" "$SK" snapshot --data-dir "$W/dirty" --repo "$R"
