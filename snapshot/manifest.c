@@ -613,7 +613,10 @@ static int parse_chunk(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk
     return 0;
 }
 
-static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, unsigned *seen)
+/* The stats line as recorded, compared with what the entries add up to once all are read. */
+enum { ST_FILES, ST_LOGICAL, ST_DATA, ST_STORED, ST_NEW, ST_CHUNKS, ST_COUNT };
+
+static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, unsigned *seen, uint64_t *rec)
 {
     uint64_t v;
     if (!strcmp(f[0], "id")) {
@@ -661,13 +664,12 @@ static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, u
         if (rc < 0)
             return rc;
     } else if (!strcmp(f[0], "stats")) {
-        static const char *keys[] = {"files=", "logical=", "data=", "stored=", "new=", "chunks="};
-        uint64_t *dst[] = {&m->files, &m->logical_bytes, &m->data_bytes, &m->stored_bytes, &m->new_bytes, &m->chunks};
-        if (nf != 7 || (*seen & 16))
+        static const char *keys[ST_COUNT] = {"files=", "logical=", "data=", "stored=", "new=", "chunks="};
+        if (nf != 1 + ST_COUNT || (*seen & 16))
             return bad(ps, "bad stats");
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < ST_COUNT; i++) {
             size_t kl = strlen(keys[i]);
-            if (strncmp(f[i + 1], keys[i], kl) || parse_u64(f[i + 1] + kl, UINT64_MAX, dst[i]) < 0)
+            if (strncmp(f[i + 1], keys[i], kl) || parse_u64(f[i + 1] + kl, UINT64_MAX, &rec[i]) < 0)
                 return bad(ps, "bad stats");
         }
         *seen |= 16;
@@ -709,7 +711,7 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
     sk_hset_init(&dirs);
     sk_hset_init(&paths);
     sk_hset_init(&distinct);
-    uint64_t stats_files = 0, stats_logical = 0, stats_data = 0, stats_stored = 0, stats_chunks = 0;
+    uint64_t rec[ST_COUNT] = {0};
     uint64_t stored = 0, files = 0, logical = 0;
     unsigned seen = 0;
     bool ended = false;
@@ -744,15 +746,6 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
                 rc = bad(&ps, "entry before the header is complete");
                 goto fail;
             }
-            if (m->nentries == 0) {
-                /* parse_chunk adds to data_bytes, so keep the recorded value aside. */
-                stats_files = m->files;
-                stats_logical = m->logical_bytes;
-                stats_data = m->data_bytes;
-                stats_stored = m->stored_bytes;
-                stats_chunks = m->chunks;
-                m->data_bytes = 0;
-            }
             rc = parse_entry(&ps, m, f, nf, &dirs, &paths);
             if (rc == 0 && f[0][0] == 'f') {
                 files++;
@@ -763,7 +756,7 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
                 rc = bad(&ps, "header record after entries");
                 goto fail;
             }
-            rc = parse_header(&ps, m, f, nf, &seen);
+            rc = parse_header(&ps, m, f, nf, &seen, rec);
         }
         if (rc < 0)
             goto fail;
@@ -778,19 +771,17 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
         rc = bad(&ps, "incomplete header");
         goto fail;
     }
-    if (m->nentries == 0) {
-        stats_files = m->files;
-        stats_logical = m->logical_bytes;
-        stats_data = m->data_bytes;
-        stats_stored = m->stored_bytes;
-        stats_chunks = m->chunks;
-        m->data_bytes = 0;
-    }
-    if (files != stats_files || logical != stats_logical || m->data_bytes != stats_data || stored != stats_stored ||
-        distinct.n != stats_chunks) {
+    /* parse_chunk added up data_bytes; the rest is counted here. */
+    if (files != rec[ST_FILES] || logical != rec[ST_LOGICAL] || m->data_bytes != rec[ST_DATA] ||
+        stored != rec[ST_STORED] || distinct.n != rec[ST_CHUNKS]) {
         rc = bad(&ps, "stats do not match the entries");
         goto fail;
     }
+    m->files = files;
+    m->logical_bytes = logical;
+    m->stored_bytes = stored;
+    m->chunks = distinct.n;
+    m->new_bytes = rec[ST_NEW];
     for (size_t i = 0; i < m->ninclude; i++) {
         sk_hash_t k;
         path_key(m->include[i], strlen(m->include[i]), &k);
