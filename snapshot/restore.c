@@ -338,11 +338,12 @@ static bool is_state_folder(const char *name)
 }
 
 /* Moves replaced folders into quarantine and the staged ones into place, state last. */
-static int swap_in(struct rst *r, bool *kept)
+/* Sets *moved once anything in the slot changed, so a failure before that can leave it as it was. */
+static int swap_in(struct rst *r, bool *moved)
 {
     char qrel[PATH_MAX], full[PATH_MAX];
     snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
-    *kept = false;
+    *moved = false;
     if (mkdirat(r->metafd, "quarantine", 0700) < 0 && errno != EEXIST)
         return sk_err_errno(r->err, r->opts->data_dir);
     if (mkdirat(r->metafd, qrel, 0700) < 0 && errno != EEXIST)
@@ -360,14 +361,15 @@ static int swap_in(struct rst *r, bool *kept)
             struct stat st;
             if (fstatat(qfd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 /* An earlier run already quarantined the original: what is here now is ours. */
+                *moved = true;
                 rc = sk_rm_rf_at(r->datafd, inc);
                 if (rc < 0)
                     sk_err_set(r->err, rc, full, NULL);
-                *kept = true;
             } else if (fstatat(r->datafd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 if (renameat(r->datafd, inc, qfd, inc) < 0)
                     rc = sk_err_errno(r->err, full);
-                *kept = true;
+                else
+                    *moved = true;
             } else if (errno != ENOENT) {
                 rc = sk_err_errno(r->err, full);
             }
@@ -383,7 +385,7 @@ static int swap_in(struct rst *r, bool *kept)
             slot_path(r, inc, full, sizeof(full));
             if (renameat(r->stagefd, inc, r->datafd, inc) < 0)
                 rc = sk_err_errno(r->err, full);
-            else if (fsync(r->datafd) < 0)
+            else if ((*moved = true, fsync(r->datafd) < 0))
                 rc = sk_err_errno(r->err, full);
         }
     }
@@ -501,8 +503,17 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         struct stat st;
         char full[PATH_MAX];
         slot_path(&r, r.m->include[i], full, sizeof(full));
-        if (fstatat(r.datafd, r.m->include[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        if (fstatat(r.datafd, r.m->include[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
             rc = sk_err_set(err, -EINVAL, full, "is a symbolic link; restore into a data-dir where it is a folder");
+            goto out;
+        }
+        struct stat dst;
+        if (fstat(r.datafd, &dst) == 0 && dst.st_dev != st.st_dev) {
+            rc = sk_err_set(
+                err, -EXDEV, full,
+                "is a mount point; it cannot be swapped atomically (restore into the data-dir that holds it)");
             goto out;
         }
     }
@@ -580,9 +591,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
     }
-    swapped = true; /* from here on, a failure leaves the marker in place */
-    bool kept;
-    rc = swap_in(&r, &kept);
+    /* Once swap_in has changed the slot, a failure leaves the marker in place. */
+    rc = swap_in(&r, &swapped);
     if (rc < 0)
         goto out;
     rc = remove_marker(&r);

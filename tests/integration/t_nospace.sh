@@ -37,6 +37,15 @@ if mount -t tmpfs -o size=6m tmpfs "$W/small" 2>/dev/null; then
     err_has "not enough space: the snapshot needs .* available" "says how much it needs and has"
     check "the slot is untouched" bash -c "[ \"\$(cat '$W/small/slot/blocks/blocks.log')\" = old ] && [ ! -e '$W/small/slot/.slotkeeper/restoring' ]"
     umount "$W/small"
+    # An included folder that is a mount point cannot be swapped: refused before anything changes.
+    mkdir -p "$W/mslot/blocks"
+    mount -t tmpfs -o size=1m tmpfs "$W/mslot/blocks"
+    echo old >"$W/mslot/blocks/blocks.log"
+    run 1 "restore refuses a slot whose blocks/ is a mount point" "$SK" restore --data-dir "$W/mslot" --repo "$W/bigrepo"
+    err_has "is a mount point" "says why"
+    check "the mounted folder is untouched and no marker is left" \
+        bash -c "[ \"\$(cat '$W/mslot/blocks/blocks.log')\" = old ] && [ ! -e '$W/mslot/.slotkeeper/restoring' ]"
+    umount "$W/mslot/blocks"
 else
     echo "# tmpfs mount not permitted here: the file-size limit case below covers the same path"
 fi
