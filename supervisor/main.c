@@ -14,10 +14,12 @@
  *   7  the data-dir is not clean: its state's dirty flag is set, or a restore into it is unfinished
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
@@ -68,6 +71,8 @@ enum opt_id {
     O_ALL,
     O_NO_PROGRESS,
     O_QUIET,
+    O_DEEP,
+    O_REFERENCE,
     O_HELP,
     O_COUNT
 };
@@ -82,7 +87,8 @@ struct options {
     uint64_t lock_wait_ms, chunk_size, log_chunk_size;
     bool quarantine_delete;
     unsigned keep_quarantine, keep_last;
-    bool json, all, progress, quiet;
+    bool json, all, progress, quiet, deep;
+    const char *reference;
     char **args;
     int nargs;
 };
@@ -104,6 +110,8 @@ static const struct option long_opts[] = {
     {"all", no_argument, NULL, O_ALL},
     {"no-progress", no_argument, NULL, O_NO_PROGRESS},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"deep", no_argument, NULL, O_DEEP},
+    {"reference", required_argument, NULL, O_REFERENCE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -126,6 +134,7 @@ static int cmd_restore(struct options *o);
 static int cmd_list(struct options *o);
 static int cmd_verify(struct options *o);
 static int cmd_prune(struct options *o);
+static int cmd_check(struct options *o);
 
 static const struct command commands[] = {
     {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
@@ -199,6 +208,25 @@ static const struct command commands[] = {
      "Takes the repository's exclusive lock.\n"
      "  --keep-last N      snapshots to keep\n"
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
+    {"check", cmd_check, COMMON | B(O_JSON) | B(O_DEEP) | B(O_REFERENCE), 0, 1, 1,
+     "usage: slotkeeper check DATA_DIR [--json] [--deep] [--reference FILE]\n"
+     "\n"
+     "Diagnoses a nodeos data-dir without starting nodeos: reads the state header, the\n"
+     "block log's preamble and tail and the index's ends (milliseconds on any size), and\n"
+     "prints a verdict with the facts behind it. The exit code is the verdict's:\n"
+     "   0 clean         nodeos would start\n"
+     "  10 running       a live process holds the state file's lock (its pid is shown)\n"
+     "  11 dirty         the state's dirty flag is set (unclean shutdown, kill, OOM)\n"
+     "  12 incompatible  unknown state header, or an environment other than --reference's\n"
+     "  13 corrupt       block log or index damaged, fork database missing, bad state size\n"
+     "  14 missing       no state file or no block log\n"
+     "  15 restoring     a slotkeeper restore into it is unfinished\n"
+     "  (1: the data-dir could not be read; 2: usage error)\n"
+     "  --json             the same facts as one JSON object with a \"verdict\" field\n"
+     "  --deep             also walk every block-log entry and the whole index and report the\n"
+     "                     first inconsistency with its offset\n"
+     "  --reference FILE   a state file (shared_memory.bin) or a snapshot manifest whose\n"
+     "                     state environment (OS, arch, Boost, compiler) the data-dir must match\n"},
 };
 
 static const char main_usage[] = "usage: slotkeeper <command> [options]\n"
@@ -212,6 +240,7 @@ static const char main_usage[] = "usage: slotkeeper <command> [options]\n"
                                  "  list                  list snapshots\n"
                                  "  verify                check snapshots chunk by chunk\n"
                                  "  prune                 remove old snapshots and unreferenced chunks\n"
+                                 "  check DATA_DIR        diagnose a data-dir without starting nodeos\n"
                                  "\n"
                                  "'slotkeeper <command> --help' describes each command's options.\n"
                                  "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
@@ -300,22 +329,93 @@ static int cmd_repo_init(struct options *o)
     return EXIT_OK;
 }
 
+/* What `check` found, as manifest facts. */
+struct facts {
+    sk_fact_t f[16];
+    size_t n;
+    char buf[16][2 * SK_STATE_ENV_SIZE + 1];
+};
+
+static void add_fact(struct facts *fs, const char *key, const char *fmt, ...) SK_PRINTF(3, 4);
+static void add_fact(struct facts *fs, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fs->buf[fs->n], sizeof(fs->buf[fs->n]), fmt, ap);
+    va_end(ap);
+    if (!fs->buf[fs->n][0])
+        return;
+    fs->f[fs->n].key = (char *)key;
+    fs->f[fs->n].value = fs->buf[fs->n];
+    fs->n++;
+}
+
+static void facts_from_check(struct facts *fs, const char *dir, const sk_datadir_report_t *r)
+{
+    char host[256] = "", abs[PATH_MAX];
+    gethostname(host, sizeof(host) - 1);
+    add_fact(fs, "source.host", "%s", host);
+    add_fact(fs, "source.data-dir", "%s", realpath(dir, abs) ? abs : dir);
+    add_fact(fs, "source.layout", "%s", r->layout);
+    if (r->blocks.blocks) {
+        add_fact(fs, "source.first-block", "%u", r->blocks.first_block);
+        add_fact(fs, "source.last-block", "%u", r->blocks.last_block);
+    }
+    if (r->blocks.has_chain_id)
+        add_fact(fs, "source.chain-id", "%s", r->blocks.chain_id);
+    if (r->state.has_header) {
+        add_fact(fs, "state.id", "%s", r->state.id);
+        add_fact(fs, "state.size", "%llu", (unsigned long long)r->state.size);
+        add_fact(fs, "state.os", "%d", r->state.os);
+        add_fact(fs, "state.arch", "%d", r->state.arch);
+        add_fact(fs, "state.debug", "%d", r->state.debug);
+        add_fact(fs, "state.boost-version", "%u", r->state.boost_version);
+        add_fact(fs, "state.compiler", "%s", r->state.compiler);
+        sk_env_to_hex(r->state.env, fs->buf[fs->n]);
+        fs->f[fs->n].key = "state.environment";
+        fs->f[fs->n].value = fs->buf[fs->n];
+        fs->n++;
+    }
+}
+
 static int cmd_snapshot(struct options *o)
 {
+    sk_err_t err;
+    sk_err_clear(&err);
+    /* Never snapshot a data-dir nodeos would not start from, nor one in use. */
+    sk_datadir_report_t chk;
+    if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &chk, &err) < 0)
+        return fail(&err);
+    if (chk.verdict == SK_VERDICT_RUNNING) {
+        char p[PATH_MAX];
+        sk_path_join(p, sizeof(p), o->data_dir, chk.state.path);
+        sk_err_set(&err, -EBUSY, p, "in use by process %ld (a running node holds its lock)", (long)chk.lock_pid);
+        return fail(&err);
+    }
+    if (chk.verdict != SK_VERDICT_CLEAN) {
+        sk_err_set(&err, chk.verdict == SK_VERDICT_MISSING ? -ENOENT : -EUCLEAN, o->data_dir,
+                   "%s: %s; refusing to snapshot it (see 'slotkeeper check')", sk_verdict_name(chk.verdict),
+                   chk.reason);
+        return fail(&err);
+    }
+    struct facts fs = {.n = 0};
+    facts_from_check(&fs, o->data_dir, &chk);
     sk_repo_t *repo;
     int ex = open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
     if (ex)
         return ex;
     sk_repo_sweep(repo);
-    sk_err_t err;
-    sk_err_clear(&err);
-    static const char *defaults[] = {"blocks", "state"};
+    static const char *defaults[] = {"blocks", "state"}, *dawn[] = {"blocks", "shared_mem"};
     sk_snapshot_opts_t so = {
         .data_dir = o->data_dir,
-        .include = o->ninclude ? o->include : defaults,
+        .include = o->ninclude                    ? o->include
+                   : !strcmp(chk.layout, "dawn3") ? dawn
+                                                  : defaults,
         .ninclude = o->ninclude ? o->ninclude : 2,
         .threads = o->threads,
         .level = o->level,
+        .facts = fs.f,
+        .nfacts = fs.n,
     };
     sk_progress_t prog;
     sk_progress_init(&prog, "snapshot", o->progress);
@@ -586,6 +686,129 @@ static int cmd_prune(struct options *o)
     return EXIT_OK;
 }
 
+/* Reads the state environment of --reference: a snapshot manifest (its state.environment fact)
+ * or a state file's header. */
+static int load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err)
+{
+    char *buf;
+    size_t len;
+    int rc = sk_read_file_at(AT_FDCWD, path, SK_MANIFEST_MAX, &buf, &len);
+    if (rc == -EFBIG || rc == -EINVAL)
+        return sk_state_read_env(path, env, err);
+    if (rc < 0)
+        return sk_err_set(err, rc, path, NULL);
+    if (len < 20 || memcmp(buf, "slotkeeper-manifest ", 20)) {
+        free(buf);
+        return sk_state_read_env(path, env, err);
+    }
+    sk_manifest_t *m = NULL;
+    char why[256];
+    rc = sk_manifest_parse(buf, len, &m, why, sizeof(why));
+    free(buf);
+    if (rc < 0)
+        return sk_err_set(err, rc, path, "corrupt manifest: %s", why);
+    const char *hex = sk_manifest_fact(m, "state.environment");
+    rc = hex ? sk_env_from_hex(hex, env) : -ENOENT;
+    sk_manifest_free(m);
+    if (rc < 0)
+        return sk_err_set(err, -EINVAL, path, "the manifest records no state environment");
+    return 0;
+}
+
+static int cmd_check(struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    unsigned char env[SK_STATE_ENV_SIZE];
+    sk_check_opts_t co = {.deep = o->deep};
+    if (o->reference) {
+        if (load_reference(o->reference, env, &err) < 0)
+            return fail(&err);
+        co.reference_env = env;
+    }
+    const char *dir = o->args[0];
+    sk_datadir_report_t r;
+    if (sk_datadir_check(dir, &co, &r, &err) < 0)
+        return fail(&err);
+    const sk_state_info_t *s = &r.state;
+    const sk_blocklog_info_t *b = &r.blocks;
+    if (o->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "data_dir", json_string(dir));
+        json_object_set_new(j, "verdict", json_string(sk_verdict_name(r.verdict)));
+        json_object_set_new(j, "reason", json_string(r.reason));
+        json_object_set_new(j, "layout", json_string(r.layout));
+        if (r.lock_pid)
+            json_object_set_new(j, "lock_pid", json_integer(r.lock_pid));
+        json_t *js = json_object();
+        json_object_set_new(js, "present", json_boolean(s->present));
+        if (s->present) {
+            json_object_set_new(js, "path", json_string(s->path));
+            json_object_set_new(js, "size", json_integer((json_int_t)s->size));
+            json_object_set_new(js, "allocated", json_integer((json_int_t)s->allocated));
+        }
+        if (s->has_header) {
+            json_object_set_new(js, "id", json_string(s->id));
+            json_object_set_new(js, "dirty", json_integer(s->dirty));
+            json_object_set_new(js, "debug", json_integer(s->debug));
+            json_object_set_new(js, "os", json_integer(s->os));
+            json_object_set_new(js, "arch", json_integer(s->arch));
+            json_object_set_new(js, "boost_version", json_integer(s->boost_version));
+            json_object_set_new(js, "compiler", json_string(s->compiler));
+        }
+        json_object_set_new(j, "state", js);
+        json_t *jb = json_object();
+        json_object_set_new(jb, "present", json_boolean(b->present));
+        if (b->present) {
+            json_object_set_new(jb, "log_size", json_integer((json_int_t)b->log_size));
+            json_object_set_new(jb, "index_size", json_integer((json_int_t)b->index_size));
+            json_object_set_new(jb, "version", json_integer(b->version));
+            json_object_set_new(jb, "pruned", json_boolean(b->pruned));
+            json_object_set_new(jb, "first_block", json_integer(b->first_block));
+            json_object_set_new(jb, "last_block", json_integer(b->last_block));
+            json_object_set_new(jb, "blocks", json_integer((json_int_t)b->blocks));
+            if (b->has_chain_id)
+                json_object_set_new(jb, "chain_id", json_string(b->chain_id));
+        }
+        json_object_set_new(j, "blocks", jb);
+        json_object_set_new(j, "fork_db", json_boolean(r.fork_db_present));
+        if (r.deep)
+            json_object_set_new(j, "bad_offset", r.bad_offset ? json_integer((json_int_t)r.bad_offset) : json_null());
+        char *txt = json_dumps(j, JSON_INDENT(2));
+        if (txt)
+            printf("%s\n", txt);
+        free(txt);
+        json_decref(j);
+    } else {
+        char a[32], c[32];
+        printf("%s: %s: %s\n", dir, sk_verdict_name(r.verdict), r.reason);
+        printf("  layout:  %s\n", r.layout);
+        if (s->present) {
+            printf("  state:   %s, %s (%s allocated)", s->path, sk_fmt_bytes(s->size, a, sizeof(a)),
+                   sk_fmt_bytes(s->allocated, c, sizeof(c)));
+            if (s->has_header)
+                printf(", id %s, dirty %d, os %d, arch %d, boost %u, compiler '%s'", s->id, s->dirty, s->os, s->arch,
+                       s->boost_version, s->compiler);
+            printf("\n");
+        }
+        if (b->present) {
+            printf("  blocks:  blocks.log %s, version %u%s, blocks %u..%u (%llu in the index)",
+                   sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version, b->pruned ? " (pruned)" : "", b->first_block,
+                   b->last_block, (unsigned long long)b->blocks);
+            if (b->has_chain_id)
+                printf(", chain id %s", b->chain_id);
+            printf("\n");
+        }
+        printf("  fork db: %s\n", r.fork_db_present ? "present" : "absent");
+        if (r.deep && r.bad_offset)
+            printf("  first inconsistency at offset %llu\n", (unsigned long long)r.bad_offset);
+    }
+    static const int codes[] = {[SK_VERDICT_CLEAN] = 0,         [SK_VERDICT_RUNNING] = 10, [SK_VERDICT_DIRTY] = 11,
+                                [SK_VERDICT_INCOMPATIBLE] = 12, [SK_VERDICT_CORRUPT] = 13, [SK_VERDICT_MISSING] = 14,
+                                [SK_VERDICT_RESTORING] = 15};
+    return codes[r.verdict];
+}
+
 static int parse_options(const struct command *c, int argc, char **argv, struct options *o)
 {
     o->progress = true;
@@ -686,6 +909,12 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_QUIET:
             o->quiet = true;
+            break;
+        case O_DEEP:
+            o->deep = true;
+            break;
+        case O_REFERENCE:
+            o->reference = optarg;
             break;
         case O_HELP:
             break;

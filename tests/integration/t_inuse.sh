@@ -41,7 +41,7 @@ mkdd "$W/dirty" --blocks-size 1M --state-size 16M --state-data 256K
 printf '\001' | dd of="$W/dirty/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
 run 7 "snapshot of a data-dir whose state has the dirty flag set: exit 7" "$SK" snapshot --data-dir "$W/dirty" --repo "$R"
 one_line_error "dirty state"
-err_has "state/shared_memory.bin: dirty flag set" "the error names the file and the reason"
+err_has "dirty: state/shared_memory.bin: Database dirty flag set" "the error names the verdict, the file and the reason"
 printf '\000' | dd of="$W/dirty/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
 mkdir -p "$W/dirty/.slotkeeper" && echo "snapshot x" >"$W/dirty/.slotkeeper/restoring"
 run 7 "snapshot of a data-dir with an unfinished restore: exit 7" "$SK" snapshot --data-dir "$W/dirty" --repo "$R"

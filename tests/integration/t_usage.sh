@@ -52,7 +52,7 @@ run 1 "snapshot of a missing data-dir" "$SK" snapshot --data-dir "$W/none" --rep
 one_line_error "missing data-dir"
 mkdir -p "$W/dd/blocks"
 run 1 "snapshot of a data-dir without state/" "$SK" snapshot --data-dir "$W/dd" --repo "$W/repo"
-err_has "$W/dd/state: No such file" "names the missing folder"
+err_has "$W/dd: missing: no state file" "names the missing state file"
 check "nothing was published" test -z "$(ls "$W/repo/snapshots")"
 run 1 "restore from an empty repository" "$SK" restore --data-dir "$W/slot" --repo "$W/repo"
 err_has "no good snapshot" "says there is none"

@@ -1,0 +1,470 @@
+/*
+ * datadir: diagnoses a nodeos data-dir without booting nodeos (see datadir.h).
+ * Facts first (state header, lock, block log and index, fork database), then
+ * the verdict by precedence, so a report always carries everything it found.
+ */
+#include "slotkeeper/datadir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/restore.h"
+
+#define TOTEM            0xFFFFFFFFFFFFFFFFULL
+#define FORK_DB_MAGIC    0x30510FDBU
+#define CHAIN_HEAD_MAGIC 0xf1f2f3f4f4f3f2f1ULL
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Reads exactly len bytes at off; false if the file is shorter or unreadable. */
+static bool read_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+    return sk_pread_full(fd, buf, len, (off_t)off) == (ssize_t)len;
+}
+
+static bool read_u64(int fd, uint64_t off, uint64_t *v)
+{
+    unsigned char b[8];
+    if (!read_exact(fd, b, 8, off))
+        return false;
+    *v = le64(b);
+    return true;
+}
+
+const char *sk_verdict_name(sk_verdict_t v)
+{
+    static const char *names[] = {"clean", "running", "dirty", "incompatible", "corrupt", "missing", "restoring"};
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
+}
+
+void sk_env_to_hex(const unsigned char env[SK_STATE_ENV_SIZE], char *hex)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < SK_STATE_ENV_SIZE; i++) {
+        hex[2 * i] = d[env[i] >> 4];
+        hex[2 * i + 1] = d[env[i] & 15];
+    }
+    hex[2 * SK_STATE_ENV_SIZE] = '\0';
+}
+
+int sk_env_from_hex(const char *hex, unsigned char env[SK_STATE_ENV_SIZE])
+{
+    if (strlen(hex) != 2 * SK_STATE_ENV_SIZE)
+        return -EINVAL;
+    for (size_t i = 0; i < SK_STATE_ENV_SIZE; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (x < 0)
+                return -EINVAL;
+            v = v << 4 | x;
+        }
+        env[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+static bool known_id(const unsigned char *h)
+{
+    return !memcmp(h, "EOSIODB2", 8) || !memcmp(h, "EOSIODB3", 8) || !memcmp(h, "CHAINB01", 8);
+}
+
+static void parse_header(const unsigned char *h, sk_state_info_t *s)
+{
+    for (int i = 0; i < 8; i++)
+        s->id[i] = h[i] >= 0x20 && h[i] < 0x7f ? (char)h[i] : '?';
+    s->id[8] = '\0';
+    s->has_header = known_id(h);
+    s->dirty = h[8];
+    s->debug = h[9];
+    s->os = h[10];
+    s->arch = h[11];
+    s->boost_version = le32(h + 12);
+    memcpy(s->compiler, h + 528, 256);
+    s->compiler[256] = '\0';
+    for (char *c = s->compiler; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
+    memcpy(s->env, h + SK_STATE_ENV_OFFSET, SK_STATE_ENV_SIZE);
+}
+
+int sk_state_read_env(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sk_err_errno(err, path);
+    unsigned char h[SK_STATE_HEADER_SIZE];
+    bool ok = read_exact(fd, h, sizeof(h), 0);
+    close(fd);
+    if (!ok || !known_id(h))
+        return sk_err_set(err, -EBADMSG, path, "not a chainbase state file (no known header)");
+    memcpy(env, h + SK_STATE_ENV_OFFSET, SK_STATE_ENV_SIZE);
+    return 0;
+}
+
+/* Finds the 8-byte totem in the first 64 KiB after offset 8 (genesis preambles have no fixed size). */
+static uint64_t find_totem(int fd, uint64_t log_size)
+{
+    size_t n = log_size < 65536 ? (size_t)log_size : 65536;
+    unsigned char *b = malloc(n);
+    uint64_t at = 0;
+    if (b && read_exact(fd, b, n, 0)) {
+        for (size_t i = 8; i + 8 <= n; i++) {
+            if (b[i] == 0xff && le64(b + i) == TOTEM) {
+                at = i;
+                break;
+            }
+        }
+    }
+    free(b);
+    return at;
+}
+
+/* Walks every index entry (deep check); returns false with problem/bad_off set at the first inconsistency. */
+static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, bool has_totem, char *problem, size_t plen,
+                       uint64_t *bad_off)
+{
+    enum { BATCH = 4096 };
+    unsigned char *buf = malloc(BATCH * 8);
+    if (!buf) {
+        snprintf(problem, plen, "out of memory");
+        return false;
+    }
+    uint64_t prev = 0;
+    bool ok = true;
+    for (uint64_t base = 0; base < b->blocks && ok; base += BATCH) {
+        uint64_t n = b->blocks - base < BATCH ? b->blocks - base : BATCH;
+        if (!read_exact(ifd, buf, (size_t)n * 8, base * 8)) {
+            snprintf(problem, plen, "blocks.index: cannot read entry %llu", (unsigned long long)base);
+            ok = false;
+            break;
+        }
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t i = base + k, off = le64(buf + k * 8);
+            unsigned char num[4];
+            uint64_t before = 0;
+            uint32_t want = b->first_block + (uint32_t)i;
+            if (i > 0 && off <= prev) {
+                snprintf(problem, plen, "blocks.index entry %llu (block %u) goes backwards to %llu",
+                         (unsigned long long)i, want, (unsigned long long)off);
+            } else if (off + 18 > b->log_size - 8 || !read_exact(lfd, num, 4, off + 14)) {
+                snprintf(problem, plen, "block %u: position %llu is past the end of blocks.log", want,
+                         (unsigned long long)off);
+            } else if (be32(num) + 1 != want) {
+                snprintf(problem, plen, "block %u: the entry at %llu holds block %u", want, (unsigned long long)off,
+                         be32(num) + 1);
+            } else if (i > 0 && (!read_u64(lfd, off - 8, &before) || before != prev)) {
+                snprintf(problem, plen, "block %u: the self-offset before %llu is %llu, not the previous block's %llu",
+                         want - 1, (unsigned long long)off, (unsigned long long)before, (unsigned long long)prev);
+            } else if (i == 0 && has_totem && (!read_u64(lfd, off - 8, &before) || before != TOTEM)) {
+                snprintf(problem, plen, "no separator (totem) before the first block at %llu", (unsigned long long)off);
+            } else {
+                prev = off;
+                continue;
+            }
+            *bad_off = off;
+            ok = false;
+            break;
+        }
+    }
+    free(buf);
+    return ok;
+}
+
+/* Block log and index facts; problem is set (non-empty) when nodeos would refuse them. */
+static void check_blocks(int dfd, bool dawn, bool deep, sk_blocklog_info_t *b, char *problem, size_t plen,
+                         uint64_t *bad_off)
+{
+    problem[0] = '\0';
+    int lfd = openat(dfd, "blocks/blocks.log", O_RDONLY | O_CLOEXEC);
+    if (lfd < 0)
+        return;
+    b->present = true;
+    int ifd = openat(dfd, "blocks/blocks.index", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fstat(lfd, &st) == 0)
+        b->log_size = (uint64_t)st.st_size;
+    if (ifd >= 0 && fstat(ifd, &st) == 0) {
+        b->index_present = true;
+        b->index_size = (uint64_t)st.st_size;
+    }
+    unsigned char pre[48];
+    bool has_totem = false;
+    uint64_t first_off = 0; /* where the first entry must start, 0 when only the index can tell */
+    if (b->log_size == 0)
+        goto out; /* nodeos discards the index of an empty log */
+    if (dawn) {
+        b->version = 0;
+        b->first_block = 1;
+    } else {
+        size_t n = b->log_size < sizeof(pre) ? (size_t)b->log_size : sizeof(pre);
+        if (!read_exact(lfd, pre, n, 0) || n < 4) {
+            snprintf(problem, plen, "blocks.log: truncated preamble");
+            goto out;
+        }
+        uint32_t v = le32(pre);
+        b->pruned = (v & 0x80000000U) != 0;
+        b->version = v & 0x7fffffffU;
+        if (b->version == 0) {
+            snprintf(problem, plen, "Block log was not setup properly (version 0)");
+            goto out;
+        }
+        if (b->version > 3) {
+            snprintf(problem, plen,
+                     "Unsupported version of block log. Block log version is %u while code supports version(s) [1,3]",
+                     b->version);
+            goto out;
+        }
+        b->first_block = 1;
+        if (b->version != 1) {
+            if (n < 8) {
+                snprintf(problem, plen, "blocks.log: truncated preamble");
+                goto out;
+            }
+            b->first_block = le32(pre + 4);
+            has_totem = true;
+        }
+        if (b->version >= 3 && b->first_block != 1) {
+            if (n < 48) {
+                snprintf(problem, plen, "blocks.log: truncated preamble");
+                goto out;
+            }
+            b->has_chain_id = true;
+            for (int i = 0; i < 32; i++)
+                snprintf(b->chain_id + 2 * i, 3, "%02x", pre[8 + i]);
+            if (le64(pre + 40) != TOTEM) {
+                snprintf(problem, plen, "Expected separator between block log header and blocks was not found");
+                goto out;
+            }
+            first_off = 48;
+        }
+    }
+    if (b->index_present && b->index_size % 8) {
+        snprintf(problem, plen, "blocks.index: file is invalid (size %llu is not a multiple of 8)",
+                 (unsigned long long)b->index_size);
+        goto out;
+    }
+    b->blocks = b->index_present ? b->index_size / 8 : 0;
+    if (b->blocks == 0) {
+        /* Only a preamble is fine (a fresh node); anything more needs an index. */
+        uint64_t end = first_off ? first_off : (has_totem ? find_totem(lfd, b->log_size) + 8 : 0);
+        if (!dawn && has_totem && end == 8) {
+            snprintf(problem, plen, "Expected separator between block log header and blocks was not found");
+        } else if (b->log_size > end) {
+            snprintf(problem, plen, "blocks.index: file is empty while blocks.log holds blocks");
+        }
+        goto out;
+    }
+    if (!read_u64(ifd, 0, &b->first_offset) || !read_u64(ifd, b->index_size - 8, &b->last_offset)) {
+        snprintf(problem, plen, "blocks.index: cannot read");
+        goto out;
+    }
+    if (first_off && b->first_offset != first_off) {
+        snprintf(problem, plen, "blocks.index: first block at %llu, but the preamble ends at %llu",
+                 (unsigned long long)b->first_offset, (unsigned long long)first_off);
+        goto out;
+    }
+    uint64_t v;
+    if (has_totem && (b->first_offset < 16 || !read_u64(lfd, b->first_offset - 8, &v) || v != TOTEM)) {
+        snprintf(problem, plen, "Expected separator between block log header and blocks was not found");
+        goto out;
+    }
+    if (b->pruned)
+        goto deep; /* a pruned log ends with a block count; its tail is not the last position */
+    if (b->log_size < 8 || !read_u64(lfd, b->log_size - 8, &v)) {
+        snprintf(problem, plen, "blocks.log: truncated");
+        goto out;
+    }
+    if (v != b->last_offset) {
+        snprintf(problem, plen,
+                 "The last block position from blocks.log is at %llu which does not match the last block postion "
+                 "%llu from blocks.index",
+                 (unsigned long long)v, (unsigned long long)b->last_offset);
+        *bad_off = b->log_size - 8;
+        goto out;
+    }
+    unsigned char num[4];
+    if (b->last_offset < b->first_offset || b->last_offset + 18 > b->log_size - 8 ||
+        !read_exact(lfd, num, 4, b->last_offset + 14)) {
+        snprintf(problem, plen, "Invalid block position %llu", (unsigned long long)b->last_offset);
+        *bad_off = b->last_offset;
+        goto out;
+    }
+    b->last_block = be32(num) + 1;
+    if (b->last_block != b->first_block + b->blocks - 1) {
+        snprintf(problem, plen, "the last entry at %llu holds block %u, but the index ends at block %llu",
+                 (unsigned long long)b->last_offset, b->last_block,
+                 (unsigned long long)(b->first_block + b->blocks - 1));
+        *bad_off = b->last_offset;
+        goto out;
+    }
+    if (b->blocks >= 2) {
+        uint64_t prev, before;
+        if (!read_u64(ifd, b->index_size - 16, &prev) || !read_u64(lfd, b->last_offset - 8, &before) ||
+            before != prev) {
+            snprintf(problem, plen, "the entry before the last block does not end with its own position");
+            *bad_off = b->last_offset - 8;
+            goto out;
+        }
+    }
+deep:
+    if (deep)
+        walk_index(lfd, ifd, b, has_totem, problem, plen, bad_off);
+out:
+    if (b->last_block == 0 && b->blocks && !problem[0])
+        b->last_block = b->first_block + (uint32_t)b->blocks - 1;
+    close(lfd);
+    if (ifd >= 0)
+        close(ifd);
+}
+
+static bool magic_file(int dfd, const char *rel, bool u64magic)
+{
+    int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    unsigned char b[8];
+    bool ok = u64magic ? read_exact(fd, b, 8, 0) && le64(b) == CHAIN_HEAD_MAGIC
+                       : read_exact(fd, b, 4, 0) && le32(b) == FORK_DB_MAGIC;
+    close(fd);
+    return ok;
+}
+
+int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_report_t *rep, sk_err_t *err)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->layout = "unknown";
+    rep->deep = opts && opts->deep;
+#define VERDICT(v, ...)                                                                                                \
+    do {                                                                                                               \
+        rep->verdict = (v);                                                                                            \
+        snprintf(rep->reason, sizeof(rep->reason), __VA_ARGS__);                                                       \
+        goto done;                                                                                                     \
+    } while (0)
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        if (errno == ENOENT) {
+            rep->verdict = SK_VERDICT_MISSING;
+            snprintf(rep->reason, sizeof(rep->reason), "no such data-dir");
+            return 0;
+        }
+        return sk_err_errno(err, dir);
+    }
+    sk_state_info_t *s = &rep->state;
+    bool dawn = false;
+    struct stat st;
+    if (fstatat(dfd, "state/shared_memory.bin", &st, 0) == 0) {
+        snprintf(s->path, sizeof(s->path), "state/shared_memory.bin");
+    } else if (fstatat(dfd, "shared_mem/shared_memory.bin", &st, 0) == 0) {
+        snprintf(s->path, sizeof(s->path), "shared_mem/shared_memory.bin");
+        dawn = true;
+        rep->layout = "dawn3";
+    }
+    unsigned char h[SK_STATE_HEADER_SIZE];
+    bool header_read = false;
+    if (s->path[0]) {
+        s->present = true;
+        s->size = (uint64_t)st.st_size;
+        s->allocated = (uint64_t)st.st_blocks * 512;
+        int fd = openat(dfd, s->path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            header_read = read_exact(fd, h, sizeof(h), 0);
+            close(fd);
+        }
+        if (header_read && !dawn)
+            parse_header(h, s);
+    }
+    if (s->has_header) {
+        if (!memcmp(s->id, "CHAINB01", 8))
+            rep->layout = "spring";
+        else if (!memcmp(s->id, "EOSIODB3", 8))
+            rep->layout = "leap5";
+        else
+            rep->layout = faccessat(dfd, "blocks/reversible/fork_db.dat", F_OK, 0) == 0 ? "leap4" : "eosio";
+    }
+    if (!strcmp(rep->layout, "spring"))
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
+    else if (!strcmp(rep->layout, "eosio"))
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "state/fork_db.dat");
+    else
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
+    rep->fork_db_present = magic_file(dfd, rep->fork_db_path, false);
+    rep->chain_head_present = magic_file(dfd, "state/chain_head.dat", true);
+    char problem[512];
+    check_blocks(dfd, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
+
+    if (faccessat(dfd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        VERDICT(SK_VERDICT_RESTORING, "a slotkeeper restore is unfinished (%s); run it again", SK_RESTORE_MARKER);
+    if (s->present) {
+        /* chainbase locks the state file; Dawn 3.0 locked shared_memory.meta. */
+        const char *lockrel = dawn ? "shared_mem/shared_memory.meta" : s->path;
+        char full[PATH_MAX];
+        pid_t pid = 0;
+        sk_path_join(full, sizeof(full), dir, lockrel);
+        if (sk_fcntl_lock_holder(full, &pid) == 1) {
+            rep->lock_pid = pid;
+            VERDICT(SK_VERDICT_RUNNING, "process %ld holds the lock on %s", (long)pid, lockrel);
+        }
+    }
+    if (!s->present)
+        VERDICT(SK_VERDICT_MISSING, "no state file (state/shared_memory.bin)");
+    if (!rep->blocks.present)
+        VERDICT(SK_VERDICT_MISSING, "no block log (blocks/blocks.log)");
+    if (!dawn && s->size % (1024 * 1024))
+        VERDICT(SK_VERDICT_CORRUPT, "%s: Database must be mulitple of 1048576 bytes (size %llu)", s->path,
+                (unsigned long long)s->size);
+    if (!dawn && !header_read)
+        VERDICT(SK_VERDICT_CORRUPT, "%s: Failed to read DB header", s->path);
+    if (!dawn && !s->has_header)
+        VERDICT(SK_VERDICT_INCOMPATIBLE,
+                "%s: \"state\" database format not compatible with this version of chainbase "
+                "(id '%s')",
+                s->path, s->id);
+    if (!dawn && s->dirty)
+        VERDICT(SK_VERDICT_DIRTY, "%s: Database dirty flag set (unclean shutdown)", s->path);
+    if (!dawn && opts && opts->reference_env && memcmp(opts->reference_env, s->env, SK_STATE_ENV_SIZE)) {
+        char ref[257];
+        memcpy(ref, opts->reference_env + (528 - SK_STATE_ENV_OFFSET), 256);
+        ref[256] = '\0';
+        VERDICT(SK_VERDICT_INCOMPATIBLE,
+                "%s: database was created with a chainbase from a different environment (compiler '%s', reference "
+                "'%s')",
+                s->path, s->compiler, ref);
+    }
+    if (problem[0])
+        VERDICT(SK_VERDICT_CORRUPT, "%s", problem);
+    if (!dawn && !rep->fork_db_present && strcmp(rep->layout, "eosio"))
+        VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required. (%s)",
+                rep->fork_db_path);
+    if (!dawn && !rep->fork_db_present && !strcmp(rep->layout, "eosio") &&
+        !magic_file(dfd, "blocks/reversible/fork_db.dat", false))
+        VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required.");
+    if (!strcmp(rep->layout, "spring") && !rep->chain_head_present)
+        VERDICT(SK_VERDICT_CORRUPT, "No existing chain_head.dat file (state/chain_head.dat)");
+    rep->verdict = SK_VERDICT_CLEAN;
+    snprintf(rep->reason, sizeof(rep->reason), "nodeos would start");
+done:
+    close(dfd);
+    return 0;
+#undef VERDICT
+}
