@@ -721,6 +721,12 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason)
 
 int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err)
 {
+    return sk_repo_latest_good_with(r, NULL, NULL, NULL, out, err);
+}
+
+int sk_repo_latest_good_with(sk_repo_t *r, const char *fact, const char *value, const char *why, sk_manifest_t **out,
+                             sk_err_t *err)
+{
     char **ids;
     size_t n;
     int rc = sk_repo_list_ids(r, &ids, &n, err);
@@ -733,6 +739,14 @@ int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err)
         sk_err_t e;
         sk_err_clear(&e);
         int lr = sk_repo_manifest_load(r, ids[i], out, &e);
+        if (lr == 0 && fact) {
+            const char *v = sk_manifest_fact(*out, fact);
+            if (!v || strcmp(v, value)) {
+                sk_manifest_free(*out);
+                *out = NULL;
+                continue;
+            }
+        }
         if (lr == 0) {
             rc = 0;
             break;
@@ -746,7 +760,7 @@ int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err)
         break;
     }
     if (rc == -ENOENT)
-        sk_err_set(err, rc, r->path, "no good snapshot in the repository");
+        sk_err_set(err, rc, r->path, "no good snapshot in the repository%s%s", why ? " " : "", why ? why : "");
     sk_repo_ids_free(ids, n);
     return rc;
 }

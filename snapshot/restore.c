@@ -446,10 +446,15 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
     close(qfd);
 }
 
-static int load_manifest(sk_repo_t *repo, const char *which, sk_manifest_t **m, sk_err_t *err)
+static int load_manifest(sk_repo_t *repo, const char *which, const char *env, sk_manifest_t **m, sk_err_t *err)
 {
-    if (!strcmp(which, "latest"))
-        return sk_repo_latest_good(repo, m, err);
+    if (!strcmp(which, "latest")) {
+        int rc = sk_repo_latest_good_with(repo, env ? "state.environment" : NULL, env,
+                                          "whose state environment matches the reference", m, err);
+        if (rc == -ENOENT && env)
+            rc = err->code = -EPROTOTYPE; /* snapshots exist, but none nodeos would accept */
+        return rc;
+    }
     if (!sk_id_valid(which))
         return sk_err_set(err, -EINVAL, which, "not a valid snapshot id");
     char reason[256];
@@ -467,6 +472,16 @@ static int load_manifest(sk_repo_t *repo, const char *which, sk_manifest_t **m, 
     }
     if (rc < 0)
         return sk_err_set(err, rc, lerr.path, "%s", lerr.msg);
+    const char *have = sk_manifest_fact(*m, "state.environment");
+    if (env && (!have || strcmp(have, env))) {
+        sk_manifest_free(*m);
+        *m = NULL;
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/snapshots/%s", repo->path, which);
+        return sk_err_set(err, -EPROTOTYPE, p,
+                          "its state was made in another environment than the reference's "
+                          "(OS, arch, Boost or compiler); nodeos would refuse it");
+    }
     return 0;
 }
 
@@ -479,7 +494,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     memset(res, 0, sizeof(*res));
     bool marker_before = false, marker_ours = false, swapped = false;
     int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
-    int rc = load_manifest(repo, opts->snapshot, &r.m, err);
+    int rc = load_manifest(repo, opts->snapshot, opts->require_env, &r.m, err);
     if (rc < 0)
         goto out;
     snprintf(res->id, sizeof(res->id), "%s", r.m->id);

@@ -12,6 +12,7 @@
  *   5  the data-dir is in use (a live process holds its state lock, or another restore runs)
  *   6  out of space (ENOSPC, EDQUOT, or the free-space check before a restore)
  *   7  the data-dir is not clean: its state's dirty flag is set, or a restore into it is unfinished
+ *   8  incompatible: the snapshot's state environment differs from --reference's
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ enum {
     EXIT_IN_USE = 5,
     EXIT_NOSPACE = 6,
     EXIT_NOT_CLEAN = 7,
+    EXIT_INCOMPATIBLE = 8,
 };
 
 /* Options, as one struct; `given` remembers which were on the command line. */
@@ -165,7 +167,7 @@ static const struct command commands[] = {
      "  --no-progress      no progress line even on a terminal\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
-         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS),
+         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
      "\n"
@@ -179,6 +181,9 @@ static const struct command commands[] = {
      "  --quarantine keep|delete\n"
      "                     keep the replaced folders (default) or delete them when done\n"
      "  --keep-quarantine K  replaced copies to keep per slot (default 1)\n"
+     "  --reference FILE   a state file or snapshot manifest from the slot's nodeos build: only a\n"
+     "                     snapshot whose state environment (OS, arch, Boost, compiler) matches\n"
+     "                     it is restored ('latest' picks the newest such one; exit 8 otherwise)\n"
      "  --threads N        worker threads (default: one per CPU)\n"
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
      "  --no-progress      no progress line even on a terminal\n"},
@@ -229,22 +234,23 @@ static const struct command commands[] = {
      "                     state environment (OS, arch, Boost, compiler) the data-dir must match\n"},
 };
 
-static const char main_usage[] = "usage: slotkeeper <command> [options]\n"
-                                 "\n"
-                                 "Snapshots and restores EOSIO/Antelope nodeos data-dirs.\n"
-                                 "\n"
-                                 "commands:\n"
-                                 "  repo init REPO        create a repository\n"
-                                 "  snapshot              snapshot a stopped node's data-dir\n"
-                                 "  restore               restore a snapshot into a slot's data-dir\n"
-                                 "  list                  list snapshots\n"
-                                 "  verify                check snapshots chunk by chunk\n"
-                                 "  prune                 remove old snapshots and unreferenced chunks\n"
-                                 "  check DATA_DIR        diagnose a data-dir without starting nodeos\n"
-                                 "\n"
-                                 "'slotkeeper <command> --help' describes each command's options.\n"
-                                 "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
-                                 "            5 data-dir in use, 6 out of space, 7 data-dir not clean\n";
+static const char main_usage[] =
+    "usage: slotkeeper <command> [options]\n"
+    "\n"
+    "Snapshots and restores EOSIO/Antelope nodeos data-dirs.\n"
+    "\n"
+    "commands:\n"
+    "  repo init REPO        create a repository\n"
+    "  snapshot              snapshot a stopped node's data-dir\n"
+    "  restore               restore a snapshot into a slot's data-dir\n"
+    "  list                  list snapshots\n"
+    "  verify                check snapshots chunk by chunk\n"
+    "  prune                 remove old snapshots and unreferenced chunks\n"
+    "  check DATA_DIR        diagnose a data-dir without starting nodeos\n"
+    "\n"
+    "'slotkeeper <command> --help' describes each command's options.\n"
+    "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
+    "            5 data-dir in use, 6 out of space, 7 data-dir not clean, 8 incompatible\n";
 
 static int exit_code_for(int code)
 {
@@ -260,6 +266,8 @@ static int exit_code_for(int code)
         return EXIT_NOSPACE;
     if (code == -EUCLEAN)
         return EXIT_NOT_CLEAN;
+    if (code == -EPROTOTYPE)
+        return EXIT_INCOMPATIBLE;
     return EXIT_FAIL;
 }
 
@@ -434,15 +442,25 @@ static int cmd_snapshot(struct options *o)
     return EXIT_OK;
 }
 
+static int load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
+
 static int cmd_restore(struct options *o)
 {
+    sk_err_t err;
+    sk_err_clear(&err);
+    static char env_hex[2 * SK_STATE_ENV_SIZE + 1];
+    if (o->reference) {
+        unsigned char env[SK_STATE_ENV_SIZE];
+        if (load_reference(o->reference, env, &err) < 0)
+            return fail(&err);
+        sk_env_to_hex(env, env_hex);
+    }
     sk_repo_t *repo;
     int ex = open_repo(o, SK_LOCK_SHARED, "restore", &repo);
     if (ex)
         return ex;
-    sk_err_t err;
-    sk_err_clear(&err);
     sk_restore_opts_t ro = {
+        .require_env = o->reference ? env_hex : NULL,
         .data_dir = o->data_dir,
         .snapshot = o->snapshot ? o->snapshot : "latest",
         .threads = o->threads,

@@ -112,6 +112,10 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason);
 /* The newest snapshot that is not marked bad and whose manifest loads; corrupt ones
  * met on the way are marked bad. -ENOENT if there is none. */
 int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err);
+/* The same, among snapshots whose manifest has fact = value (all of them when fact is NULL);
+ * why ends the not-found message (e.g. "whose state environment matches the reference"). */
+int sk_repo_latest_good_with(sk_repo_t *r, const char *fact, const char *value, const char *why, sk_manifest_t **out,
+                             sk_err_t *err);
 
 /* Removes a snapshot's manifest and bad marker (prune; needs the exclusive lock). */
 int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err);

@@ -42,6 +42,10 @@ typedef struct sk_restore_opts {
     int threads;            /* 0: one per CPU */
     unsigned keep;          /* replaced copies to keep per slot (quarantine policy) */
     bool quarantine_delete; /* delete the replaced folders once the restore is complete */
+    /* If set, the hex state environment (manifest fact "state.environment") the snapshot must
+     * have: "latest" then means the newest good snapshot that has it, and a named snapshot
+     * without it is refused (-EPROTOTYPE), since nodeos would refuse its state. */
+    const char *require_env;
 } sk_restore_opts_t;
 
 typedef struct sk_restore_result {

@@ -59,6 +59,8 @@ struct flavour {
 struct options {
     const char *data_dir;   /* absolute */
     const char *config_dir; /* absolute */
+    const char *genesis;    /* genesis.json: --genesis-json, default <config-dir>/genesis.json */
+    const char *logconf;    /* logging.json named by the SIGHUP message */
     char *http_addr;        /* NULL: HTTP disabled */
     uint64_t state_mb;
     const struct flavour *fl;
@@ -124,7 +126,7 @@ struct chain {
     int64_t t0_ms;                 /* genesis initial_timestamp, ms since the epoch */
     uint8_t genesis[GENESIS_SIZE]; /* packed genesis_state for the block log preamble */
 };
-void chain_load(struct chain *c, const char *config_dir, const char *blocks_log);
+void chain_load(struct chain *c, const char *genesis_path, const char *blocks_log);
 uint64_t chain_seed(const struct chain *c, uint32_t num, uint64_t salt);
 void chain_block_id(const struct chain *c, uint32_t num, uint8_t id[32]);
 size_t chain_block(const struct chain *c, uint32_t num, uint8_t *buf, uint64_t off, uint32_t *ntrx);
@@ -151,7 +153,6 @@ bool cdb_chain_id(const struct cdb *db, uint8_t id[32]);
 void cdb_touch(struct cdb *db, const struct chain *c, uint32_t num);
 void cdb_close(struct cdb *db);
 int probe_lock(const char *path);
-void env_fail_dump(const uint8_t *hdr);
 
 /* ---- blocklog.c: blocks.log and blocks.index ---- */
 struct blog {

@@ -161,3 +161,25 @@ for i in $(seq "$N"); do
     done
 done
 check "$N randomly damaged block logs: check always answers clean or corrupt, never crashes" test "$n_bad" = 0
+
+# restore --reference: only a snapshot whose state environment matches is restored.
+mkfx "$W/clang"
+printf 'clang-17.0.6\000\000\000' | dd of="$W/clang/state/shared_memory.bin" bs=1 seek=528 conv=notrunc status=none
+"$SK" repo init "$W/repo2" >/dev/null
+idg=$("$SK" snapshot --data-dir "$W/ref" --repo "$W/repo2" 2>/dev/null)
+idc=$("$SK" snapshot --data-dir "$W/clang" --repo "$W/repo2" 2>/dev/null)
+run 0 "restore latest --reference picks the newest snapshot with the same environment" \
+    "$SK" restore --data-dir "$W/slot-gcc" --repo "$W/repo2" --reference "$W/ref/state/shared_memory.bin"
+check "it restored the gcc snapshot, not the newer clang one" grep -qx "$idg" "$W/out"
+run 8 "restore of a named snapshot from another environment: exit 8" \
+    "$SK" restore --snapshot "$idc" --data-dir "$W/slot-x" --repo "$W/repo2" --reference "$W/ref/state/shared_memory.bin"
+one_line_error "incompatible snapshot"
+check "nothing was made for the refused restore" test ! -e "$W/slot-x/state"
+mkfx "$W/other"
+printf 'msvc\000\000\000\000\000\000\000\000' | dd of="$W/other/state/shared_memory.bin" bs=1 seek=528 conv=notrunc status=none
+run 8 "restore latest when no snapshot matches: exit 8" \
+    "$SK" restore --data-dir "$W/slot-y" --repo "$W/repo2" --reference "$W/other/state/shared_memory.bin"
+err_has "no good snapshot in the repository whose state environment matches the reference" "says why"
+run 0 "a manifest works as --reference too" \
+    "$SK" restore --data-dir "$W/slot-c" --repo "$W/repo2" --reference "$W/repo2/snapshots/$idc"
+check "and picks the clang snapshot" grep -qx "$idc" "$W/out"
