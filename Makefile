@@ -4,9 +4,10 @@
 
 CC      ?= cc
 BUILD   := build
-# Debian packages that provide the pkg-config modules we link.
+# Debian packages that provide the pkg-config modules we link (libuv: tests/fakenode for now).
 PC_MODULES := libzstd libxxhash jansson
-DEB_PKGS   := pkg-config libzstd-dev libxxhash-dev libjansson-dev
+TEST_PC_MODULES := libuv
+DEB_PKGS   := pkg-config libzstd-dev libxxhash-dev libjansson-dev libuv1-dev
 
 PC_CFLAGS = $(shell pkg-config --cflags $(PC_MODULES) 2>/dev/null)
 PC_LIBS   = $(shell pkg-config --libs $(PC_MODULES) 2>/dev/null)
@@ -21,6 +22,7 @@ LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c
 BIN_SRC := supervisor/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock
+FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/%.o)
@@ -33,7 +35,7 @@ SAN_UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: slotkeeper $(BUILD)/unit-tests $(TOOLS:%=$(BUILD)/tools/%)
+build: slotkeeper $(BUILD)/unit-tests $(TOOLS:%=$(BUILD)/tools/%) $(BUILD)/fakenode
 
 slotkeeper: $(LIB_OBJ) $(BIN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -46,6 +48,12 @@ $(BUILD)/san/slotkeeper: $(SAN_LIB_OBJ) $(SAN_BIN_OBJ)
 
 $(BUILD)/san/unit-tests: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+# fakenode: the nodeos stand-in of the tests and the demo.
+$(BUILD)/fakenode: $(FAKENODE_SRC) tests/fakenode/fakenode.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -g $(shell pkg-config --cflags $(TEST_PC_MODULES)) -o $@ $(FAKENODE_SRC) \
+	  $(shell pkg-config --libs $(TEST_PC_MODULES)) -lm
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -64,7 +72,7 @@ deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"; \
 	if [ -z "$$missing" ]; then \
-	  for m in $(PC_MODULES); do pkg-config --exists $$m || missing="$(DEB_PKGS)"; done; \
+	  for m in $(PC_MODULES) $(TEST_PC_MODULES); do pkg-config --exists $$m || missing="$(DEB_PKGS)"; done; \
 	fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
@@ -91,10 +99,11 @@ bench: deps
 	  RUNSTAT=$(CURDIR)/$(BUILD)/tools/runstat bash tests/bench/bench.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c
+	clang-format -i $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c tests/fakenode/*.[ch]
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c
+	clang-format --dry-run --Werror $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c \
+	  tests/fakenode/*.[ch]
 
 clean:
 	rm -rf $(BUILD) slotkeeper

@@ -1,54 +1,86 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on an embedded default. Generates a nodeos-like data-dir
-# (an "archival node"), snapshots it, snapshots it again after it ran a little
-# (incremental), verifies, then brings a broken worker slot back from the newest
-# snapshot and shows what happened. Everything lives under $DEMO_DIR.
+# `make demo`: the main job on an embedded default, with fakenode standing in for nodeos.
+# An archival node (a chain that started two hours ago, so it has ~14,000 blocks to catch up)
+# is stopped cleanly and snapshotted; it runs on and is snapshotted again (incremental). A
+# worker on the same chain is killed with SIGKILL: nodeos refuses to start it (dirty flag).
+# slotkeeper diagnoses it, restores it from the newest snapshot, and the worker starts and
+# catches up. Everything lives under $DEMO_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SK=$ROOT/slotkeeper
-MK=$ROOT/build/tools/mkdatadir
+FN=$ROOT/build/fakenode
 D=${DEMO_DIR:-/var/tmp/slotkeeper-demo}
 rm -rf "$D"
-mkdir -p "$D"
+mkdir -p "$D/archive" "$D/slots/3"
 say() { printf '\n== %s\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@"; }
+show() {
+    printf '$ %s\n' "$*"
+    "$@"
+}
+node() { # DIR [ARGS]: a node in the background, its log in DIR.log; sets pid
+    local d=$1
+    shift
+    "$FN" --data-dir "$d" --http-server-address off --chain-state-db-size-mb 1024 "$@" >>"$d.log" 2>&1 &
+    pid=$!
+}
+head_of() { { "$SK" check "$1" --json || true; } | sed -n 's/.*"last_block": \([0-9]*\).*/\1/p'; }
+wait_head() { # DIR N
+    for _ in $(seq 600); do
+        [ "$(head_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "demo: $1 did not reach block $2" >&2
+    return 1
+}
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 
-say "an archival node's data-dir: a 256 MiB blocks.log, a 2 GiB sparse state file with 64 MiB of data"
-"$MK" create "$D/archive" --blocks-size 256M --state-size 2G --state-data 64M
-du -sh --apparent-size "$D/archive/state/shared_memory.bin" | sed 's/^/   apparent size: /'
-du -sh "$D/archive/state/shared_memory.bin" | sed 's/^/   allocated:     /'
+genesis_time=$(date -u -d '2 hours ago' +%Y-%m-%dT%H:%M:%S.000)
+printf '{\n  "initial_timestamp": "%s",\n  "initial_key": "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"\n}\n' \
+    "$genesis_time" >"$D/archive/genesis.json"
+cp "$D/archive/genesis.json" "$D/slots/3/genesis.json"
 
-say "a repository, and a first snapshot (the node is stopped)"
+say "the archival node (fakenode, genesis at $genesis_time) starts and catches up"
+node "$D/archive"
+wait_head "$D/archive" 14000
+show "$SK" check "$D/archive" || true
+
+say "stop it cleanly (SIGTERM), check, snapshot, start it again"
+kill -TERM "$pid" && wait "$pid"
+tail -1 "$D/archive.log"
+show "$SK" check "$D/archive"
 show "$SK" repo init "$D/repo"
 show "$SK" snapshot --data-dir "$D/archive" --repo "$D/repo"
-
-say "the node runs a while (1% more blocks, 1% of state pages rewritten); an incremental snapshot"
-"$MK" mutate "$D/archive"
+node "$D/archive"
+sleep 3
+kill -TERM "$pid" && wait "$pid"
+say "a few seconds later, an incremental snapshot stores only what changed"
 show "$SK" snapshot --data-dir "$D/archive" --repo "$D/repo"
 show "$SK" list --repo "$D/repo"
-
-say "verify reads back every chunk and checks every hash"
 show "$SK" verify --all --repo "$D/repo"
 
-say "worker slot 3 was killed: its state is dirty and its block log tail is torn"
-mkdir -p "$D/slots"
-"$MK" create "$D/slots/3" --blocks-size 32M --state-size 512M --state-data 8M --seed 3 >/dev/null
-printf '\001' | dd of="$D/slots/3/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
-truncate -s -100 "$D/slots/3/blocks/blocks.log"
+say "worker slot 3 runs on the same chain, and is killed (SIGKILL: a stop timeout too short, an OOM)"
+node "$D/slots/3"
+wait_head "$D/slots/3" 2000
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
 echo "p2p-peer-address = peer-of-slot-3:9876" >>"$D/slots/3/config.ini"
-echo "   dirty byte: $(od -An -tu1 -j8 -N1 "$D/slots/3/state/shared_memory.bin" | tr -d ' ')"
+show "$SK" check "$D/slots/3" || true
+echo "\$ fakenode --data-dir $D/slots/3   (what nodeos does now)"
+"$FN" --data-dir "$D/slots/3" --http-server-address off --chain-state-db-size-mb 1024 2>&1 | tail -1 || true
 
-say "restore the newest good snapshot into slot 3"
+say "restore the newest good snapshot into slot 3 (its config.ini stays), then start it"
 show "$SK" restore --snapshot latest --data-dir "$D/slots/3" --repo "$D/repo"
-cmp "$D/archive/blocks/blocks.log" "$D/slots/3/blocks/blocks.log"
-cmp "$D/archive/state/shared_memory.bin" "$D/slots/3/state/shared_memory.bin"
-echo "   blocks/ and state/ are byte-identical to the snapshot; dirty byte: $(od -An -tu1 -j8 -N1 "$D/slots/3/state/shared_memory.bin" | tr -d ' ')"
+show "$SK" check "$D/slots/3"
 echo "   the slot kept its own config.ini: $(grep peer-of-slot-3 "$D/slots/3/config.ini")"
 echo "   the broken folders were quarantined in: $(ls -d "$D"/slots/3/.slotkeeper/quarantine/*)"
-du -sh "$D/slots/3/state/shared_memory.bin" | sed 's/^/   restored state file, allocated (holes kept): /'
+restored=$(head_of "$D/slots/3")
+node "$D/slots/3"
+wait_head "$D/slots/3" $((restored + 50))
+echo "   slot 3 started from block $restored and is catching up: now at block $(head_of "$D/slots/3")"
+kill -TERM "$pid" && wait "$pid"
+show "$SK" check "$D/slots/3"
 
 say "retention: keep the newest snapshot, free the rest"
 show "$SK" prune --keep-last 1 --repo "$D/repo"
-du -sh "$D/repo" | sed 's/^/   repository size: /'
 echo
 echo "demo done; files are in $D (remove with: rm -rf $D)"

@@ -5,7 +5,7 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-export ROOT TOOLS=$ROOT/build/tools
+export ROOT TOOLS=$ROOT/build/tools FAKENODE=$ROOT/build/fakenode
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 passed=0
@@ -37,6 +37,7 @@ tally() {
 }
 
 tally "unit tests" ./build/unit-tests
+tally "fakenode" env FAKENODE="$ROOT/build/fakenode" bash tests/fakenode/test_fakenode.sh
 for t in tests/integration/t_*.sh; do
     tally "integration: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" bash "$t"
 done

@@ -236,12 +236,12 @@ static uint8_t *put_receipt(const struct chain *c, struct rng *r, uint8_t *p, ui
     chain_block_id(c, ref, ref_id);
 
     q = put32(q, slot / 2 + (uint32_t)(EPOCH_2000_MS / 1000) + 30 + below(r, 270)); /* expiration */
-    q = put16(q, (uint16_t)ref);                                                   /* ref_block_num */
-    q = put32(q, get32(ref_id + 8));                                               /* ref_block_prefix */
-    q = putvar(q, 0);                                                              /* max_net_usage_words */
-    q = put8(q, 0);                                                                /* max_cpu_usage_ms */
-    q = putvar(q, 0);                                                              /* delay_sec */
-    q = putvar(q, 0);                                                              /* context_free_actions */
+    q = put16(q, (uint16_t)ref);                                                    /* ref_block_num */
+    q = put32(q, get32(ref_id + 8));                                                /* ref_block_prefix */
+    q = putvar(q, 0);                                                               /* max_net_usage_words */
+    q = put8(q, 0);                                                                 /* max_cpu_usage_ms */
+    q = putvar(q, 0);                                                               /* delay_sec */
+    q = putvar(q, 0);                                                               /* context_free_actions */
     uint32_t nact = below(r, 3) ? 1 : 2;
     q = putvar(q, nact);
     for (uint32_t i = 0; i < nact; i++) {

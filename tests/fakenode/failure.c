@@ -67,11 +67,15 @@ _Noreturn void fail_fc(const char *code_name, const char *generic, const char *f
         nlog(LV_ERROR, "main.cpp", fl->main_line, "main", "%s", detail);
         fail_exit(RC_SUCCESS);
     }
-    nlog(LV_WARN, "chain_plugin.cpp", 1074, "plugin_initialize", "%s\nrethrow\n    {}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize", detail);
+    nlog(LV_WARN, "chain_plugin.cpp", 1074, "plugin_initialize",
+         "%s\nrethrow\n    {}\n"
+         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
+         detail);
     appbase_note();
-    nlog(LV_ERROR, "main.cpp", fl->main_line - 6, "main", "%s\nrethrow\n    {}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize", detail);
+    nlog(LV_ERROR, "main.cpp", fl->main_line - 6, "main",
+         "%s\nrethrow\n    {}\n"
+         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
+         detail);
     fail_exit(RC_OTHER_FAIL);
 }
 
@@ -90,8 +94,8 @@ _Noreturn void fail_initialize(const char *fmt, ...)
 /* chain_plugin::handle_db_exhaustion: std::_Exit(1), no destructors, so the dirty flag stays set. */
 _Noreturn void fail_exhausted(void)
 {
-    nlog(LV_ERROR, "chain_plugin.cpp", 1238, "handle_db_exhaustion",
-         "database memory exhausted: increase %s", opt.fl->size_option);
+    nlog(LV_ERROR, "chain_plugin.cpp", 1238, "handle_db_exhaustion", "database memory exhausted: increase %s",
+         opt.fl->size_option);
     fflush(stderr);
     _Exit(RC_BAD_ALLOC);
 }

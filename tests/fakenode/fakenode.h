@@ -13,18 +13,18 @@
 #define KIB ((uint64_t)1 << 10)
 #define MIB ((uint64_t)1 << 20)
 
-#define STATE_HEADER   1024             /* chainbase header; the boost segment manager starts here */
-#define STATE_PAGE     4096             /* unit of the per-block state writes */
-#define STATE_MAP_MAX  (64 * MIB)       /* blocks only touch the first 64 MiB of the state file */
-#define STATE_CHAIN_ID STATE_HEADER     /* fakenode keeps the chain id at 1024..1055, like a root object */
-#define STATE_DATA     (STATE_HEADER + 64) /* first byte the per-block page writes may change */
-#define DAWN_ENV_OFF   512              /* Dawn: where fakenode keeps its environment record */
-#define BLOCK_MAX      (64 * KIB)       /* upper bound of one generated block log entry */
-#define GENESIS_SIZE   110              /* packed genesis_state with a K1 key */
-#define FORKDB_MAGIC   0x30510FDBU
+#define STATE_HEADER     1024                /* chainbase header; the boost segment manager starts here */
+#define STATE_PAGE       4096                /* unit of the per-block state writes */
+#define STATE_MAP_MAX    (64 * MIB)          /* blocks only touch the first 64 MiB of the state file */
+#define STATE_CHAIN_ID   STATE_HEADER        /* fakenode keeps the chain id at 1024..1055, like a root object */
+#define STATE_DATA       (STATE_HEADER + 64) /* first byte the per-block page writes may change */
+#define DAWN_ENV_OFF     512                 /* Dawn: where fakenode keeps its environment record */
+#define BLOCK_MAX        (64 * KIB)          /* upper bound of one generated block log entry */
+#define GENESIS_SIZE     110                 /* packed genesis_state with a K1 key */
+#define FORKDB_MAGIC     0x30510FDBU
 #define CHAIN_HEAD_MAGIC 0xf1f2f3f4f4f3f2f1ULL
-#define TOTEM          UINT64_MAX
-#define EPOCH_2000_MS  946684800000LL   /* block_timestamp epoch */
+#define TOTEM            UINT64_MAX
+#define EPOCH_2000_MS    946684800000LL /* block_timestamp epoch */
 
 /* nodeos exit codes, as the shell sees them */
 enum {
@@ -66,12 +66,12 @@ struct options {
     const struct flavour *fl;
     uint32_t interval_ms;
     uint32_t catch_up_rate;
-    uint64_t crash_after;  /* 0: never */
+    uint64_t crash_after; /* 0: never */
     uint32_t shutdown_delay_ms;
-    const char *fail_at;   /* NULL or one of dirty blocklog forkdb environment lock initialize exhausted */
-    uint32_t stop_at;      /* 0: never */
-    bool replay;           /* --replay-blockchain */
-    bool delete_all;       /* --delete-all-blocks */
+    const char *fail_at; /* NULL or one of dirty blocklog forkdb environment lock initialize exhausted */
+    uint32_t stop_at;    /* 0: never */
+    bool replay;         /* --replay-blockchain */
+    bool delete_all;     /* --delete-all-blocks */
 };
 
 extern struct options opt;
@@ -159,11 +159,14 @@ struct blog {
     char *dir, *log_path, *idx_path;
     int lfd, ifd;
     uint64_t log_size;
-    uint64_t first_pos;  /* offset of the first entry */
-    uint32_t first_num;  /* number of the first block the log holds (or would hold) */
-    uint32_t head;       /* last block in the log; first_num - 1 when empty */
-    bool has_genesis;    /* the preamble holds a genesis state (first block 1) */
+    uint64_t first_pos; /* offset of the first entry */
+    uint32_t first_num; /* number of the first block the log holds (or would hold) */
+    uint32_t head;      /* last block in the log; first_num - 1 when empty */
+    uint64_t idx_size;  /* bytes in blocks.index */
+    bool has_genesis;   /* the preamble holds a genesis state (first block 1) */
+    bool has_chain_id;  /* the preamble holds a chain id instead (version 3, first block > 1) */
     uint8_t genesis[GENESIS_SIZE];
+    uint8_t chain_id[32];
 };
 void blog_open(struct blog *b, const char *dir);
 void blog_reset(struct blog *b, const struct chain *c);
