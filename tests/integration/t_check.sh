@@ -183,3 +183,21 @@ err_has "no good snapshot in the repository whose state environment matches the 
 run 0 "a manifest works as --reference too" \
     "$SK" restore --data-dir "$W/slot-c" --repo "$W/repo2" --reference "$W/repo2/snapshots/$idc"
 check "and picks the clang snapshot" grep -qx "$idc" "$W/out"
+
+# A version 3 log that does not start at block 1 carries the chain id in its preamble.
+mkfx "$W/cid"
+{
+    printf '\x03\x00\x00\x00\x05\x00\x00\x00'
+    for _ in $(seq 32); do printf '\x11'; done
+    printf '\xff\xff\xff\xff\xff\xff\xff\xff'
+    # block 5 at 48: 14 bytes, BE32(4), 10 bytes, then its own offset
+    printf 'AAAAAAAAAAAAAA\x00\x00\x00\x04BBBBBBBBBB\x30\x00\x00\x00\x00\x00\x00\x00'
+    # block 6 at 84
+    printf 'AAAAAAAAAAAAAA\x00\x00\x00\x05BBBBBBBBBB\x54\x00\x00\x00\x00\x00\x00\x00'
+} >"$W/cid/blocks/blocks.log"
+printf '\x30\x00\x00\x00\x00\x00\x00\x00\x54\x00\x00\x00\x00\x00\x00\x00' >"$W/cid/blocks/blocks.index"
+verdict 0 clean "a v3 log starting at block 5" "$W/cid" --deep
+check "it reports blocks 5..6 and the chain id" \
+    bash -c "grep -q 'blocks 5..6' '$W/out' && grep -q 'chain id 1111111111111111111111111111111111111111111111111111111111111111' '$W/out'"
+printf '\x00' | dd of="$W/cid/blocks/blocks.log" bs=1 seek=44 conv=notrunc status=none
+verdict 13 corrupt "its totem damaged" "$W/cid"

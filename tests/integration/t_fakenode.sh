@@ -9,8 +9,9 @@ FAKENODE=${FAKENODE:-$ROOT/build/fakenode}
 start_node() {
     local d=$1
     shift
-    "$FAKENODE" --data-dir "$d" --http-server-address off --block-interval-ms 20 --chain-state-db-size-mb 64 "$@" \
-        >>"$d.log" 2>&1 &
+    local size=--chain-state-db-size-mb
+    case " $* " in *" dawn3 "*) size=--shared-memory-size-mb ;; esac # Dawn 3.0's name for it
+    "$FAKENODE" --data-dir "$d" --http-server-address off --block-interval-ms 20 "$size" 64 "$@" >>"$d.log" 2>&1 &
     pid=$!
     echo "$pid" >>"$W/bg.pids"
 }
@@ -67,3 +68,27 @@ kill -TERM "$pid"
 wait "$pid"
 check "and stops cleanly" test $? = 0
 run 0 "check: clean" "$SK" check "$S" --deep
+
+# Each flavour's layout, as check sees it after a clean stop, after a kill, and while running.
+for fl in leap:leap5 spring:spring eosio2:eosio dawn3:dawn3; do
+    flavour=${fl%%:*} layout=${fl#*:}
+    F=$W/fl-$flavour
+    mkdir -p "$F"
+    start_node "$F" --flavour "$flavour"
+    for _ in $(seq 200); do [ -s "$F/blocks/blocks.index" ] && break; sleep 0.05; done
+    sleep 0.3
+    if [ "$flavour" != dawn3 ]; then
+        run 10 "$flavour: running" "$SK" check "$F"
+    fi
+    kill -TERM "$pid"
+    wait "$pid"
+    run 0 "$flavour: clean after SIGTERM" "$SK" check "$F"
+    check "$flavour: layout $layout" grep -q "layout:  $layout\$" "$W/out"
+    if [ "$flavour" != dawn3 ]; then
+        start_node "$F" --flavour "$flavour"
+        sleep 0.5
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null
+        run 11 "$flavour: dirty after SIGKILL" "$SK" check "$F"
+    fi
+done
