@@ -384,6 +384,16 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
         r->sessname[0] = '\0';
         return rc;
     }
+    /* Staged chunks are spread over 16 folders, so that workers creating files at the same
+     * time do not queue on one directory's lock. */
+    for (int i = 0; i < 16; i++) {
+        char sub[2] = {"0123456789abcdef"[i], '\0'};
+        if (mkdirat(r->sessfd, sub, 0700) < 0) {
+            int rc = sk_err_errno(err, p);
+            sk_repo_session_end(r);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -429,10 +439,17 @@ int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
     return 1;
 }
 
+static void staged_name(const sk_hash_t *h, char out[3 + SK_HASH_HEX_LEN + 1])
+{
+    char hex[SK_HASH_HEX_LEN + 1];
+    sk_hash_hex(h, hex);
+    snprintf(out, 3 + SK_HASH_HEX_LEN + 1, "%c/%s", hex[0], hex);
+}
+
 int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size_t len, sk_err_t *err)
 {
-    char hex[SK_HASH_HEX_LEN + 1], p[PATH_MAX];
-    sk_hash_hex(h, hex);
+    char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
+    staged_name(h, hex);
     int fd = openat(r->sessfd, hex, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
@@ -454,8 +471,8 @@ int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size
 
 int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
-    char hex[SK_HASH_HEX_LEN + 1], p[PATH_MAX];
-    sk_hash_hex(h, hex);
+    char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
+    staged_name(h, hex);
     int fd = openat(r->sessfd, hex, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     int rc = 0;
     if (fd < 0 || fdatasync(fd) < 0) {
@@ -469,8 +486,8 @@ int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 
 int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
-    char hex[SK_HASH_HEX_LEN + 1], name[3 + SK_HASH_HEX_LEN + 1];
-    sk_hash_hex(h, hex);
+    char hex[3 + SK_HASH_HEX_LEN + 1], name[3 + SK_HASH_HEX_LEN + 1];
+    staged_name(h, hex);
     chunk_name(h, name);
     if (renameat(r->sessfd, hex, r->chunksfd, name) < 0) {
         char p[PATH_MAX];
