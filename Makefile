@@ -4,10 +4,13 @@
 
 CC      ?= cc
 BUILD   := build
-# Debian packages that provide the pkg-config modules we link (libuv: tests/fakenode for now).
+# pkg-config modules we link (libuv: tests/fakenode for now), and for `deps` the Debian package of
+# each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
 PC_MODULES := libzstd libxxhash jansson
 TEST_PC_MODULES := libuv
-DEB_PKGS   := pkg-config libzstd-dev libxxhash-dev libjansson-dev libuv1-dev
+DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev libuv:libuv1-dev
+DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash
+DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
 
 PC_CFLAGS = $(shell pkg-config --cflags $(PC_MODULES) 2>/dev/null)
 PC_LIBS   = $(shell pkg-config --libs $(PC_MODULES) 2>/dev/null)
@@ -67,20 +70,20 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
-# Installs what the build and the tests need, only when pkg-config cannot find it.
+# Installs what the build and the tests need, only what is missing.
 deps:
 	@missing=""; \
-	command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"; \
-	if [ -z "$$missing" ]; then \
-	  for m in $(PC_MODULES) $(TEST_PC_MODULES); do pkg-config --exists $$m || missing="$(DEB_PKGS)"; done; \
-	fi; \
+	for p in $(DEB_OF_COMMAND); do command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
+	for p in $(DEB_OF_MODULE); do \
+	  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $${p%%:*} || missing="$$missing $${p#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
-	    echo "slotkeeper: missing build dependencies; run as root, or: sudo apt-get install $(DEB_PKGS)" >&2; exit 1; \
+	    echo "slotkeeper: missing build dependencies; run as root, or: sudo apt-get install$$missing" >&2; exit 1; \
 	  fi; \
-	  echo "installing $(DEB_PKGS)"; \
+	  echo "installing$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PKGS) >/dev/null || exit 1; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 
 check: deps

@@ -110,7 +110,8 @@ BENCH_DIR=$(realpath -m -- "$BENCH_DIR")
 [[ $BENCH_DIR != / ]] || die "BENCH_DIR must not be /"
 probe=$BENCH_DIR
 while [[ ! -e $probe ]]; do probe=$(dirname "$probe"); done
-fstype=$(stat -f -c %T "$probe")
+fstype=$(df --output=fstype -- "$probe" 2>/dev/null | tail -1)
+[[ -n $fstype ]] || fstype=$(stat -f -c %T "$probe")
 case $fstype in
 tmpfs | ramfs) die "BENCH_DIR=$BENCH_DIR is on $fstype; point BENCH_DIR at a real disk" ;;
 esac
