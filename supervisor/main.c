@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"
 #include "slotkeeper/fsutil.h"
@@ -75,6 +76,8 @@ enum opt_id {
     O_QUIET,
     O_DEEP,
     O_REFERENCE,
+    O_CONFIG,
+    O_SLOT,
     O_HELP,
     O_COUNT
 };
@@ -91,6 +94,9 @@ struct options {
     unsigned keep_quarantine, keep_last;
     bool json, all, progress, quiet, deep;
     const char *reference;
+    const char *config;
+    unsigned slot;
+    char slot_dir[PATH_MAX];
     char **args;
     int nargs;
 };
@@ -114,6 +120,8 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, O_QUIET},
     {"deep", no_argument, NULL, O_DEEP},
     {"reference", required_argument, NULL, O_REFERENCE},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"slot", required_argument, NULL, O_SLOT},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -137,6 +145,11 @@ static int cmd_list(struct options *o);
 static int cmd_verify(struct options *o);
 static int cmd_prune(struct options *o);
 static int cmd_check(struct options *o);
+static int cmd_config_check(struct options *o);
+
+/* The configuration given with -c, for the command's whole run. */
+static sk_config_t the_config;
+static bool the_config_loaded;
 
 static const struct command commands[] = {
     {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
@@ -150,7 +163,8 @@ static const struct command commands[] = {
      "                         .index such as blocks/blocks.log (default 1MiB)\n"
      "  --level N              default zstd level for snapshots, 1..19 (default 3)\n"},
     {"snapshot", cmd_snapshot,
-     COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS),
+     COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
+         B(O_CONFIG),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper snapshot --data-dir DIR --repo REPO [--include blocks,state] [options]\n"
      "\n"
@@ -164,12 +178,15 @@ static const struct command commands[] = {
      "  --level N          zstd level 1..19 (default: the repository's)\n"
      "  --threads N        worker threads (default: one per CPU)\n"
      "  --lock-wait DUR    wait up to DUR (e.g. 30s, 5m) for the repository lock (default 60s)\n"
-     "  --no-progress      no progress line even on a terminal\n"},
+     "  --no-progress      no progress line even on a terminal\n"
+     "  -c, --config FILE  take --repo, --data-dir ([archive] data_dir), --include and --level\n"
+     "                     from the configuration when not given\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
-         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE),
+         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
+     "       slotkeeper restore --slot N -c FILE [options]\n"
      "\n"
      "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
      "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
@@ -181,20 +198,24 @@ static const struct command commands[] = {
      "  --quarantine keep|delete\n"
      "                     keep the replaced folders (default) or delete them when done\n"
      "  --keep-quarantine K  replaced copies to keep per slot (default 1)\n"
+     "  -c, --config FILE  take --repo and the quarantine policy from the configuration\n"
+     "  --slot N           with -c: the data-dir of worker slot N ([workers] data_dir)\n"
      "  --reference FILE   a state file or snapshot manifest from the slot's nodeos build: only a\n"
      "                     snapshot whose state environment (OS, arch, Boost, compiler) matches\n"
      "                     it is restored ('latest' picks the newest such one; exit 8 otherwise)\n"
      "  --threads N        worker threads (default: one per CPU)\n"
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
      "  --no-progress      no progress line even on a terminal\n"},
-    {"list", cmd_list, COMMON | B(O_REPO) | B(O_JSON) | B(O_LOCK_WAIT), B(O_REPO), 0, 0,
+    {"list", cmd_list, COMMON | B(O_REPO) | B(O_JSON) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO), 0, 0,
      "usage: slotkeeper list --repo REPO [--json]\n"
      "\n"
      "Lists the snapshots, oldest first: id, time, files, logical size, stored size\n"
      "(compressed bytes of the chunks it references), new bytes (what it added), status.\n"
      "  --json             one JSON object with a \"snapshots\" array\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
-    {"verify", cmd_verify, COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS),
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
+     "  -c, --config FILE  take --repo from the configuration\n"},
+    {"verify", cmd_verify,
+     COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO), 0, 64,
      "usage: slotkeeper verify [ID...|--all] --repo REPO [--json]\n"
      "\n"
@@ -204,15 +225,26 @@ static const struct command commands[] = {
      "  --all              every snapshot\n"
      "  --json             one JSON object with the results\n"
      "  --threads N        worker threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
-    {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT), B(O_REPO) | B(O_KEEP_LAST), 0, 0,
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
+     "  -c, --config FILE  take --repo from the configuration\n"},
+    {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
+     0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
      "\n"
      "Keeps the newest N good snapshots (N >= 1; the newest good one is never removed),\n"
      "removes the others (bad ones included), then every chunk nothing references.\n"
      "Takes the repository's exclusive lock.\n"
      "  --keep-last N      snapshots to keep\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"},
+     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
+     "  -c, --config FILE  take --repo and --keep-last ([repository] keep_last) from the configuration\n"},
+    {"config check", cmd_config_check, COMMON | B(O_CONFIG), B(O_CONFIG), 0, 0,
+     "usage: slotkeeper config check -c FILE\n"
+     "\n"
+     "Reads the configuration file, checks every key (type, bounds, required keys, templates),\n"
+     "and prints the effective configuration, defaults included, with each key's\n"
+     "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2.\n"
+     "etc/slotkeeper.conf documents every key.\n"
+     "  -c, --config FILE  the configuration file\n"},
     {"check", cmd_check, COMMON | B(O_JSON) | B(O_DEEP) | B(O_REFERENCE), 0, 1, 1,
      "usage: slotkeeper check DATA_DIR [--json] [--deep] [--reference FILE]\n"
      "\n"
@@ -247,6 +279,7 @@ static const char main_usage[] =
     "  verify                check snapshots chunk by chunk\n"
     "  prune                 remove old snapshots and unreferenced chunks\n"
     "  check DATA_DIR        diagnose a data-dir without starting nodeos\n"
+    "  config check -c FILE  check a configuration file and print it with its defaults\n"
     "\n"
     "'slotkeeper <command> --help' describes each command's options.\n"
     "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
@@ -827,6 +860,85 @@ static int cmd_check(struct options *o)
     return codes[r.verdict];
 }
 
+/* Fills what the command line left out from the configuration file given with -c. */
+static int apply_config(const struct command *c, struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_config_load(o->config, &the_config, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return EXIT_USAGE;
+    }
+    the_config_loaded = true;
+    sk_config_t *cf = &the_config;
+    if (!o->given[O_REPO] && (c->allowed & B(O_REPO))) {
+        o->repo = cf->repo_path;
+        o->given[O_REPO] = true;
+    }
+    if (!o->given[O_LOCK_WAIT])
+        o->lock_wait_ms = cf->lock_wait_ms;
+    if (!o->given[O_THREADS])
+        o->threads = (int)cf->threads;
+    if (c->run == cmd_snapshot) {
+        if (!o->given[O_DATA_DIR] && *cf->archive_data_dir) {
+            o->data_dir = cf->archive_data_dir;
+            o->given[O_DATA_DIR] = true;
+        }
+        if (!o->given[O_LEVEL])
+            o->level = (int)cf->level;
+        if (!o->given[O_INCLUDE]) {
+            o->include_buf = strdup(cf->archive_include);
+            if (!o->include_buf)
+                return EXIT_FAIL;
+            for (char *save, *t = strtok_r(o->include_buf, ",", &save); t && o->ninclude < 16;
+                 t = strtok_r(NULL, ",", &save))
+                o->include[o->ninclude++] = t;
+        }
+    }
+    if (c->run == cmd_restore) {
+        if (o->given[O_SLOT]) {
+            if (o->given[O_DATA_DIR])
+                return usage_error(c, "give --slot or --data-dir, not both");
+            if (o->slot > cf->slots) {
+                log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
+                return EXIT_USAGE;
+            }
+            if (sk_config_expand(cf, cf->worker_data_dir, o->slot, o->slot_dir, sizeof(o->slot_dir)) < 0)
+                return usage_error(c, "--slot: the data-dir path is too long");
+            o->data_dir = o->slot_dir;
+            o->given[O_DATA_DIR] = true;
+        }
+        if (!o->given[O_QUARANTINE])
+            o->quarantine_delete = cf->quarantine == 1;
+        if (!o->given[O_KEEP_QUARANTINE]) {
+            o->keep_quarantine = cf->quarantine_keep;
+            o->given[O_KEEP_QUARANTINE] = true;
+        }
+    }
+    if (c->run == cmd_prune && !o->given[O_KEEP_LAST]) {
+        o->keep_last = cf->keep_last;
+        o->given[O_KEEP_LAST] = true;
+    }
+    return 0;
+}
+
+static int cmd_config_check(struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_config_t cf;
+    if (sk_config_load(o->config, &cf, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return EXIT_USAGE;
+    }
+    printf("# effective configuration of %s, defaults included\n", o->config);
+    sk_config_print(&cf, stdout);
+    sk_config_free(&cf);
+    if (!o->quiet)
+        log_info("%s: configuration OK", o->config);
+    return EXIT_OK;
+}
+
 static int parse_options(const struct command *c, int argc, char **argv, struct options *o)
 {
     o->progress = true;
@@ -836,9 +948,11 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     opterr = 0;
     int ch;
     uint64_t v;
-    while ((ch = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hc:", long_opts, NULL)) != -1) {
         if (ch == 'h')
             ch = O_HELP;
+        if (ch == 'c')
+            ch = O_CONFIG;
         if (ch == '?')
             return usage_error(c, "unknown option '%s'", argv[optind - 1]);
         if (ch == ':')
@@ -934,6 +1048,14 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         case O_REFERENCE:
             o->reference = optarg;
             break;
+        case O_CONFIG:
+            o->config = optarg;
+            break;
+        case O_SLOT:
+            if (sk_parse_uint(optarg, 1, 1000, &v) < 0)
+                return usage_error(c, "--slot: '%s' is not a slot number 1..1000", optarg);
+            o->slot = (unsigned)v;
+            break;
         case O_HELP:
             break;
         }
@@ -944,6 +1066,13 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    if (o->config && c->run != cmd_config_check) {
+        int rc = apply_config(c, o);
+        if (rc)
+            return rc;
+    }
+    if (o->given[O_SLOT] && !o->config)
+        return usage_error(c, "--slot needs -c FILE (the slots' data-dirs are in the configuration)");
     if (o->nargs < c->min_args || o->nargs > c->max_args)
         return usage_error(c, o->nargs > c->max_args ? "unexpected argument '%s'" : "missing argument%s",
                            o->nargs > c->max_args ? argv[optind + c->max_args] : "");
@@ -1018,6 +1147,8 @@ int main(int argc, char **argv)
     else if (rc < 0)
         rc = EXIT_OK;
     free(o.include_buf);
+    if (the_config_loaded)
+        sk_config_free(&the_config);
     if (fflush(stdout) != 0 && rc == 0)
         rc = EXIT_FAIL;
     return rc;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The configuration file: etc/slotkeeper.conf documents every key and passes `config check`;
+# the printed effective configuration reads back the same; every bad input is refused with
+# "file: line N: [section] key: reason" and exit 2; commands take their settings from -c.
+. "$(dirname "$0")/lib.sh"
+
+run 0 "etc/slotkeeper.conf passes config check" "$SK" config check -c "$ROOT/etc/slotkeeper.conf"
+err_has "configuration OK" "says configuration OK"
+cp "$W/out" "$W/effective.conf"
+run 0 "the effective configuration passes too" "$SK" config check -c "$W/effective.conf"
+check "and reads back to the same values" \
+    bash -c "diff <(tail -n +2 '$W/effective.conf') <(tail -n +2 '$W/out') >/dev/null"
+# Every key config check knows is documented in etc/slotkeeper.conf.
+missing=0
+while read -r key; do
+    grep -Eq "^#? ?$key =" "$ROOT/etc/slotkeeper.conf" || { echo "# not in etc/slotkeeper.conf: $key"; missing=$((missing + 1)); }
+done < <(grep -Eo '^#? ?[a-z_]+ =' "$W/effective.conf" | sed 's/^# //; s/ =$//')
+check "etc/slotkeeper.conf documents every key" test "$missing" = 0
+check "defaults are shown" grep -q "^stop_timeout = 5m" "$W/effective.conf"
+
+bad() { # WANT_REGEX DESC CONTENT
+    printf '%b' "$3" >"$W/bad.conf"
+    run 2 "refused: $2" "$SK" config check -c "$W/bad.conf"
+    err_has "$1" "$2: the error says where and why"
+    check "$2: one line" test "$(wc -l <"$W/err")" = 1
+}
+R='[repository]\npath = /r\n'
+bad "bad.conf: \\[repository\\] path: required" "missing required key" '[archive]\ninclude = blocks\n'
+bad "bad.conf: line 3: \\[repository\\] colour: unknown key" "unknown key" "${R}colour = red\n"
+bad "bad.conf: line 4: \\[nodes\\] x: unknown section" "unknown section" "${R}[nodes]\nx = 1\n"
+bad "line 4: \\[archive\\] stop_timeout: '5 minutes' is not a duration" "bad duration" "${R}[archive]\nstop_timeout = 5 minutes\n"
+bad "line 4: \\[archive\\] stop_timeout: '10ms' is not a duration from 1000ms" "duration out of range" "${R}[archive]\nstop_timeout = 10ms\n"
+bad "line 4: \\[workers\\] log_max_size: '64MB' is not a size" "bad size" "${R}[workers]\nlog_max_size = 64MB\n"
+bad "line 3: \\[repository\\] level: '20' is not a whole number from 1 to 19" "number out of range" "${R}level = 20\n"
+bad "line 3: \\[repository\\] path: given twice" "key given twice" "${R}path = /other\n"
+bad "line 2: \\[repository\\] path: 'relative/repo' is not an absolute path" "relative path" '[repository]\npath = relative/repo\n'
+bad "line 4: \\[daemon\\] log_level: 'loud' is not one of: error warn info debug" "bad enum" "${R}[daemon]\nlog_level = loud\n"
+bad "line 4: \\[daemon\\] control_socket_mode: '0999' is not an octal mode" "bad mode" "${R}[daemon]\ncontrol_socket_mode = 0999\n"
+bad "line 4: \\[workers\\] command: unknown placeholder '\\{port\\}'" "unknown placeholder" "${R}[workers]\ncommand = nodeos --http {port}\n"
+bad "\\[workers\\] data_dir: required when slots > 0" "slots without a data-dir" "${R}[workers]\nslots = 2\ncommand = nodeos\n"
+bad "\\[workers\\] data_dir: must contain \\{slot\\}" "two slots sharing one data-dir" "${R}[workers]\nslots = 2\ncommand = nodeos\ndata_dir = /srv/eos\n"
+bad "line 3: syntax error" "a line that is not key = value" "${R}just words\n"
+bad "line 4: longer than 198 characters" "an over-long line (inih would cut it)" "${R}[archive]\ncommand = $(printf 'x%.0s' $(seq 250))\n"
+bad "line 3: indented line" "a continuation line (inih would glue it)" "${R}  level = 4\n"
+bad "\\[workers\\] backoff_min: larger than backoff_max" "back-off bounds reversed" "${R}[workers]\nbackoff_min = 10m\nbackoff_max = 1m\n"
+run 2 "a missing file" "$SK" config check -c "$W/none.conf"
+err_has "none.conf: No such file" "names the missing file"
+run 2 "config check without -c is a usage error" "$SK" config check
+
+# Commands take their settings from -c.
+mkdd "$W/archive" --blocks-size 1M --state-size 16M --state-data 256K
+"$SK" repo init "$W/repo" >/dev/null
+cat >"$W/sk.conf" <<CONF
+[repository]
+path = $W/repo
+keep_last = 1
+
+[archive]
+data_dir = $W/archive
+
+[workers]
+slots = 3
+data_dir = $W/slots/{slot}
+command = nodeos --data-dir {data_dir} --http-server-address 127.0.0.1:{http_port}
+quarantine = delete
+CONF
+run 0 "snapshot -c takes the repository and the archival data-dir" "$SK" snapshot -c "$W/sk.conf"
+id1=$(tail -1 "$W/out")
+check "the snapshot is in the configured repository" test -f "$W/repo/snapshots/$id1"
+run 0 "restore --slot 2 -c restores into the slot's data-dir" "$SK" restore --slot 2 -c "$W/sk.conf"
+check "slot 2 holds the archive's data" same_tree "$W/archive" "$W/slots/2"
+run 0 "restore --slot 2 again (quarantine = delete)" "$SK" restore --slot 2 -c "$W/sk.conf"
+check "the configured quarantine policy deleted the replaced folders" test -z "$(ls "$W/slots/2/.slotkeeper/quarantine")"
+run 2 "restore --slot 4 when there are 3 slots" "$SK" restore --slot 4 -c "$W/sk.conf"
+run 2 "restore --slot without -c" "$SK" restore --slot 1 --repo "$W/repo"
+run 0 "list -c" "$SK" list -c "$W/sk.conf"
+check "list -c shows the snapshot" grep -q "$id1" "$W/out"
+"$SK" snapshot -c "$W/sk.conf" >/dev/null 2>&1
+run 0 "prune -c uses [repository] keep_last" "$SK" prune -c "$W/sk.conf"
+check "one snapshot kept" test "$(ls "$W/repo/snapshots" | wc -l)" = 1
+printf '[repository]\npath = /r\nbogus = 1\n' >"$W/broken.conf"
+run 2 "a command with a bad -c file refuses to run" "$SK" list -c "$W/broken.conf"
+err_has "broken.conf: line 3: \\[repository\\] bogus: unknown key" "and says why"
