@@ -96,7 +96,8 @@ check "after $ROUNDS killed restores each slot was as before, or marked and comp
 n=$(ls "$R/snapshots" | wc -l)
 "$SK" snapshot --data-dir "$W/src" --repo "$R" --level 19 --threads 1 >/dev/null 2>"$W/err" &
 pid=$!
-sleep 0.3
+# Wait until it is writing (its session folder exists), then interrupt it.
+for _ in $(seq 200); do [ -n "$(ls -A "$R/tmp")" ] && break; sleep 0.05; done
 kill -INT "$pid"
 wait "$pid"
 rc=$?

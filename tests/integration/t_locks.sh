@@ -9,11 +9,23 @@ mkdd "$W/src" --blocks-size 3M --state-size 32M --state-data 1M
 "$SK" repo init "$R" --chunk-size 64KiB >/dev/null
 ID1=$("$SK" snapshot --data-dir "$W/src" --repo "$R" 2>/dev/null)
 
+# held MODE: waits until a background flock holds the repository lock in MODE (-x or -s),
+# i.e. until taking the opposite kind would fail, so no test races the holder's start.
+held() {
+    local probe=-x
+    [ "$1" = -x ] && probe=-s
+    for _ in $(seq 200); do
+        flock -n "$probe" "$R/lock" true || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # An exclusive holder (as prune would be): snapshot fails at once with --lock-wait 0 ...
 flock -F -x "$R/lock" sleep 30 &
 holder=$!
 BG_PIDS+=("$holder")
-sleep 0.3
+held -x
 run 4 "snapshot while the repository is held exclusively: exit 4" \
     "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
 one_line_error "locked repository"
@@ -28,7 +40,7 @@ err_has "waiting for the repository lock" "it said it was waiting"
 # A holder killed with SIGKILL does not leave the repository locked.
 flock -F -x "$R/lock" sleep 30 &
 h2=$!
-sleep 0.3
+held -x
 kill -9 "$h2"
 wait "$h2" 2>/dev/null
 run 0 "a killed lock holder leaves no lock behind" "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
@@ -37,7 +49,7 @@ run 0 "a killed lock holder leaves no lock behind" "$SK" snapshot --data-dir "$W
 flock -F -s "$R/lock" sleep 30 &
 h3=$!
 BG_PIDS+=("$h3")
-sleep 0.3
+held -s
 run 0 "snapshot while another shared holder runs" "$SK" snapshot --data-dir "$W/src" --repo "$R" --lock-wait 0
 run 4 "prune while a snapshot holds the lock: exit 4" "$SK" prune --keep-last 1 --repo "$R" --lock-wait 0
 kill "$h3"
