@@ -76,7 +76,6 @@ for fl in leap:leap5 spring:spring eosio2:eosio dawn3:dawn3; do
     mkdir -p "$F"
     start_node "$F" --flavour "$flavour"
     for _ in $(seq 200); do [ -s "$F/blocks/blocks.index" ] && break; sleep 0.05; done
-    sleep 0.3
     if [ "$flavour" != dawn3 ]; then
         run 10 "$flavour: running" "$SK" check "$F"
     fi
@@ -86,7 +85,11 @@ for fl in leap:leap5 spring:spring eosio2:eosio dawn3:dawn3; do
     check "$flavour: layout $layout" grep -q "layout:  $layout\$" "$W/out"
     if [ "$flavour" != dawn3 ]; then
         start_node "$F" --flavour "$flavour"
-        sleep 0.5
+        # until it has opened its state (dirty flag set), as a running nodeos has
+        for _ in $(seq 200); do
+            [ "$(od -An -tu1 -j8 -N1 "$F/state/shared_memory.bin" | tr -d ' ')" = 1 ] && break
+            sleep 0.05
+        done
         kill -KILL "$pid"
         wait "$pid" 2>/dev/null
         run 11 "$flavour: dirty after SIGKILL" "$SK" check "$F"
