@@ -6,10 +6,10 @@ CC      ?= cc
 BUILD   := build
 # pkg-config modules we link (libuv: tests/fakenode for now), and for `deps` the Debian package of
 # each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
-PC_MODULES := libzstd libxxhash jansson inih
+PC_MODULES := libzstd libxxhash jansson inih libarchive
 TEST_PC_MODULES := libuv
-DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libuv:libuv1-dev
-DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash
+DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev
+DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
 DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
 
 PC_CFLAGS = $(shell pkg-config --cflags $(PC_MODULES) 2>/dev/null)
