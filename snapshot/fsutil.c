@@ -3,6 +3,8 @@
  */
 #include "slotkeeper/fsutil.h"
 
+#include "slotkeeper/chunk.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,31 @@ int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
         p += n;
         off += n;
         len -= (size_t)n;
+    }
+    return 0;
+}
+
+int sk_pwrite_sparse(int fd, const void *buf, size_t len, off_t off)
+{
+    const char *b = buf;
+    const size_t blk = 4096;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t n = len - pos < blk ? len - pos : blk;
+        if (sk_is_zero(b + pos, n)) {
+            pos += n;
+            continue;
+        }
+        size_t start = pos;
+        while (pos < len) {
+            n = len - pos < blk ? len - pos : blk;
+            if (sk_is_zero(b + pos, n))
+                break;
+            pos += n;
+        }
+        int rc = sk_pwrite_all(fd, b + start, pos - start, off + (off_t)start);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

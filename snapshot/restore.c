@@ -200,32 +200,6 @@ static int stage_entries(struct rst *r)
     return 0;
 }
 
-/* Writes buf at off but skips all-zero 4 KiB blocks, so the file's holes stay holes
- * at page granularity (the file was sized with ftruncate, so skipped blocks read as zeros). */
-static int write_sparse(int fd, const char *buf, size_t len, off_t off)
-{
-    const size_t blk = 4096;
-    size_t pos = 0;
-    while (pos < len) {
-        size_t n = len - pos < blk ? len - pos : blk;
-        if (sk_is_zero(buf + pos, n)) {
-            pos += n;
-            continue;
-        }
-        size_t start = pos;
-        while (pos < len) {
-            n = len - pos < blk ? len - pos : blk;
-            if (sk_is_zero(buf + pos, n))
-                break;
-            pos += n;
-        }
-        int rc = sk_pwrite_all(fd, buf + start, pos - start, off + (off_t)start);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
 static void restore_work(void *arg, int worker)
 {
     (void)worker;
@@ -276,7 +250,7 @@ static void restore_work(void *arg, int worker)
             break;
         }
         int fd = r->fds[r->jobs[i].entry];
-        rc = write_sparse(fd, out, len, (off_t)off);
+        rc = sk_pwrite_sparse(fd, out, len, (off_t)off);
         if (rc < 0) {
             char rel[PATH_MAX];
             snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);

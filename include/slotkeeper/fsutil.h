@@ -16,6 +16,10 @@
 int sk_write_all(int fd, const void *buf, size_t len);
 int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
+/* Writes buf at off but skips all-zero 4 KiB blocks, so that a file sized with ftruncate keeps
+ * its holes at page granularity (skipped blocks read as zeros). */
+int sk_pwrite_sparse(int fd, const void *buf, size_t len, off_t off);
+
 /* Reads up to len bytes at off; returns the number read (less only at end of file). */
 ssize_t sk_pread_full(int fd, void *buf, size_t len, off_t off);
 
