@@ -100,8 +100,12 @@ static int open_parent(struct imp *im, const char *rel, const char **leaf)
     }
 }
 
+#define MAX_ENTRIES 1000000 /* a data-dir has a few hundred; millions is an attack on memory */
+
 static int remember(struct imp *im, const char *path, char type, struct archive_entry *ae)
 {
+    if (im->nst == MAX_ENTRIES)
+        return refuse(im, path, "more than a million entries%s", NULL);
     if (im->nst == im->capst) {
         size_t ncap = im->capst ? im->capst * 2 : 64;
         struct staged *n = realloc(im->st, ncap * sizeof(*n));
