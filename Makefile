@@ -6,7 +6,7 @@ CC      ?= cc
 BUILD   := build
 # pkg-config modules we link (libuv: tests/fakenode for now), and for `deps` the Debian package of
 # each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
-PC_MODULES := libzstd libxxhash jansson inih libarchive
+PC_MODULES := libzstd libxxhash jansson inih libarchive libuv
 TEST_PC_MODULES := libuv
 DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev
 DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
@@ -21,7 +21,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
 LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c supervisor/config.c
+LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c supervisor/config.c supervisor/run.c
 BIN_SRC := supervisor/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock

@@ -34,6 +34,7 @@
 #include "slotkeeper/error.h"
 #include "slotkeeper/export.h"
 #include "slotkeeper/import.h"
+#include "slotkeeper/run.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/pool.h"
@@ -81,6 +82,8 @@ enum opt_id {
     O_CONFIG,
     O_SLOT,
     O_OUTPUT,
+    O_TRIES,
+    O_STARTUP_GRACE,
     O_HELP,
     O_COUNT
 };
@@ -101,6 +104,8 @@ struct options {
     unsigned slot;
     char slot_dir[PATH_MAX];
     const char *output;
+    unsigned tries;
+    uint64_t startup_grace_ms;
     char **args;
     int nargs;
 };
@@ -127,6 +132,8 @@ static const struct option long_opts[] = {
     {"config", required_argument, NULL, O_CONFIG},
     {"slot", required_argument, NULL, O_SLOT},
     {"output", required_argument, NULL, O_OUTPUT},
+    {"tries", required_argument, NULL, O_TRIES},
+    {"startup-grace", required_argument, NULL, O_STARTUP_GRACE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -153,6 +160,7 @@ static int cmd_check(struct options *o);
 static int cmd_config_check(struct options *o);
 static int cmd_export(struct options *o);
 static int cmd_import(struct options *o);
+static int cmd_run(struct options *o);
 
 /* The configuration given with -c, for the command's whole run. */
 static sk_config_t the_config;
@@ -275,6 +283,26 @@ static const struct command commands[] = {
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
      "  --no-progress      no progress line even on a terminal\n"
      "  -c, --config FILE  take --repo from the configuration\n"},
+    {"run", cmd_run,
+     COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SLOT) | B(O_CONFIG) | B(O_TRIES) | B(O_STARTUP_GRACE) | B(O_LOCK_WAIT),
+     B(O_DATA_DIR), 1, 4096,
+     "usage: slotkeeper run --slot N -c FILE -- nodeos ARGS...\n"
+     "       slotkeeper run --data-dir DIR [--repo REPO] -- nodeos ARGS...\n"
+     "\n"
+     "The entrypoint of a worker (a Docker Swarm task, a systemd unit per slot). Checks the\n"
+     "data-dir; if nodeos would refuse it (dirty, corrupt, incompatible, missing, an unfinished\n"
+     "restore), restores the newest good snapshot first. A data-dir in use by a live process is\n"
+     "an error (exit 5). Then runs the node as its child, stdout/stderr passed through,\n"
+     "forwards SIGTERM, SIGINT and SIGHUP, and exits with the node's own exit code (128+signal\n"
+     "if it was killed). A node that fails at startup on corrupted state is restored and\n"
+     "started again, at most --tries starts in all; then run exits with the node's code.\n"
+     "  --slot N             with -c: worker slot N ([workers] data_dir)\n"
+     "  -c, --config FILE    take the repository, the slot's data-dir and the startup grace from it\n"
+     "  --data-dir DIR       the data-dir (without -c)\n"
+     "  --repo REPO          the repository to restore from (without -c)\n"
+     "  --tries N            starts in all (default 2)\n"
+     "  --startup-grace DUR  an exit within this time of starting is a failure to start (default 120s)\n"
+     "  --lock-wait DUR      wait up to DUR for the repository lock (default 60s)\n"},
     {"config check", cmd_config_check, COMMON | B(O_CONFIG), B(O_CONFIG), 0, 0,
      "usage: slotkeeper config check -c FILE\n"
      "\n"
@@ -320,6 +348,7 @@ static const char main_usage[] =
     "  config check -c FILE  check a configuration file and print it with its defaults\n"
     "  export ID -o FILE     write a snapshot as a portable .tar.zst\n"
     "  import FILE           add a snapshot from a .tar.zst (or .tar, .tar.gz)\n"
+    "  run -- nodeos ...     a worker's entrypoint: check, restore if needed, run, forward signals\n"
     "\n"
     "'slotkeeper <command> --help' describes each command's options.\n"
     "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
@@ -935,7 +964,9 @@ static int apply_config(const struct command *c, struct options *o)
                 o->include[o->ninclude++] = t;
         }
     }
-    if (c->run == cmd_restore) {
+    if (c->run == cmd_run && !o->given[O_STARTUP_GRACE])
+        o->startup_grace_ms = cf->startup_grace_ms;
+    if (c->run == cmd_restore || c->run == cmd_run) {
         if (o->given[O_SLOT]) {
             if (o->given[O_DATA_DIR])
                 return usage_error(c, "give --slot or --data-dir, not both");
@@ -948,6 +979,8 @@ static int apply_config(const struct command *c, struct options *o)
             o->data_dir = o->slot_dir;
             o->given[O_DATA_DIR] = true;
         }
+        if (c->run == cmd_run)
+            return 0;
         if (!o->given[O_QUARANTINE])
             o->quarantine_delete = cf->quarantine == 1;
         if (!o->given[O_KEEP_QUARANTINE]) {
@@ -1058,6 +1091,22 @@ static int cmd_import(struct options *o)
                  sk_fmt_bytes(res.snap.data_bytes, a, sizeof(a)), sk_fmt_bytes(res.snap.new_bytes, b, sizeof(b)));
     printf("%s\n", res.snap.id);
     return EXIT_OK;
+}
+
+static int cmd_run(struct options *o)
+{
+    sk_run_opts_t ro = {
+        .data_dir = o->data_dir,
+        .repo = o->given[O_REPO] ? o->repo : NULL,
+        .argv = o->args,
+        .tries = o->tries ? o->tries : 2,
+        .startup_grace_ms = o->given[O_STARTUP_GRACE] || o->config ? o->startup_grace_ms : 120000,
+        .lock_wait_ms = o->lock_wait_ms,
+    };
+    /* The run's own SIGINT/SIGTERM handler would only cancel slotkeeper's work: the node gets them. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return sk_run(&ro);
 }
 
 static int cmd_config_check(struct options *o)
@@ -1190,6 +1239,15 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_CONFIG:
             o->config = optarg;
+            break;
+        case O_TRIES:
+            if (sk_parse_uint(optarg, 1, 100, &v) < 0)
+                return usage_error(c, "--tries: '%s' is not a number 1..100", optarg);
+            o->tries = (unsigned)v;
+            break;
+        case O_STARTUP_GRACE:
+            if (sk_parse_duration_ms(optarg, &o->startup_grace_ms) < 0)
+                return usage_error(c, "--startup-grace: '%s' is not a duration (e.g. 120s)", optarg);
             break;
         case O_OUTPUT:
             o->output = optarg;

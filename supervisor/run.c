@@ -1,0 +1,212 @@
+/*
+ * run: check, restore if needed, then supervise one node in the foreground
+ * (see run.h). One libuv loop per start: the child process and the forwarded
+ * signals are its handles, closed before the loop ends.
+ */
+#include "slotkeeper/run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "slotkeeper/datadir.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/repo.h"
+#include "slotkeeper/restore.h"
+
+/* nodeos's exit codes that mean it could not start on its data (nodeos-facts.md section 2). */
+#define NODEOS_DATABASE_DIRTY 2
+#define NODEOS_OTHER_FAIL     254
+
+struct child {
+    uv_process_t proc;
+    uv_signal_t sigs[3];
+    int nsigs;
+    int64_t exit_status;
+    int term_signal;
+    bool exited;
+    bool stop_requested; /* we forwarded a stop: its exit is not a failure to start */
+};
+
+static void on_close(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_all(struct child *c)
+{
+    for (int i = 0; i < c->nsigs; i++)
+        if (!uv_is_closing((uv_handle_t *)&c->sigs[i]))
+            uv_close((uv_handle_t *)&c->sigs[i], on_close);
+    if (!uv_is_closing((uv_handle_t *)&c->proc))
+        uv_close((uv_handle_t *)&c->proc, on_close);
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    struct child *c = p->data;
+    c->exit_status = status;
+    c->term_signal = term_signal;
+    c->exited = true;
+    close_all(c);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct child *c = s->data;
+    if (signum != SIGHUP)
+        c->stop_requested = true;
+    if (!c->exited)
+        uv_process_kill(&c->proc, signum);
+}
+
+/* Starts argv and waits for it; returns 0 with c filled, or a negative libuv error. */
+static int start_and_wait(char *const *argv, struct child *c)
+{
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc < 0)
+        return rc;
+    memset(c, 0, sizeof(*c));
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_INHERIT_FD, .data.fd = 0},
+        {.flags = UV_INHERIT_FD, .data.fd = 1},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    uv_process_options_t po = {
+        .exit_cb = on_child_exit,
+        .file = argv[0],
+        .args = (char **)argv,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    c->proc.data = c;
+    static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = uv_signal_init(&loop, &c->sigs[i]);
+        if (rc == 0) {
+            c->nsigs++;
+            c->sigs[i].data = c;
+            rc = uv_signal_start(&c->sigs[i], on_signal, forwarded[i]);
+        }
+    }
+    if (rc == 0)
+        rc = uv_spawn(&loop, &c->proc, &po);
+    if (rc < 0) {
+        /* A failed uv_spawn still wants its handle closed. */
+        for (int i = 0; i < c->nsigs; i++)
+            uv_close((uv_handle_t *)&c->sigs[i], on_close);
+        if (uv_is_active((uv_handle_t *)&c->proc) || c->proc.type == UV_PROCESS)
+            uv_close((uv_handle_t *)&c->proc, on_close);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return rc;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 0;
+}
+
+static bool needs_restore(sk_verdict_t v)
+{
+    return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
+           v == SK_VERDICT_MISSING || v == SK_VERDICT_RESTORING;
+}
+
+/* Checks the data-dir and restores it if its verdict calls for it. Returns 0 or an exit code. */
+static int prepare(const sk_run_opts_t *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_datadir_report_t r;
+    if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return 1;
+    }
+    if (r.verdict == SK_VERDICT_RUNNING) {
+        log_warnx("%s: %s; not starting a second node on it", o->data_dir, r.reason);
+        return 5;
+    }
+    if (!needs_restore(r.verdict))
+        return 0;
+    if (!o->repo) {
+        log_warnx("%s: %s: %s; it needs a restore, and no repository is configured", o->data_dir,
+                  sk_verdict_name(r.verdict), r.reason);
+        return 7;
+    }
+    log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
+    sk_repo_t *repo;
+    if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return err.code == -EWOULDBLOCK ? 4 : 1;
+    }
+    sk_restore_opts_t ro = {.data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP};
+    sk_restore_result_t res;
+    int rc = sk_restore(repo, &ro, NULL, &res, &err);
+    sk_repo_close(repo);
+    if (rc < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return err.code == -EBADMSG ? 3 : sk_err_is_nospace(err.code) ? 6 : 1;
+    }
+    log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
+    return 0;
+}
+
+int sk_run(const sk_run_opts_t *o)
+{
+    unsigned tries = o->tries ? o->tries : 2;
+    /* Our own default dispositions for the forwarded signals until libuv takes them. */
+    signal(SIGPIPE, SIG_IGN);
+    for (unsigned attempt = 1;; attempt++) {
+        int ex = prepare(o);
+        if (ex)
+            return ex;
+        double t0 = sk_now();
+        struct child c;
+        int rc = start_and_wait(o->argv, &c);
+        if (rc < 0) {
+            log_warnx("%s: cannot start: %s", o->argv[0], uv_strerror(rc));
+            return 127;
+        }
+        int code = c.term_signal ? 128 + c.term_signal : (int)c.exit_status;
+        bool early = (sk_now() - t0) * 1000.0 < (double)o->startup_grace_ms;
+        if (c.stop_requested || !early || code == 0)
+            return code;
+        /* It died at startup: on corrupted state? nodeos's codes, or check no longer says clean. */
+        sk_datadir_report_t r;
+        sk_err_t err;
+        sk_err_clear(&err);
+        bool corrupted = code == NODEOS_DATABASE_DIRTY || code == NODEOS_OTHER_FAIL;
+        if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) == 0 && needs_restore(r.verdict))
+            corrupted = true;
+        if (!corrupted)
+            return code;
+        if (attempt >= tries) {
+            log_warnx("%s: the node failed to start on its data %u time(s) (last exit %d); giving up", o->data_dir,
+                      attempt, code);
+            return code;
+        }
+        log_warnx("%s: the node exited %d at startup; restoring and trying again (%u of %u)", o->data_dir, code,
+                  attempt + 1, tries);
+        /* Force the restore: the data-dir may look clean to check yet not to nodeos. */
+        if (r.verdict == SK_VERDICT_CLEAN && o->repo) {
+            sk_repo_t *repo;
+            if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
+                log_warnx("%s: %s", err.path, err.msg);
+                return 1;
+            }
+            sk_restore_opts_t ro = {.data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP};
+            sk_restore_result_t res;
+            int rr = sk_restore(repo, &ro, NULL, &res, &err);
+            sk_repo_close(repo);
+            if (rr < 0) {
+                log_warnx("%s: %s", err.path, err.msg);
+                return 1;
+            }
+        }
+    }
+}
