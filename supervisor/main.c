@@ -296,7 +296,7 @@ static const struct command commands[] = {
      "forwards SIGTERM, SIGINT and SIGHUP, and exits with the node's own exit code (128+signal\n"
      "if it was killed). A node that fails at startup on corrupted state is restored and\n"
      "started again, at most --tries starts in all; then run exits with the node's code.\n"
-     "  --slot N             with -c: worker slot N ([workers] data_dir)\n"
+     "  --slot N             with -c: worker slot N ([workers] data_dir); default: $SLOTKEEPER_SLOT\n"
      "  -c, --config FILE    take the repository, the slot's data-dir and the startup grace from it\n"
      "  --data-dir DIR       the data-dir (without -c)\n"
      "  --repo REPO          the repository to restore from (without -c)\n"
@@ -1267,6 +1267,15 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    /* Docker Swarm templates only env, mounts and hostname, not the command: take the slot from
+     * SLOTKEEPER_SLOT={{.Task.Slot}} when --slot is not given. */
+    const char *env_slot = getenv("SLOTKEEPER_SLOT");
+    if (c->run == cmd_run && !o->given[O_SLOT] && !o->given[O_DATA_DIR] && env_slot && *env_slot) {
+        if (sk_parse_uint(env_slot, 1, 1000, &v) < 0)
+            return usage_error(c, "SLOTKEEPER_SLOT: '%s' is not a slot number 1..1000", env_slot);
+        o->slot = (unsigned)v;
+        o->given[O_SLOT] = true;
+    }
     if (o->config && c->run != cmd_config_check) {
         int rc = apply_config(c, o);
         if (rc)

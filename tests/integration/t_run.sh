@@ -85,3 +85,8 @@ mkdir -p "$W/slots/2" && cp "$W/archive/genesis.json" "$W/slots/2/"
     >"$W/run4.log" 2>&1
 check "run --slot 2 -c: restores slot 2 and runs its node" test $? = 0
 run 0 "slot 2 is clean" "$SK" check "$W/slots/2"
+mkdir -p "$W/slots/3" && cp "$W/archive/genesis.json" "$W/slots/3/"
+SLOTKEEPER_SLOT=3 "$SK" run -c "$W/sk.conf" -- "$FAKENODE" --data-dir "$W/slots/3" "${FN_ARGS[@]}" --stop-at-block 70 \
+    >"$W/run5.log" 2>&1
+check "SLOTKEEPER_SLOT=3 (Swarm's {{.Task.Slot}} in env) picks slot 3" test $? = 0
+run 0 "slot 3 is clean" "$SK" check "$W/slots/3"
