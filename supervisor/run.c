@@ -111,6 +111,45 @@ static int start_and_wait(char *const *argv, struct child *c)
     return 0;
 }
 
+/* Restores the newest good snapshot. When the slot's state file still has a chainbase header,
+ * only a snapshot made in the same environment (OS, arch, Boost, compiler) will do: the node
+ * on this slot would refuse any other. Returns 0 or an exit code. */
+static int restore_latest(const sk_run_opts_t *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    char state[PATH_MAX];
+    unsigned char env[SK_STATE_ENV_SIZE];
+    static char env_hex[2 * SK_STATE_ENV_SIZE + 1];
+    const char *require = NULL;
+    sk_path_join(state, sizeof(state), o->data_dir, "state/shared_memory.bin");
+    if (sk_state_read_env(state, env, &err) == 0) {
+        sk_env_to_hex(env, env_hex);
+        require = env_hex;
+    }
+    sk_err_clear(&err);
+    sk_repo_t *repo;
+    if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return err.code == -EWOULDBLOCK ? 4 : 1;
+    }
+    sk_restore_opts_t ro = {
+        .data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP, .require_env = require};
+    sk_restore_result_t res;
+    int rc = sk_restore(repo, &ro, NULL, &res, &err);
+    sk_repo_close(repo);
+    if (rc < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return err.code == -EBADMSG          ? 3
+               : sk_err_is_nospace(err.code) ? 6
+               : err.code == -EPROTOTYPE     ? 8
+               : err.code == -EBUSY          ? 5
+                                             : 1;
+    }
+    log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
+    return 0;
+}
+
 static bool needs_restore(sk_verdict_t v)
 {
     return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
@@ -139,21 +178,7 @@ static int prepare(const sk_run_opts_t *o)
         return 7;
     }
     log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
-    sk_repo_t *repo;
-    if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
-        return err.code == -EWOULDBLOCK ? 4 : 1;
-    }
-    sk_restore_opts_t ro = {.data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP};
-    sk_restore_result_t res;
-    int rc = sk_restore(repo, &ro, NULL, &res, &err);
-    sk_repo_close(repo);
-    if (rc < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
-        return err.code == -EBADMSG ? 3 : sk_err_is_nospace(err.code) ? 6 : 1;
-    }
-    log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
-    return 0;
+    return restore_latest(o);
 }
 
 int sk_run(const sk_run_opts_t *o)
@@ -194,19 +219,9 @@ int sk_run(const sk_run_opts_t *o)
                   attempt + 1, tries);
         /* Force the restore: the data-dir may look clean to check yet not to nodeos. */
         if (r.verdict == SK_VERDICT_CLEAN && o->repo) {
-            sk_repo_t *repo;
-            if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
-                log_warnx("%s: %s", err.path, err.msg);
-                return 1;
-            }
-            sk_restore_opts_t ro = {.data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP};
-            sk_restore_result_t res;
-            int rr = sk_restore(repo, &ro, NULL, &res, &err);
-            sk_repo_close(repo);
-            if (rr < 0) {
-                log_warnx("%s: %s", err.path, err.msg);
-                return 1;
-            }
+            int rr = restore_latest(o);
+            if (rr)
+                return rr;
         }
     }
 }

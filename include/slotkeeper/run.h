@@ -7,7 +7,10 @@
  * Before starting the node it checks the data-dir; a verdict that calls for a
  * restore (dirty, corrupt, incompatible, missing, restoring) restores it from
  * the newest good snapshot, directly from the repository (the daemon's control
- * socket path comes with the daemon). `running` is an error, never a restore.
+ * socket path comes with the daemon). When the slot's state file still has a
+ * chainbase header, only a snapshot made in the same environment (OS, arch,
+ * Boost, compiler) is used, since its node would refuse any other (exit 8 if
+ * there is none). `running` is an error, never a restore.
  * Then it starts the node as its child with stdout/stderr passed through,
  * forwards SIGTERM, SIGINT and SIGHUP, waits, and exits with the node's own
  * exit code (128+signal if it was killed). A node that fails at startup on

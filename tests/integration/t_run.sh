@@ -90,3 +90,13 @@ SLOTKEEPER_SLOT=3 "$SK" run -c "$W/sk.conf" -- "$FAKENODE" --data-dir "$W/slots/
     >"$W/run5.log" 2>&1
 check "SLOTKEEPER_SLOT=3 (Swarm's {{.Task.Slot}} in env) picks slot 3" test $? = 0
 run 0 "slot 3 is clean" "$SK" check "$W/slots/3"
+
+# A slot whose nodeos build differs from the archival node's: no snapshot its node would accept.
+mkdir -p "$W/slots/1" && cp -a "$S/." "$W/slots/1/"
+printf '\001' | dd of="$W/slots/1/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
+printf 'other-compiler\000\000\000\000' | dd of="$W/slots/1/state/shared_memory.bin" bs=1 seek=528 conv=notrunc status=none
+run 8 "a dirty slot built by another compiler: no matching snapshot, exit 8, nothing started" \
+    "$SK" run --slot 1 -c "$W/sk.conf" -- sh -c 'exit 0'
+err_has "whose state environment matches the reference" "says why"
+check "the slot was left as it was (still dirty, no quarantine)" \
+    bash -c "[ \"\$(od -An -tu1 -j8 -N1 '$W/slots/1/state/shared_memory.bin' | tr -d ' ')\" = 1 ] && [ ! -e '$W/slots/1/.slotkeeper/restoring' ]"
