@@ -182,8 +182,14 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
         return refuse(im, path, "only folders, regular files and symbolic links are accepted%s", NULL);
     if (!path_plain(path))
         return refuse(im, path, "unsafe path (absolute, '..', empty component or too long)%s", NULL);
-    if (ft != AE_IFDIR && !strchr(path, '/'))
-        return refuse(im, path, "a file outside any folder%s", NULL);
+    if (ft != AE_IFDIR && !strchr(path, '/')) {
+        if (im->m)
+            return refuse(im, path, "a file outside the manifest's folders%s", NULL);
+        /* A tarball of a whole data-dir also holds config.ini, genesis.json...: a snapshot
+         * takes folders only, and every slot keeps its own copies of those. */
+        log_info("%s: %s: skipped (a snapshot takes only folders)", im->name, path);
+        return 0;
+    }
     int rc = note_include(im, path);
     if (rc < 0)
         return rc;
@@ -380,11 +386,9 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         memcpy(clean, path, pl + 1);
         if (pl > 1 && clean[pl - 1] == '/')
             clean[pl - 1] = '\0'; /* folders may end with '/' */
-        if (!strcmp(clean, SK_EXPORT_MANIFEST_NAME) || !strcmp(clean, ".")) {
-            if (!strcmp(clean, ".")) {
-                first = false;
-                continue;
-            }
+        if (!strcmp(clean, SK_EXPORT_MANIFEST_NAME) || !strcmp(clean, ".") || !*clean) {
+            if (strcmp(clean, SK_EXPORT_MANIFEST_NAME))
+                continue; /* the archive's root folder itself: the manifest may still follow */
             if (!first) {
                 rc = refuse(&im, clean, "the manifest must come first%s", NULL);
                 goto out;

@@ -31,6 +31,13 @@ for f in plain.tar plain.tar.gz plain.tar.zst; do
     run 0 "import a plain $f of a clean data-dir" "$SK" import "$W/$f" --repo "$R2"
     err_has "no manifest, data-dir clean" "$f: says it had no manifest and check said clean"
 done
+tar -C "$W/src" -cf "$W/whole.tar" .
+run 0 "a tarball of a whole data-dir (config.ini and all) imports its folders" "$SK" import "$W/whole.tar" --repo "$R2"
+err_has "config.ini: skipped" "and says it skipped the top-level files"
+check "that snapshot includes blocks and state only" grep -q '^include blocks state$' "$R2/snapshots/$(tail -1 "$W/out")"
+mkdir -p "$W/dotx" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/dotx"
+tar -C "$W/dotx" -cf "$W/dot.tar" ./.slotkeeper-manifest ./blocks ./state
+run 0 "an export re-packed with ./ names still imports against its manifest" "$SK" import "$W/dot.tar" --repo "$R2"
 rm -rf "$W/back2"
 "$SK" restore --data-dir "$W/back2" --repo "$R2" >/dev/null 2>&1
 # (a GNU-format tarball keeps whole-second mtimes only, so compare contents and links here)
