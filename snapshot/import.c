@@ -118,7 +118,9 @@ static int remember(struct imp *im, const char *path, char type, struct archive_
     if (!(s->path = strdup(path)))
         return -ENOMEM;
     s->type = type;
-    s->mode = archive_entry_perm(ae) & 07777;
+    /* No setuid, setgid or sticky bit from an archive: a data-dir never needs them, and a
+     * restore would otherwise plant them in a slot. */
+    s->mode = archive_entry_perm(ae) & 0777;
     s->uid = (uid_t)archive_entry_uid(ae);
     s->gid = (gid_t)archive_entry_gid(ae);
     s->mtime.tv_sec = archive_entry_mtime(ae);

@@ -44,6 +44,16 @@ rm -rf "$W/back2"
 check "a plain import restores the same contents" diff -r --no-dereference "$W/src/blocks" "$W/back2/blocks"
 check "and the same state" cmp "$W/src/state/shared_memory.bin" "$W/back2/state/shared_memory.bin"
 
+# No setuid/setgid bits come in from an archive.
+mkdir -p "$W/suid" && cp -a "$W/src/blocks" "$W/src/state" "$W/suid/"
+chmod 4755 "$W/suid/blocks/blocks.index"
+chmod 2755 "$W/suid/blocks/reversible"
+tar -C "$W/suid" -cf "$W/suid.tar" blocks state
+run 0 "import of a tarball with setuid/setgid bits" "$SK" import "$W/suid.tar" --repo "$R2"
+sid=$(tail -1 "$W/out")
+"$SK" restore --snapshot "$sid" --data-dir "$W/suid-back" --repo "$R2" >/dev/null 2>&1
+check "the bits were dropped" bash -c "[ \"\$(stat -c %a '$W/suid-back/blocks/blocks.index')\" = 755 ] && [ \"\$(stat -c %a '$W/suid-back/blocks/reversible')\" = 755 ]"
+
 # Refusals. Each leaves the repository exactly as it was.
 snaps_before=$(ls "$R2/snapshots" | wc -l)
 refused() { # ARCHIVE DESC REGEX [RC]
