@@ -22,7 +22,7 @@ LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c supervisor/config.c supervisor/run.c
-BIN_SRC := supervisor/main.c
+BIN_SRC := supervisor/main.c supervisor/cmd_repo.c supervisor/cmd_node.c supervisor/cmd_archive.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)

@@ -1,0 +1,104 @@
+/*
+ * cli: what the command line's files share (private to supervisor/). main.c
+ * parses the options of one command into struct options and dispatches to its
+ * cmd_* function in cmd_repo.c, cmd_node.c or cmd_archive.c; these report
+ * errors with cli_fail, one line and a documented exit code.
+ */
+#ifndef SLOTKEEPER_CLI_H
+#define SLOTKEEPER_CLI_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slotkeeper/datadir.h"
+#include "slotkeeper/error.h"
+#include "slotkeeper/repo.h"
+
+/* Exit codes (README.md, main.c's header). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,
+    EXIT_USAGE = 2,
+    EXIT_DAMAGED = 3,
+    EXIT_BUSY = 4,
+    EXIT_IN_USE = 5,
+    EXIT_NOSPACE = 6,
+    EXIT_NOT_CLEAN = 7,
+    EXIT_INCOMPATIBLE = 8,
+};
+
+/* Options, as one struct; `given` remembers which were on the command line. */
+enum opt_id {
+    O_REPO,
+    O_DATA_DIR,
+    O_INCLUDE,
+    O_LEVEL,
+    O_THREADS,
+    O_LOCK_WAIT,
+    O_CHUNK_SIZE,
+    O_LOG_CHUNK_SIZE,
+    O_SNAPSHOT,
+    O_QUARANTINE,
+    O_KEEP_QUARANTINE,
+    O_KEEP_LAST,
+    O_JSON,
+    O_ALL,
+    O_NO_PROGRESS,
+    O_QUIET,
+    O_DEEP,
+    O_REFERENCE,
+    O_CONFIG,
+    O_SLOT,
+    O_OUTPUT,
+    O_TRIES,
+    O_STARTUP_GRACE,
+    O_HELP,
+    O_COUNT
+};
+
+struct options {
+    bool given[O_COUNT];
+    const char *repo, *data_dir, *snapshot;
+    char *include_buf;
+    const char *include[16];
+    size_t ninclude;
+    int level, threads;
+    uint64_t lock_wait_ms, chunk_size, log_chunk_size;
+    bool quarantine_delete;
+    unsigned keep_quarantine, keep_last;
+    bool json, all, progress, quiet, deep;
+    const char *reference;
+    const char *config;
+    unsigned slot;
+    char slot_dir[PATH_MAX];
+    const char *output;
+    unsigned tries;
+    uint64_t startup_grace_ms;
+    char **args;
+    int nargs;
+};
+
+/* Prints the error as one line "slotkeeper: <command>: <path>: <reason>"; returns its exit code. */
+int cli_fail(const sk_err_t *err);
+/* Prints a usage error of the current command; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) SK_PRINTF(1, 2);
+/* Opens o->repo with its lock; 0, or an exit code after printing why. */
+int cli_open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo);
+/* The state environment of --reference: a snapshot manifest's or a state file's. */
+int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
+
+int cmd_repo_init(struct options *o);
+int cmd_snapshot(struct options *o);
+int cmd_restore(struct options *o);
+int cmd_list(struct options *o);
+int cmd_verify(struct options *o);
+int cmd_prune(struct options *o);
+int cmd_check(struct options *o);
+int cmd_config_check(struct options *o);
+int cmd_export(struct options *o);
+int cmd_import(struct options *o);
+int cmd_run(struct options *o);
+
+#endif

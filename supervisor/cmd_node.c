@@ -1,0 +1,179 @@
+/*
+ * cmd_node: the commands about a node's data-dir and its process: check, run,
+ * and config check.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "slotkeeper/config.h"
+#include "slotkeeper/datadir.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/manifest.h"
+#include "slotkeeper/run.h"
+
+/* Reads the state environment of --reference: a snapshot manifest (its state.environment fact)
+ * or a state file's header. */
+int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err)
+{
+    char *buf;
+    size_t len;
+    int rc = sk_read_file_at(AT_FDCWD, path, SK_MANIFEST_MAX, &buf, &len);
+    if (rc == -EFBIG || rc == -EINVAL)
+        return sk_state_read_env(path, env, err);
+    if (rc < 0)
+        return sk_err_set(err, rc, path, NULL);
+    if (len < 20 || memcmp(buf, "slotkeeper-manifest ", 20)) {
+        free(buf);
+        return sk_state_read_env(path, env, err);
+    }
+    sk_manifest_t *m = NULL;
+    char why[256];
+    rc = sk_manifest_parse(buf, len, &m, why, sizeof(why));
+    free(buf);
+    if (rc < 0)
+        return sk_err_set(err, rc, path, "corrupt manifest: %s", why);
+    const char *hex = sk_manifest_fact(m, "state.environment");
+    rc = hex ? sk_env_from_hex(hex, env) : -ENOENT;
+    sk_manifest_free(m);
+    if (rc < 0)
+        return sk_err_set(err, -EINVAL, path, "the manifest records no state environment");
+    return 0;
+}
+
+int cmd_check(struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    unsigned char env[SK_STATE_ENV_SIZE];
+    sk_check_opts_t co = {.deep = o->deep};
+    if (o->reference) {
+        if (cli_load_reference(o->reference, env, &err) < 0)
+            return cli_fail(&err);
+        co.reference_env = env;
+    }
+    const char *dir = o->args[0];
+    sk_datadir_report_t r;
+    if (sk_datadir_check(dir, &co, &r, &err) < 0)
+        return cli_fail(&err);
+    const sk_state_info_t *s = &r.state;
+    const sk_blocklog_info_t *b = &r.blocks;
+    if (o->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "data_dir", json_string(dir));
+        json_object_set_new(j, "verdict", json_string(sk_verdict_name(r.verdict)));
+        json_object_set_new(j, "reason", json_string(r.reason));
+        json_object_set_new(j, "layout", json_string(r.layout));
+        if (r.lock_pid)
+            json_object_set_new(j, "lock_pid", json_integer(r.lock_pid));
+        json_t *js = json_object();
+        json_object_set_new(js, "present", json_boolean(s->present));
+        if (s->present) {
+            json_object_set_new(js, "path", json_string(s->path));
+            json_object_set_new(js, "size", json_integer((json_int_t)s->size));
+            json_object_set_new(js, "allocated", json_integer((json_int_t)s->allocated));
+        }
+        if (s->has_header) {
+            json_object_set_new(js, "id", json_string(s->id));
+            json_object_set_new(js, "dirty", json_integer(s->dirty));
+            json_object_set_new(js, "debug", json_integer(s->debug));
+            json_object_set_new(js, "os", json_integer(s->os));
+            json_object_set_new(js, "arch", json_integer(s->arch));
+            json_object_set_new(js, "boost_version", json_integer(s->boost_version));
+            json_object_set_new(js, "compiler", json_string(s->compiler));
+        }
+        json_object_set_new(j, "state", js);
+        json_t *jb = json_object();
+        json_object_set_new(jb, "present", json_boolean(b->present));
+        if (b->present) {
+            json_object_set_new(jb, "log_size", json_integer((json_int_t)b->log_size));
+            json_object_set_new(jb, "index_size", json_integer((json_int_t)b->index_size));
+            json_object_set_new(jb, "version", json_integer(b->version));
+            json_object_set_new(jb, "pruned", json_boolean(b->pruned));
+            json_object_set_new(jb, "first_block", json_integer(b->first_block));
+            json_object_set_new(jb, "last_block", json_integer(b->last_block));
+            json_object_set_new(jb, "blocks", json_integer((json_int_t)b->blocks));
+            if (b->has_chain_id)
+                json_object_set_new(jb, "chain_id", json_string(b->chain_id));
+        }
+        json_object_set_new(j, "blocks", jb);
+        json_object_set_new(j, "fork_db", json_boolean(r.fork_db_present));
+        if (r.deep)
+            json_object_set_new(j, "bad_offset", r.bad_offset ? json_integer((json_int_t)r.bad_offset) : json_null());
+        char *txt = json_dumps(j, JSON_INDENT(2));
+        if (txt)
+            printf("%s\n", txt);
+        free(txt);
+        json_decref(j);
+    } else {
+        char a[32], c[32];
+        printf("%s: %s: %s\n", dir, sk_verdict_name(r.verdict), r.reason);
+        printf("  layout:  %s\n", r.layout);
+        if (s->present) {
+            printf("  state:   %s, %s (%s allocated)", s->path, sk_fmt_bytes(s->size, a, sizeof(a)),
+                   sk_fmt_bytes(s->allocated, c, sizeof(c)));
+            if (s->has_header)
+                printf(", id %s, dirty %d, os %d, arch %d, boost %u, compiler '%s'", s->id, s->dirty, s->os, s->arch,
+                       s->boost_version, s->compiler);
+            printf("\n");
+        }
+        if (b->present) {
+            printf("  blocks:  blocks.log %s, version %u%s, blocks %u..%u (%llu in the index)",
+                   sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version, b->pruned ? " (pruned)" : "", b->first_block,
+                   b->last_block, (unsigned long long)b->blocks);
+            if (b->has_chain_id)
+                printf(", chain id %s", b->chain_id);
+            printf("\n");
+        }
+        printf("  fork db: %s\n", r.fork_db_present ? "present" : "absent");
+        if (r.deep && r.bad_offset)
+            printf("  first inconsistency at offset %llu\n", (unsigned long long)r.bad_offset);
+    }
+    static const int codes[] = {[SK_VERDICT_CLEAN] = 0,         [SK_VERDICT_RUNNING] = 10, [SK_VERDICT_DIRTY] = 11,
+                                [SK_VERDICT_INCOMPATIBLE] = 12, [SK_VERDICT_CORRUPT] = 13, [SK_VERDICT_MISSING] = 14,
+                                [SK_VERDICT_RESTORING] = 15};
+    return codes[r.verdict];
+}
+int cmd_run(struct options *o)
+{
+    sk_run_opts_t ro = {
+        .data_dir = o->data_dir,
+        .repo = o->given[O_REPO] ? o->repo : NULL,
+        .argv = o->args,
+        .tries = o->tries ? o->tries : 2,
+        .startup_grace_ms = o->given[O_STARTUP_GRACE] || o->config ? o->startup_grace_ms : 120000,
+        .lock_wait_ms = o->lock_wait_ms,
+    };
+    /* The run's own SIGINT/SIGTERM handler would only cancel slotkeeper's work: the node gets them. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return sk_run(&ro);
+}
+
+int cmd_config_check(struct options *o)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_config_t cf;
+    if (sk_config_load(o->config, &cf, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return EXIT_USAGE;
+    }
+    printf("# effective configuration of %s, defaults included\n", o->config);
+    sk_config_print(&cf, stdout);
+    sk_config_free(&cf);
+    if (!o->quiet)
+        log_info("%s: configuration OK", o->config);
+    return EXIT_OK;
+}
