@@ -423,11 +423,14 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
 static int load_manifest(sk_repo_t *repo, const char *which, const char *env, sk_manifest_t **m, sk_err_t *err)
 {
     if (!strcmp(which, "latest")) {
+        sk_err_t lerr;
+        sk_err_clear(&lerr);
         int rc = sk_repo_latest_good_with(repo, env ? "state.environment" : NULL, env,
-                                          "whose state environment matches the reference", m, err);
+                                          "whose state environment matches the reference", m, &lerr);
+        /* With a reference, "none found" means none the slot's nodeos would accept. */
         if (rc == -ENOENT && env)
-            rc = err->code = -EPROTOTYPE; /* snapshots exist, but none nodeos would accept */
-        return rc;
+            rc = -EPROTOTYPE;
+        return rc < 0 ? sk_err_set(err, rc, lerr.path, "%s", lerr.msg) : 0;
     }
     if (!sk_id_valid(which))
         return sk_err_set(err, -EINVAL, which, "not a valid snapshot id");

@@ -100,3 +100,7 @@ run 8 "a dirty slot built by another compiler: no matching snapshot, exit 8, not
 err_has "whose state environment matches the reference" "says why"
 check "the slot was left as it was (still dirty, no quarantine)" \
     bash -c "[ \"\$(od -An -tu1 -j8 -N1 '$W/slots/1/state/shared_memory.bin' | tr -d ' ')\" = 1 ] && [ ! -e '$W/slots/1/.slotkeeper/restoring' ]"
+
+run 2 "a bad SLOTKEEPER_SLOT is a usage error" env SLOTKEEPER_SLOT=abc "$SK" run -c "$W/sk.conf" -- sh -c 'exit 0'
+run 2 "a bad --startup-grace is a usage error" "$SK" run --data-dir "$S" --startup-grace soon -- sh -c 'exit 0'
+run 2 "run without a command is a usage error" "$SK" run --data-dir "$S"
