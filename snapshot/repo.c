@@ -310,6 +310,24 @@ static bool stale_tmp_file(const char *name)
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/* "new-<pid>-<rand>" is a session folder in the moment between its mkdir and its rename,
+ * before its writer holds the lock. It is left over when its writer is gone (a process of
+ * another pid namespace sharing the repository may look gone; it then fails its rename and
+ * reports it, nothing is lost), or when it is older than an hour whatever its pid says. */
+static bool stale_new_session(int tmpfd, const char *name)
+{
+    struct stat st;
+    if (fstatat(tmpfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    if (time(NULL) - st.st_mtime >= 3600)
+        return true;
+    char *end;
+    long pid = strtol(name + 4, &end, 10);
+    if (*end != '-' || pid <= 0)
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 int sk_repo_sweep(sk_repo_t *r)
 {
     int removed = 0;
@@ -320,12 +338,8 @@ int sk_repo_sweep(sk_repo_t *r)
         while ((de = readdir(d)) != NULL) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, r->sessname))
                 continue;
-            if (!strncmp(de->d_name, "new-", 4)) {
-                /* Being set up right now, or (if old) left by a crash in the moment before its rename. */
-                struct stat st;
-                if (fstatat(r->tmpfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || time(NULL) - st.st_mtime < 3600)
-                    continue;
-            }
+            if (!strncmp(de->d_name, "new-", 4) && !stale_new_session(r->tmpfd, de->d_name))
+                continue;
             int fd = openat(r->tmpfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0)
                 continue;

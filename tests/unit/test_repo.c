@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "slotkeeper/fsutil.h"
@@ -367,9 +369,25 @@ TEST(repo_sweep_sessions)
     unit_write_text(stale, "s");
     unit_write_text(fresh, "f");
 
+    /* Session folders caught between mkdir and rename: a dead pid's go, a live pid's
+     * stay unless they are older than an hour. */
+    char newdead[PATH_MAX], newlive[PATH_MAX], newold[PATH_MAX];
+    snprintf(newdead, sizeof(newdead), "repo/tmp/new-%ld-0000abcd", (long)gone);
+    snprintf(newlive, sizeof(newlive), "repo/tmp/new-%ld-0000abcd", (long)getpid());
+    snprintf(newold, sizeof(newold), "repo/tmp/new-%ld-0000ef01", (long)getpid());
+    CHECK_EQ(mkdir(newdead, 0700), 0);
+    CHECK_EQ(mkdir(newlive, 0700), 0);
+    CHECK_EQ(mkdir(newold, 0700), 0);
+    struct timeval old_times[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+    CHECK_EQ(utimes(newold, old_times), 0);
+
     sk_repo_t *r = open_repo("repo", SK_LOCK_SHARED);
     int removed = sk_repo_sweep(r);
-    CHECK_EQ(removed, 2);
+    CHECK_EQ(removed, 4);
+    CHECK(!unit_exists(newdead));
+    CHECK(is_dir(newlive));
+    CHECK(!unit_exists(newold));
+    CHECK_EQ(rmdir(newlive), 0);
     snprintf(p, sizeof(p), "repo/tmp/%s", deadname);
     CHECK(!unit_exists(p));
     snprintf(p, sizeof(p), "repo/tmp/%s", livename);
