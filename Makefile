@@ -6,9 +6,9 @@ CC      ?= cc
 BUILD   := build
 # pkg-config modules we link (libuv: tests/fakenode for now), and for `deps` the Debian package of
 # each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
-PC_MODULES := libzstd libxxhash jansson inih libarchive libuv
+PC_MODULES := libzstd libxxhash jansson inih libarchive libuv libcurl
 TEST_PC_MODULES := libuv
-DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev
+DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev
 DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
 DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
 
@@ -21,8 +21,9 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
 LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC := $(wildcard snapshot/*.c) supervisor/log.c supervisor/progress.c supervisor/config.c supervisor/run.c
-BIN_SRC := supervisor/main.c supervisor/cmd_repo.c supervisor/cmd_node.c supervisor/cmd_archive.c
+# supervisor/main.c and supervisor/cmd_*.c are the command line; everything else is library.
+BIN_SRC := supervisor/main.c $(wildcard supervisor/cmd_*.c)
+LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
