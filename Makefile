@@ -25,7 +25,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 BIN_SRC := supervisor/main.c $(wildcard supervisor/cmd_*.c)
 LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
-TOOLS   := mkdatadir runstat holdlock
+TOOLS   := mkdatadir runstat holdlock ctlsend
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

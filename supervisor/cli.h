@@ -78,6 +78,7 @@ struct options {
     uint64_t startup_grace_ms;
     char **args;
     int nargs;
+    bool explicit_repo, explicit_data_dir; /* given on the command line, not by -c */
 };
 
 /* Prints the error as one line "slotkeeper: <command>: <path>: <reason>"; returns its exit code. */
@@ -100,5 +101,18 @@ int cmd_config_check(struct options *o);
 int cmd_export(struct options *o);
 int cmd_import(struct options *o);
 int cmd_run(struct options *o);
+int cmd_daemon(struct options *o);
+int cmd_status(struct options *o);
+int cmd_stop(struct options *o);
+int cmd_start(struct options *o);
+int cmd_reset(struct options *o);
+int cmd_log_writer(struct options *o);
+
+/* The configuration loaded with -c (or the default path, for the daemon's commands), or NULL. */
+const struct sk_config *cli_config(void);
+/* snapshot -c and restore --slot through a running daemon: an exit code, or -1 when no
+ * daemon listens (the caller then works directly). */
+int cli_daemon_snapshot(struct options *o);
+int cli_daemon_restore(struct options *o);
 
 #endif

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
+#include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/progress.h"
@@ -63,57 +64,14 @@ int cmd_repo_init(struct options *o)
     return EXIT_OK;
 }
 
-/* What `check` found, as manifest facts. */
-struct facts {
-    sk_fact_t f[16];
-    size_t n;
-    char buf[16][2 * SK_STATE_ENV_SIZE + 1];
-};
-
-static void add_fact(struct facts *fs, const char *key, const char *fmt, ...) SK_PRINTF(3, 4);
-static void add_fact(struct facts *fs, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(fs->buf[fs->n], sizeof(fs->buf[fs->n]), fmt, ap);
-    va_end(ap);
-    if (!fs->buf[fs->n][0])
-        return;
-    fs->f[fs->n].key = (char *)key;
-    fs->f[fs->n].value = fs->buf[fs->n];
-    fs->n++;
-}
-
-static void facts_from_check(struct facts *fs, const char *dir, const sk_datadir_report_t *r)
-{
-    char host[256] = "", abs[PATH_MAX];
-    gethostname(host, sizeof(host) - 1);
-    add_fact(fs, "source.host", "%s", host);
-    add_fact(fs, "source.data-dir", "%s", realpath(dir, abs) ? abs : dir);
-    add_fact(fs, "source.layout", "%s", r->layout);
-    if (r->blocks.blocks) {
-        add_fact(fs, "source.first-block", "%u", r->blocks.first_block);
-        add_fact(fs, "source.last-block", "%u", r->blocks.last_block);
-    }
-    if (r->blocks.has_chain_id)
-        add_fact(fs, "source.chain-id", "%s", r->blocks.chain_id);
-    if (r->state.has_header) {
-        add_fact(fs, "state.id", "%s", r->state.id);
-        add_fact(fs, "state.size", "%llu", (unsigned long long)r->state.size);
-        add_fact(fs, "state.os", "%d", r->state.os);
-        add_fact(fs, "state.arch", "%d", r->state.arch);
-        add_fact(fs, "state.debug", "%d", r->state.debug);
-        add_fact(fs, "state.boost-version", "%u", r->state.boost_version);
-        add_fact(fs, "state.compiler", "%s", r->state.compiler);
-        sk_env_to_hex(r->state.env, fs->buf[fs->n]);
-        fs->f[fs->n].key = "state.environment";
-        fs->f[fs->n].value = fs->buf[fs->n];
-        fs->n++;
-    }
-}
-
 int cmd_snapshot(struct options *o)
 {
+    /* `snapshot -c FILE` is what cron runs: with a daemon, its cycle does it. */
+    if (o->config && !o->explicit_repo && !o->explicit_data_dir) {
+        int ex = cli_daemon_snapshot(o);
+        if (ex >= 0)
+            return ex;
+    }
     sk_err_t err;
     sk_err_clear(&err);
     /* Never snapshot a data-dir nodeos would not start from, nor one in use. */
@@ -132,8 +90,8 @@ int cmd_snapshot(struct options *o)
                    chk.reason);
         return cli_fail(&err);
     }
-    struct facts fs = {.n = 0};
-    facts_from_check(&fs, o->data_dir, &chk);
+    sk_facts_t fs;
+    sk_facts_from_check(&fs, o->data_dir, &chk);
     sk_repo_t *repo;
     int ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
     if (ex)
@@ -170,6 +128,12 @@ int cmd_snapshot(struct options *o)
 
 int cmd_restore(struct options *o)
 {
+    /* `restore --slot N`: the daemon stops the node, restores and starts it. */
+    if (o->config && o->given[O_SLOT] && !o->explicit_repo && !o->reference) {
+        int ex = cli_daemon_restore(o);
+        if (ex >= 0)
+            return ex;
+    }
     sk_err_t err;
     sk_err_clear(&err);
     static char env_hex[2 * SK_STATE_ENV_SIZE + 1];

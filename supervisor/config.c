@@ -37,7 +37,7 @@ static const char *const quarantine_policies[] = {"keep", "delete", NULL};
 static const struct key keys[] = {
     {"daemon", "control_socket", T_PATH, OFF(control_socket), 0, 0, "/run/slotkeeper/control.sock", NULL,
      "UNIX socket the CLI talks to the daemon through"},
-    {"daemon", "control_socket_mode", T_MODE, OFF(control_socket_mode), 0, 0777, "0660", NULL,
+    {"daemon", "control_socket_mode", T_MODE, OFF(control_socket_mode), 0, 0777, "0600", NULL,
      "permissions of the control socket (octal)"},
     {"daemon", "state_dir", T_PATH, OFF(state_dir), 0, 0, "/var/lib/slotkeeper/state", NULL,
      "where the daemon keeps pid files and slot state"},

@@ -229,6 +229,44 @@ static const struct command commands[] = {
      "  --tries N            starts in all (default 2)\n"
      "  --startup-grace DUR  an exit within this time of starting is a failure to start (default 120s)\n"
      "  --lock-wait DUR      wait up to DUR for the repository lock (default 60s)\n"},
+    {"daemon", cmd_daemon, COMMON | B(O_CONFIG), 0, 0, 0,
+     "usage: slotkeeper daemon [-c FILE]\n"
+     "\n"
+     "Supervises this host's nodes in the foreground: the archival node (stopped, snapshotted\n"
+     "and restarted every [archive] snapshot_interval) and the worker slots (restarted after a\n"
+     "crash, restored from the newest good snapshot when they cannot start on their data).\n"
+     "Serves the control socket that status, snapshot -c, restore --slot, stop, start and\n"
+     "reset use. SIGHUP reloads the configuration; SIGTERM or SIGINT stops every node cleanly,\n"
+     "then exits 0. Nodes survive a crash of the daemon; the next daemon adopts them.\n"
+     "  -c, --config FILE  the configuration (default " SK_CONFIG_DEFAULT_PATH ")\n"},
+    {"status", cmd_status, COMMON | B(O_CONFIG) | B(O_JSON), 0, 0, 0,
+     "usage: slotkeeper status [-c FILE] [--json]\n"
+     "\n"
+     "Asks the daemon for every slot's state, pid, uptime, head block, restarts, restores and\n"
+     "last failure, the archival node's, and the last snapshot cycles.\n"
+     "  -c, --config FILE  the configuration naming the control socket (default\n"
+     "                     " SK_CONFIG_DEFAULT_PATH ")\n"
+     "  --json             the daemon's answer as JSON\n"},
+    {"stop", cmd_stop, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
+     "usage: slotkeeper stop --slot N [-c FILE]\n"
+     "\n"
+     "Asks the daemon to stop slot N's node cleanly (SIGTERM, then SIGKILL after [workers]\n"
+     "stop_timeout) and keep it stopped until `slotkeeper start --slot N`. Waits for it.\n"},
+    {"start", cmd_start, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
+     "usage: slotkeeper start --slot N [-c FILE]\n"
+     "\n"
+     "Asks the daemon to check slot N's data-dir (restoring it if it needs it) and start its\n"
+     "node. Waits until the node runs, or says why it did not start.\n"},
+    {"reset", cmd_reset, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
+     "usage: slotkeeper reset --slot N [-c FILE]\n"
+     "\n"
+     "Clears slot N's failure, restore budget and back-off in the daemon and starts it again:\n"
+     "what an operator runs once a slot in `failed` has been looked at.\n"},
+    {"log-writer", cmd_log_writer, COMMON, 0, 3, 3,
+     "usage: slotkeeper log-writer FILE MAX_SIZE KEEP\n"
+     "\n"
+     "Internal: the daemon runs one per node. Appends standard input to FILE, rotating it at\n"
+     "MAX_SIZE and keeping KEEP old files, until end of input.\n"},
     {"config check", cmd_config_check, COMMON | B(O_CONFIG), B(O_CONFIG), 0, 0,
      "usage: slotkeeper config check -c FILE\n"
      "\n"
@@ -275,6 +313,9 @@ static const char main_usage[] =
     "  export ID -o FILE     write a snapshot as a portable .tar.zst\n"
     "  import FILE           add a snapshot from a .tar.zst (or .tar, .tar.gz)\n"
     "  run -- nodeos ...     a worker's entrypoint: check, restore if needed, run, forward signals\n"
+    "  daemon                supervise the archival node and the worker slots (-c FILE)\n"
+    "  status                the daemon's view of every slot and the last snapshot cycles\n"
+    "  stop|start|reset      --slot N: stop, start, or clear the failure of a slot, via the daemon\n"
     "\n"
     "'slotkeeper <command> --help' describes each command's options.\n"
     "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
@@ -407,6 +448,11 @@ static int apply_config(const struct command *c, struct options *o)
         o->given[O_KEEP_LAST] = true;
     }
     return 0;
+}
+
+const struct sk_config *cli_config(void)
+{
+    return the_config_loaded ? &the_config : NULL;
 }
 
 static int parse_options(const struct command *c, int argc, char **argv, struct options *o)
@@ -559,6 +605,11 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         o->slot = (unsigned)v;
         o->given[O_SLOT] = true;
     }
+    o->explicit_repo = o->given[O_REPO];
+    o->explicit_data_dir = o->given[O_DATA_DIR];
+    if (!o->config && (c->run == cmd_daemon || c->run == cmd_status || c->run == cmd_stop || c->run == cmd_start ||
+                       c->run == cmd_reset))
+        o->config = SK_CONFIG_DEFAULT_PATH;
     if (o->config && c->run != cmd_config_check) {
         int rc = apply_config(c, o);
         if (rc)

@@ -1,0 +1,64 @@
+/*
+ * daemon: `slotkeeper daemon -c FILE`, the supervisor of one host's nodes.
+ *
+ * One libuv loop holds: a slot (slot.h) per worker and one for the archival
+ * node, the control socket (control.h), the health prober (health.h), the
+ * archival cycle timer, and the signals: SIGTERM/SIGINT stop every node
+ * cleanly and then exit 0; SIGHUP reloads the configuration (a bad file is
+ * refused and the old one stays in force; changed slots restart, removed ones
+ * stop, new ones start).
+ *
+ * Nodes are started detached (their own session) with their output on a pipe
+ * to a `slotkeeper log-writer` process, so they keep running when the daemon
+ * dies; pid files in state_dir let the next daemon adopt them instead of
+ * starting second ones. One daemon per state_dir (a lock file says so).
+ *
+ * Restores are rationed: at most restores_at_once at a time on the host (the
+ * others queue), and at most restore_budget per slot per restore_window; past
+ * it the slot goes to `failed` until an operator restores or resets it.
+ */
+#ifndef SLOTKEEPER_DAEMON_H
+#define SLOTKEEPER_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "slotkeeper/config.h"
+#include "slotkeeper/control.h"
+#include "slotkeeper/health.h"
+#include "slotkeeper/slot.h"
+
+typedef struct sk_waiter sk_waiter_t;
+
+typedef struct sk_daemon {
+    uv_loop_t *loop;
+    sk_config_t cfg;
+    char exe[PATH_MAX]; /* this binary, for log-writer processes */
+    sk_slot_t **slots;  /* slots[0] is the archival node (NULL if none), 1..nslots the workers */
+    unsigned nslots;
+    sk_slot_t **retired; /* removed by a reload, stopping; freed once idle */
+    unsigned nretired;
+    sk_ctl_server_t *ctl;
+    sk_health_t *health;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t cycle_timer, reap_timer;
+    sk_slot_t **queue; /* slots waiting for a restore, oldest first */
+    unsigned nqueue, restores_running;
+    sk_waiter_t *waiters;
+    bool shutting_down;
+    int lockfd;
+    double started_at;
+    int exit_code;
+} sk_daemon_t;
+
+/* Runs the daemon on config_path until SIGTERM/SIGINT; returns the process exit code. */
+int sk_daemon_main(const char *config_path);
+
+/* Slots call these. */
+void sk_daemon_slot_changed(sk_daemon_t *d, sk_slot_t *s); /* after every transition */
+void sk_daemon_want_restore(sk_daemon_t *d, sk_slot_t *s); /* queue s; SK_EV_RESTORE_GO comes */
+void sk_daemon_restore_done(sk_daemon_t *d, sk_slot_t *s); /* frees its place */
+void sk_daemon_dequeue(sk_daemon_t *d, sk_slot_t *s);      /* a queued slot no longer waits */
+void sk_daemon_cycle_done(sk_daemon_t *d);                 /* schedules the next cycle */
+
+#endif

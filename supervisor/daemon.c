@@ -1,0 +1,711 @@
+/*
+ * daemon: the loop that holds every slot, the control socket, the archival
+ * cycle, the restore queue and the signals (see daemon.h). Control requests
+ * that take time (snapshot, restore, stop, start) are answered when the slot
+ * they concern reaches the outcome: each waits as a waiter, checked after
+ * every transition of its slot.
+ */
+#include "slotkeeper/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/manifest.h"
+#include "slotkeeper/pool.h"
+#include "slotkeeper/repo.h"
+
+enum waiter_kind { W_CYCLE, W_RESTORE, W_STOP, W_START };
+
+struct sk_waiter {
+    sk_waiter_t *next;
+    sk_ctl_req_t *req;
+    sk_slot_t *slot;
+    enum waiter_kind kind;
+    unsigned seq;
+};
+
+static sk_daemon_t *the_daemon;
+
+/* ---- status ---- */
+
+static json_t *slot_json(const sk_slot_t *s)
+{
+    double now = sk_now();
+    json_t *o = json_object();
+    if (s->archive)
+        json_object_set_new(o, "slot", json_string("archive"));
+    else
+        json_object_set_new(o, "slot", json_integer(s->num));
+    json_object_set_new(o, "state", json_string(sk_slot_state_name(s->state)));
+    json_object_set_new(o, "detail", json_string(s->detail));
+    json_object_set_new(o, "since_s", json_integer((json_int_t)(now - s->state_since)));
+    json_object_set_new(o, "data_dir", json_string(s->data_dir));
+    if (s->pid > 0) {
+        json_object_set_new(o, "pid", json_integer(s->pid));
+        json_object_set_new(o, "uptime_s", json_integer((json_int_t)(now - s->started_at)));
+        json_object_set_new(o, "adopted", json_boolean(s->adopted));
+    } else {
+        json_object_set_new(o, "pid", json_null());
+    }
+    json_object_set_new(o, "head", s->head_known ? json_integer((json_int_t)s->head) : json_null());
+    json_object_set_new(o, "restarts", json_integer(s->restarts));
+    json_object_set_new(o, "restores", json_integer(s->restores));
+    json_object_set_new(o, "last_failure", json_string(s->last_failure));
+    return o;
+}
+
+static json_t *cycle_json(const sk_cycle_t *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "start", json_integer(c->start));
+    json_object_set_new(o, "downtime_ms", json_integer((json_int_t)c->downtime_ms));
+    json_object_set_new(o, "duration_ms", json_integer((json_int_t)c->duration_ms));
+    json_object_set_new(o, "bytes_read", json_integer((json_int_t)c->bytes_read));
+    json_object_set_new(o, "new_bytes", json_integer((json_int_t)c->new_bytes));
+    json_object_set_new(o, "snapshot", c->id[0] && !c->failure[0] ? json_string(c->id) : json_null());
+    json_object_set_new(o, "failure", c->failure[0] ? json_string(c->failure) : json_null());
+    json_object_set_new(o, "note", json_string(c->note));
+    return o;
+}
+
+static json_t *status_json(sk_daemon_t *d)
+{
+    json_t *o = json_object();
+    json_t *dm = json_object();
+    json_object_set_new(dm, "pid", json_integer(getpid()));
+    json_object_set_new(dm, "uptime_s", json_integer((json_int_t)(sk_now() - d->started_at)));
+    json_object_set_new(dm, "config", json_string(d->cfg.path));
+    json_object_set_new(dm, "repository", json_string(d->cfg.repo_path));
+    json_object_set_new(dm, "restores_running", json_integer(d->restores_running));
+    json_object_set_new(dm, "restores_queued", json_integer(d->nqueue));
+    json_object_set_new(o, "daemon", dm);
+    sk_slot_t *a = d->slots[0];
+    if (a) {
+        json_t *aj = slot_json(a);
+        json_t *cy = json_array();
+        unsigned n = a->ncycles < SK_CYCLES_KEPT ? a->ncycles : SK_CYCLES_KEPT;
+        for (unsigned i = 0; i < n; i++)
+            json_array_append_new(cy, cycle_json(&a->cycles[(a->ncycles - n + i) % SK_CYCLES_KEPT]));
+        json_object_set_new(aj, "cycles", cy);
+        uint64_t due = uv_timer_get_due_in(&d->cycle_timer);
+        json_object_set_new(aj, "next_cycle_in_s",
+                            uv_is_active((uv_handle_t *)&d->cycle_timer) ? json_integer((json_int_t)(due / 1000))
+                                                                         : json_null());
+        json_object_set_new(o, "archive", aj);
+    } else {
+        json_object_set_new(o, "archive", json_null());
+    }
+    json_t *arr = json_array();
+    for (unsigned i = 1; i <= d->nslots; i++)
+        if (d->slots[i])
+            json_array_append_new(arr, slot_json(d->slots[i]));
+    json_object_set_new(o, "slots", arr);
+    return o;
+}
+
+/* ---- waiters ---- */
+
+static int exit_code_of(int rc)
+{
+    return rc == -EBADMSG          ? 3
+           : rc == -EWOULDBLOCK    ? 4
+           : rc == -EBUSY          ? 5
+           : sk_err_is_nospace(rc) ? 6
+           : rc == -EUCLEAN        ? 7
+           : rc == -EPROTOTYPE     ? 8
+                                   : 1;
+}
+
+/* Answers w if its slot reached the outcome; returns true if it did. */
+static bool settle(sk_daemon_t *d, sk_waiter_t *w)
+{
+    sk_slot_t *s = w->slot;
+    sk_slot_state_t st = s->state;
+    bool moving = st == SK_SLOT_CHECKING || st == SK_SLOT_QUEUED || st == SK_SLOT_RESTORING || st == SK_SLOT_STOPPING ||
+                  st == SK_SLOT_SNAPSHOTTING;
+    switch (w->kind) {
+    case W_CYCLE: {
+        if (s->cycle_seq == w->seq)
+            return false;
+        const sk_cycle_t *c = sk_slot_last_cycle(s);
+        if (c && c->id[0] && !c->failure[0]) {
+            json_t *a = json_object();
+            json_object_set_new(a, "snapshot", json_string(c->id));
+            json_object_set_new(a, "cycle", cycle_json(c));
+            sk_ctl_reply(w->req, a);
+        } else {
+            sk_ctl_reply_error(w->req, 1, "%s: snapshot cycle failed: %s", d->cfg.archive_data_dir,
+                               c ? c->failure : "unknown");
+        }
+        return true;
+    }
+    case W_RESTORE:
+        if (s->restore_seq == w->seq)
+            return false;
+        if (!s->restore_ok) {
+            sk_ctl_reply_error(w->req, exit_code_of(s->job_rc), "%s", s->restore_err);
+            return true;
+        }
+        if (moving)
+            return false;
+        {
+            json_t *a = json_object();
+            json_object_set_new(a, "snapshot", json_string(s->restore_id));
+            json_object_set_new(a, "slot", slot_json(s));
+            sk_ctl_reply(w->req, a);
+        }
+        return true;
+    case W_STOP:
+        if (moving || s->pid > 0)
+            return false;
+        sk_ctl_reply(w->req, json_pack("{s:o}", "slot", slot_json(s)));
+        return true;
+    case W_START:
+        if (moving)
+            return false;
+        if (st == SK_SLOT_STARTING || st == SK_SLOT_RUNNING)
+            sk_ctl_reply(w->req, json_pack("{s:o}", "slot", slot_json(s)));
+        else
+            sk_ctl_reply_error(w->req, 1, "%s: did not start: %s (%s)", s->name, sk_slot_state_name(st),
+                               s->last_failure[0] ? s->last_failure : s->detail);
+        return true;
+    }
+    return false;
+}
+
+static void settle_all(sk_daemon_t *d, sk_slot_t *s)
+{
+    for (sk_waiter_t **pp = &d->waiters; *pp;) {
+        sk_waiter_t *w = *pp;
+        if ((!s || w->slot == s) && settle(d, w)) {
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void drop_waiters(sk_daemon_t *d, sk_slot_t *s, const char *why)
+{
+    for (sk_waiter_t **pp = &d->waiters; *pp;) {
+        sk_waiter_t *w = *pp;
+        if (!s || w->slot == s) {
+            sk_ctl_reply_error(w->req, 1, "%s: %s", w->slot->name, why);
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void add_waiter(sk_daemon_t *d, sk_ctl_req_t *req, sk_slot_t *s, enum waiter_kind kind, unsigned seq)
+{
+    sk_waiter_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        sk_ctl_reply_error(req, 1, "out of memory");
+        return;
+    }
+    *w = (sk_waiter_t){.next = d->waiters, .req = req, .slot = s, .kind = kind, .seq = seq};
+    d->waiters = w;
+    if (settle(d, w)) {
+        d->waiters = w->next;
+        free(w);
+    }
+}
+
+/* ---- callbacks from slots ---- */
+
+static void pump_queue(sk_daemon_t *d)
+{
+    while (d->nqueue && d->restores_running < d->cfg.restores_at_once && !d->shutting_down) {
+        sk_slot_t *s = d->queue[0];
+        memmove(d->queue, d->queue + 1, (d->nqueue - 1) * sizeof(*d->queue));
+        d->nqueue--;
+        d->restores_running++;
+        sk_slot_event(s, SK_EV_RESTORE_GO);
+    }
+}
+
+void sk_daemon_slot_changed(sk_daemon_t *d, sk_slot_t *s)
+{
+    settle_all(d, s);
+}
+
+void sk_daemon_want_restore(sk_daemon_t *d, sk_slot_t *s)
+{
+    sk_slot_t **q = realloc(d->queue, (d->nqueue + 1) * sizeof(*q));
+    if (!q) {
+        log_warnx("%s: out of memory queueing a restore", s->name);
+        return;
+    }
+    d->queue = q;
+    d->queue[d->nqueue++] = s;
+    pump_queue(d);
+}
+
+void sk_daemon_dequeue(sk_daemon_t *d, sk_slot_t *s)
+{
+    for (unsigned i = 0; i < d->nqueue; i++)
+        if (d->queue[i] == s) {
+            memmove(d->queue + i, d->queue + i + 1, (d->nqueue - i - 1) * sizeof(*d->queue));
+            d->nqueue--;
+            return;
+        }
+}
+
+void sk_daemon_restore_done(sk_daemon_t *d, sk_slot_t *s)
+{
+    if (d->restores_running)
+        d->restores_running--;
+    pump_queue(d);
+}
+
+static void on_cycle_timer(uv_timer_t *t);
+
+void sk_daemon_cycle_done(sk_daemon_t *d)
+{
+    if (!d->shutting_down && d->slots[0])
+        uv_timer_start(&d->cycle_timer, on_cycle_timer, d->cfg.snapshot_interval_ms, 0);
+}
+
+static void on_cycle_timer(uv_timer_t *t)
+{
+    sk_daemon_t *d = t->data;
+    if (d->slots[0] && !d->shutting_down) {
+        log_info("archive: snapshot cycle due");
+        sk_slot_event(d->slots[0], SK_EV_CYCLE);
+        /* A cycle that could not even begin is recorded at once and re-arms the timer. */
+    }
+}
+
+/* ---- control requests ---- */
+
+static sk_slot_t *find_slot(sk_daemon_t *d, json_t *req, sk_ctl_req_t *r)
+{
+    json_t *v = json_object_get(req, "slot");
+    if (json_is_string(v) && !strcmp(json_string_value(v), "archive")) {
+        if (d->slots[0])
+            return d->slots[0];
+        sk_ctl_reply_error(r, 2, "no archival node is configured");
+        return NULL;
+    }
+    if (!json_is_integer(v)) {
+        sk_ctl_reply_error(r, 2, "request needs \"slot\": a slot number or \"archive\"");
+        return NULL;
+    }
+    json_int_t n = json_integer_value(v);
+    if (n < 1 || (unsigned long long)n > d->nslots || !d->slots[n]) {
+        sk_ctl_reply_error(r, 2, "no slot %lld: %s has %u slot(s)", (long long)n, d->cfg.path, d->nslots);
+        return NULL;
+    }
+    return d->slots[n];
+}
+
+static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
+{
+    sk_daemon_t *d = arg;
+    pid_t pid;
+    uid_t uid;
+    sk_ctl_req_peer(r, &pid, &uid);
+    log_debug("control: %s from pid %ld uid %ld", cmd, (long)pid, (long)uid);
+    if (d->shutting_down && strcmp(cmd, "status") && strcmp(cmd, "ping")) {
+        sk_ctl_reply_error(r, 1, "the daemon is shutting down");
+        return;
+    }
+    if (!strcmp(cmd, "ping")) {
+        sk_ctl_reply(r, json_pack("{s:i}", "pid", (int)getpid()));
+    } else if (!strcmp(cmd, "status")) {
+        sk_ctl_reply(r, status_json(d));
+    } else if (!strcmp(cmd, "snapshot")) {
+        sk_slot_t *a = d->slots[0];
+        if (!a) {
+            sk_ctl_reply_error(r, 2, "%s: no archival node is configured ([archive] data_dir)", d->cfg.path);
+            return;
+        }
+        unsigned seq = a->cycle_seq;
+        bool in_cycle =
+            a->state == SK_SLOT_SNAPSHOTTING || (a->state == SK_SLOT_STOPPING && a->then == SK_THEN_SNAPSHOT);
+        if (!in_cycle)
+            sk_slot_event(a, SK_EV_CYCLE);
+        add_waiter(d, r, a, W_CYCLE, seq);
+    } else if (!strcmp(cmd, "restore")) {
+        sk_slot_t *s = find_slot(d, req, r);
+        if (!s)
+            return;
+        json_t *id = json_object_get(req, "snapshot");
+        if (id && !json_is_string(id)) {
+            sk_ctl_reply_error(r, 2, "\"snapshot\" must be a string");
+            return;
+        }
+        const char *ids = id ? json_string_value(id) : "";
+        if (strlen(ids) >= sizeof(s->want_snapshot)) {
+            sk_ctl_reply_error(r, 2, "\"snapshot\": not a snapshot id");
+            return;
+        }
+        unsigned seq = s->restore_seq;
+        if (s->state != SK_SLOT_QUEUED && s->state != SK_SLOT_RESTORING) {
+            snprintf(s->want_snapshot, sizeof(s->want_snapshot), "%s", strcmp(ids, "latest") ? ids : "");
+            sk_slot_event(s, SK_EV_RESTORE);
+        }
+        add_waiter(d, r, s, W_RESTORE, seq);
+    } else if (!strcmp(cmd, "stop")) {
+        sk_slot_t *s = find_slot(d, req, r);
+        if (!s)
+            return;
+        sk_slot_event(s, SK_EV_STOP);
+        add_waiter(d, r, s, W_STOP, s->stop_seq);
+    } else if (!strcmp(cmd, "start")) {
+        sk_slot_t *s = find_slot(d, req, r);
+        if (!s)
+            return;
+        if (s->state == SK_SLOT_STARTING || s->state == SK_SLOT_RUNNING) {
+            sk_ctl_reply(r, json_pack("{s:o}", "slot", slot_json(s)));
+            return;
+        }
+        sk_slot_event(s, SK_EV_START);
+        add_waiter(d, r, s, W_START, s->start_seq);
+    } else if (!strcmp(cmd, "reset")) {
+        sk_slot_t *s = find_slot(d, req, r);
+        if (!s)
+            return;
+        s->nrestore_times = 0;
+        s->backoff_ms = d->cfg.backoff_min_ms;
+        s->last_failure[0] = '\0';
+        if (s->state == SK_SLOT_FAILED || s->state == SK_SLOT_BACKOFF || s->state == SK_SLOT_STOPPED)
+            sk_slot_event(s, SK_EV_START);
+        sk_ctl_reply(r, json_pack("{s:o}", "slot", slot_json(s)));
+    } else {
+        sk_ctl_reply_error(r, 2, "unknown command '%s' (ping, status, snapshot, restore, stop, start, reset)", cmd);
+    }
+}
+
+/* ---- slots, reload, shutdown ---- */
+
+static void retire(sk_daemon_t *d, sk_slot_t *s)
+{
+    sk_slot_t **r = realloc(d->retired, (d->nretired + 1) * sizeof(*r));
+    if (!r)
+        return;
+    d->retired = r;
+    d->retired[d->nretired++] = s;
+    sk_daemon_dequeue(d, s);
+    drop_waiters(d, s, "removed from the configuration");
+    sk_slot_event(s, SK_EV_STOP);
+}
+
+static bool slot_num_busy(sk_daemon_t *d, unsigned num)
+{
+    for (unsigned i = 0; i < d->nretired; i++)
+        if (d->retired[i]->num == num)
+            return true;
+    return false;
+}
+
+/* Frees retired slots once idle, starts their successors, and ends the loop at shutdown. */
+static void on_reap(uv_timer_t *t)
+{
+    sk_daemon_t *d = t->data;
+    for (unsigned i = 0; i < d->nretired;) {
+        sk_slot_t *s = d->retired[i];
+        if (sk_slot_idle(s)) {
+            unsigned num = s->num;
+            sk_slot_free(s);
+            d->retired[i] = d->retired[--d->nretired];
+            if (!slot_num_busy(d, num) && num <= d->nslots && d->slots[num] &&
+                d->slots[num]->state == SK_SLOT_STOPPED && !d->shutting_down)
+                sk_slot_event(d->slots[num], SK_EV_START);
+        } else {
+            i++;
+        }
+    }
+    if (!d->shutting_down)
+        return;
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i] && !sk_slot_idle(d->slots[i]))
+            return;
+    if (d->nretired)
+        return;
+    /* Everything is stopped: close the loop's handles. */
+    uv_timer_stop(&d->reap_timer);
+    uv_stop(d->loop);
+}
+
+static void create_slots(sk_daemon_t *d, bool adopt)
+{
+    for (unsigned i = 0; i <= d->nslots; i++) {
+        if (i == 0 && !d->cfg.archive_data_dir[0])
+            continue;
+        if (d->slots[i])
+            continue;
+        d->slots[i] = sk_slot_new(d, i, &d->cfg);
+        if (!d->slots[i])
+            continue;
+        if (adopt && sk_slot_adopt(d->slots[i]))
+            continue;
+        if (!slot_num_busy(d, i))
+            sk_slot_event(d->slots[i], SK_EV_START);
+    }
+}
+
+static void schedule_first_cycle(sk_daemon_t *d)
+{
+    if (!d->slots[0])
+        return;
+    /* Due at the newest good snapshot's time plus the interval; at once past it (after the
+     * node's startup grace, so it is not stopped before it ever ran). */
+    uint64_t delay = d->cfg.startup_grace_ms;
+    sk_repo_t *repo;
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_repo_open(d->cfg.repo_path, SK_LOCK_SHARED, d->cfg.lock_wait_ms, "daemon", &repo, &err) == 0) {
+        sk_manifest_t *m = NULL;
+        if (sk_repo_latest_good(repo, &m, &err) == 0 && m) {
+            int64_t age_ms = ((int64_t)time(NULL) - m->time) * 1000;
+            if (age_ms >= 0 && (uint64_t)age_ms < d->cfg.snapshot_interval_ms)
+                delay = d->cfg.snapshot_interval_ms - (uint64_t)age_ms;
+            sk_manifest_free(m);
+        }
+        sk_repo_close(repo);
+    } else {
+        log_warnx("%s: %s", err.path, err.msg);
+    }
+    log_info("archive: first snapshot cycle in %.0fs", (double)delay / 1000.0);
+    uv_timer_start(&d->cycle_timer, on_cycle_timer, delay, 0);
+}
+
+static void reload(sk_daemon_t *d)
+{
+    sk_config_t nc;
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_config_load(d->cfg.path, &nc, &err) < 0) {
+        log_warnx("reload refused: %s: %s; the configuration in force stays", err.path, err.msg);
+        return;
+    }
+    if (strcmp(nc.control_socket, d->cfg.control_socket) || strcmp(nc.state_dir, d->cfg.state_dir))
+        log_warnx("%s: control_socket and state_dir take effect at the next daemon start", nc.path);
+    /* Keep what cannot change in a running daemon. */
+    free(nc.control_socket);
+    nc.control_socket = strdup(d->cfg.control_socket);
+    free(nc.state_dir);
+    nc.state_dir = strdup(d->cfg.state_dir);
+    unsigned old_n = d->nslots;
+    bool had_archive = d->slots[0] != NULL;
+    /* Decide against the new configuration while the old one is still in place. */
+    bool changed[old_n + 1];
+    for (unsigned i = 0; i <= old_n; i++)
+        changed[i] =
+            d->slots[i] && (i > nc.slots || (i == 0 && !nc.archive_data_dir[0]) || sk_slot_changed(d->slots[i], &nc));
+    sk_config_free(&d->cfg);
+    d->cfg = nc;
+    unsigned newn = nc.slots;
+    if (newn > old_n) {
+        sk_slot_t **sl = realloc(d->slots, (newn + 1) * sizeof(*sl));
+        if (!sl) {
+            log_warnx("reload: out of memory");
+            return;
+        }
+        d->slots = sl;
+        for (unsigned i = old_n + 1; i <= newn; i++)
+            d->slots[i] = NULL;
+    }
+    unsigned restarted = 0, removed = 0;
+    for (unsigned i = 0; i <= old_n; i++) {
+        if (!changed[i])
+            continue;
+        retire(d, d->slots[i]);
+        d->slots[i] = NULL;
+        if (i <= newn && (i > 0 || nc.archive_data_dir[0]))
+            restarted++;
+        else
+            removed++;
+    }
+    for (unsigned i = 0; i <= old_n && i <= newn; i++)
+        if (d->slots[i]) {
+            double *rt = realloc(d->slots[i]->restore_times, (nc.restore_budget + 1) * sizeof(double));
+            if (rt) {
+                d->slots[i]->restore_times = rt;
+                if (d->slots[i]->nrestore_times > nc.restore_budget + 1)
+                    d->slots[i]->nrestore_times = nc.restore_budget + 1;
+            }
+        }
+    d->nslots = newn;
+    create_slots(d, false);
+    unsigned added = newn > old_n ? newn - old_n : 0;
+    log_info("reloaded %s: %u slot(s), %u restarted, %u removed, %u added", nc.path, newn, restarted, removed, added);
+    if (d->slots[0] && !had_archive)
+        schedule_first_cycle(d);
+    if (!d->slots[0])
+        uv_timer_stop(&d->cycle_timer);
+}
+
+static void begin_shutdown(sk_daemon_t *d, int sig)
+{
+    if (d->shutting_down) {
+        log_info("still stopping the nodes (signal %d again)", sig);
+        return;
+    }
+    log_info("signal %d: stopping every node, then exiting", sig);
+    d->shutting_down = true;
+    uv_timer_stop(&d->cycle_timer);
+    drop_waiters(d, NULL, "the daemon is shutting down");
+    d->nqueue = 0;
+    bool jobs = false;
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i]) {
+            jobs |= d->slots[i]->job_busy;
+            sk_slot_event(d->slots[i], SK_EV_STOP);
+        }
+    if (jobs)
+        sk_cancel_request(); /* snapshots and restores stop at their next chunk and clean up */
+    uv_timer_start(&d->reap_timer, on_reap, 0, 100);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    sk_daemon_t *d = h->data;
+    if (sig == SIGHUP)
+        reload(d);
+    else
+        begin_shutdown(d, sig);
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_ctl_closed(void *arg)
+{
+    (void)arg;
+}
+
+int sk_daemon_main(const char *config_path)
+{
+    sk_daemon_t dd = {.lockfd = -1};
+    sk_daemon_t *d = &dd;
+    the_daemon = d;
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_config_load(config_path, &d->cfg, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        return 2;
+    }
+    log_init("slotkeeper", "daemon", (int)d->cfg.log_level);
+    if (!d->cfg.archive_data_dir[0] && d->cfg.slots == 0) {
+        log_warnx("%s: nothing to supervise: no [archive] data_dir and [workers] slots = 0", d->cfg.path);
+        sk_config_free(&d->cfg);
+        return 2;
+    }
+    if (d->cfg.archive_data_dir[0] && !d->cfg.archive_command[0]) {
+        log_warnx("%s: [archive] command: required when [archive] data_dir is set", d->cfg.path);
+        sk_config_free(&d->cfg);
+        return 2;
+    }
+    ssize_t n = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
+    if (n <= 0) {
+        log_warn("/proc/self/exe");
+        sk_config_free(&d->cfg);
+        return 1;
+    }
+    d->exe[n] = '\0';
+    /* One daemon per state_dir. */
+    char lockp[PATH_MAX];
+    if (sk_mkdir_p(d->cfg.state_dir, 0755) < 0) {
+        log_warn("%s: cannot create", d->cfg.state_dir);
+        sk_config_free(&d->cfg);
+        return 1;
+    }
+    sk_path_join(lockp, sizeof(lockp), d->cfg.state_dir, "daemon.lock");
+    d->lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lockfd < 0 || flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            log_warnx("%s: another daemon runs on this state_dir", lockp);
+        else
+            log_warn("%s", lockp);
+        if (d->lockfd >= 0)
+            close(d->lockfd);
+        sk_config_free(&d->cfg);
+        return 4;
+    }
+    char pidbuf[32];
+    int pl = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+    if (ftruncate(d->lockfd, 0) == 0 && write(d->lockfd, pidbuf, (size_t)pl) < 0)
+        log_warn("%s", lockp);
+
+    d->loop = uv_default_loop();
+    d->started_at = sk_now();
+    char sockdir[PATH_MAX];
+    snprintf(sockdir, sizeof(sockdir), "%s", d->cfg.control_socket);
+    char *slash = strrchr(sockdir, '/');
+    if (slash && slash != sockdir) {
+        *slash = '\0';
+        sk_mkdir_p(sockdir, 0755);
+    }
+    if (sk_ctl_listen(d->loop, d->cfg.control_socket, d->cfg.control_socket_mode, on_request, d, &d->ctl, &err) < 0) {
+        log_warnx("%s: %s", err.path, err.msg);
+        close(d->lockfd);
+        sk_config_free(&d->cfg);
+        return err.code == -EADDRINUSE ? 4 : 1;
+    }
+    if (sk_health_init(d->loop, &d->health) < 0) {
+        log_warnx("health probes unavailable (libcurl failed to start)");
+        d->health = NULL;
+    }
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+    uv_timer_init(d->loop, &d->cycle_timer);
+    uv_timer_init(d->loop, &d->reap_timer);
+    d->cycle_timer.data = d->reap_timer.data = d;
+    uv_timer_start(&d->reap_timer, on_reap, 1000, 1000);
+
+    d->nslots = d->cfg.slots;
+    d->slots = calloc(d->nslots + 1, sizeof(*d->slots));
+    if (!d->slots)
+        fatalx("out of memory");
+    log_info("started (pid %ld): %s, %u worker slot(s)%s, control socket %s", (long)getpid(), d->cfg.path, d->nslots,
+             d->cfg.archive_data_dir[0] ? " and an archival node" : "", d->cfg.control_socket);
+    create_slots(d, true);
+    schedule_first_cycle(d);
+
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    /* Stopped by on_reap: every node is down. Close what is left, then run the closes. */
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i])
+            sk_slot_free(d->slots[i]);
+    sk_ctl_close(d->ctl, on_ctl_closed, NULL);
+    if (d->health)
+        sk_health_close(d->health, on_ctl_closed, NULL);
+    uv_walk(d->loop, on_walk_close, NULL);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(d->loop);
+    free(d->slots);
+    free(d->retired);
+    free(d->queue);
+    unlink(lockp);
+    close(d->lockfd);
+    log_info("all nodes stopped; exiting");
+    sk_config_free(&d->cfg);
+    return 0;
+}

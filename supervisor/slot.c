@@ -1,0 +1,1553 @@
+/*
+ * slot: one supervised node and its state machine (see slot.h). The table at
+ * the end says, for every state and event, which action runs; an event a state
+ * does not expect is logged at debug level and dropped. Actions start
+ * processes, timers, probes and thread-pool jobs; each of those comes back as
+ * another event. Jobs carry the slot's generation, so the result of a check
+ * that an operator's stop made moot is dropped; restores and snapshots are
+ * never dropped (they change the disk) and a stop waits for them.
+ */
+#include "slotkeeper/slot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slotkeeper/daemon.h"
+#include "slotkeeper/facts.h"
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/logwriter.h"
+#include "slotkeeper/prune.h"
+#include "slotkeeper/repo.h"
+#include "slotkeeper/restore.h"
+#include "slotkeeper/snapshot.h"
+#include "slotkeeper/verify.h"
+
+/* nodeos's exit codes for "cannot start on this data" (nodeos-facts.md section 2). */
+#define NODEOS_DATABASE_DIRTY 2
+#define NODEOS_OTHER_FAIL     254
+
+static const char *const state_names[SK_SLOT_NSTATES] = {
+    "stopped", "checking", "starting",  "running",      "stopping",
+    "backoff", "queued",   "restoring", "snapshotting", "failed",
+};
+static const char *const event_names[SK_EV_COUNT] = {
+    "start", "stop",       "restore",  "cycle",       "checked", "exit",
+    "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy",
+};
+
+/* The last lines of a node's log that mean its data is damaged (nodeos-facts.md). */
+static const char *const corruption_messages[] = {
+    "atabase dirty flag set",
+    "database metadata dirty flag set",
+    "Database must be mulitple of",
+    "database format not compatible",
+    "Database incompatible",
+    "created by a different compiler",
+    "content of memory does not match",
+    "Failed to read DB header",
+    "Block log was not setup properly",
+    "Unsupported version of block log",
+    "Expected separator between block log header",
+    "does not match the last block postion",
+    "Invalid block position",
+    "No existing fork database despite existing chain state",
+    "No existing chain_head.dat file",
+    "basic_ios::clear: iostream error",
+    "Append to index file occuring at wrong position",
+    NULL,
+};
+
+const char *sk_slot_state_name(sk_slot_state_t st)
+{
+    return st < SK_SLOT_NSTATES ? state_names[st] : "?";
+}
+
+static const sk_config_t *cfg(const sk_slot_t *s)
+{
+    return &s->d->cfg;
+}
+
+static void set_state(sk_slot_t *s, sk_slot_state_t st, const char *fmt, ...) SK_PRINTF(3, 4);
+static void set_state(sk_slot_t *s, sk_slot_state_t st, const char *fmt, ...)
+{
+    sk_slot_state_t old = s->state;
+    s->state = st;
+    if (old != st)
+        s->state_since = sk_now();
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->detail, sizeof(s->detail), fmt, ap);
+        va_end(ap);
+    } else {
+        s->detail[0] = '\0';
+    }
+    if (old != st)
+        log_debug("%s: %s -> %s%s%s", s->name, state_names[old], state_names[st], s->detail[0] ? ": " : "", s->detail);
+    sk_daemon_slot_changed(s->d, s);
+}
+
+static void fail_note(sk_slot_t *s, const char *fmt, ...) SK_PRINTF(2, 3);
+static void fail_note(sk_slot_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->last_failure, sizeof(s->last_failure), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- handles ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    sk_slot_t *s = h->data;
+    if (--s->open_handles == 0 && s->closing) {
+        free(s->restore_times);
+        free(s->command);
+        free(s->argv);
+        free(s);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sk_slot_event(t->data, SK_EV_TIMER);
+}
+
+static void start_timer(sk_slot_t *s, uint64_t ms)
+{
+    uv_timer_start(&s->timer, on_timer, ms, 0);
+}
+
+static void stop_timer(sk_slot_t *s)
+{
+    uv_timer_stop(&s->timer);
+}
+
+/* ---- command lines ---- */
+
+/* Splits a command line into words: blanks separate, '...' and "..." quote, \ escapes one
+ * character outside single quotes. No other shell syntax. NULL on an unbalanced quote. */
+static char **split_command(const char *cmd, char **storage)
+{
+    size_t n = strlen(cmd);
+    char *buf = malloc(n + 1);
+    char **argv = calloc(n / 2 + 2, sizeof(char *));
+    if (!buf || !argv)
+        goto bad;
+    size_t argc = 0, o = 0;
+    const char *p = cmd;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        argv[argc++] = buf + o;
+        char q = 0;
+        for (; *p; p++) {
+            if (q) {
+                if (*p == q)
+                    q = 0;
+                else if (*p == '\\' && q == '"' && p[1])
+                    buf[o++] = *++p;
+                else
+                    buf[o++] = *p;
+            } else if (*p == '\'' || *p == '"') {
+                q = *p;
+            } else if (*p == '\\' && p[1]) {
+                buf[o++] = *++p;
+            } else if (*p == ' ' || *p == '\t') {
+                break;
+            } else {
+                buf[o++] = *p;
+            }
+        }
+        if (q)
+            goto bad;
+        buf[o++] = '\0';
+    }
+    if (argc == 0)
+        goto bad;
+    argv[argc] = NULL;
+    *storage = buf;
+    return argv;
+bad:
+    free(buf);
+    free(argv);
+    return NULL;
+}
+
+static int expand_slot(const sk_config_t *c, unsigned num, sk_slot_t *s, char **argv_buf)
+{
+    const char *cmd = num ? c->worker_command : c->archive_command;
+    const char *dd = num ? c->worker_data_dir : c->archive_data_dir;
+    char tmp[8192];
+    if (num) {
+        if (sk_config_expand(c, dd, num, s->data_dir, sizeof(s->data_dir)) < 0)
+            return -ENAMETOOLONG;
+    } else {
+        snprintf(s->data_dir, sizeof(s->data_dir), "%s", dd);
+    }
+    /* The expansion of {data_dir} in the templates is the slot's (the archival node's for 0). */
+    if (num) {
+        if (sk_config_expand(c, cmd, num, tmp, sizeof(tmp)) < 0)
+            return -ENAMETOOLONG;
+    } else {
+        /* Slot 0's {data_dir} is the archive's: expand by hand. */
+        const char *p = cmd;
+        size_t o = 0;
+        while (*p && o + 1 < sizeof(tmp)) {
+            if (!strncmp(p, "{data_dir}", 10)) {
+                o += (size_t)snprintf(tmp + o, sizeof(tmp) - o, "%s", s->data_dir);
+                p += 10;
+            } else {
+                tmp[o++] = *p++;
+            }
+        }
+        if (o + 1 >= sizeof(tmp))
+            return -ENAMETOOLONG;
+        tmp[o] = '\0';
+    }
+    free(s->command);
+    s->command = strdup(tmp);
+    if (!s->command)
+        return -ENOMEM;
+    free(s->argv);
+    s->argv = split_command(tmp, argv_buf);
+    if (!s->argv)
+        return -EINVAL;
+    if (num && c->health_url[0]) {
+        if (sk_config_expand(c, c->health_url, num, s->health_url, sizeof(s->health_url)) < 0)
+            return -ENAMETOOLONG;
+    } else {
+        s->health_url[0] = '\0';
+    }
+    char lf[PATH_MAX];
+    if (num) {
+        if (sk_config_expand(c, c->log_file, num, lf, sizeof(lf)) < 0)
+            return -ENAMETOOLONG;
+    } else {
+        snprintf(lf, sizeof(lf), "%s/nodeos.log", s->data_dir);
+    }
+    snprintf(s->log_file, sizeof(s->log_file), "%s", lf);
+    if (num)
+        snprintf(s->pid_file, sizeof(s->pid_file), "%s/slot-%u.pid", c->state_dir, num);
+    else
+        snprintf(s->pid_file, sizeof(s->pid_file), "%s/archive.pid", c->state_dir);
+    snprintf(s->include, sizeof(s->include), "%s", c->archive_include);
+    return 0;
+}
+
+/* The words' storage lives right after the argv array's owner: we keep it in a side table. */
+struct argv_owner {
+    char **argv;
+    char *buf;
+};
+
+sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
+{
+    sk_slot_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->d = d;
+    s->num = num;
+    s->archive = num == 0;
+    s->pidfd = -1;
+    if (num)
+        snprintf(s->name, sizeof(s->name), "slot %u", num);
+    else
+        snprintf(s->name, sizeof(s->name), "archive");
+    char *words = NULL;
+    int rc = expand_slot(c, num, s, &words);
+    if (rc < 0) {
+        log_warnx("%s: %s: %s", c->path, s->name,
+                  rc == -EINVAL ? "command line is empty or has an unbalanced quote" : "a template is too long");
+        free(words);
+        free(s->command);
+        free(s->argv);
+        free(s);
+        return NULL;
+    }
+    /* Keep the words with the argv: put the buffer pointer after the NULL terminator. */
+    size_t argc = 0;
+    while (s->argv[argc])
+        argc++;
+    char **grown = realloc(s->argv, (argc + 2) * sizeof(char *));
+    if (!grown) {
+        free(words);
+        free(s->command);
+        free(s->argv);
+        free(s);
+        return NULL;
+    }
+    s->argv = grown;
+    s->argv[argc + 1] = words;
+    s->restore_times = calloc(c->restore_budget + 1, sizeof(double));
+    s->backoff_ms = c->backoff_min_ms;
+    s->state = SK_SLOT_STOPPED;
+    s->state_since = sk_now();
+    uv_timer_init(d->loop, &s->timer);
+    uv_timer_init(d->loop, &s->health_timer);
+    uv_timer_init(d->loop, &s->watch_timer);
+    s->timer.data = s->health_timer.data = s->watch_timer.data = s;
+    s->open_handles = 3;
+    return s;
+}
+
+static void free_words(sk_slot_t *s)
+{
+    if (!s->argv)
+        return;
+    size_t argc = 0;
+    while (s->argv[argc])
+        argc++;
+    free(s->argv[argc + 1]);
+}
+
+bool sk_slot_changed(const sk_slot_t *s, const sk_config_t *c)
+{
+    sk_slot_t tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.num = s->num;
+    char *words = NULL;
+    int rc = expand_slot(c, s->num, &tmp, &words);
+    bool changed = rc < 0 || strcmp(tmp.command, s->command) || strcmp(tmp.data_dir, s->data_dir) ||
+                   strcmp(tmp.log_file, s->log_file) || strcmp(tmp.health_url, s->health_url) ||
+                   strcmp(tmp.pid_file, s->pid_file);
+    free(words);
+    free(tmp.command);
+    free(tmp.argv);
+    return changed;
+}
+
+bool sk_slot_idle(const sk_slot_t *s)
+{
+    return !s->job_busy && !s->proc_active && !s->pidfd_active && s->pid == 0 &&
+           (s->state == SK_SLOT_STOPPED || s->state == SK_SLOT_FAILED);
+}
+
+static void close_handle(sk_slot_t *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+    (void)s;
+}
+
+void sk_slot_free(sk_slot_t *s)
+{
+    if (!s)
+        return;
+    if (s->probe) {
+        sk_health_cancel(s->probe);
+        s->probe = NULL;
+    }
+    s->closing = true;
+    free_words(s);
+    close_handle(s, (uv_handle_t *)&s->timer);
+    close_handle(s, (uv_handle_t *)&s->health_timer);
+    close_handle(s, (uv_handle_t *)&s->watch_timer);
+    if (s->logger_active) {
+        /* The log-writer lives on by itself; we only let go of the handle. */
+        s->logger_active = false;
+        close_handle(s, (uv_handle_t *)&s->logger);
+    }
+}
+
+const sk_cycle_t *sk_slot_last_cycle(const sk_slot_t *s)
+{
+    return s->ncycles ? &s->cycles[(s->ncycles - 1) % SK_CYCLES_KEPT] : NULL;
+}
+
+/* ---- pid files ---- */
+
+/* The start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if none. */
+static unsigned long long proc_start_time(pid_t pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof(p), "/proc/%ld/stat", (long)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *e = strrchr(buf, ')');
+    if (!e)
+        return 0;
+    /* after ") " come fields 3.. ; start time is field 22 */
+    char *tok = e + 2;
+    for (int field = 3; field < 22 && tok; field++) {
+        tok = strchr(tok, ' ');
+        if (tok)
+            tok++;
+    }
+    return tok ? strtoull(tok, NULL, 10) : 0;
+}
+
+static void write_pid_file(sk_slot_t *s)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%ld %llu\n", (long)s->pid, proc_start_time(s->pid));
+    int dfd = -1;
+    if (sk_mkdir_p(cfg(s)->state_dir, 0755) < 0 ||
+        (dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        sk_write_file_atomic(dfd, strrchr(s->pid_file, '/') + 1, buf, (size_t)n, 0644) < 0)
+        log_warn("%s: cannot write", s->pid_file);
+    if (dfd >= 0)
+        close(dfd);
+}
+
+static void remove_pid_file(sk_slot_t *s)
+{
+    if (unlink(s->pid_file) < 0 && errno != ENOENT)
+        log_warn("%s: cannot remove", s->pid_file);
+}
+
+/* ---- jobs on the thread pool ---- */
+
+enum job_kind { JOB_CHECK, JOB_RESTORE, JOB_SNAPSHOT, JOB_AFTER_CYCLE };
+
+struct job {
+    uv_work_t w;
+    sk_slot_t *s;
+    unsigned gen;
+    enum job_kind kind;
+    /* inputs */
+    char data_dir[PATH_MAX], log_file[PATH_MAX], repo[PATH_MAX], snapshot[SK_ID_MAX];
+    char include[256];
+    bool read_log;
+    int threads, level;
+    unsigned keep, keep_last;
+    bool quarantine_delete;
+    uint64_t lock_wait_ms;
+    /* outputs */
+    int rc;
+    sk_err_t err;
+    sk_verdict_t verdict;
+    char reason[512];
+    pid_t lock_pid;
+    bool state_present;
+    bool log_corrupt;
+    char id[SK_ID_MAX];
+    uint64_t bytes_read, new_bytes;
+    char note[160];
+};
+
+static void job_check(struct job *j)
+{
+    sk_datadir_report_t r;
+    if (sk_datadir_check(j->data_dir, &(sk_check_opts_t){0}, &r, &j->err) < 0) {
+        j->rc = j->err.code;
+        return;
+    }
+    j->verdict = r.verdict;
+    snprintf(j->reason, sizeof(j->reason), "%s", r.reason);
+    j->lock_pid = r.lock_pid;
+    j->state_present = r.state.present;
+    if (j->read_log) {
+        char tail[4096];
+        if (sk_log_tail(j->log_file, tail, sizeof(tail)) > 0)
+            for (int i = 0; corruption_messages[i]; i++)
+                if (strstr(tail, corruption_messages[i])) {
+                    j->log_corrupt = true;
+                    snprintf(j->reason, sizeof(j->reason), "its log says \"%s\"", corruption_messages[i]);
+                    break;
+                }
+    }
+}
+
+static void job_restore(struct job *j)
+{
+    char state[PATH_MAX];
+    unsigned char env[SK_STATE_ENV_SIZE];
+    char env_hex[2 * SK_STATE_ENV_SIZE + 1];
+    const char *require = NULL;
+    sk_path_join(state, sizeof(state), j->data_dir, "state/shared_memory.bin");
+    sk_err_t e2;
+    sk_err_clear(&e2);
+    if (sk_state_read_env(state, env, &e2) == 0) {
+        sk_env_to_hex(env, env_hex);
+        require = env_hex;
+    }
+    sk_repo_t *repo;
+    j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon restore", &repo, &j->err);
+    if (j->rc < 0)
+        return;
+    /* A snapshot found damaged mid-restore is marked bad by the restore; the next older good
+     * one is tried then, a few times at most. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        sk_restore_opts_t ro = {
+            .data_dir = j->data_dir,
+            .snapshot = j->snapshot[0] ? j->snapshot : "latest",
+            .threads = j->threads,
+            .keep = j->keep,
+            .quarantine_delete = j->quarantine_delete,
+            .require_env = require,
+        };
+        sk_restore_result_t res;
+        sk_err_clear(&j->err);
+        j->rc = sk_restore(repo, &ro, NULL, &res, &j->err);
+        if (j->rc == 0) {
+            snprintf(j->id, sizeof(j->id), "%s", res.id);
+            j->bytes_read = res.data_bytes;
+            break;
+        }
+        if (j->rc != -EBADMSG || j->snapshot[0])
+            break;
+        log_warnx("%s: %s; trying the next older good snapshot", j->err.path, j->err.msg);
+    }
+    sk_repo_close(repo);
+}
+
+static void split_list(char *buf, const char **out, size_t *n, size_t max)
+{
+    *n = 0;
+    for (char *tok = strtok(buf, ","); tok && *n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ')
+            tok++;
+        if (*tok)
+            out[(*n)++] = tok;
+    }
+}
+
+static void job_snapshot(struct job *j)
+{
+    sk_datadir_report_t r;
+    if (sk_datadir_check(j->data_dir, &(sk_check_opts_t){0}, &r, &j->err) < 0) {
+        j->rc = j->err.code;
+        return;
+    }
+    if (r.verdict != SK_VERDICT_CLEAN) {
+        j->verdict = r.verdict;
+        j->rc = sk_err_set(&j->err, r.verdict == SK_VERDICT_RUNNING ? -EBUSY : -EUCLEAN, j->data_dir,
+                           "%s: %s; nothing published", sk_verdict_name(r.verdict), r.reason);
+        return;
+    }
+    sk_facts_t fs;
+    sk_facts_from_check(&fs, j->data_dir, &r);
+    sk_repo_t *repo;
+    j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon snapshot", &repo, &j->err);
+    if (j->rc < 0)
+        return;
+    sk_repo_sweep(repo);
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", j->include);
+    const char *inc[16];
+    size_t ninc;
+    split_list(buf, inc, &ninc, 16);
+    sk_snapshot_opts_t so = {
+        .data_dir = j->data_dir,
+        .include = inc,
+        .ninclude = ninc,
+        .threads = j->threads,
+        .level = j->level,
+        .facts = fs.f,
+        .nfacts = fs.n,
+    };
+    sk_snapshot_result_t res;
+    j->rc = sk_snapshot_create(repo, &so, NULL, &res, &j->err);
+    sk_repo_close(repo);
+    if (j->rc == 0) {
+        snprintf(j->id, sizeof(j->id), "%s", res.id);
+        j->bytes_read = res.data_bytes;
+        j->new_bytes = res.new_bytes;
+    }
+}
+
+/* After a cycle, with the node running again: verify the new snapshot, then prune. */
+static void job_after_cycle(struct job *j)
+{
+    sk_repo_t *repo;
+    j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon verify", &repo, &j->err);
+    if (j->rc < 0)
+        return;
+    const char *ids[1] = {j->id};
+    sk_verify_report_t vr;
+    j->rc = sk_verify(repo, ids, 1, j->threads, NULL, &vr, &j->err);
+    sk_repo_close(repo);
+    if (j->rc < 0)
+        return;
+    bool ok = vr.n == 1 && vr.snaps[0].ok;
+    if (!ok)
+        snprintf(j->note, sizeof(j->note), "verify: %s", vr.n ? vr.snaps[0].reason : "not found");
+    sk_verify_report_free(&vr);
+    if (!ok) {
+        j->rc = -EBADMSG;
+        return;
+    }
+    j->rc = sk_repo_open(j->repo, SK_LOCK_EXCLUSIVE, j->lock_wait_ms, "daemon prune", &repo, &j->err);
+    if (j->rc < 0) {
+        snprintf(j->note, sizeof(j->note), "verified; prune skipped: %s", j->err.msg);
+        j->rc = 0;
+        return;
+    }
+    sk_prune_result_t pr;
+    j->rc = sk_prune(repo, j->keep_last, &pr, &j->err);
+    sk_repo_close(repo);
+    if (j->rc == 0) {
+        snprintf(j->note, sizeof(j->note), "verified; pruned %zu snapshots", pr.nremoved);
+        sk_prune_result_free(&pr);
+    } else {
+        snprintf(j->note, sizeof(j->note), "verified; prune failed: %s", j->err.msg);
+        j->rc = 0;
+    }
+}
+
+static void on_job(uv_work_t *w)
+{
+    struct job *j = w->data;
+    sk_err_clear(&j->err);
+    switch (j->kind) {
+    case JOB_CHECK:
+        job_check(j);
+        break;
+    case JOB_RESTORE:
+        job_restore(j);
+        break;
+    case JOB_SNAPSHOT:
+        job_snapshot(j);
+        break;
+    case JOB_AFTER_CYCLE:
+        job_after_cycle(j);
+        break;
+    }
+}
+
+static void record_cycle(sk_slot_t *s);
+
+static void on_job_done(uv_work_t *w, int status)
+{
+    struct job *j = w->data;
+    sk_slot_t *s = j->s;
+    s->job_busy = false;
+    if (status == UV_ECANCELED && j->rc == 0)
+        j->rc = -ECANCELED;
+    s->job_rc = j->rc;
+    if (j->rc < 0)
+        snprintf(s->job_err, sizeof(s->job_err), "%s%s%s", j->err.path, j->err.path[0] ? ": " : "",
+                 j->err.msg[0] ? j->err.msg : strerror(-j->rc));
+    else
+        s->job_err[0] = '\0';
+    switch (j->kind) {
+    case JOB_CHECK:
+        if (j->gen == s->gen) {
+            if (j->rc < 0) {
+                s->verdict = SK_VERDICT_MISSING;
+                snprintf(s->verdict_reason, sizeof(s->verdict_reason), "%s", s->job_err);
+            } else {
+                s->verdict = j->verdict;
+                snprintf(s->verdict_reason, sizeof(s->verdict_reason), "%s", j->reason);
+            }
+            s->lock_pid = j->lock_pid;
+            s->state_present = j->rc == 0 && j->state_present;
+            s->log_says_corrupt = j->log_corrupt;
+            free(j);
+            sk_slot_event(s, SK_EV_CHECKED);
+            return;
+        }
+        break;
+    case JOB_RESTORE:
+        snprintf(s->restore_id, sizeof(s->restore_id), "%s", j->id);
+        free(j);
+        sk_slot_event(s, SK_EV_RESTORED);
+        return;
+    case JOB_SNAPSHOT:
+        snprintf(s->cur.id, sizeof(s->cur.id), "%s", j->rc == 0 ? j->id : "");
+        s->cur.bytes_read = j->bytes_read;
+        s->cur.new_bytes = j->new_bytes;
+        s->verdict = j->verdict;
+        free(j);
+        sk_slot_event(s, SK_EV_SNAPSHOTTED);
+        return;
+    case JOB_AFTER_CYCLE: {
+        /* The record was already published; amend it with the verify/prune outcome. */
+        sk_cycle_t *c = NULL;
+        for (unsigned i = 0; i < SK_CYCLES_KEPT && i < s->ncycles; i++) {
+            sk_cycle_t *x = &s->cycles[(s->ncycles - 1 - i) % SK_CYCLES_KEPT];
+            if (!strcmp(x->id, j->id)) {
+                c = x;
+                break;
+            }
+        }
+        if (c) {
+            snprintf(c->note, sizeof(c->note), "%s", j->note[0] ? j->note : s->job_err);
+            if (j->rc == -EBADMSG) {
+                snprintf(c->failure, sizeof(c->failure), "the new snapshot failed verification (%s)", j->note);
+                log_warnx("archive: snapshot %s failed verification: %s", j->id, j->note);
+            }
+        }
+        if (j->rc == 0)
+            log_info("archive: snapshot %s: %s", j->id, j->note);
+        sk_daemon_slot_changed(s->d, s);
+        break;
+    }
+    }
+    free(j);
+    if (sk_slot_idle(s) || s->state == SK_SLOT_STOPPED)
+        sk_daemon_slot_changed(s->d, s);
+}
+
+static int queue_job(sk_slot_t *s, enum job_kind kind)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    const sk_config_t *c = cfg(s);
+    j->s = s;
+    j->gen = s->gen;
+    j->kind = kind;
+    j->w.data = j;
+    snprintf(j->data_dir, sizeof(j->data_dir), "%s", s->data_dir);
+    snprintf(j->log_file, sizeof(j->log_file), "%s", s->log_file);
+    snprintf(j->repo, sizeof(j->repo), "%s", c->repo_path);
+    snprintf(j->snapshot, sizeof(j->snapshot), "%s", kind == JOB_RESTORE ? s->want_snapshot : "");
+    snprintf(j->include, sizeof(j->include), "%s", s->include);
+    if (kind == JOB_AFTER_CYCLE)
+        snprintf(j->id, sizeof(j->id), "%s", s->cur.id);
+    j->read_log = s->check_after_exit;
+    j->threads = (int)c->threads;
+    j->level = (int)c->level;
+    j->keep = c->quarantine_keep;
+    j->quarantine_delete = c->quarantine == 1;
+    j->keep_last = c->keep_last;
+    j->lock_wait_ms = c->lock_wait_ms;
+    int rc = uv_queue_work(s->d->loop, &j->w, on_job, on_job_done);
+    if (rc < 0) {
+        free(j);
+        return rc;
+    }
+    s->job_busy = true;
+    return 0;
+}
+
+/* ---- the node's process ---- */
+
+static void watch_stop(sk_slot_t *s)
+{
+    if (s->pidfd_active) {
+        uv_poll_stop(&s->pidfd_poll);
+        s->pidfd_active = false;
+        uv_close((uv_handle_t *)&s->pidfd_poll, on_handle_closed);
+    }
+    if (s->pidfd >= 0) {
+        /* closed with the poll handle's close: the fd itself is ours */
+        close(s->pidfd);
+        s->pidfd = -1;
+    }
+    uv_timer_stop(&s->watch_timer);
+}
+
+static void node_gone(sk_slot_t *s)
+{
+    uv_timer_stop(&s->health_timer);
+    if (s->probe) {
+        sk_health_cancel(s->probe);
+        s->probe = NULL;
+    }
+    remove_pid_file(s);
+    s->pid = 0;
+    s->adopted = false;
+    sk_slot_event(s, SK_EV_EXIT);
+}
+
+static void on_node_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    sk_slot_t *s = p->data;
+    s->exit_status = status;
+    s->term_signal = term_signal;
+    s->proc_active = false;
+    uv_close((uv_handle_t *)p, on_handle_closed);
+    node_gone(s);
+}
+
+static void on_logger_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    sk_slot_t *s = p->data;
+    if (status || term_signal)
+        log_warnx("%s: log-writer for %s exited (status %" PRId64 ", signal %d)", s->name, s->log_file, status,
+                  term_signal);
+    s->logger_active = false;
+    uv_close((uv_handle_t *)p, on_handle_closed);
+}
+
+/* An adopted node is not our child: its exit shows as its pidfd becoming readable (or, on
+ * kernels without pidfd_open, as kill(pid, 0) failing on a one-second poll). */
+static void adopted_exited(sk_slot_t *s)
+{
+    watch_stop(s);
+    s->exit_status = -1;
+    s->term_signal = 0;
+    node_gone(s);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+    adopted_exited(h->data);
+}
+
+static void on_watch_timer(uv_timer_t *t)
+{
+    sk_slot_t *s = t->data;
+    if (s->pid > 0 && kill(s->pid, 0) < 0 && errno == ESRCH)
+        adopted_exited(s);
+}
+
+static int watch_adopted(sk_slot_t *s)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+    if (fd >= 0) {
+        if (uv_poll_init(s->d->loop, &s->pidfd_poll, fd) == 0) {
+            s->pidfd = fd;
+            s->pidfd_poll.data = s;
+            s->open_handles++;
+            s->pidfd_active = true;
+            uv_poll_start(&s->pidfd_poll, UV_READABLE, on_pidfd);
+            return 0;
+        }
+        close(fd);
+    }
+#endif
+    uv_timer_start(&s->watch_timer, on_watch_timer, 1000, 1000);
+    return 0;
+}
+
+static void signal_node(sk_slot_t *s, int sig)
+{
+    if (s->proc_active)
+        uv_process_kill(&s->proc, sig);
+    else if (s->pid > 0)
+        kill(s->pid, sig);
+}
+
+static void on_health_timer(uv_timer_t *t);
+
+/* Starts the node with its output through a log-writer process. */
+static int spawn_node(sk_slot_t *s)
+{
+    uv_loop_t *loop = s->d->loop;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", s->log_file);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        sk_mkdir_p(dir, 0755);
+    }
+    char max[32], keep[16];
+    snprintf(max, sizeof(max), "%" PRIu64, cfg(s)->log_max_size);
+    snprintf(keep, sizeof(keep), "%u", cfg(s)->log_keep);
+    char *largv[] = {s->d->exe, "log-writer", s->log_file, max, keep, NULL};
+    uv_stdio_container_t lstdio[3] = {
+        {.flags = UV_INHERIT_FD, .data.fd = fds[0]},
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    uv_process_options_t lo = {
+        .exit_cb = on_logger_exit,
+        .file = s->d->exe,
+        .args = largv,
+        .stdio_count = 3,
+        .stdio = lstdio,
+        .flags = UV_PROCESS_DETACHED,
+    };
+    s->logger.data = s;
+    int rc = uv_spawn(loop, &s->logger, &lo);
+    s->open_handles++;
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&s->logger, on_handle_closed);
+        close(fds[0]);
+        close(fds[1]);
+        return rc;
+    }
+    s->logger_active = true;
+    close(fds[0]);
+
+    char slotvar[32];
+    snprintf(slotvar, sizeof(slotvar), "SLOTKEEPER_SLOT=%u", s->num);
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof(char *));
+    if (!env) {
+        close(fds[1]);
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "SLOTKEEPER_SLOT=", 16))
+            env[k++] = environ[i];
+    env[k++] = slotvar;
+    env[k] = NULL;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
+    };
+    uv_process_options_t po = {
+        .exit_cb = on_node_exit,
+        .file = s->argv[0],
+        .args = s->argv,
+        .env = env,
+        .stdio_count = 3,
+        .stdio = stdio,
+        .flags = UV_PROCESS_DETACHED,
+    };
+    s->proc.data = s;
+    rc = uv_spawn(loop, &s->proc, &po);
+    s->open_handles++;
+    free(env);
+    close(fds[1]);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&s->proc, on_handle_closed);
+        return rc;
+    }
+    s->proc_active = true;
+    s->pid = s->proc.pid;
+    s->adopted = false;
+    s->killed = false;
+    s->started_at = sk_now();
+    write_pid_file(s);
+    return 0;
+}
+
+static void start_probing(sk_slot_t *s)
+{
+    s->head_known = false;
+    s->answered_at = s->head_changed_at = sk_now();
+    if (s->health_url[0])
+        uv_timer_start(&s->health_timer, on_health_timer, cfg(s)->health_interval_ms, cfg(s)->health_interval_ms);
+}
+
+bool sk_slot_adopt(sk_slot_t *s)
+{
+    char *buf;
+    size_t len;
+    if (sk_read_file_at(AT_FDCWD, s->pid_file, 256, &buf, &len) < 0)
+        return false;
+    long pid = 0;
+    unsigned long long start = 0;
+    int n = sscanf(buf, "%ld %llu", &pid, &start);
+    free(buf);
+    if (n != 2 || pid <= 0 || proc_start_time((pid_t)pid) != start || start == 0) {
+        remove_pid_file(s);
+        return false;
+    }
+    /* Only a node that still holds its data-dir's state lock is ours to adopt. */
+    sk_datadir_report_t r;
+    sk_err_t err;
+    sk_err_clear(&err);
+    if (sk_datadir_check(s->data_dir, &(sk_check_opts_t){0}, &r, &err) == 0 && r.verdict == SK_VERDICT_RUNNING &&
+        r.lock_pid != (pid_t)pid) {
+        log_warnx("%s: pid file names %ld but %s is locked by %ld; not adopting", s->name, pid, s->data_dir,
+                  (long)r.lock_pid);
+        return false;
+    }
+    s->pid = (pid_t)pid;
+    s->adopted = true;
+    s->started_at = sk_now();
+    watch_adopted(s);
+    start_probing(s);
+    log_info("%s: found its node running as pid %ld; adopted it", s->name, pid);
+    set_state(s, s->health_url[0] ? SK_SLOT_STARTING : SK_SLOT_RUNNING, "adopted pid %ld", pid);
+    if (!s->health_url[0])
+        stop_timer(s);
+    else
+        start_timer(s, cfg(s)->startup_grace_ms);
+    return true;
+}
+
+/* ---- health ---- */
+
+static void on_probe(void *arg, const sk_probe_result_t *r)
+{
+    sk_slot_t *s = arg;
+    s->probe = NULL;
+    double now = sk_now();
+    if (r->rc == 0) {
+        s->answered_at = now;
+        if (r->has_head) {
+            if (!s->head_known || r->head_block_num != s->head)
+                s->head_changed_at = now;
+            s->head = r->head_block_num;
+            s->head_known = true;
+        }
+        if (r->http_code == 200 && r->has_head && s->state == SK_SLOT_STARTING) {
+            sk_slot_event(s, SK_EV_HEALTHY);
+            return;
+        }
+    }
+    if (s->state != SK_SLOT_RUNNING)
+        return;
+    double stall = (double)cfg(s)->stall_timeout_ms / 1000.0;
+    if (now - s->answered_at > stall) {
+        fail_note(s, "no answer from %s for %.0fs%s%s", s->health_url, now - s->answered_at, r->error[0] ? ": " : "",
+                  r->error);
+        sk_slot_event(s, SK_EV_UNHEALTHY);
+    } else if (r->rc == 0 && r->http_code == 200 && now - s->head_changed_at > stall) {
+        fail_note(s, "head block stuck at %" PRIu64 " for %.0fs", s->head, now - s->head_changed_at);
+        sk_slot_event(s, SK_EV_UNHEALTHY);
+    }
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+    sk_slot_t *s = t->data;
+    if (s->probe || !s->d->health)
+        return;
+    uint64_t timeout = cfg(s)->health_interval_ms > 1000 ? cfg(s)->health_interval_ms - 500 : 900;
+    if (timeout > 10000)
+        timeout = 10000;
+    s->probe = sk_health_probe(s->d->health, s->health_url, timeout, on_probe, s);
+}
+
+/* ---- actions ---- */
+
+typedef void (*action_fn)(sk_slot_t *s);
+
+static void do_spawn(sk_slot_t *s);
+
+static bool needs_restore(sk_verdict_t v)
+{
+    return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
+           v == SK_VERDICT_MISSING || v == SK_VERDICT_RESTORING;
+}
+
+static void begin_check(sk_slot_t *s, bool after_exit)
+{
+    s->gen++;
+    s->check_after_exit = after_exit;
+    stop_timer(s);
+    if (s->job_busy) {
+        /* A disk job is still running (it cannot be cancelled); check once it is done. */
+        set_state(s, SK_SLOT_CHECKING, "waiting for the previous job");
+        return;
+    }
+    int rc = queue_job(s, JOB_CHECK);
+    if (rc < 0) {
+        fail_note(s, "cannot queue a check: %s", uv_strerror(rc));
+        set_state(s, SK_SLOT_BACKOFF, "%s", s->last_failure);
+        start_timer(s, s->backoff_ms ? s->backoff_ms : 1000);
+        return;
+    }
+    set_state(s, SK_SLOT_CHECKING, after_exit ? "after its exit" : "before starting");
+}
+
+static void act_start(sk_slot_t *s)
+{
+    s->then = SK_THEN_NONE;
+    begin_check(s, false);
+}
+
+static void act_reset(sk_slot_t *s)
+{
+    s->nrestore_times = 0;
+    s->backoff_ms = cfg(s)->backoff_min_ms;
+    s->last_failure[0] = '\0';
+    act_start(s);
+}
+
+static void stop_node(sk_slot_t *s, sk_then_t then)
+{
+    s->then = then;
+    s->killed = false;
+    signal_node(s, SIGTERM);
+    uint64_t t = s->archive ? cfg(s)->stop_timeout_ms : cfg(s)->worker_stop_timeout_ms;
+    start_timer(s, t);
+    set_state(s, SK_SLOT_STOPPING, "SIGTERM sent to pid %ld", (long)s->pid);
+}
+
+static void act_stop_node(sk_slot_t *s)
+{
+    stop_node(s, SK_THEN_NONE);
+}
+
+static void act_restart_node(sk_slot_t *s)
+{
+    s->restarts++;
+    log_warnx("%s: %s; restarting it", s->name, s->last_failure);
+    stop_node(s, SK_THEN_START);
+}
+
+static void act_stop_idle(sk_slot_t *s)
+{
+    s->gen++;
+    s->then = SK_THEN_NONE;
+    stop_timer(s);
+    if (s->state == SK_SLOT_QUEUED)
+        sk_daemon_dequeue(s->d, s);
+    set_state(s, SK_SLOT_STOPPED, NULL);
+}
+
+/* A stop while a disk job runs waits for it. */
+static void act_stop_later(sk_slot_t *s)
+{
+    s->then = SK_THEN_NONE;
+    s->stay_stopped_after = true;
+    snprintf(s->detail, sizeof(s->detail), "will stop when the current job ends");
+}
+
+static void request_restore(sk_slot_t *s);
+
+static void act_restore_request(sk_slot_t *s)
+{
+    s->operator_restore = true;
+    if (s->pid > 0) {
+        stop_node(s, SK_THEN_RESTORE);
+        return;
+    }
+    stop_timer(s);
+    s->gen++;
+    request_restore(s);
+}
+
+/* Counts a restore against the slot's budget, or sends the slot to failed. */
+static bool budget_allows(sk_slot_t *s)
+{
+    const sk_config_t *c = cfg(s);
+    double now = sk_now(), window = (double)c->restore_window_ms / 1000.0;
+    unsigned k = 0;
+    for (unsigned i = 0; i < s->nrestore_times; i++)
+        if (now - s->restore_times[i] < window)
+            s->restore_times[k++] = s->restore_times[i];
+    s->nrestore_times = k;
+    if (s->operator_restore)
+        return true;
+    return k < c->restore_budget;
+}
+
+static void request_restore(sk_slot_t *s)
+{
+    if (!budget_allows(s)) {
+        char w[32];
+        snprintf(w, sizeof(w), "%.0fs", (double)cfg(s)->restore_window_ms / 1000.0);
+        fail_note(s,
+                  "restore budget spent: %u restores within %s, and it needs another (%s); run `slotkeeper "
+                  "restore --slot %u` or `slotkeeper reset --slot %u`",
+                  s->nrestore_times, w, s->verdict_reason, s->num, s->num);
+        log_warnx("%s: FAILED: %s", s->name, s->last_failure);
+        set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
+        return;
+    }
+    set_state(s, SK_SLOT_QUEUED, "waiting for the host's restore budget");
+    sk_daemon_want_restore(s->d, s);
+}
+
+static void act_restore_go(sk_slot_t *s)
+{
+    /* The budget rations the daemon's own restores; an operator's do not count. */
+    s->counted_restore = !s->operator_restore;
+    if (s->counted_restore && s->nrestore_times < cfg(s)->restore_budget + 1)
+        s->restore_times[s->nrestore_times++] = sk_now();
+    int rc = queue_job(s, JOB_RESTORE);
+    if (rc < 0) {
+        sk_daemon_restore_done(s->d, s);
+        fail_note(s, "cannot queue the restore: %s", uv_strerror(rc));
+        set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
+        return;
+    }
+    log_info("%s: restoring %s from %s", s->name, s->data_dir,
+             s->want_snapshot[0] ? s->want_snapshot : "the newest good snapshot");
+    set_state(s, SK_SLOT_RESTORING, "%s", s->want_snapshot[0] ? s->want_snapshot : "newest good snapshot");
+}
+
+static void act_restored(sk_slot_t *s)
+{
+    sk_daemon_restore_done(s->d, s);
+    s->operator_restore = false;
+    s->want_snapshot[0] = '\0';
+    s->restore_ok = s->job_rc == 0;
+    snprintf(s->restore_err, sizeof(s->restore_err), "%s", s->job_err);
+    bool stay = s->stay_stopped_after || s->d->shutting_down;
+    s->stay_stopped_after = false;
+    if (s->job_rc == 0) {
+        s->restores++;
+        log_info("%s: restored snapshot %s", s->name, s->restore_id);
+        s->restore_seq++;
+        if (stay) {
+            set_state(s, SK_SLOT_STOPPED, "restored %s", s->restore_id);
+            return;
+        }
+        begin_check(s, false);
+        return;
+    }
+    fail_note(s, "restore failed: %s", s->job_err);
+    log_warnx("%s: %s", s->name, s->last_failure);
+    s->restore_seq++;
+    if (stay) {
+        set_state(s, SK_SLOT_STOPPED, "%s", s->last_failure);
+        return;
+    }
+    /* A slot with no state at all (a new one) and nothing to restore: nodeos starts it from
+     * genesis and syncs, as it would without us. */
+    if (s->verdict == SK_VERDICT_MISSING && !s->state_present && s->job_rc == -ENOENT) {
+        log_info("%s: no snapshot to restore; starting the node on its new data-dir", s->name);
+        if (s->counted_restore && s->nrestore_times)
+            s->nrestore_times--; /* nothing was restored */
+        s->last_failure[0] = '\0';
+        do_spawn(s);
+        return;
+    }
+    /* No snapshot to restore, or none that fits: an operator must act. Others (a lock held by
+     * a prune, a full disk) may pass: try again after a back-off, within the budget. */
+    if (s->job_rc == -ENOENT || s->job_rc == -EPROTOTYPE || s->job_rc == -EBUSY) {
+        set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
+        return;
+    }
+    set_state(s, SK_SLOT_BACKOFF, "%s", s->last_failure);
+    start_timer(s, s->backoff_ms ? s->backoff_ms : 1000);
+    s->backoff_ms = s->backoff_ms * 2 > cfg(s)->backoff_max_ms ? cfg(s)->backoff_max_ms : s->backoff_ms * 2;
+}
+
+static void go_backoff(sk_slot_t *s)
+{
+    uint64_t ms = s->backoff_ms;
+    set_state(s, SK_SLOT_BACKOFF, "%s; next start in %.1fs", s->last_failure, (double)ms / 1000.0);
+    start_timer(s, ms);
+    uint64_t next = ms ? ms * 2 : cfg(s)->backoff_min_ms;
+    if (next > cfg(s)->backoff_max_ms)
+        next = cfg(s)->backoff_max_ms;
+    s->backoff_ms = next;
+}
+
+static void begin_snapshot(sk_slot_t *s);
+
+static void act_checked(sk_slot_t *s)
+{
+    if (s->stay_stopped_after || s->d->shutting_down) {
+        s->stay_stopped_after = false;
+        set_state(s, SK_SLOT_STOPPED, NULL);
+        return;
+    }
+    if (s->then == SK_THEN_SNAPSHOT) {
+        s->then = SK_THEN_NONE;
+        begin_snapshot(s);
+        return;
+    }
+    bool after_exit = s->check_after_exit;
+    if (s->verdict == SK_VERDICT_RUNNING) {
+        fail_note(s, "%s is in use by pid %ld, a process slotkeeper did not start; not touching it", s->data_dir,
+                  (long)s->lock_pid);
+        log_warnx("%s: %s", s->name, s->last_failure);
+        set_state(s, SK_SLOT_BACKOFF, "%s", s->last_failure);
+        start_timer(s, cfg(s)->backoff_max_ms > 1000 ? cfg(s)->backoff_max_ms : 1000);
+        return;
+    }
+    if (needs_restore(s->verdict) || (after_exit && s->log_says_corrupt)) {
+        if (!cfg(s)->repo_path || !cfg(s)->repo_path[0]) {
+            fail_note(s, "%s: %s; no repository configured", sk_verdict_name(s->verdict), s->verdict_reason);
+            set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
+            return;
+        }
+        fail_note(s, "%s: %s", needs_restore(s->verdict) ? sk_verdict_name(s->verdict) : "corrupt", s->verdict_reason);
+        log_warnx("%s: %s; it needs a restore", s->name, s->last_failure);
+        request_restore(s);
+        return;
+    }
+    if (after_exit && s->then != SK_THEN_START) {
+        /* A crash that left the data clean: restart after the back-off. */
+        s->restarts++;
+        go_backoff(s);
+        return;
+    }
+    s->then = SK_THEN_NONE;
+    do_spawn(s);
+}
+
+/* Starts the node now (the data-dir was checked). */
+static void do_spawn(sk_slot_t *s)
+{
+    int rc = spawn_node(s);
+    if (rc < 0) {
+        fail_note(s, "cannot start %s: %s", s->argv[0], uv_strerror(rc));
+        log_warnx("%s: %s", s->name, s->last_failure);
+        go_backoff(s);
+        return;
+    }
+    log_info("%s: started pid %ld", s->name, (long)s->pid);
+    s->start_seq++;
+    start_probing(s);
+    start_timer(s, cfg(s)->startup_grace_ms);
+    set_state(s, SK_SLOT_STARTING, "pid %ld", (long)s->pid);
+    if (s->archive && s->cycle_t0 > 0 && s->cur.start) {
+        /* The archival node is back: the cycle's downtime ends here. */
+        s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+        record_cycle(s);
+    }
+}
+
+/* The node exited while running or starting, without being asked to. */
+static void act_exited(sk_slot_t *s)
+{
+    stop_timer(s);
+    double up = sk_now() - s->started_at;
+    bool early = up * 1000 < (double)cfg(s)->startup_grace_ms;
+    char how[96];
+    if (s->exit_status < 0)
+        snprintf(how, sizeof(how), "exited (adopted, status unknown)");
+    else if (s->term_signal)
+        snprintf(how, sizeof(how), "was killed by signal %d", s->term_signal);
+    else
+        snprintf(how, sizeof(how), "exited with status %" PRId64, s->exit_status);
+    fail_note(s, "node %s after %.1fs%s", how, up, early ? ", within its startup grace" : "");
+    log_warnx("%s: %s", s->name, s->last_failure);
+    if (up * 1000 >= (double)cfg(s)->stable_after_ms)
+        s->backoff_ms = cfg(s)->backoff_min_ms;
+    (void)NODEOS_DATABASE_DIRTY;
+    (void)NODEOS_OTHER_FAIL;
+    s->then = SK_THEN_NONE;
+    begin_check(s, true);
+}
+
+static void act_grace_over(sk_slot_t *s)
+{
+    if (!s->health_url[0])
+        set_state(s, SK_SLOT_RUNNING, "pid %ld", (long)s->pid);
+}
+
+static void act_healthy(sk_slot_t *s)
+{
+    stop_timer(s);
+    set_state(s, SK_SLOT_RUNNING, "pid %ld, head %" PRIu64, (long)s->pid, s->head);
+}
+
+static void act_stop_timeout(sk_slot_t *s)
+{
+    log_warnx("%s: pid %ld did not stop within the stop timeout; sending SIGKILL", s->name, (long)s->pid);
+    s->killed = true;
+    signal_node(s, SIGKILL);
+    snprintf(s->detail, sizeof(s->detail), "SIGKILL sent to pid %ld", (long)s->pid);
+}
+
+static void begin_snapshot(sk_slot_t *s)
+{
+    int rc = queue_job(s, JOB_SNAPSHOT);
+    if (rc < 0) {
+        snprintf(s->cur.failure, sizeof(s->cur.failure), "cannot queue the snapshot: %s", uv_strerror(rc));
+        record_cycle(s);
+        begin_check(s, false);
+        return;
+    }
+    set_state(s, SK_SLOT_SNAPSHOTTING, "cycle started %.0fs ago", sk_now() - s->cycle_t0);
+}
+
+/* The node stopped as asked. */
+static void act_stopped(sk_slot_t *s)
+{
+    stop_timer(s);
+    sk_then_t then = s->then;
+    s->then = SK_THEN_NONE;
+    s->stop_seq++;
+    if (s->d->shutting_down)
+        then = SK_THEN_NONE;
+    switch (then) {
+    case SK_THEN_NONE:
+        log_info("%s: stopped%s", s->name, s->killed ? " (killed)" : "");
+        set_state(s, SK_SLOT_STOPPED, s->killed ? "killed after the stop timeout" : NULL);
+        break;
+    case SK_THEN_START:
+        begin_check(s, false);
+        break;
+    case SK_THEN_RESTORE:
+        request_restore(s);
+        break;
+    case SK_THEN_SNAPSHOT:
+        if (s->killed) {
+            snprintf(s->cur.failure, sizeof(s->cur.failure),
+                     "the archival node had to be killed after the stop timeout; nothing published, restoring it");
+            log_warnx("archive: %s", s->cur.failure);
+            record_cycle(s);
+            s->operator_restore = true; /* the archival node's own repair is not rationed */
+            request_restore(s);
+            break;
+        }
+        begin_snapshot(s);
+        break;
+    }
+}
+
+static void act_snapshotted(sk_slot_t *s)
+{
+    s->cur.duration_ms = (uint64_t)((sk_now() - s->cycle_t0) * 1000);
+    bool stay = s->stay_stopped_after || s->d->shutting_down;
+    s->stay_stopped_after = false;
+    if (s->job_rc < 0) {
+        snprintf(s->cur.failure, sizeof(s->cur.failure), "%s", s->job_err);
+        log_warnx("archive: cycle failed: %s", s->cur.failure);
+        if (s->job_rc == -EUCLEAN || needs_restore(s->verdict)) {
+            record_cycle(s);
+            s->operator_restore = true;
+            if (stay) {
+                set_state(s, SK_SLOT_STOPPED, "%s", s->cur.failure);
+                return;
+            }
+            request_restore(s);
+            return;
+        }
+    } else {
+        log_info("archive: published snapshot %s (%" PRIu64 " bytes read, %" PRIu64 " new, %.1fs)", s->cur.id,
+                 s->cur.bytes_read, s->cur.new_bytes, (double)s->cur.duration_ms / 1000.0);
+    }
+    if (stay) {
+        s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+        record_cycle(s);
+        set_state(s, SK_SLOT_STOPPED, NULL);
+        return;
+    }
+    /* Restart at once; the cycle is recorded when the node has been started (downtime). */
+    begin_check(s, false);
+}
+
+static void act_cycle_running(sk_slot_t *s)
+{
+    memset(&s->cur, 0, sizeof(s->cur));
+    s->cur.start = (int64_t)time(NULL);
+    s->cycle_t0 = s->down_t0 = sk_now();
+    log_info("archive: cycle: stopping pid %ld", (long)s->pid);
+    stop_node(s, SK_THEN_SNAPSHOT);
+}
+
+static void act_cycle_stopped(sk_slot_t *s)
+{
+    memset(&s->cur, 0, sizeof(s->cur));
+    s->cur.start = (int64_t)time(NULL);
+    s->cycle_t0 = s->down_t0 = sk_now();
+    s->stay_stopped_after = s->state == SK_SLOT_STOPPED;
+    stop_timer(s);
+    s->gen++;
+    begin_snapshot(s);
+}
+
+/* A cycle request the archival node cannot take now (it is being restored or checked). */
+static void act_cycle_busy(sk_slot_t *s)
+{
+    sk_cycle_t c = {.start = (int64_t)time(NULL)};
+    snprintf(c.failure, sizeof(c.failure), "skipped: the archival node is %s", state_names[s->state]);
+    s->cur = c;
+    s->cycle_t0 = 0;
+    record_cycle(s);
+}
+
+static void act_stop_more(sk_slot_t *s)
+{
+    if (s->then == SK_THEN_SNAPSHOT)
+        s->stay_stopped_after = true; /* the cycle goes on, the node stays down */
+    else
+        s->then = SK_THEN_NONE;
+}
+
+static void act_restore_after_stop(sk_slot_t *s)
+{
+    s->operator_restore = true;
+    if (s->then != SK_THEN_SNAPSHOT)
+        s->then = SK_THEN_RESTORE;
+}
+
+static void act_backoff_over(sk_slot_t *s)
+{
+    begin_check(s, false);
+}
+
+static void act_start_checking(sk_slot_t *s)
+{
+    /* Already on the way: a check with a start after it. */
+    s->then = SK_THEN_NONE;
+    s->stay_stopped_after = false;
+}
+
+static void act_ignore_start_failed(sk_slot_t *s)
+{
+    act_reset(s);
+}
+
+static void record_cycle(sk_slot_t *s)
+{
+    if (!s->cur.start)
+        return;
+    if (!s->cur.duration_ms && s->cycle_t0 > 0)
+        s->cur.duration_ms = (uint64_t)((sk_now() - s->cycle_t0) * 1000);
+    s->cycles[s->ncycles % SK_CYCLES_KEPT] = s->cur;
+    s->ncycles++;
+    s->cycle_seq++;
+    bool ok = s->cur.id[0] && !s->cur.failure[0];
+    if (ok && !s->job_busy) {
+        if (queue_job(s, JOB_AFTER_CYCLE) < 0)
+            log_warnx("archive: cannot queue the verify of %s", s->cur.id);
+    }
+    memset(&s->cur, 0, sizeof(s->cur));
+    s->cycle_t0 = 0;
+    sk_daemon_cycle_done(s->d);
+}
+
+/* The state x event table. NULL: the event means nothing in that state. */
+#define S(x) SK_SLOT_##x
+static const action_fn table[SK_SLOT_NSTATES][SK_EV_COUNT] = {
+    [S(STOPPED)] =
+        {[SK_EV_START] = act_start, [SK_EV_RESTORE] = act_restore_request, [SK_EV_CYCLE] = act_cycle_stopped},
+    [S(CHECKING)] = {[SK_EV_START] = act_start_checking,
+                     [SK_EV_STOP] = act_stop_idle,
+                     [SK_EV_CHECKED] = act_checked,
+                     [SK_EV_RESTORE] = act_restore_request,
+                     [SK_EV_CYCLE] = act_cycle_busy},
+    [S(STARTING)] = {[SK_EV_STOP] = act_stop_node,
+                     [SK_EV_RESTORE] = act_restore_request,
+                     [SK_EV_CYCLE] = act_cycle_running,
+                     [SK_EV_EXIT] = act_exited,
+                     [SK_EV_TIMER] = act_grace_over,
+                     [SK_EV_HEALTHY] = act_healthy},
+    [S(RUNNING)] = {[SK_EV_STOP] = act_stop_node,
+                    [SK_EV_RESTORE] = act_restore_request,
+                    [SK_EV_CYCLE] = act_cycle_running,
+                    [SK_EV_EXIT] = act_exited,
+                    [SK_EV_UNHEALTHY] = act_restart_node},
+    [S(STOPPING)] = {[SK_EV_EXIT] = act_stopped,
+                     [SK_EV_TIMER] = act_stop_timeout,
+                     [SK_EV_STOP] = act_stop_more,
+                     [SK_EV_RESTORE] = act_restore_after_stop},
+    [S(BACKOFF)] = {[SK_EV_START] = act_start,
+                    [SK_EV_STOP] = act_stop_idle,
+                    [SK_EV_RESTORE] = act_restore_request,
+                    [SK_EV_TIMER] = act_backoff_over,
+                    [SK_EV_CYCLE] = act_cycle_stopped},
+    [S(QUEUED)] = {[SK_EV_STOP] = act_stop_idle, [SK_EV_RESTORE_GO] = act_restore_go, [SK_EV_CYCLE] = act_cycle_busy},
+    [S(RESTORING)] = {[SK_EV_STOP] = act_stop_later, [SK_EV_RESTORED] = act_restored, [SK_EV_CYCLE] = act_cycle_busy},
+    [S(SNAPSHOTTING)] = {[SK_EV_STOP] = act_stop_later, [SK_EV_SNAPSHOTTED] = act_snapshotted},
+    [S(FAILED)] = {[SK_EV_START] = act_ignore_start_failed,
+                   [SK_EV_STOP] = act_stop_idle,
+                   [SK_EV_RESTORE] = act_restore_request,
+                   [SK_EV_CYCLE] = act_cycle_stopped},
+};
+#undef S
+
+void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev)
+{
+    action_fn fn = table[s->state][ev];
+    if (!fn) {
+        log_debug("%s: %s ignored in state %s", s->name, event_names[ev], state_names[s->state]);
+        /* A check whose slot moved on: drop it, but run a check that was waiting for a job. */
+        if (ev == SK_EV_CHECKED || ev == SK_EV_RESTORED || ev == SK_EV_SNAPSHOTTED)
+            sk_daemon_slot_changed(s->d, s);
+        return;
+    }
+    fn(s);
+    /* A check that had to wait for a job: queue it now that the job is done. */
+    if (s->state == SK_SLOT_CHECKING && !s->job_busy && !strcmp(s->detail, "waiting for the previous job"))
+        begin_check(s, s->check_after_exit);
+}

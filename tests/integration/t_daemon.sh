@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# The daemon with real processes: an archival fakenode and worker fakenodes, the
+# snapshot cycle, each corruption kind leading to a restore, a plain crash leading
+# to a restart, the restore budget reaching `failed`, a damaged newest snapshot
+# falling back to an older one, the control socket (good, garbage and oversized
+# requests), SIGHUP with a bad and a good file, kill -9 of the daemon (the nodes
+# live on and the next daemon adopts them), and SIGTERM stopping every node cleanly.
+. "$(dirname "$0")/lib.sh"
+
+FAKENODE=${FAKENODE:-$ROOT/build/fakenode}
+CTLSEND=$TOOLS/ctlsend
+PORT=$((20000 + RANDOM % 20000))
+C=$W/sk.conf
+SOCK=$W/control.sock
+
+# Every process this test started lives under $W: stop them all at the end.
+cleanup() {
+    pkill -TERM -f "slotkeeper daemon -c $C" 2>/dev/null
+    for _ in $(seq 50); do pgrep -f "$W/" >/dev/null || break; sleep 0.1; done
+    pkill -KILL -f "$W/" 2>/dev/null
+    finish
+}
+trap cleanup EXIT
+
+genesis() { # DIR: a chain that started 10 minutes ago (1,200 blocks to catch up)
+    mkdir -p "$1"
+    printf '{"initial_timestamp": "%s", "initial_key": "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"}\n' \
+        "$GENESIS_TIME" >"$1/genesis.json"
+}
+GENESIS_TIME=$(date -u -d '10 minutes ago' +%Y-%m-%dT%H:%M:%S.000)
+for d in archive 1 2 3; do genesis "$W/$d"; done
+"$SK" repo init "$W/repo" --chunk-size 64KiB >/dev/null
+
+write_conf() { # SLOTS BUDGET
+    cat >"$C" <<EOF
+[daemon]
+control_socket = $SOCK
+state_dir = $W/state
+log_level = debug
+[repository]
+path = $W/repo
+keep_last = 10
+threads = 2
+[archive]
+data_dir = $W/archive
+command = $FAKENODE --data-dir {data_dir} --http-server-address off --chain-state-db-size-mb 64 --catch-up-rate 5000
+snapshot_interval = 1h
+stop_timeout = 20s
+[workers]
+slots = $1
+data_dir = $W/{slot}
+command = $FAKENODE --data-dir {data_dir} --http-server-address 127.0.0.1:{http_port} --chain-state-db-size-mb 64 --catch-up-rate 5000
+http_port_base = $PORT
+startup_grace = 2s
+health_interval = 1s
+stall_timeout = 30s
+backoff_min = 200ms
+backoff_max = 2s
+restore_budget = $2
+restore_window = 1h
+stop_timeout = 20s
+EOF
+}
+write_conf 2 2
+
+start_daemon() {
+    "$SK" daemon -c "$C" >>"$W/daemon.log" 2>&1 &
+    DPID=$!
+    for _ in $(seq 100); do [ -S "$SOCK" ] && "$SK" status -c "$C" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+
+# field SLOT N: column N of the slot's line in `status` (2 state, 4 pid, 7 restarts, 8 restores).
+field() { "$SK" status -c "$C" 2>/dev/null | awk -v s="$1" -v n="$2" '$1 == s { print $n; exit }'; }
+# wait_for SLOT STATE [SECONDS]
+wait_for() {
+    local i
+    for i in $(seq $((${3:-60} * 10))); do
+        [ "$(field "$1" 2)" = "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "# slot $1 is $(field "$1" 2), not $2; status:" && "$SK" status -c "$C" 2>&1 | sed 's/^/#   /'
+    return 1
+}
+# wait_field SLOT N VALUE [SECONDS]
+wait_field() {
+    for _ in $(seq $((${4:-60} * 10))); do
+        [ "$(field "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    echo "# slot $1 field $2 is $(field "$1" "$2"), not $3" && "$SK" status -c "$C" 2>&1 | sed 's/^/#   /'
+    return 1
+}
+nodes_on() { pgrep -f "fakenode --data-dir $1 " | wc -l; } # live nodes on a data-dir
+pid_of() { field "$1" 4; }
+
+check "the daemon starts and answers on its socket" start_daemon
+check "a new worker slot starts from genesis (nothing to restore yet)" wait_for 1 running
+check "so does slot 2" wait_for 2 running
+check "the archival node runs" wait_for archive running
+check "the socket is mode 0600" test "$(stat -c %a "$SOCK")" = 600
+
+# The snapshot cycle, through the daemon, as cron runs it.
+run 0 "snapshot -c asks the daemon for a cycle" "$SK" snapshot -c "$C"
+ID1=$(cat "$W/out")
+check "it prints the new snapshot id" test -n "$ID1" -a -f "$W/repo/snapshots/$ID1"
+err_has "through the daemon" "and says it went through the daemon"
+check "the archival node runs again after the cycle" wait_for archive running
+check "the cycle is in the status, with its downtime" bash -c "'$SK' status -c '$C' | grep -q '$ID1'"
+run 0 "the new snapshot verifies" "$SK" verify "$ID1" --repo "$W/repo"
+run 0 "status --json" "$SK" status -c "$C" --json
+check "status --json has the slots and the cycles" grep -q '"cycles"' "$W/out"
+
+# A kill -9 leaves the dirty flag: the node cannot start; the daemon restores it.
+p1=$(pid_of 1)
+kill -9 "$p1"
+check "slot 1 killed with SIGKILL is restored" wait_field 1 8 1
+check "and runs again" wait_for 1 running
+check "on a new pid" test "$(pid_of 1)" != "$p1"
+check "the dirty state went to quarantine" test -n "$(ls "$W/1/.slotkeeper/quarantine" 2>/dev/null)"
+check "one node on slot 1" test "$(nodes_on "$W/1")" = 1
+
+# Stopped through the daemon, then damaged: a truncated blocks.log is found before the start.
+run 0 "stop --slot 2 stops its node cleanly" "$SK" stop --slot 2 -c "$C"
+check "slot 2 is stopped" test "$(field 2 2)" = stopped
+check "no node on slot 2" test "$(nodes_on "$W/2")" = 0
+run 0 "and its data-dir is clean" "$SK" check "$W/2"
+truncate -s -100 "$W/2/blocks/blocks.log"
+run 0 "start --slot 2" "$SK" start --slot 2 -c "$C"
+check "slot 2 with a truncated blocks.log was restored before it started" test "$(field 2 8)" = 1
+check "the daemon named what was wrong" grep -Eq "slot 2: corrupt: .*block" "$W/daemon.log"
+check "and runs" wait_for 2 running
+
+# A deleted state folder: missing, restored.
+run 0 "stop --slot 2 again" "$SK" stop --slot 2 -c "$C"
+rm -rf "$W/2/state"
+run 0 "start --slot 2 again" "$SK" start --slot 2 -c "$C"
+check "slot 2 without its state was restored" test "$(field 2 8)" = 2
+check "and runs" wait_for 2 running
+
+# A clean stop the daemon did not ask for is a crash without damage: restart, no restore.
+r1=$(field 1 8)
+kill -TERM "$(pid_of 1)"
+check "a node that exits cleanly on its own is restarted" wait_field 1 7 1
+check "and runs" wait_for 1 running
+check "without a restore" test "$(field 1 8)" = "$r1"
+
+# Operator restore through the daemon.
+run 0 "restore --slot 1 goes through the daemon" "$SK" restore --slot 1 -c "$C"
+check "it prints the snapshot it restored" grep -qx "$ID1" "$W/out"
+check "slot 1 runs after the operator's restore" wait_for 1 running
+run 2 "restore --slot 9: no such slot" "$SK" restore --slot 9 -c "$C"
+
+# The restore budget: two of the daemon's own restores per hour (the operator's do not
+# count). Slot 2 has had two; the next need sends it to failed.
+kill -9 "$(pid_of 2)"
+check "a third need of a restore within the window: failed" wait_for 2 failed
+check "no node runs on the failed slot" test "$(nodes_on "$W/2")" = 0
+check "the daemon said so loudly" grep -q "slot 2: FAILED: restore budget spent" "$W/daemon.log"
+run 0 "reset --slot 2" "$SK" reset --slot 2 -c "$C"
+check "after reset slot 2 is restored and runs" wait_for 2 running
+check "with its third restore" test "$(field 2 8)" = 3
+
+# A damaged newest snapshot: the restore marks it bad and falls back to the older one.
+run 0 "a second cycle" "$SK" snapshot -c "$C"
+ID2=$(cat "$W/out")
+only2=$(comm -13 <(grep '^c ' "$W/repo/snapshots/$ID1" | cut -d' ' -f3 | sort -u) \
+    <(grep '^c ' "$W/repo/snapshots/$ID2" | cut -d' ' -f3 | sort -u) | head -1)
+chunk=$W/repo/chunks/${only2:0:2}/$only2
+check "found a chunk only the newest snapshot uses" test -f "$chunk"
+sz=$(stat -c %s "$chunk")
+printf '\xff' | dd of="$chunk" bs=1 seek=$((sz / 2)) conv=notrunc status=none
+r1=$(field 1 8)
+kill -9 "$(pid_of 1)"
+check "slot 1 is restored despite the damaged newest snapshot" wait_field 1 8 $((r1 + 1))
+check "and runs" wait_for 1 running
+check "the damaged snapshot is marked bad" test -f "$W/repo/snapshots/$ID2.bad"
+check "slot 1 got the older snapshot" grep -q "slot 1: restored snapshot $ID1" "$W/daemon.log"
+
+# The control socket: bad clients get an error line and never stall the daemon.
+printf 'this is not json\n{"v":1,"cmd":"ping"}\n' | "$CTLSEND" "$SOCK" 1000 >"$W/ctl.out"
+check "garbage gets an error answer" grep -q '"ok": *false' "$W/ctl.out"
+check "and the connection still serves a good request" grep -q '"pid"' "$W/ctl.out"
+printf '{"v":2,"cmd":"status"}\n{"v":1}\n{"v":1,"cmd":"explode"}\n[1,2]\n' | "$CTLSEND" "$SOCK" 1000 >"$W/ctl.out"
+check "a wrong version, no cmd, an unknown cmd, a non-object: four error answers" \
+    test "$(grep -c '"ok": *false' "$W/ctl.out")" = 4
+head -c 200000 /dev/zero | tr '\0' 'x' | "$CTLSEND" "$SOCK" 5000 >"$W/ctl.out"
+rc=$?
+check "an oversized request is answered and closed" test "$rc" = 0
+check "with an error saying so" grep -q '"ok": *false' "$W/ctl.out"
+printf '{"v":1,"cmd":"sta' | "$CTLSEND" "$SOCK" 500 >/dev/null &
+half=$!
+run 0 "a half-sent request does not stall anyone" "$SK" status -c "$C"
+kill "$half" 2>/dev/null
+wait "$half" 2>/dev/null
+
+# SIGHUP: a bad file is refused and the old one stays; a good one is applied.
+cp "$C" "$W/good.conf"
+echo "bogus_key = 1" >>"$C"
+kill -HUP "$DPID"
+for _ in $(seq 50); do grep -q "reload refused" "$W/daemon.log" && break; sleep 0.1; done
+check "a bad file on SIGHUP is refused, naming the line" grep -q "reload refused: $C: line [0-9]*: .*bogus_key" "$W/daemon.log"
+run 0 "the daemon still serves" "$SK" status -c "$W/good.conf"
+check "and both slots still run" bash -c "[ \"\$(awk '\$1==1||\$1==2 {print \$2}' '$W/out' | sort -u)\" = running ]"
+write_conf 3 2
+kill -HUP "$DPID"
+check "a good file adds slot 3" wait_for 3 running
+write_conf 1 2
+kill -HUP "$DPID"
+for _ in $(seq 100); do [ "$(nodes_on "$W/2")" = 0 ] && [ "$(nodes_on "$W/3")" = 0 ] && break; sleep 0.1; done
+check "removing slots stops their nodes" test "$(nodes_on "$W/2")$(nodes_on "$W/3")" = 00
+run 0 "slot 3's data-dir was stopped cleanly" "$SK" check "$W/3"
+
+# kill -9 of the daemon: nodes live on, the next daemon adopts them.
+p1=$(pid_of 1)
+pa=$(pid_of archive)
+kill -9 "$DPID"
+wait "$DPID" 2>/dev/null
+sleep 0.5
+check "nodes survive the daemon's death" kill -0 "$p1"
+check "start a new daemon" start_daemon
+check "it adopts slot 1's node" wait_field 1 4 "$p1"
+check "and the archival node" wait_field archive 4 "$pa"
+check "no second node was started" test "$(nodes_on "$W/1")" = 1
+run 4 "a second daemon on the same state_dir is refused" "$SK" daemon -c "$C"
+
+# kill -9 of the daemon in the middle of a cycle: nothing half-published, the next daemon
+# finds the archival node stopped and clean and starts it; the next cycle works.
+"$SK" snapshot -c "$C" >/dev/null 2>&1 &
+cyc=$!
+for _ in $(seq 100); do grep -q "archive: cycle: stopping" <(tail -5 "$W/daemon.log") && break; sleep 0.05; done
+kill -9 "$DPID"
+wait "$DPID" 2>/dev/null
+wait "$cyc" 2>/dev/null
+check "start a daemon after the one killed mid-cycle" start_daemon
+check "the archival node runs again" wait_for archive running
+check "one archival node" test "$(nodes_on "$W/archive")" = 1
+run 0 "every published snapshot but the damaged one verifies" "$SK" verify "$ID1" --repo "$W/repo"
+run 0 "the next cycle works" "$SK" snapshot -c "$C"
+
+# kill -9 of the daemon in the middle of a restore: the slot is finished or redone.
+for round in 1 2 3; do
+    "$SK" restore --slot 1 -c "$C" >/dev/null 2>&1 &
+    rp=$!
+    sleep "0.$((RANDOM % 5))"
+    kill -9 "$DPID"
+    wait "$DPID" 2>/dev/null
+    wait "$rp" 2>/dev/null
+    start_daemon || echo "# round $round: daemon did not start"
+done
+check "after daemons killed mid-restore, slot 1 runs" wait_for 1 running
+check "with exactly one node" test "$(nodes_on "$W/1")" = 1
+check "and no restore marker" test ! -e "$W/1/.slotkeeper/restoring"
+
+# SIGTERM: every node stops cleanly, then the daemon exits 0.
+kill -TERM "$DPID"
+wait "$DPID"
+check "SIGTERM: the daemon exits 0" test $? = 0
+check "no node is left" test "$(pgrep -f "fakenode --data-dir $W/" | wc -l)" = 0
+run 0 "slot 1 was stopped cleanly" "$SK" check "$W/1"
+run 0 "the archival node was stopped cleanly" "$SK" check "$W/archive"
+check "the socket file is gone" test ! -e "$SOCK"
+check "no sanitizer report in the daemon's log" bash -c "! grep -Eq 'Sanitizer|runtime error' '$W/daemon.log'"
