@@ -101,6 +101,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@SLOTKEEPER=$(CURDIR)/slotkeeper MKDATADIR=$(CURDIR)/$(BUILD)/tools/mkdatadir \
 	  RUNSTAT=$(CURDIR)/$(BUILD)/tools/runstat bash tests/bench/bench.sh
+	@SLOTKEEPER=$(CURDIR)/slotkeeper FAKENODE=$(CURDIR)/$(BUILD)/fakenode bash tests/bench/daemon_idle.sh
 
 format:
 	clang-format -i $(LIB_SRC) $(BIN_SRC) $(UNIT_SRC) include/slotkeeper/*.h tests/tools/*.c tests/fakenode/*.[ch]

@@ -629,11 +629,14 @@ static void on_job(uv_work_t *w)
 
 static void record_cycle(sk_slot_t *s);
 
+static void run_pending_check(sk_slot_t *s);
+
 static void on_job_done(uv_work_t *w, int status)
 {
     struct job *j = w->data;
     sk_slot_t *s = j->s;
     s->job_busy = false;
+
     if (status == UV_ECANCELED && j->rc == 0)
         j->rc = -ECANCELED;
     s->job_rc = j->rc;
@@ -697,6 +700,8 @@ static void on_job_done(uv_work_t *w, int status)
     }
     }
     free(j);
+    /* A check queued behind this job runs now. */
+    run_pending_check(s);
     if (sk_slot_idle(s) || s->state == SK_SLOT_STOPPED)
         sk_daemon_slot_changed(s->d, s);
 }
@@ -998,8 +1003,8 @@ static void on_probe(void *arg, const sk_probe_result_t *r)
         return;
     double stall = (double)cfg(s)->stall_timeout_ms / 1000.0;
     if (now - s->answered_at > stall) {
-        fail_note(s, "no answer from %s for %.0fs%s%s", s->health_url, now - s->answered_at, r->error[0] ? ": " : "",
-                  r->error);
+        fail_note(s, "get_info did not answer for %.0fs (%s)", now - s->answered_at,
+                  r->error[0] ? r->error : s->health_url);
         sk_slot_event(s, SK_EV_UNHEALTHY);
     } else if (r->rc == 0 && r->http_code == 200 && now - s->head_changed_at > stall) {
         fail_note(s, "head block stuck at %" PRIu64 " for %.0fs", s->head, now - s->head_changed_at);
@@ -1037,9 +1042,11 @@ static void begin_check(sk_slot_t *s, bool after_exit)
     stop_timer(s);
     if (s->job_busy) {
         /* A disk job is still running (it cannot be cancelled); check once it is done. */
+        s->check_pending = true;
         set_state(s, SK_SLOT_CHECKING, "waiting for the previous job");
         return;
     }
+    s->check_pending = false;
     int rc = queue_job(s, JOB_CHECK);
     if (rc < 0) {
         fail_note(s, "cannot queue a check: %s", uv_strerror(rc));
@@ -1048,6 +1055,14 @@ static void begin_check(sk_slot_t *s, bool after_exit)
         return;
     }
     set_state(s, SK_SLOT_CHECKING, after_exit ? "after its exit" : "before starting");
+}
+
+static void run_pending_check(sk_slot_t *s)
+{
+    if (s->check_pending && !s->job_busy && s->state == SK_SLOT_CHECKING) {
+        s->check_pending = false;
+        begin_check(s, s->check_after_exit);
+    }
 }
 
 static void act_start(sk_slot_t *s)
@@ -1548,6 +1563,5 @@ void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev)
     }
     fn(s);
     /* A check that had to wait for a job: queue it now that the job is done. */
-    if (s->state == SK_SLOT_CHECKING && !s->job_busy && !strcmp(s->detail, "waiting for the previous job"))
-        begin_check(s, s->check_after_exit);
+    run_pending_check(s);
 }

@@ -50,8 +50,8 @@ typedef void (*sk_ctl_handler)(sk_ctl_req_t *req, const char *cmd, json_t *reque
 
 /* Listens on path with the given mode (e.g. 0600). A socket file left by a dead daemon is
  * replaced; if a daemon answers on it, -EADDRINUSE with err saying so. */
-int sk_ctl_listen(uv_loop_t *loop, const char *path, unsigned mode, sk_ctl_handler fn, void *arg,
-                  sk_ctl_server_t **out, sk_err_t *err);
+int sk_ctl_listen(uv_loop_t *loop, const char *path, unsigned mode, sk_ctl_handler fn, void *arg, sk_ctl_server_t **out,
+                  sk_err_t *err);
 
 /* Answers req with answer (stolen; "v" and, if absent, "ok":true are added) and frees req. */
 void sk_ctl_reply(sk_ctl_req_t *req, json_t *answer);

@@ -15,12 +15,12 @@ typedef struct sk_health sk_health_t;
 typedef struct sk_probe sk_probe_t;
 
 typedef struct sk_probe_result {
-    int rc;            /* 0: an HTTP answer came (see http_code); negative errno: none did
-                        * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EIO for others) */
-    long http_code;    /* e.g. 200, 503; 0 when rc < 0 */
-    int has_head;      /* the body was a JSON object with an unsigned "head_block_num" */
+    int rc;         /* 0: an HTTP answer came (see http_code); negative errno: none did
+                     * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EIO for others) */
+    long http_code; /* e.g. 200, 503; 0 when rc < 0 */
+    int has_head;   /* the body was a JSON object with an unsigned "head_block_num" */
     uint64_t head_block_num;
-    char error[160];   /* one line when rc < 0 or the body was not understood, else "" */
+    char error[160]; /* one line when rc < 0 or the body was not understood, else "" */
 } sk_probe_result_t;
 
 typedef void (*sk_probe_cb)(void *arg, const sk_probe_result_t *r);

@@ -130,6 +130,7 @@ typedef struct sk_slot {
     unsigned gen;
     bool job_busy;
     bool check_after_exit;
+    bool check_pending; /* a check waits for the running job to end */
     sk_verdict_t verdict;
     char verdict_reason[512];
     pid_t lock_pid;
