@@ -8,7 +8,9 @@ BUILD   := build
 # each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
 PC_MODULES := libzstd libxxhash jansson inih libarchive libuv libcurl
 TEST_PC_MODULES := libuv
-DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev
+# yamlcheck (tests/tools) parses etc/docker/stack.yml with libyaml.
+TOOL_PC_MODULES := yaml-0.1
+DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev
 DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
 DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
 
@@ -25,7 +27,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 BIN_SRC := supervisor/main.c $(wildcard supervisor/cmd_*.c)
 LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
-TOOLS   := mkdatadir runstat holdlock ctlsend
+TOOLS   := mkdatadir runstat holdlock ctlsend yamlcheck
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -62,6 +64,10 @@ $(BUILD)/fakenode: $(FAKENODE_SRC) tests/fakenode/fakenode.h
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O2 -g -o $@ $<
+
+$(BUILD)/tools/yamlcheck: tests/tools/yamlcheck.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -g $(shell pkg-config --cflags $(TOOL_PC_MODULES)) -o $@ $< $(shell pkg-config --libs $(TOOL_PC_MODULES))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

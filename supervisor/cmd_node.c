@@ -154,6 +154,8 @@ int cmd_run(struct options *o)
         .tries = o->tries ? o->tries : 2,
         .startup_grace_ms = o->given[O_STARTUP_GRACE] || o->config ? o->startup_grace_ms : 120000,
         .lock_wait_ms = o->lock_wait_ms,
+        .control_socket = o->config && o->given[O_SLOT] ? cli_config()->control_socket : NULL,
+        .slot = o->given[O_SLOT] ? o->slot : 0,
     };
     /* The run's own SIGINT/SIGTERM handler would only cancel slotkeeper's work: the node gets them. */
     signal(SIGINT, SIG_DFL);

@@ -42,6 +42,8 @@ static const struct key keys[] = {
     {"daemon", "state_dir", T_PATH, OFF(state_dir), 0, 0, "/var/lib/slotkeeper/state", NULL,
      "where the daemon keeps pid files and slot state"},
     {"daemon", "log_level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels, "error, warn, info or debug"},
+    {"daemon", "metrics_address", T_STR, OFF(metrics_address), 0, 0, "", NULL,
+     "HOST:PORT where the daemon serves Prometheus metrics at /metrics (e.g. 127.0.0.1:9488); empty: off"},
 
     {"repository", "path", T_PATH, OFF(repo_path), 0, 0, NULL, NULL,
      "the snapshot repository (made with `slotkeeper repo init`); required"},
@@ -69,8 +71,9 @@ static const struct key keys[] = {
     {"workers", "data_dir", T_TEMPLATE, OFF(worker_data_dir), 0, 0, "", NULL,
      "data-dir of each slot, with {slot} (e.g. /srv/eos/{slot}); required when slots > 0"},
     {"workers", "command", T_TEMPLATE, OFF(worker_command), 0, 0, "", NULL,
-     "command line that starts a worker ({slot}, {data_dir}, {http_port}, {p2p_port}); required when "
-     "slots > 0"},
+     "command line that starts a worker ({slot}, {data_dir}, {http_port}, {p2p_port}); empty: the "
+     "workers run elsewhere (`slotkeeper run` in containers) and the daemon only restores them when "
+     "asked"},
     {"workers", "http_port_base", T_UINT, OFF(http_port_base), 1, 65000, "8888", NULL,
      "{http_port} of slot N is http_port_base + N"},
     {"workers", "p2p_port_base", T_UINT, OFF(p2p_port_base), 1, 65000, "9876", NULL,
@@ -335,14 +338,13 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     const char *bad = NULL;
     if (c.slots > 0 && !*c.worker_data_dir)
         bad = "[workers] data_dir: required when slots > 0";
-    else if (c.slots > 0 && !*c.worker_command)
-        bad = "[workers] command: required when slots > 0";
     else if (c.slots > 1 && !strstr(c.worker_data_dir, "{slot}"))
         bad = "[workers] data_dir: must contain {slot} when there is more than one slot";
     else if (*c.worker_data_dir && (strstr(c.worker_data_dir, "{data_dir}") || c.worker_data_dir[0] != '/'))
         bad = "[workers] data_dir: must be an absolute path and cannot use {data_dir}";
     else if (*c.archive_command && !*c.archive_data_dir)
         bad = "[archive] command: needs [archive] data_dir";
+
     else if (c.backoff_min_ms > c.backoff_max_ms)
         bad = "[workers] backoff_min: larger than backoff_max";
     else if (!*c.archive_include)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -62,6 +63,12 @@ static json_t *slot_json(const sk_slot_t *s)
     json_object_set_new(o, "restarts", json_integer(s->restarts));
     json_object_set_new(o, "restores", json_integer(s->restores));
     json_object_set_new(o, "last_failure", json_string(s->last_failure));
+    json_object_set_new(o, "external", json_boolean(s->external));
+    json_t *by = json_object();
+    for (int i = SK_REASON_DIRTY; i < SK_REASON_COUNT; i++)
+        if (s->restores_by[i])
+            json_object_set_new(by, sk_restore_reason_names[i], json_integer(s->restores_by[i]));
+    json_object_set_new(o, "restores_by_reason", by);
     return o;
 }
 
@@ -112,6 +119,211 @@ static json_t *status_json(sk_daemon_t *d)
             json_array_append_new(arr, slot_json(d->slots[i]));
     json_object_set_new(o, "slots", arr);
     return o;
+}
+
+/* ---- the repository's figures, for metrics ---- */
+
+struct measure {
+    uv_work_t w;
+    sk_daemon_t *d;
+    char path[PATH_MAX];
+    uint64_t snapshots, bad, bytes;
+    int rc;
+};
+
+static void du_dir(int dfd, uint64_t *bytes)
+{
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        close(dfd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        *bytes += (uint64_t)st.st_blocks * 512;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (sub >= 0)
+                du_dir(sub, bytes);
+        }
+    }
+    closedir(dir);
+}
+
+static void on_measure(uv_work_t *w)
+{
+    struct measure *m = w->data;
+    char p[PATH_MAX];
+    sk_path_join(p, sizeof(p), m->path, "snapshots");
+    DIR *dir = opendir(p);
+    if (!dir) {
+        m->rc = -errno;
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] == '.')
+            continue;
+        if (n > 4 && !strcmp(de->d_name + n - 4, ".bad"))
+            m->bad++;
+        else
+            m->snapshots++;
+    }
+    closedir(dir);
+    int fd = open(m->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        du_dir(fd, &m->bytes);
+}
+
+static void on_measured(uv_work_t *w, int status)
+{
+    struct measure *m = w->data;
+    sk_daemon_t *d = m->d;
+    d->repo_measuring = false;
+    if (status == 0 && m->rc == 0) {
+        d->repo_snapshots = m->snapshots;
+        d->repo_bad = m->bad;
+        d->repo_bytes = m->bytes;
+        d->repo_measured = true;
+    }
+    free(m);
+}
+
+void sk_daemon_measure_repo(sk_daemon_t *d)
+{
+    if (d->repo_measuring || d->shutting_down || !d->metrics)
+        return;
+    struct measure *m = calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    m->d = d;
+    m->w.data = m;
+    snprintf(m->path, sizeof(m->path), "%s", d->cfg.repo_path);
+    if (uv_queue_work(d->loop, &m->w, on_measure, on_measured) == 0)
+        d->repo_measuring = true;
+    else
+        free(m);
+}
+
+/* ---- Prometheus metrics ---- */
+
+static void slot_label(const sk_slot_t *s, char *buf, size_t len)
+{
+    if (s->archive)
+        snprintf(buf, len, "archive");
+    else
+        snprintf(buf, len, "%u", s->num);
+}
+
+static void render_metrics(sk_mbuf_t *b, void *arg)
+{
+    sk_daemon_t *d = arg;
+    char l[16];
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_state 1 for the state each slot is in.\n"
+                      "# TYPE slotkeeper_slot_state gauge\n");
+    for (unsigned i = 0; i <= d->nslots; i++) {
+        sk_slot_t *s = d->slots[i];
+        if (!s)
+            continue;
+        slot_label(s, l, sizeof(l));
+        for (int st = 0; st < SK_SLOT_NSTATES; st++)
+            sk_mbuf_printf(b, "slotkeeper_slot_state{slot=\"%s\",state=\"%s\"} %d\n", l, sk_slot_state_name(st),
+                           s->state == (sk_slot_state_t)st);
+    }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_up 1 while the slot's node process runs.\n"
+                      "# TYPE slotkeeper_slot_up gauge\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i]) {
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b, "slotkeeper_slot_up{slot=\"%s\"} %d\n", l, d->slots[i]->pid > 0);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_head_block The head block number get_info last reported.\n"
+                      "# TYPE slotkeeper_slot_head_block gauge\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i] && d->slots[i]->head_known) {
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b, "slotkeeper_slot_head_block{slot=\"%s\"} %" PRIu64 "\n", l, d->slots[i]->head);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_restarts_total Restarts of the slot's node (crashes, stalls).\n"
+                      "# TYPE slotkeeper_slot_restarts_total counter\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i]) {
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b, "slotkeeper_slot_restarts_total{slot=\"%s\"} %u\n", l, d->slots[i]->restarts);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_restores_total Completed restores of the slot, by why they ran.\n"
+                      "# TYPE slotkeeper_slot_restores_total counter\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i]) {
+            slot_label(d->slots[i], l, sizeof(l));
+            for (int r = SK_REASON_DIRTY; r < SK_REASON_COUNT; r++)
+                sk_mbuf_printf(b, "slotkeeper_slot_restores_total{slot=\"%s\",reason=\"%s\"} %u\n", l,
+                               sk_restore_reason_names[r], d->slots[i]->restores_by[r]);
+        }
+    sk_mbuf_printf(b,
+                   "# HELP slotkeeper_restores_running Restores running on this host.\n"
+                   "# TYPE slotkeeper_restores_running gauge\n"
+                   "slotkeeper_restores_running %u\n"
+                   "# HELP slotkeeper_restores_queued Slots waiting for a restore.\n"
+                   "# TYPE slotkeeper_restores_queued gauge\n"
+                   "slotkeeper_restores_queued %u\n",
+                   d->restores_running, d->nqueue);
+    sk_slot_t *a = d->slots[0];
+    if (a) {
+        const sk_cycle_t *c = sk_slot_last_cycle(a);
+        sk_mbuf_printf(b,
+                       "# HELP slotkeeper_archive_cycles_total Snapshot cycles of the archival node, by result.\n"
+                       "# TYPE slotkeeper_archive_cycles_total counter\n"
+                       "slotkeeper_archive_cycles_total{result=\"published\"} %u\n"
+                       "slotkeeper_archive_cycles_total{result=\"failed\"} %u\n",
+                       a->cycles_published, a->cycles_failed);
+        if (c)
+            sk_mbuf_printf(b,
+                           "# HELP slotkeeper_archive_last_cycle_duration_seconds Duration of the last cycle.\n"
+                           "# TYPE slotkeeper_archive_last_cycle_duration_seconds gauge\n"
+                           "slotkeeper_archive_last_cycle_duration_seconds %.3f\n"
+                           "# HELP slotkeeper_archive_last_cycle_downtime_seconds How long the last cycle kept the "
+                           "archival node down.\n"
+                           "# TYPE slotkeeper_archive_last_cycle_downtime_seconds gauge\n"
+                           "slotkeeper_archive_last_cycle_downtime_seconds %.3f\n"
+                           "# HELP slotkeeper_archive_last_cycle_read_bytes Data bytes the last cycle read.\n"
+                           "# TYPE slotkeeper_archive_last_cycle_read_bytes gauge\n"
+                           "slotkeeper_archive_last_cycle_read_bytes %" PRIu64 "\n"
+                           "# HELP slotkeeper_archive_last_cycle_stored_bytes New bytes the last cycle stored.\n"
+                           "# TYPE slotkeeper_archive_last_cycle_stored_bytes gauge\n"
+                           "slotkeeper_archive_last_cycle_stored_bytes %" PRIu64 "\n",
+                           (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0, c->bytes_read,
+                           c->new_bytes);
+        if (a->last_success)
+            sk_mbuf_printf(b,
+                           "# HELP slotkeeper_archive_last_success_timestamp_seconds When the last snapshot was "
+                           "published.\n"
+                           "# TYPE slotkeeper_archive_last_success_timestamp_seconds gauge\n"
+                           "slotkeeper_archive_last_success_timestamp_seconds %" PRId64 "\n",
+                           a->last_success);
+    }
+    if (d->repo_measured)
+        sk_mbuf_printf(b,
+                       "# HELP slotkeeper_repository_snapshots Snapshots in the repository, by condition.\n"
+                       "# TYPE slotkeeper_repository_snapshots gauge\n"
+                       "slotkeeper_repository_snapshots{condition=\"good\"} %" PRIu64 "\n"
+                       "slotkeeper_repository_snapshots{condition=\"bad\"} %" PRIu64 "\n"
+                       "# HELP slotkeeper_repository_size_bytes Disk space the repository uses.\n"
+                       "# TYPE slotkeeper_repository_size_bytes gauge\n"
+                       "slotkeeper_repository_size_bytes %" PRIu64 "\n",
+                       d->repo_snapshots - (d->repo_bad <= d->repo_snapshots ? d->repo_bad : 0), d->repo_bad,
+                       d->repo_bytes);
+    sk_mbuf_printf(b,
+                   "# HELP slotkeeper_daemon_start_time_seconds When the daemon started.\n"
+                   "# TYPE slotkeeper_daemon_start_time_seconds gauge\n"
+                   "slotkeeper_daemon_start_time_seconds %" PRId64 "\n",
+                   d->start_unix);
 }
 
 /* ---- waiters ---- */
@@ -277,6 +489,7 @@ static void on_cycle_timer(uv_timer_t *t);
 
 void sk_daemon_cycle_done(sk_daemon_t *d)
 {
+    sk_daemon_measure_repo(d);
     if (!d->shutting_down && d->slots[0])
         uv_timer_start(&d->cycle_timer, on_cycle_timer, d->cfg.snapshot_interval_ms, 0);
 }
@@ -381,9 +594,7 @@ static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
         sk_slot_t *s = find_slot(d, req, r);
         if (!s)
             return;
-        s->nrestore_times = 0;
-        s->backoff_ms = d->cfg.backoff_min_ms;
-        s->last_failure[0] = '\0';
+        sk_slot_reset(s);
         if (s->state == SK_SLOT_FAILED || s->state == SK_SLOT_BACKOFF || s->state == SK_SLOT_STOPPED)
             sk_slot_event(s, SK_EV_START);
         sk_ctl_reply(r, json_pack("{s:o}", "slot", slot_json(s)));
@@ -662,6 +873,16 @@ int sk_daemon_main(const char *config_path)
         sk_config_free(&d->cfg);
         return err.code == -EADDRINUSE ? 4 : 1;
     }
+    if (d->cfg.metrics_address[0] &&
+        sk_metrics_listen(d->loop, d->cfg.metrics_address, render_metrics, d, &d->metrics, &err) < 0) {
+        log_warnx("[daemon] metrics_address: %s: %s", err.path, err.msg);
+        sk_ctl_close(d->ctl, on_ctl_closed, NULL);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        close(d->lockfd);
+        sk_config_free(&d->cfg);
+        return 1;
+    }
+    d->start_unix = (int64_t)time(NULL);
     if (sk_health_init(d->loop, &d->health) < 0) {
         log_warnx("health probes unavailable (libcurl failed to start)");
         d->health = NULL;
@@ -687,6 +908,7 @@ int sk_daemon_main(const char *config_path)
              d->cfg.archive_data_dir[0] ? " and an archival node" : "", d->cfg.control_socket);
     create_slots(d, true);
     schedule_first_cycle(d);
+    sk_daemon_measure_repo(d);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 
@@ -697,6 +919,8 @@ int sk_daemon_main(const char *config_path)
     sk_ctl_close(d->ctl, on_ctl_closed, NULL);
     if (d->health)
         sk_health_close(d->health, on_ctl_closed, NULL);
+    if (d->metrics)
+        sk_metrics_close(d->metrics, on_ctl_closed, NULL);
     uv_walk(d->loop, on_walk_close, NULL);
     uv_run(d->loop, UV_RUN_DEFAULT);
     uv_loop_close(d->loop);

@@ -213,18 +213,21 @@ static const struct command commands[] = {
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SLOT) | B(O_CONFIG) | B(O_TRIES) | B(O_STARTUP_GRACE) | B(O_LOCK_WAIT),
      B(O_DATA_DIR), 1, 4096,
      "usage: slotkeeper run --slot N -c FILE -- nodeos ARGS...\n"
+     "       slotkeeper run --slot N --data-dir DIR -c FILE -- nodeos ARGS...   (in a container)\n"
      "       slotkeeper run --data-dir DIR [--repo REPO] -- nodeos ARGS...\n"
      "\n"
      "The entrypoint of a worker (a Docker Swarm task, a systemd unit per slot). Checks the\n"
      "data-dir; if nodeos would refuse it (dirty, corrupt, incompatible, missing, an unfinished\n"
-     "restore), restores the newest good snapshot first. A data-dir in use by a live process is\n"
+     "restore), has the newest good snapshot restored first: with --slot and -c, by the host\n"
+     "daemon when one listens on [daemon] control_socket (one restore at a time on the host),\n"
+     "otherwise directly from the repository. A data-dir in use by a live process is\n"
      "an error (exit 5). Then runs the node as its child, stdout/stderr passed through,\n"
      "forwards SIGTERM, SIGINT and SIGHUP, and exits with the node's own exit code (128+signal\n"
      "if it was killed). A node that fails at startup on corrupted state is restored and\n"
      "started again, at most --tries starts in all; then run exits with the node's code.\n"
      "  --slot N             with -c: worker slot N ([workers] data_dir); default: $SLOTKEEPER_SLOT\n"
      "  -c, --config FILE    take the repository, the slot's data-dir and the startup grace from it\n"
-     "  --data-dir DIR       the data-dir (without -c)\n"
+     "  --data-dir DIR       the data-dir (with --slot and -c: the slot's folder as mounted here)\n"
      "  --repo REPO          the repository to restore from (without -c)\n"
      "  --tries N            starts in all (default 2)\n"
      "  --startup-grace DUR  an exit within this time of starting is a failure to start (default 120s)\n"
@@ -422,7 +425,14 @@ static int apply_config(const struct command *c, struct options *o)
     if (c->run == cmd_run && !o->given[O_STARTUP_GRACE])
         o->startup_grace_ms = cf->startup_grace_ms;
     if (c->run == cmd_restore || c->run == cmd_run) {
-        if (o->given[O_SLOT]) {
+        if (o->given[O_SLOT] && o->given[O_DATA_DIR] && c->run == cmd_run) {
+            /* In a container: --data-dir is the slot's folder as mounted here, --slot (or
+             * SLOTKEEPER_SLOT) names it to the host daemon. */
+            if (o->slot > cf->slots) {
+                log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
+                return EXIT_USAGE;
+            }
+        } else if (o->given[O_SLOT]) {
             if (o->given[O_DATA_DIR])
                 return usage_error(c, "give --slot or --data-dir, not both");
             if (o->slot > cf->slots) {
@@ -599,7 +609,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     /* Docker Swarm templates only env, mounts and hostname, not the command: take the slot from
      * SLOTKEEPER_SLOT={{.Task.Slot}} when --slot is not given. */
     const char *env_slot = getenv("SLOTKEEPER_SLOT");
-    if (c->run == cmd_run && !o->given[O_SLOT] && !o->given[O_DATA_DIR] && env_slot && *env_slot) {
+    if (c->run == cmd_run && !o->given[O_SLOT] && (!o->given[O_DATA_DIR] || o->config) && env_slot && *env_slot) {
         if (sk_parse_uint(env_slot, 1, 1000, &v) < 0)
             return usage_error(c, "SLOTKEEPER_SLOT: '%s' is not a slot number 1..1000", env_slot);
         o->slot = (unsigned)v;

@@ -6,12 +6,14 @@
 #include "slotkeeper/run.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
+#include "slotkeeper/control.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
@@ -150,6 +152,39 @@ static int restore_latest(const sk_run_opts_t *o)
     return 0;
 }
 
+/* Asks the host daemon to restore the slot. Returns 0 or an exit code, or -1 when no daemon
+ * listens (the caller then restores directly). */
+static int restore_through_daemon(const sk_run_opts_t *o)
+{
+    if (!o->control_socket || !o->slot)
+        return -1;
+    json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", "restore", "slot", (int)o->slot), *a = NULL;
+    sk_err_t err;
+    sk_err_clear(&err);
+    int rc = sk_ctl_call(o->control_socket, req, 0, &a, &err);
+    json_decref(req);
+    if (rc == -ENOENT || rc == -ECONNREFUSED) {
+        log_info("%s: no daemon listens; restoring directly from the repository", o->control_socket);
+        return -1;
+    }
+    if (rc < 0) {
+        log_warnx("%s: %s", err.path[0] ? err.path : o->control_socket, err.msg[0] ? err.msg : strerror(-rc));
+        return 1;
+    }
+    int ex = 0;
+    if (!json_is_true(json_object_get(a, "ok"))) {
+        json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
+        log_warnx("the daemon could not restore slot %u: %s", o->slot,
+                  json_is_string(e) ? json_string_value(e) : "no reason given");
+        ex = json_is_integer(x) && json_integer_value(x) > 0 ? (int)json_integer_value(x) : 1;
+    } else {
+        const char *id = json_string_value(json_object_get(a, "snapshot"));
+        log_info("%s: the host daemon restored snapshot %s", o->data_dir, id ? id : "?");
+    }
+    json_decref(a);
+    return ex;
+}
+
 static bool needs_restore(sk_verdict_t v)
 {
     return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
@@ -178,7 +213,8 @@ static int prepare(const sk_run_opts_t *o)
         return 7;
     }
     log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
-    return restore_latest(o);
+    int ex = restore_through_daemon(o);
+    return ex >= 0 ? ex : restore_latest(o);
 }
 
 int sk_run(const sk_run_opts_t *o)

@@ -69,6 +69,10 @@ static const char *const corruption_messages[] = {
     NULL,
 };
 
+const char *const sk_restore_reason_names[SK_REASON_COUNT] = {
+    "clean", "running", "dirty", "incompatible", "corrupt", "missing", "restoring", "log", "operator", "killed",
+};
+
 const char *sk_slot_state_name(sk_slot_state_t st)
 {
     return st < SK_SLOT_NSTATES ? state_names[st] : "?";
@@ -225,9 +229,13 @@ static int expand_slot(const sk_config_t *c, unsigned num, sk_slot_t *s, char **
     if (!s->command)
         return -ENOMEM;
     free(s->argv);
-    s->argv = split_command(tmp, argv_buf);
-    if (!s->argv)
-        return -EINVAL;
+    s->argv = NULL;
+    s->external = num > 0 && !tmp[0];
+    if (!s->external) {
+        s->argv = split_command(tmp, argv_buf);
+        if (!s->argv)
+            return -EINVAL;
+    }
     if (num && c->health_url[0]) {
         if (sk_config_expand(c, c->health_url, num, s->health_url, sizeof(s->health_url)) < 0)
             return -ENAMETOOLONG;
@@ -256,6 +264,49 @@ struct argv_owner {
     char *buf;
 };
 
+/* The restore budget outlives the daemon: a daemon that restarts (or crash-loops) must not
+ * get a fresh budget each time. state_dir/slot-N.restores holds the wall-clock times of the
+ * restores counted in the current window, one per line. */
+static void budget_path(const sk_slot_t *s, const sk_config_t *c, char *out, size_t len)
+{
+    if (s->num)
+        snprintf(out, len, "%s/slot-%u.restores", c->state_dir, s->num);
+    else
+        snprintf(out, len, "%s/archive.restores", c->state_dir);
+}
+
+static void load_budget(sk_slot_t *s, const sk_config_t *c)
+{
+    char p[PATH_MAX], *buf;
+    size_t len;
+    budget_path(s, c, p, sizeof(p));
+    if (!s->restore_times || sk_read_file_at(AT_FDCWD, p, 65536, &buf, &len) < 0)
+        return;
+    double now = (double)time(NULL), window = (double)c->restore_window_ms / 1000.0;
+    for (char *save, *t = strtok_r(buf, "\n", &save); t && s->nrestore_times < c->restore_budget + 1;
+         t = strtok_r(NULL, "\n", &save)) {
+        char *end;
+        double v = strtod(t, &end);
+        if (end != t && v <= now && now - v < window)
+            s->restore_times[s->nrestore_times++] = v;
+    }
+    free(buf);
+}
+
+static void save_budget(sk_slot_t *s)
+{
+    char p[PATH_MAX], buf[16384];
+    size_t o = 0;
+    for (unsigned i = 0; i < s->nrestore_times && o + 32 < sizeof(buf); i++)
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%.0f\n", s->restore_times[i]);
+    budget_path(s, cfg(s), p, sizeof(p));
+    int dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || sk_write_file_atomic(dfd, strrchr(p, '/') + 1, buf, o, 0644) < 0)
+        log_warn("%s: cannot write", p);
+    if (dfd >= 0)
+        close(dfd);
+}
+
 sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
 {
     sk_slot_t *s = calloc(1, sizeof(*s));
@@ -281,20 +332,23 @@ sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
         return NULL;
     }
     /* Keep the words with the argv: put the buffer pointer after the NULL terminator. */
-    size_t argc = 0;
-    while (s->argv[argc])
-        argc++;
-    char **grown = realloc(s->argv, (argc + 2) * sizeof(char *));
-    if (!grown) {
-        free(words);
-        free(s->command);
-        free(s->argv);
-        free(s);
-        return NULL;
+    if (s->argv) {
+        size_t argc = 0;
+        while (s->argv[argc])
+            argc++;
+        char **grown = realloc(s->argv, (argc + 2) * sizeof(char *));
+        if (!grown) {
+            free(words);
+            free(s->command);
+            free(s->argv);
+            free(s);
+            return NULL;
+        }
+        s->argv = grown;
+        s->argv[argc + 1] = words;
     }
-    s->argv = grown;
-    s->argv[argc + 1] = words;
     s->restore_times = calloc(c->restore_budget + 1, sizeof(double));
+    load_budget(s, c);
     s->backoff_ms = c->backoff_min_ms;
     s->state = SK_SLOT_STOPPED;
     s->state_since = sk_now();
@@ -1068,14 +1122,24 @@ static void run_pending_check(sk_slot_t *s)
 static void act_start(sk_slot_t *s)
 {
     s->then = SK_THEN_NONE;
+    if (s->external) {
+        set_state(s, SK_SLOT_STOPPED, "external: its node is run by `slotkeeper run`; restored on request");
+        return;
+    }
     begin_check(s, false);
+}
+
+void sk_slot_reset(sk_slot_t *s)
+{
+    s->nrestore_times = 0;
+    save_budget(s);
+    s->backoff_ms = cfg(s)->backoff_min_ms;
+    s->last_failure[0] = '\0';
 }
 
 static void act_reset(sk_slot_t *s)
 {
-    s->nrestore_times = 0;
-    s->backoff_ms = cfg(s)->backoff_min_ms;
-    s->last_failure[0] = '\0';
+    sk_slot_reset(s);
     act_start(s);
 }
 
@@ -1124,6 +1188,7 @@ static void request_restore(sk_slot_t *s);
 static void act_restore_request(sk_slot_t *s)
 {
     s->operator_restore = true;
+    s->restore_reason = SK_REASON_OPERATOR;
     if (s->pid > 0) {
         stop_node(s, SK_THEN_RESTORE);
         return;
@@ -1137,7 +1202,7 @@ static void act_restore_request(sk_slot_t *s)
 static bool budget_allows(sk_slot_t *s)
 {
     const sk_config_t *c = cfg(s);
-    double now = sk_now(), window = (double)c->restore_window_ms / 1000.0;
+    double now = (double)time(NULL), window = (double)c->restore_window_ms / 1000.0;
     unsigned k = 0;
     for (unsigned i = 0; i < s->nrestore_times; i++)
         if (now - s->restore_times[i] < window)
@@ -1169,8 +1234,10 @@ static void act_restore_go(sk_slot_t *s)
 {
     /* The budget rations the daemon's own restores; an operator's do not count. */
     s->counted_restore = !s->operator_restore;
-    if (s->counted_restore && s->nrestore_times < cfg(s)->restore_budget + 1)
-        s->restore_times[s->nrestore_times++] = sk_now();
+    if (s->counted_restore && s->nrestore_times < cfg(s)->restore_budget + 1) {
+        s->restore_times[s->nrestore_times++] = (double)time(NULL);
+        save_budget(s);
+    }
     int rc = queue_job(s, JOB_RESTORE);
     if (rc < 0) {
         sk_daemon_restore_done(s->d, s);
@@ -1190,10 +1257,11 @@ static void act_restored(sk_slot_t *s)
     s->want_snapshot[0] = '\0';
     s->restore_ok = s->job_rc == 0;
     snprintf(s->restore_err, sizeof(s->restore_err), "%s", s->job_err);
-    bool stay = s->stay_stopped_after || s->d->shutting_down;
+    bool stay = s->stay_stopped_after || s->d->shutting_down || s->external;
     s->stay_stopped_after = false;
     if (s->job_rc == 0) {
         s->restores++;
+        s->restores_by[s->restore_reason]++;
         log_info("%s: restored snapshot %s", s->name, s->restore_id);
         s->restore_seq++;
         if (stay) {
@@ -1214,8 +1282,10 @@ static void act_restored(sk_slot_t *s)
      * genesis and syncs, as it would without us. */
     if (s->verdict == SK_VERDICT_MISSING && !s->state_present && s->job_rc == -ENOENT) {
         log_info("%s: no snapshot to restore; starting the node on its new data-dir", s->name);
-        if (s->counted_restore && s->nrestore_times)
+        if (s->counted_restore && s->nrestore_times) {
             s->nrestore_times--; /* nothing was restored */
+            save_budget(s);
+        }
         s->last_failure[0] = '\0';
         do_spawn(s);
         return;
@@ -1271,6 +1341,7 @@ static void act_checked(sk_slot_t *s)
             set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
             return;
         }
+        s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict : SK_REASON_LOG;
         fail_note(s, "%s: %s", needs_restore(s->verdict) ? sk_verdict_name(s->verdict) : "corrupt", s->verdict_reason);
         log_warnx("%s: %s; it needs a restore", s->name, s->last_failure);
         request_restore(s);
@@ -1390,6 +1461,7 @@ static void act_stopped(sk_slot_t *s)
             log_warnx("archive: %s", s->cur.failure);
             record_cycle(s);
             s->operator_restore = true; /* the archival node's own repair is not rationed */
+            s->restore_reason = SK_REASON_KILLED;
             request_restore(s);
             break;
         }
@@ -1409,6 +1481,7 @@ static void act_snapshotted(sk_slot_t *s)
         if (s->job_rc == -EUCLEAN || needs_restore(s->verdict)) {
             record_cycle(s);
             s->operator_restore = true;
+            s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict : SK_REASON_DIRTY;
             if (stay) {
                 set_state(s, SK_SLOT_STOPPED, "%s", s->cur.failure);
                 return;
@@ -1471,6 +1544,7 @@ static void act_stop_more(sk_slot_t *s)
 static void act_restore_after_stop(sk_slot_t *s)
 {
     s->operator_restore = true;
+    s->restore_reason = SK_REASON_OPERATOR;
     if (s->then != SK_THEN_SNAPSHOT)
         s->then = SK_THEN_RESTORE;
 }
@@ -1502,6 +1576,12 @@ static void record_cycle(sk_slot_t *s)
     s->ncycles++;
     s->cycle_seq++;
     bool ok = s->cur.id[0] && !s->cur.failure[0];
+    if (ok) {
+        s->cycles_published++;
+        s->last_success = (int64_t)time(NULL);
+    } else {
+        s->cycles_failed++;
+    }
     if (ok && !s->job_busy) {
         if (queue_job(s, JOB_AFTER_CYCLE) < 0)
             log_warnx("archive: cannot queue the verify of %s", s->cur.id);

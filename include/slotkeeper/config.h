@@ -27,7 +27,8 @@ typedef struct sk_config {
     char *control_socket;
     unsigned control_socket_mode;
     char *state_dir;
-    unsigned log_level; /* 0 error, 1 warn, 2 info, 3 debug */
+    unsigned log_level;    /* 0 error, 1 warn, 2 info, 3 debug */
+    char *metrics_address; /* "" when off */
     /* [repository] */
     char *repo_path;
     unsigned keep_last;

@@ -26,6 +26,7 @@
 #include "slotkeeper/config.h"
 #include "slotkeeper/control.h"
 #include "slotkeeper/health.h"
+#include "slotkeeper/metrics.h"
 #include "slotkeeper/slot.h"
 
 typedef struct sk_waiter sk_waiter_t;
@@ -40,6 +41,10 @@ typedef struct sk_daemon {
     unsigned nretired;
     sk_ctl_server_t *ctl;
     sk_health_t *health;
+    sk_metrics_t *metrics;
+    /* the repository, as last measured on the thread pool (at start and after each cycle) */
+    uint64_t repo_snapshots, repo_bad, repo_bytes;
+    bool repo_measured, repo_measuring;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t cycle_timer, reap_timer;
     sk_slot_t **queue; /* slots waiting for a restore, oldest first */
@@ -48,6 +53,7 @@ typedef struct sk_daemon {
     bool shutting_down;
     int lockfd;
     double started_at;
+    int64_t start_unix;
     int exit_code;
 } sk_daemon_t;
 
@@ -60,5 +66,6 @@ void sk_daemon_want_restore(sk_daemon_t *d, sk_slot_t *s); /* queue s; SK_EV_RES
 void sk_daemon_restore_done(sk_daemon_t *d, sk_slot_t *s); /* frees its place */
 void sk_daemon_dequeue(sk_daemon_t *d, sk_slot_t *s);      /* a queued slot no longer waits */
 void sk_daemon_cycle_done(sk_daemon_t *d);                 /* schedules the next cycle */
+void sk_daemon_measure_repo(sk_daemon_t *d);               /* refreshes the repository figures */
 
 #endif

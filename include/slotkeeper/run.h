@@ -6,8 +6,9 @@
  *
  * Before starting the node it checks the data-dir; a verdict that calls for a
  * restore (dirty, corrupt, incompatible, missing, restoring) restores it from
- * the newest good snapshot, directly from the repository (the daemon's control
- * socket path comes with the daemon). When the slot's state file still has a
+ * the newest good snapshot: through the host daemon's control socket when one
+ * listens there (the daemon then restores the slot, one restore at a time on
+ * the host), otherwise directly from the repository. When the slot's state file still has a
  * chainbase header, only a snapshot made in the same environment (OS, arch,
  * Boost, compiler) is used, since its node would refuse any other (exit 8 if
  * there is none). `running` is an error, never a restore.
@@ -32,6 +33,11 @@ typedef struct sk_run_opts {
     unsigned tries;    /* starts in all (default 2) */
     uint64_t startup_grace_ms;
     uint64_t lock_wait_ms;
+    /* With a slot and the host daemon's control socket (mounted into the container), a restore
+     * is asked of the daemon, so the host's restores-at-once budget holds; when no daemon
+     * listens there, it is done directly from repo. */
+    const char *control_socket;
+    unsigned slot;
 } sk_run_opts_t;
 
 /* Runs the node; returns the process exit code for slotkeeper itself. */

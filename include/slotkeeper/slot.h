@@ -80,6 +80,22 @@ typedef struct sk_cycle {
 
 struct sk_daemon;
 
+/* Why a restore ran: the verdicts' order (datadir.h) for the first ones, then the others. */
+typedef enum sk_restore_reason {
+    SK_REASON_DIRTY = SK_VERDICT_DIRTY,
+    SK_REASON_INCOMPATIBLE = SK_VERDICT_INCOMPATIBLE,
+    SK_REASON_CORRUPT = SK_VERDICT_CORRUPT,
+    SK_REASON_MISSING = SK_VERDICT_MISSING,
+    SK_REASON_RESTORING = SK_VERDICT_RESTORING,
+    SK_REASON_LOG,      /* the node's log ended with a corruption message */
+    SK_REASON_OPERATOR, /* restore --slot, or `slotkeeper run` through the daemon */
+    SK_REASON_KILLED,   /* the archival node had to be killed in a cycle */
+    SK_REASON_COUNT
+} sk_restore_reason_t;
+
+/* "dirty", "corrupt", ..., for logs and metrics (index 0 and 1 are unused). */
+extern const char *const sk_restore_reason_names[SK_REASON_COUNT];
+
 typedef enum { SK_THEN_NONE, SK_THEN_START, SK_THEN_RESTORE, SK_THEN_SNAPSHOT } sk_then_t;
 
 typedef struct sk_slot {
@@ -122,7 +138,10 @@ typedef struct sk_slot {
     /* policy */
     uint64_t backoff_ms;
     unsigned restarts, restores;
-    double *restore_times; /* starts of restores within the window */
+    unsigned restores_by[SK_REASON_COUNT]; /* successful restores by reason */
+    sk_restore_reason_t restore_reason;    /* of the restore asked for last */
+    bool external;                         /* no command: run elsewhere, only restored on request */
+    double *restore_times;                 /* starts of restores within the window */
     unsigned nrestore_times;
     char last_failure[512];
 
@@ -153,7 +172,9 @@ typedef struct sk_slot {
     char restore_err[640];
     sk_cycle_t cycles[SK_CYCLES_KEPT];
     unsigned ncycles; /* total; the last SK_CYCLES_KEPT are in cycles[n % KEPT] */
-    sk_cycle_t cur;   /* the cycle in progress */
+    unsigned cycles_published, cycles_failed;
+    int64_t last_success; /* unix time of the last published cycle, 0 if none */
+    sk_cycle_t cur;       /* the cycle in progress */
     double cycle_t0, down_t0;
 } sk_slot_t;
 
@@ -170,6 +191,9 @@ bool sk_slot_adopt(sk_slot_t *s);
 
 /* Feeds an event through the state table. */
 void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev);
+
+/* Clears the slot's restore budget (also on disk), back-off and last failure. */
+void sk_slot_reset(sk_slot_t *s);
 
 /* Closes the slot's handles and frees it once they are closed; it must be stopped and idle. */
 void sk_slot_free(sk_slot_t *s);

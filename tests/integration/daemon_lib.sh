@@ -30,6 +30,7 @@ write_conf() { # SLOTS BUDGET
 control_socket = $SOCK
 state_dir = $W/state
 log_level = debug
+metrics_address = ${METRICS_ADDRESS:-}
 [repository]
 path = $W/repo
 keep_last = 10
@@ -83,6 +84,14 @@ wait_field() {
     echo "# slot $1 field $2 is $(field "$1" "$2"), not $3" && "$SK" status -c "$C" 2>&1 | sed 's/^/#   /'
     return 1
 }
-nodes_on() { pgrep -f "fakenode --data-dir $1 " | wc -l; } # live nodes on a data-dir
+nodes_on() { pgrep -f "^$FAKENODE --data-dir $1 " | wc -l; } # live nodes on a data-dir (not their run)
 pid_of() { field "$1" 4; }
+# scrape HOST:PORT: the daemon's /metrics, through bash's /dev/tcp (no curl needed)
+scrape() {
+    local host=${1%:*} port=${1##*:}
+    exec 9<>"/dev/tcp/$host/$port" || return 1
+    printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&9
+    cat <&9
+    exec 9<&-
+}
 

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 STALL_TIMEOUT=3s WORKER_STOP_TIMEOUT=2s
 . "$(dirname "$0")/daemon_lib.sh"
+METRICS_ADDRESS=127.0.0.1:$((PORT + 1000))
 write_conf 1 3
 
 check "the daemon starts" start_daemon
@@ -13,7 +14,7 @@ check "the worker becomes healthy (get_info answers with a head block)" wait_for
 check "status shows its head block" bash -c "[ \"\$('$SK' status -c '$C' | awk '\$1==1 {print \$6}')\" -gt 0 ]"
 run 0 "a first snapshot" "$SK" snapshot -c "$C"
 check "the node's output is in its log file" grep -q "fakenode" "$W/1/nodeos.log"
-check "written by a log-writer process" pgrep -f "slotkeeper log-writer $W/1/nodeos.log"
+check "written by a log-writer process" bash -c "pgrep -f \"slotkeeper log-writer $W/1/nodeos.log\" >/dev/null"
 
 p=$(pid_of 1)
 kill -STOP "$p"
@@ -24,6 +25,23 @@ check "after the stall, SIGTERM and, at the stop timeout, SIGKILL" grep -q "slot
 check "and the worker is healthy again" wait_for 1 running
 check "on a new pid" test "$(pid_of 1)" != "$p"
 kill -CONT "$p" 2>/dev/null
+
+# Prometheus metrics, scraped.
+scrape "$METRICS_ADDRESS" >"$W/metrics" 2>/dev/null
+check "metrics: HTTP 200 in Prometheus' text format" \
+    bash -c "head -1 '$W/metrics' | grep -q ' 200 ' && grep -qi '^content-type: text/plain; version=0.0.4' '$W/metrics'"
+check "metrics: slot 1 is running" grep -q '^slotkeeper_slot_state{slot="1",state="running"} 1' "$W/metrics"
+check "metrics: its restore is counted as dirty" grep -q '^slotkeeper_slot_restores_total{slot="1",reason="dirty"} 1' "$W/metrics"
+check "metrics: its restart is counted" grep -q '^slotkeeper_slot_restarts_total{slot="1"} 1' "$W/metrics"
+check "metrics: its head block" grep -Eq '^slotkeeper_slot_head_block\{slot="1"\} [1-9][0-9]*$' "$W/metrics"
+check "metrics: one published cycle" grep -q '^slotkeeper_archive_cycles_total{result="published"} 1' "$W/metrics"
+check "metrics: the cycle's downtime" grep -Eq '^slotkeeper_archive_last_cycle_downtime_seconds [0-9.]+$' "$W/metrics"
+check "metrics: the repository's good snapshots" grep -q '^slotkeeper_repository_snapshots{condition="good"} 1' "$W/metrics"
+check "metrics: the repository's size" grep -Eq '^slotkeeper_repository_size_bytes [1-9][0-9]*$' "$W/metrics"
+check "metrics: every sample has HELP and TYPE" bash -c "
+    for m in \$(grep -Eo '^slotkeeper_[a-z_]+' '$W/metrics' | sort -u); do
+        grep -q \"^# TYPE \$m \" '$W/metrics' && grep -q \"^# HELP \$m \" '$W/metrics' || exit 1
+    done"
 
 kill -TERM "$DPID"
 wait "$DPID"
