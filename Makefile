@@ -93,8 +93,13 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 
+# mk/*.mk add what the reliability harness needs (fuzzers, the crash-point build): targets
+# for `make check` to build go into CHECK_BUILD, packages into DEB_OF_COMMAND/DEB_OF_MODULE.
+CHECK_BUILD :=
+-include mk/*.mk
+
 check: deps
-	@$(MAKE) --no-print-directory build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper
+	@$(MAKE) --no-print-directory build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(CHECK_BUILD)
 	@bash tests/run.sh
 
 test: check

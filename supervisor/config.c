@@ -145,6 +145,10 @@ static int set_value(sk_config_t *c, const struct key *k, const char *v, char *w
     case T_PATH:
     case T_TEMPLATE:
     case T_LIST:
+        if (!k->def && !*v) {
+            snprintf(why, len, "empty, but required");
+            return -EINVAL;
+        }
         if (k->type == T_PATH && *v && v[0] != '/') {
             snprintf(why, len, "'%s' is not an absolute path", v);
             return -EINVAL;
@@ -403,8 +407,14 @@ void sk_config_print(const sk_config_t *c, FILE *f)
         case T_TEMPLATE:
         case T_LIST: {
             const char *v = *(char **)field(m, k);
-            if (v && *v)
+            /* "key=value" where "key = value" would not read back: inih takes " ;" for a comment,
+             * and prescan refuses lines of 199 characters or more. */
+            if (v && *v && (v[0] == ';' || strlen(k->name) + 3 + strlen(v) >= 199))
+                fprintf(f, "%s=%s\n", k->name, v);
+            else if (v && *v)
                 fprintf(f, "%s = %s\n", k->name, v);
+            else if (k->def && *k->def)
+                fprintf(f, "%s =\n", k->name); /* set empty over a default (health_url: no probe) */
             else
                 fprintf(f, "# %s =\n", k->name);
             break;

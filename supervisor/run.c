@@ -116,7 +116,7 @@ static int start_and_wait(char *const *argv, struct child *c)
 /* Restores the newest good snapshot. When the slot's state file still has a chainbase header,
  * only a snapshot made in the same environment (OS, arch, Boost, compiler) will do: the node
  * on this slot would refuse any other. Returns 0 or an exit code. */
-static int restore_latest(const sk_run_opts_t *o)
+static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
 {
     sk_err_t err;
     sk_err_clear(&err);
@@ -125,7 +125,7 @@ static int restore_latest(const sk_run_opts_t *o)
     static char env_hex[2 * SK_STATE_ENV_SIZE + 1];
     const char *require = NULL;
     sk_path_join(state, sizeof(state), o->data_dir, "state/shared_memory.bin");
-    if (sk_state_read_env(state, env, &err) == 0) {
+    if (!ignore_env && sk_state_read_env(state, env, &err) == 0) {
         sk_env_to_hex(env, env_hex);
         require = env_hex;
     }
@@ -214,7 +214,8 @@ static int prepare(const sk_run_opts_t *o)
     }
     log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
     int ex = restore_through_daemon(o);
-    return ex >= 0 ? ex : restore_latest(o);
+    /* An incompatible state's environment is the wrong one to match: take the newest. */
+    return ex >= 0 ? ex : restore_latest(o, r.verdict == SK_VERDICT_INCOMPATIBLE);
 }
 
 int sk_run(const sk_run_opts_t *o)
@@ -255,7 +256,7 @@ int sk_run(const sk_run_opts_t *o)
                   attempt + 1, tries);
         /* Force the restore: the data-dir may look clean to check yet not to nodeos. */
         if (r.verdict == SK_VERDICT_CLEAN && o->repo) {
-            int rr = restore_latest(o);
+            int rr = restore_latest(o, false);
             if (rr)
                 return rr;
         }

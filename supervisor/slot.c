@@ -47,14 +47,18 @@ static const char *const event_names[SK_EV_COUNT] = {
     "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy",
 };
 
-/* The last lines of a node's log that mean its data is damaged (nodeos-facts.md). */
+/* The last lines of a node's log that mean its data is damaged (nodeos-facts.md). The first
+ * ones say the state was made by another build: its own environment is then no guide to
+ * which snapshot fits. */
+#define ENV_MESSAGES 4
 static const char *const corruption_messages[] = {
+    "Database incompatible",
+    "created by a different compiler",
+    "from a different environment",
+    "database format not compatible",
     "atabase dirty flag set",
     "database metadata dirty flag set",
     "Database must be mulitple of",
-    "database format not compatible",
-    "Database incompatible",
-    "created by a different compiler",
     "content of memory does not match",
     "Failed to read DB header",
     "Block log was not setup properly",
@@ -484,6 +488,8 @@ struct job {
     char data_dir[PATH_MAX], log_file[PATH_MAX], repo[PATH_MAX], snapshot[SK_ID_MAX];
     char include[256];
     bool read_log;
+    uint64_t log_offset;
+    bool ignore_env;
     int threads, level;
     unsigned keep, keep_last;
     bool quarantine_delete;
@@ -495,11 +501,35 @@ struct job {
     char reason[512];
     pid_t lock_pid;
     bool state_present;
-    bool log_corrupt;
+    bool log_corrupt, log_env;
     char id[SK_ID_MAX];
     uint64_t bytes_read, new_bytes;
     char note[160];
 };
+
+/* The last len-1 bytes the node wrote to its log since offset (where the log ended when it
+ * started), NUL-terminated: only this run's lines count. A log rotated since is read whole. */
+static ssize_t log_since(const char *path, uint64_t offset, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -errno;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < offset)
+        offset = 0;
+    uint64_t from = size - offset > len - 1 ? size - (len - 1) : offset;
+    ssize_t n = sk_pread_full(fd, buf, (size_t)(size - from), (off_t)from);
+    close(fd);
+    if (n < 0)
+        return n;
+    buf[n] = '\0';
+    return n;
+}
 
 static void job_check(struct job *j)
 {
@@ -514,10 +544,11 @@ static void job_check(struct job *j)
     j->state_present = r.state.present;
     if (j->read_log) {
         char tail[4096];
-        if (sk_log_tail(j->log_file, tail, sizeof(tail)) > 0)
+        if (log_since(j->log_file, j->log_offset, tail, sizeof(tail)) > 0)
             for (int i = 0; corruption_messages[i]; i++)
                 if (strstr(tail, corruption_messages[i])) {
                     j->log_corrupt = true;
+                    j->log_env = i < ENV_MESSAGES;
                     snprintf(j->reason, sizeof(j->reason), "its log says \"%s\"", corruption_messages[i]);
                     break;
                 }
@@ -533,7 +564,9 @@ static void job_restore(struct job *j)
     sk_path_join(state, sizeof(state), j->data_dir, "state/shared_memory.bin");
     sk_err_t e2;
     sk_err_clear(&e2);
-    if (sk_state_read_env(state, env, &e2) == 0) {
+    /* The slot's own state says which environment its node runs in, unless that state is the
+     * problem (incompatible): then any good snapshot, the newest, is the best guess. */
+    if (!j->ignore_env && sk_state_read_env(state, env, &e2) == 0) {
         sk_env_to_hex(env, env_hex);
         require = env_hex;
     }
@@ -712,6 +745,7 @@ static void on_job_done(uv_work_t *w, int status)
             s->lock_pid = j->lock_pid;
             s->state_present = j->rc == 0 && j->state_present;
             s->log_says_corrupt = j->log_corrupt;
+            s->log_says_env = j->log_env;
             free(j);
             sk_slot_event(s, SK_EV_CHECKED);
             return;
@@ -777,7 +811,10 @@ static int queue_job(sk_slot_t *s, enum job_kind kind)
     snprintf(j->include, sizeof(j->include), "%s", s->include);
     if (kind == JOB_AFTER_CYCLE)
         snprintf(j->id, sizeof(j->id), "%s", s->cur.id);
-    j->read_log = s->check_after_exit;
+    /* A node's own words count only for a failure to start: an early exit or nodeos's codes. */
+    j->read_log = s->check_after_exit && s->failed_start;
+    j->log_offset = s->log_offset;
+    j->ignore_env = s->restore_reason == SK_REASON_INCOMPATIBLE;
     j->threads = (int)c->threads;
     j->level = (int)c->level;
     j->keep = c->quarantine_keep;
@@ -833,6 +870,24 @@ static void on_node_exit(uv_process_t *p, int64_t status, int term_signal)
     node_gone(s);
 }
 
+static void begin_check(sk_slot_t *s, bool after_exit);
+
+/* The check after a failed start waits for the log-writer's last lines. */
+static void logger_drained(sk_slot_t *s)
+{
+    if (!s->check_after_logger)
+        return;
+    s->check_after_logger = false;
+    uv_timer_stop(&s->watch_timer);
+    if (s->state == SK_SLOT_CHECKING)
+        begin_check(s, true);
+}
+
+static void on_logger_wait_over(uv_timer_t *t)
+{
+    logger_drained(t->data);
+}
+
 static void on_logger_exit(uv_process_t *p, int64_t status, int term_signal)
 {
     sk_slot_t *s = p->data;
@@ -841,6 +896,7 @@ static void on_logger_exit(uv_process_t *p, int64_t status, int term_signal)
                   term_signal);
     s->logger_active = false;
     uv_close((uv_handle_t *)p, on_handle_closed);
+    logger_drained(s);
 }
 
 /* An adopted node is not our child: its exit shows as its pidfd becoming readable (or, on
@@ -938,6 +994,9 @@ static int spawn_node(sk_slot_t *s)
     s->logger_active = true;
     close(fds[0]);
 
+    /* Where this run's output starts in the log (the node has not written anything yet). */
+    struct stat lst;
+    s->log_offset = stat(s->log_file, &lst) == 0 ? (uint64_t)lst.st_size : 0;
     char slotvar[32];
     snprintf(slotvar, sizeof(slotvar), "SLOTKEEPER_SLOT=%u", s->num);
     extern char **environ;
@@ -1341,7 +1400,9 @@ static void act_checked(sk_slot_t *s)
             set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
             return;
         }
-        s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict : SK_REASON_LOG;
+        s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict
+                            : s->log_says_env         ? SK_REASON_INCOMPATIBLE
+                                                      : SK_REASON_LOG;
         fail_note(s, "%s: %s", needs_restore(s->verdict) ? sk_verdict_name(s->verdict) : "corrupt", s->verdict_reason);
         log_warnx("%s: %s; it needs a restore", s->name, s->last_failure);
         request_restore(s);
@@ -1396,9 +1457,17 @@ static void act_exited(sk_slot_t *s)
     log_warnx("%s: %s", s->name, s->last_failure);
     if (up * 1000 >= (double)cfg(s)->stable_after_ms)
         s->backoff_ms = cfg(s)->backoff_min_ms;
-    (void)NODEOS_DATABASE_DIRTY;
-    (void)NODEOS_OTHER_FAIL;
+    s->failed_start = early || s->exit_status == NODEOS_DATABASE_DIRTY || s->exit_status == NODEOS_OTHER_FAIL;
     s->then = SK_THEN_NONE;
+    if (s->logger_active && s->failed_start) {
+        /* Its last words are still in the log-writer's pipe: check once it has written them
+         * (it ends at end of input), or after 2 s if something else keeps the pipe open. */
+        s->check_after_logger = true;
+        s->gen++;
+        set_state(s, SK_SLOT_CHECKING, "after its exit, once its log is written");
+        uv_timer_start(&s->watch_timer, on_logger_wait_over, 2000, 0);
+        return;
+    }
     begin_check(s, true);
 }
 

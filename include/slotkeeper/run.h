@@ -9,7 +9,8 @@
  * the newest good snapshot: through the host daemon's control socket when one
  * listens there (the daemon then restores the slot, one restore at a time on
  * the host), otherwise directly from the repository. When the slot's state file still has a
- * chainbase header, only a snapshot made in the same environment (OS, arch,
+ * chainbase header (and is not itself the incompatible part), only a snapshot
+ * made in the same environment (OS, arch,
  * Boost, compiler) is used, since its node would refuse any other (exit 8 if
  * there is none). `running` is an error, never a restore.
  * Then it starts the node as its child with stdout/stderr passed through,

@@ -149,12 +149,16 @@ typedef struct sk_slot {
     unsigned gen;
     bool job_busy;
     bool check_after_exit;
-    bool check_pending; /* a check waits for the running job to end */
+    bool check_pending;      /* a check waits for the running job to end */
+    bool check_after_logger; /* ... or for the log-writer to write the node's last lines */
+    bool failed_start;       /* the last exit was early or one of nodeos's startup codes */
+    uint64_t log_offset;     /* the log's size when the node was started */
     sk_verdict_t verdict;
     char verdict_reason[512];
     pid_t lock_pid;
     bool state_present; /* the last check found a state file */
     bool log_says_corrupt;
+    bool log_says_env; /* ... with a message about another build's state */
     int job_rc;
     char job_err[640];
 

@@ -17,7 +17,7 @@ run 0 "a first snapshot" "$SK" snapshot -c "$C"
 ID=$(cat "$W/out")
 
 # A container's entrypoint on a new, empty slot: the daemon restores it, then run starts nodeos.
-"$SK" run --slot 1 -c "$C" -- "$FAKENODE" --data-dir "$W/1" "${FN_ARGS[@]}" >"$W/run1.out" 2>&1 &
+"$SK" run --slot 1 -c "$C" --tries 1 -- "$FAKENODE" --data-dir "$W/1" "${FN_ARGS[@]}" >"$W/run1.out" 2>&1 &
 rp=$!
 for _ in $(seq 100); do [ "$(nodes_on "$W/1")" = 1 ] && break; sleep 0.1; done
 check "run started the node" test "$(nodes_on "$W/1")" = 1
