@@ -235,8 +235,8 @@ else
     ok "systemd-analyze verify # SKIP systemd-analyze is not installed"
 fi
 
-# --- etc/cron.d-slotkeeper -------------------------------------------------------------------
-CRON=$ETC/cron.d-slotkeeper
+# --- etc/cron.d/slotkeeper -------------------------------------------------------------------
+CRON=$ETC/cron.d/slotkeeper
 cron_ok() {
     local line bad=0 jobs=0 f
     local v='([0-9]+|[A-Za-z]{3})' # a number or a month / weekday name
@@ -257,8 +257,8 @@ cron_ok() {
     [ "$jobs" -gt 0 ] || { note "no job"; return 1; }
     return $bad
 }
-check "cron.d-slotkeeper: every job line has 5 time fields, a user and a command" cron_ok
-check "cron.d-slotkeeper: calls slotkeeper snapshot -c" \
+check "cron.d/slotkeeper: every job line has 5 time fields, a user and a command" cron_ok
+check "cron.d/slotkeeper: calls slotkeeper snapshot -c" \
     grep -Eq '^[^#]*(^|[ /])slotkeeper snapshot( .*)? -c [^ ]+' "$CRON"
 
 # --- etc/slotkeeper.conf ---------------------------------------------------------------------
