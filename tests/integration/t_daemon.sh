@@ -136,11 +136,24 @@ check "and both slots still run" bash -c "[ \"\$(awk '\$1==1||\$1==2 {print \$2}
 write_conf 3 3
 kill -HUP "$DPID"
 check "a good file adds slot 3" wait_for 3 running
+p1=$(pid_of 1)
+sed -i 's|^\(command = .*{http_port}.*\)$|\1 --block-interval-ms 500|' "$C"
+kill -HUP "$DPID"
+for _ in $(seq 200); do
+    p=$(pid_of 1)
+    [[ $p =~ ^[0-9]+$ ]] && [ "$p" != "$p1" ] && break
+    sleep 0.1
+done
+check "a changed worker command restarts the slot on the new command" \
+    bash -c "[ -n \"\$(pgrep -f '^$FAKENODE --data-dir $W/1 .*--block-interval-ms 500')\" ]"
+check "and it runs" wait_for 1 running
+check "the old node was stopped cleanly, not killed" bash -c "! grep -q 'slot 1: pid $p1 did not stop' '$W/daemon.log'"
 write_conf 1 3
 kill -HUP "$DPID"
 for _ in $(seq 100); do [ "$(nodes_on "$W/2")" = 0 ] && [ "$(nodes_on "$W/3")" = 0 ] && break; sleep 0.1; done
 check "removing slots stops their nodes" test "$(nodes_on "$W/2")$(nodes_on "$W/3")" = 00
 run 0 "slot 3's data-dir was stopped cleanly" "$SK" check "$W/3"
+check "slot 1, whose command changed back, runs again" wait_for 1 running
 
 # kill -9 of the daemon: nodes live on, the next daemon adopts them.
 p1=$(pid_of 1)
