@@ -12,6 +12,8 @@ TEST_PC_MODULES := libuv
 TOOL_PC_MODULES := yaml-0.1
 DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev
 DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
+# Files (a glob) whose package has no command or module to look for, e.g. libFuzzer's runtime.
+DEB_OF_FILE :=
 DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
 
 PC_CFLAGS = $(shell pkg-config --cflags $(PC_MODULES) 2>/dev/null)
@@ -81,6 +83,7 @@ $(BUILD)/san/%.o: %.c
 deps:
 	@missing=""; \
 	for p in $(DEB_OF_COMMAND); do command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
+	for p in $(DEB_OF_FILE); do ls $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
 	for p in $(DEB_OF_MODULE); do \
 	  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $${p%%:*} || missing="$$missing $${p#*:}"; \
 	done; \

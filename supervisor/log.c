@@ -42,6 +42,11 @@ static void vlog(int level, int with_errno, const char *fmt, va_list ap)
         return;
     }
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* One message, one line: control bytes from names in archives, manifests or node output
+     * cannot start a line of their own that looks like ours. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     if (log_command)
         fprintf(stderr, "%s: %s: %s", log_prog, log_command, msg);
     else
