@@ -18,8 +18,10 @@ tally() {
     local label=$1
     shift
     echo "== $label"
-    "$@" >"$log" 2>&1
+    # No test may hang the run: each gets SK_TEST_TIMEOUT seconds (default 600), then is killed.
+    timeout -k 10 "${SK_TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1
     local rc=$?
+    [ "$rc" = 124 ] && echo "not ok - $label: killed after ${SK_TEST_TIMEOUT:-600}s (hung)" >>"$log"
     cat "$log"
     local p f
     p=$(grep -c '^ok ' "$log")
