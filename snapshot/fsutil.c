@@ -4,6 +4,7 @@
 #include "slotkeeper/fsutil.h"
 
 #include "slotkeeper/chunk.h"
+#include "slotkeeper/crashpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +21,7 @@ int sk_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
+        SK_CRASHPOINT("write");
         ssize_t n = write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
@@ -36,6 +38,7 @@ int sk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
     const char *p = buf;
     while (len > 0) {
+        SK_CRASHPOINT("write");
         ssize_t n = pwrite(fd, p, len, off);
         if (n < 0) {
             if (errno == EINTR)
@@ -97,6 +100,7 @@ int sk_fsync_at(int dirfd, const char *name)
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    SK_CRASHPOINT("fsync");
     int rc = fsync(fd) < 0 ? -errno : 0;
     close(fd);
     return rc;
@@ -118,10 +122,12 @@ int sk_mkdir_p(const char *path, mode_t mode)
         if (*p != '/')
             continue;
         *p = '\0';
+        SK_CRASHPOINT("mkdir");
         if (mkdir(buf, mode) < 0 && errno != EEXIST)
             return -errno;
         *p = '/';
     }
+    SK_CRASHPOINT("mkdir");
     if (mkdir(buf, mode) < 0 && errno != EEXIST)
         return -errno;
     struct stat st;
@@ -159,16 +165,24 @@ int sk_rm_rf_at(int dirfd, const char *name)
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : -errno;
     if (S_ISDIR(st.st_mode)) {
+        /* A folder without owner rwx (e.g. mode 0500 from an archive) could not be emptied by
+         * a non-root user: give it back to its owner first. */
+        if ((st.st_mode & S_IRWXU) != S_IRWXU) {
+            SK_CRASHPOINT("chmod");
+            fchmodat(dirfd, name, (st.st_mode & 07777) | S_IRWXU, 0);
+        }
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         int rc = rm_rf_dirfd(fd);
         if (rc < 0)
             return rc;
+        SK_CRASHPOINT("rmdir");
         if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
             return -errno;
         return 0;
     }
+    SK_CRASHPOINT("unlink");
     if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
         return -errno;
     return 0;
@@ -176,7 +190,8 @@ int sk_rm_rf_at(int dirfd, const char *name)
 
 int sk_read_file_at(int dirfd, const char *name, size_t max, char **bufp, size_t *lenp)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a fifo in place of the file must not hang us in open(); it is refused below. */
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -215,20 +230,25 @@ int sk_write_file_atomic(int dirfd, const char *name, const void *data, size_t l
     char tmp[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", name, (long)getpid()) >= sizeof(tmp))
         return -ENAMETOOLONG;
+    SK_CRASHPOINT("create");
     int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return -errno;
     int rc = sk_write_all(fd, data, len);
+    SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
+    SK_CRASHPOINT("rename");
     if (rc == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
         rc = -errno;
     if (rc < 0) {
+        SK_CRASHPOINT("unlink");
         unlinkat(dirfd, tmp, 0);
         return rc;
     }
+    SK_CRASHPOINT("fsync");
     if (fsync(dirfd) < 0)
         return -errno;
     return 0;

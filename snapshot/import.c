@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "slotkeeper/datadir.h"
+#include "slotkeeper/crashpoint.h"
 #include "slotkeeper/export.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
@@ -44,6 +45,7 @@ struct imp {
     size_t nincludes;
     struct staged *st;
     size_t nst, capst;
+    bool skipped_meta; /* a plain tarball's .slotkeeper/ was skipped */
 };
 
 static int refuse(struct imp *im, const char *entry, const char *fmt, const char *what)
@@ -61,7 +63,7 @@ static bool path_plain(const char *p)
     for (const char *s = p;;) {
         const char *sl = strchr(s, '/');
         size_t n = sl ? (size_t)(sl - s) : strlen(s);
-        if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        if (n == 0 || n > NAME_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
             return false;
         if (!sl)
             return true;
@@ -89,7 +91,7 @@ static int open_parent(struct imp *im, const char *rel, const char **leaf)
         memcpy(comp, s, n);
         comp[n] = '\0';
         int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (nfd < 0 && errno == ENOENT && mkdirat(fd, comp, 0755) == 0)
+        if (nfd < 0 && errno == ENOENT && (SK_CRASHPOINT("mkdir"), mkdirat(fd, comp, 0755)) == 0)
             nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(fd);
@@ -184,6 +186,13 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
         return refuse(im, path, "only folders, regular files and symbolic links are accepted%s", NULL);
     if (!path_plain(path))
         return refuse(im, path, "unsafe path (absolute, '..', empty component or too long)%s", NULL);
+    if (!im->m && (!strcmp(path, ".slotkeeper") || !strncmp(path, ".slotkeeper/", 12))) {
+        /* A data-dir's own slotkeeper folder (marker, staging, quarantine) is never data. */
+        if (!im->skipped_meta)
+            log_info("%s: .slotkeeper/: skipped (slotkeeper's own folder in a data-dir)", im->name);
+        im->skipped_meta = true;
+        return 0;
+    }
     if (ft != AE_IFDIR && !strchr(path, '/')) {
         if (im->m)
             return refuse(im, path, "a file outside the manifest's folders%s", NULL);
@@ -202,19 +211,24 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
     char full[PATH_MAX];
     sk_path_join(full, sizeof(full), im->stage_path, path);
     if (ft == AE_IFDIR) {
+        SK_CRASHPOINT("mkdir");
+        struct stat est;
         if (mkdirat(pfd, leaf, 0755) < 0 && errno != EEXIST)
             rc = sk_err_errno(im->err, full);
+        else if (errno == EEXIST && fstatat(pfd, leaf, &est, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(est.st_mode))
+            rc = refuse(im, path, "listed twice (a file, then a folder)%s", NULL);
         else
             rc = remember(im, path, 'd', ae);
     } else if (ft == AE_IFLNK) {
         const char *t = archive_entry_symlink(ae);
         if (!t || !path_plain(t))
             rc = refuse(im, path, "symbolic link target is absolute, has '..' or is empty%s", NULL);
-        else if (symlinkat(t, pfd, leaf) < 0)
+        else if ((SK_CRASHPOINT("symlink"), symlinkat(t, pfd, leaf)) < 0)
             rc = errno == EEXIST ? refuse(im, path, "listed twice%s", NULL) : sk_err_errno(im->err, full);
         else
             rc = remember(im, path, 'l', ae);
     } else {
+        SK_CRASHPOINT("create");
         int fd = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             rc = errno == EEXIST ? refuse(im, path, "listed twice%s", NULL) : sk_err_errno(im->err, full);
@@ -238,8 +252,10 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
             if (rc == 0 && r != ARCHIVE_EOF)
                 rc = sk_err_set(im->err, -EBADMSG, im->name, "refused: %s: truncated or damaged archive: %s", path,
                                 archive_error_string(a));
+            SK_CRASHPOINT("truncate");
             if (rc == 0 && ftruncate(fd, (off_t)size) < 0)
                 rc = sk_err_errno(im->err, full);
+            SK_CRASHPOINT("fsync");
             if (rc == 0 && fsync(fd) < 0)
                 rc = sk_err_errno(im->err, full);
             close(fd);
@@ -257,10 +273,13 @@ static int apply_meta(struct imp *im)
     for (size_t i = im->nst; i-- > 0;) {
         struct staged *s = &im->st[i];
         struct timespec ts[2] = {s->mtime, s->mtime};
+        SK_CRASHPOINT("chown");
         if (fchownat(im->stagefd, s->path, s->uid, s->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
             return sk_err_errno(im->err, s->path);
+        SK_CRASHPOINT("chmod");
         if (s->type != 'l' && fchmodat(im->stagefd, s->path, s->mode, 0) < 0)
             return sk_err_errno(im->err, s->path);
+        SK_CRASHPOINT("utimes");
         if (utimensat(im->stagefd, s->path, ts, AT_SYMLINK_NOFOLLOW) < 0)
             return sk_err_errno(im->err, s->path);
     }
@@ -363,6 +382,7 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
     if (rc < 0)
         goto out;
     snprintf(im.stage_path, sizeof(im.stage_path), "%s/tmp/%s/import", repo->path, repo->sessname);
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(repo->sessfd, "import", 0755) < 0 ||
         (im.stagefd = openat(repo->sessfd, "import", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         rc = sk_err_errno(err, im.stage_path);

@@ -645,6 +645,9 @@ static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, u
             int rc = 0;
             if (!component_ok(name, strlen(name)))
                 rc = bad(ps, "bad included folder name");
+            /* .slotkeeper is each slot's own folder (restore marker, staging, quarantine). */
+            else if (!strcmp(name, ".slotkeeper"))
+                rc = bad(ps, "included folder '.slotkeeper' is slotkeeper's own");
             for (size_t j = 0; j < m->ninclude && rc == 0; j++)
                 if (!strcmp(m->include[j], name))
                     rc = bad(ps, "included folder listed twice");

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/crashpoint.h"
 #include "slotkeeper/hashset.h"
 
 static int collect_refs(sk_repo_t *repo, sk_hset_t *refs, sk_err_t *err)
@@ -78,6 +79,7 @@ static int sweep_chunks(sk_repo_t *repo, const sk_hset_t *refs, sk_prune_result_
             struct stat st;
             if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
+            SK_CRASHPOINT("unlink");
             if (unlinkat(fd, de->d_name, 0) < 0) {
                 rc = sk_err_errno(err, p);
                 break;
@@ -86,13 +88,40 @@ static int sweep_chunks(sk_repo_t *repo, const sk_hset_t *refs, sk_prune_result_
             res->bytes_freed += (uint64_t)st.st_blocks * 512;
             changed = true;
         }
-        if (rc == 0 && changed && fsync(fd) < 0)
+        if (rc == 0 && changed && (SK_CRASHPOINT("fsync"), fsync(fd)) < 0)
             rc = sk_err_errno(err, p);
         closedir(d);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+/* Removes the marks "<id>.bad" whose manifest is gone: a prune killed between removing a bad
+ * snapshot's manifest and its mark leaves the mark alone. Returns whether it removed any. */
+static bool sweep_orphan_marks(sk_repo_t *repo)
+{
+    DIR *d = fdopendir(dup(repo->snapsfd));
+    if (!d)
+        return false;
+    rewinddir(d);
+    bool removed = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char id[SK_ID_MAX];
+        size_t n = strlen(de->d_name);
+        if (n <= 4 || n - 4 >= sizeof(id) || strcmp(de->d_name + n - 4, ".bad"))
+            continue;
+        memcpy(id, de->d_name, n - 4);
+        id[n - 4] = '\0';
+        if (!sk_id_valid(id) || faccessat(repo->snapsfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+            continue;
+        SK_CRASHPOINT("unlink");
+        if (unlinkat(repo->snapsfd, de->d_name, 0) == 0)
+            removed = true;
+    }
+    closedir(d);
+    return removed;
 }
 
 int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err_t *err)
@@ -145,7 +174,9 @@ int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err
         ids[i] = NULL;
         removed_any = true;
     }
-    if (removed_any && fsync(repo->snapsfd) < 0) {
+    if (sweep_orphan_marks(repo))
+        removed_any = true;
+    if (removed_any && (SK_CRASHPOINT("fsync"), fsync(repo->snapsfd)) < 0) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/snapshots", repo->path);
         rc = sk_err_errno(err, p);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/crashpoint.h"
 #include "slotkeeper/fsutil.h"
 
 #define CONFIG_MAGIC "slotkeeper-repository 1"
@@ -86,6 +87,7 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
     }
     static const char *dirs[] = {"chunks", "snapshots", "tmp"};
     for (size_t i = 0; i < 3; i++) {
+        SK_CRASHPOINT("mkdir");
         if (mkdirat(dfd, dirs[i], 0755) < 0) {
             rc = sk_err_errno(err, path);
             goto out;
@@ -99,14 +101,17 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
     for (int i = 0; i < 256 && rc == 0; i++) {
         char name[3];
         snprintf(name, sizeof(name), "%02x", i);
+        SK_CRASHPOINT("mkdir");
         if (mkdirat(cfd, name, 0755) < 0)
             rc = sk_err_errno(err, path);
     }
+    SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(cfd) < 0)
         rc = sk_err_errno(err, path);
     close(cfd);
     if (rc < 0)
         goto out;
+    SK_CRASHPOINT("create");
     int lfd = openat(dfd, "lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (lfd < 0) {
         rc = sk_err_errno(err, path);
@@ -223,8 +228,9 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
     if (mode == SK_LOCK_EXCLUSIVE) {
         char info[128];
         int n = snprintf(info, sizeof(info), "%s pid %ld\n", command ? command : "slotkeeper", (long)getpid());
+        SK_CRASHPOINT("truncate");
         if (ftruncate(r->lockfd, 0) == 0)
-            (void)!pwrite(r->lockfd, info, (size_t)n, 0);
+            (void)!(SK_CRASHPOINT("write"), pwrite(r->lockfd, info, (size_t)n, 0));
     }
     return 0;
 }
@@ -362,7 +368,7 @@ int sk_repo_sweep(sk_repo_t *r)
         rewinddir(sd);
         struct dirent *de;
         while ((de = readdir(sd)) != NULL)
-            if (stale_tmp_file(de->d_name) && unlinkat(dfds[i], de->d_name, 0) == 0)
+            if (stale_tmp_file(de->d_name) && (SK_CRASHPOINT("unlink"), unlinkat(dfds[i], de->d_name, 0)) == 0)
                 removed++;
         closedir(sd);
     }
@@ -383,17 +389,19 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
     char newname[64];
     snprintf(r->sessname, sizeof(r->sessname), "s-%ld-%08x", (long)getpid(), rnd);
     snprintf(newname, sizeof(newname), "new-%ld-%08x", (long)getpid(), rnd);
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(r->tmpfd, newname, 0700) < 0) {
         r->sessname[0] = '\0';
         return sk_err_errno(err, p);
     }
     r->sessfd = open_dir_at(r->tmpfd, newname);
     if (r->sessfd < 0 || flock(r->sessfd, LOCK_EX | LOCK_NB) < 0 ||
-        renameat(r->tmpfd, newname, r->tmpfd, r->sessname) < 0) {
+        (SK_CRASHPOINT("rename"), renameat(r->tmpfd, newname, r->tmpfd, r->sessname)) < 0) {
         int rc = sk_err_errno(err, p);
         if (r->sessfd >= 0)
             close(r->sessfd);
         r->sessfd = -1;
+        SK_CRASHPOINT("rmdir");
         unlinkat(r->tmpfd, newname, AT_REMOVEDIR);
         r->sessname[0] = '\0';
         return rc;
@@ -402,6 +410,7 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
      * time do not queue on one directory's lock. */
     for (int i = 0; i < 16; i++) {
         char sub[2] = {"0123456789abcdef"[i], '\0'};
+        SK_CRASHPOINT("mkdir");
         if (mkdirat(r->sessfd, sub, 0700) < 0) {
             int rc = sk_err_errno(err, p);
             sk_repo_session_end(r);
@@ -464,6 +473,7 @@ int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size
 {
     char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
     staged_name(h, hex);
+    SK_CRASHPOINT("create");
     int fd = openat(r->sessfd, hex, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
@@ -477,6 +487,7 @@ int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size
         rc = -errno;
     if (rc < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
+        SK_CRASHPOINT("unlink");
         unlinkat(r->sessfd, hex, 0);
         return sk_err_set(err, rc, p, NULL);
     }
@@ -489,6 +500,7 @@ int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
     staged_name(h, hex);
     int fd = openat(r->sessfd, hex, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     int rc = 0;
+    SK_CRASHPOINT("fsync");
     if (fd < 0 || fdatasync(fd) < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
         rc = sk_err_errno(err, p);
@@ -503,6 +515,7 @@ int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
     char hex[3 + SK_HASH_HEX_LEN + 1], name[3 + SK_HASH_HEX_LEN + 1];
     staged_name(h, hex);
     chunk_name(h, name);
+    SK_CRASHPOINT("rename");
     if (renameat(r->sessfd, hex, r->chunksfd, name) < 0) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/chunks/%s", r->path, name);
@@ -533,6 +546,7 @@ int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h)
     char name[3 + SK_HASH_HEX_LEN + 1], aside[3 + SK_HASH_HEX_LEN + 16];
     chunk_name(h, name);
     snprintf(aside, sizeof(aside), "%s.damaged", name);
+    SK_CRASHPOINT("rename");
     if (renameat(r->chunksfd, name, r->chunksfd, aside) < 0)
         return errno == ENOENT ? 0 : -errno;
     return 0;
@@ -541,6 +555,7 @@ int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h)
 int sk_repo_sync_all(sk_repo_t *r, sk_err_t *err)
 {
     /* syncfs reports write-back errors of the whole file system since Linux 5.8. */
+    SK_CRASHPOINT("fsync");
     if (syncfs(r->dirfd) < 0)
         return sk_err_errno(err, r->path);
     return 0;
@@ -597,10 +612,12 @@ int sk_repo_manifest_stage(sk_repo_t *r, const char *id, const char *buf, size_t
     char name[SK_ID_MAX + 16], p[PATH_MAX];
     manifest_tmpname(id, name, sizeof(name));
     snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, name);
+    SK_CRASHPOINT("create");
     int fd = openat(r->sessfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return sk_err_errno(err, p);
     int rc = sk_write_all(fd, buf, len);
+    SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
@@ -616,14 +633,17 @@ int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err)
     manifest_tmpname(id, name, sizeof(name));
     snprintf(p, sizeof(p), "%s/snapshots/%s", r->path, id);
     /* renameat2 with RENAME_NOREPLACE: an id is never reused, not even by a racing writer. */
+    SK_CRASHPOINT("rename");
     if (renameat2(r->sessfd, name, r->snapsfd, id, RENAME_NOREPLACE) < 0) {
         if (errno != EINVAL && errno != ENOSYS)
             return sk_err_errno(err, p);
         if (faccessat(r->snapsfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
             return sk_err_set(err, -EEXIST, p, NULL);
+        SK_CRASHPOINT("rename");
         if (renameat(r->sessfd, name, r->snapsfd, id) < 0)
             return sk_err_errno(err, p);
     }
+    SK_CRASHPOINT("fsync");
     if (fsync(r->snapsfd) < 0)
         return sk_err_errno(err, p);
     return 0;
@@ -694,6 +714,13 @@ int sk_repo_manifest_load(sk_repo_t *r, const char *id, sk_manifest_t **out, sk_
     int rc = sk_read_file_at(r->snapsfd, id, SK_MANIFEST_MAX, &buf, &len);
     if (rc == -ENOENT)
         return sk_err_set(err, rc, p, "no such snapshot");
+    /* Something other than a manifest-sized regular file under a snapshot's name is damage
+     * (so it is marked bad and skipped), not a reason to stop every restore. */
+    if (rc == -EINVAL || rc == -ELOOP)
+        return sk_err_set(err, -EBADMSG, p, "corrupt manifest: not a regular file");
+    if (rc == -EFBIG)
+        return sk_err_set(err, -EBADMSG, p, "corrupt manifest: larger than %llu bytes",
+                          (unsigned long long)SK_MANIFEST_MAX);
     if (rc < 0)
         return sk_err_set(err, rc, p, NULL);
     char why[256];
@@ -800,9 +827,11 @@ int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err)
 {
     char p[PATH_MAX], bad[SK_ID_MAX + 8];
     snprintf(p, sizeof(p), "%s/snapshots/%s", r->path, id);
+    SK_CRASHPOINT("unlink");
     if (unlinkat(r->snapsfd, id, 0) < 0 && errno != ENOENT)
         return sk_err_errno(err, p);
     snprintf(bad, sizeof(bad), "%s.bad", id);
+    SK_CRASHPOINT("unlink");
     if (unlinkat(r->snapsfd, bad, 0) < 0 && errno != ENOENT)
         return sk_err_errno(err, p);
     return 0;

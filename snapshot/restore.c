@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "slotkeeper/chunk.h"
+#include "slotkeeper/crashpoint.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/pool.h"
 
@@ -110,6 +111,24 @@ static void read_marker(struct rst *r, bool *present)
     free(buf);
 }
 
+/* Removes the temporary marker (".restoring.tmp.<pid>") a restore killed while writing its
+ * marker left: we hold the data-dir's lock, so whoever wrote it is gone. */
+static void sweep_marker_tmp(struct rst *r)
+{
+    DIR *d = fdopendir(dup(r->metafd));
+    if (!d)
+        return;
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, ".restoring.tmp.", 15))
+            continue;
+        SK_CRASHPOINT("unlink");
+        unlinkat(r->metafd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
 static int write_marker(struct rst *r)
 {
     char text[512], full[PATH_MAX];
@@ -118,6 +137,7 @@ static int write_marker(struct rst *r)
                      "snapshot %s\nquarantine %s\npid %ld\nstarted %lld\n",
                      r->m->id, r->stamp, (long)getpid(), (long long)time(NULL));
     int rc = sk_write_file_atomic(r->metafd, "restoring", text, (size_t)n, 0644);
+    SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(r->datafd) < 0)
         rc = -errno;
     slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
@@ -128,8 +148,10 @@ static int remove_marker(struct rst *r)
 {
     char full[PATH_MAX];
     slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
+    SK_CRASHPOINT("unlink");
     if (unlinkat(r->metafd, "restoring", 0) < 0 && errno != ENOENT)
         return sk_err_errno(r->err, full);
+    SK_CRASHPOINT("fsync");
     if (fsync(r->metafd) < 0)
         return sk_err_errno(r->err, full);
     return 0;
@@ -180,16 +202,20 @@ static int stage_entries(struct rst *r)
         snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
         slot_path(r, rel, full, sizeof(full));
         if (e->type == 'd') {
+            SK_CRASHPOINT("mkdir");
             if (mkdirat(r->stagefd, e->path, 0700) < 0)
                 return sk_err_errno(r->err, full);
         } else if (e->type == 'l') {
+            SK_CRASHPOINT("symlink");
             if (symlinkat(e->target, r->stagefd, e->path) < 0)
                 return sk_err_errno(r->err, full);
         } else {
+            SK_CRASHPOINT("create");
             int fd = openat(r->stagefd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
             if (fd < 0)
                 return sk_err_errno(r->err, full);
             r->fds[i] = fd;
+            SK_CRASHPOINT("truncate");
             if (ftruncate(fd, (off_t)e->size) < 0)
                 return sk_err_errno(r->err, full);
             for (size_t c = 0; c < e->nchunks; c++)
@@ -277,6 +303,7 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
     struct timespec ts[2] = {{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec},
                              {.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
     int flags = e->type == 'l' ? AT_SYMLINK_NOFOLLOW : 0;
+    SK_CRASHPOINT("chown");
     if (fchownat(r->stagefd, e->path, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != EPERM)
             return sk_err_errno(r->err, full);
@@ -284,17 +311,21 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
             log_warnx("%s: cannot restore owner %u:%u (not root); files keep the current user", full, e->uid, e->gid);
         *chown_warned = true;
     }
+    SK_CRASHPOINT("chmod");
     if (e->type != 'l' && fchmodat(r->stagefd, e->path, e->mode, 0) < 0)
         return sk_err_errno(r->err, full);
     if (e->type == 'f') {
         int fd = r->fds[i];
+        SK_CRASHPOINT("fsync");
         if (fsync(fd) < 0)
             return sk_err_errno(r->err, full);
+        SK_CRASHPOINT("utimes");
         if (futimens(fd, ts) < 0)
             return sk_err_errno(r->err, full);
         close(fd);
         r->fds[i] = -1;
     } else {
+        SK_CRASHPOINT("utimes");
         if (utimensat(r->stagefd, e->path, ts, flags) < 0)
             return sk_err_errno(r->err, full);
         if (e->type == 'd') {
@@ -318,8 +349,10 @@ static int swap_in(struct rst *r, bool *moved)
     char qrel[PATH_MAX], full[PATH_MAX];
     snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
     *moved = false;
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(r->metafd, "quarantine", 0700) < 0 && errno != EEXIST)
         return sk_err_errno(r->err, r->opts->data_dir);
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(r->metafd, qrel, 0700) < 0 && errno != EEXIST)
         return sk_err_errno(r->err, r->opts->data_dir);
     int qfd = openat(r->metafd, qrel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -340,6 +373,7 @@ static int swap_in(struct rst *r, bool *moved)
                 if (rc < 0)
                     sk_err_set(r->err, rc, full, NULL);
             } else if (fstatat(r->datafd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                SK_CRASHPOINT("rename");
                 if (renameat(r->datafd, inc, qfd, inc) < 0)
                     rc = sk_err_errno(r->err, full);
                 else
@@ -349,7 +383,8 @@ static int swap_in(struct rst *r, bool *moved)
             }
         }
     }
-    if (rc == 0 && (fsync(qfd) < 0 || fsync(r->datafd) < 0))
+    SK_CRASHPOINT("fsync");
+    if (rc == 0 && (fsync(qfd) < 0 || (SK_CRASHPOINT("fsync"), fsync(r->datafd)) < 0))
         rc = sk_err_errno(r->err, r->opts->data_dir);
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t i = 0; i < r->m->ninclude && rc == 0; i++) {
@@ -357,9 +392,10 @@ static int swap_in(struct rst *r, bool *moved)
             if (is_state_folder(inc) != (pass == 1))
                 continue;
             slot_path(r, inc, full, sizeof(full));
+            SK_CRASHPOINT("rename");
             if (renameat(r->stagefd, inc, r->datafd, inc) < 0)
                 rc = sk_err_errno(r->err, full);
-            else if ((*moved = true, fsync(r->datafd) < 0))
+            else if ((*moved = true, SK_CRASHPOINT("fsync"), fsync(r->datafd) < 0))
                 rc = sk_err_errno(r->err, full);
         }
     }
@@ -378,6 +414,7 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
     int qfd = openat(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (qfd < 0)
         return;
+    SK_CRASHPOINT("rmdir");
     unlinkat(qfd, r->stamp, AT_REMOVEDIR); /* succeeds only when nothing was replaced */
     DIR *d = fdopendir(dup(qfd));
     char **names = NULL;
@@ -413,6 +450,7 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
             log_warn("%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir, SK_QUARANTINE_DIR, names[i]);
         }
     }
+    SK_CRASHPOINT("fsync");
     fsync(qfd);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -512,6 +550,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     rc = lock_state_files(&r);
     if (rc < 0)
         goto out;
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(r.datafd, SK_SLOT_META_DIR, 0700) < 0 && errno != EEXIST) {
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
@@ -522,6 +561,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         goto out;
     }
     read_marker(&r, &marker_before);
+    sweep_marker_tmp(&r);
     res->resumed = marker_before;
     if (!r.stamp[0])
         new_stamp(&r);
@@ -551,6 +591,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     if (rc < 0)
         goto out;
     marker_ours = true;
+    SK_CRASHPOINT("mkdir");
     if (mkdirat(r.metafd, "staging", 0700) < 0) {
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
@@ -579,6 +620,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         if (rc < 0)
             goto out;
     }
+    SK_CRASHPOINT("fsync");
     if (fsync(r.stagefd) < 0) {
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
@@ -614,6 +656,7 @@ out:
          * unless an interrupted restore had left one (then the slot is still half-restored). */
         if (rc < 0 && marker_ours && !swapped && !marker_before)
             remove_marker(&r);
+        SK_CRASHPOINT("fsync");
         fsync(r.metafd);
         close(r.metafd);
     }

@@ -564,6 +564,10 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
                 rc = sk_err_set(err, -EINVAL, full, "included twice");
                 goto out;
             }
+        if (!strcmp(inc, ".slotkeeper")) {
+            rc = sk_err_set(err, -EINVAL, full, "slotkeeper's own folder is never part of a snapshot");
+            goto out;
+        }
         struct stat st;
         if (fstatat(s.datafd, inc, &st, 0) < 0) {
             rc = sk_err_errno(err, full);

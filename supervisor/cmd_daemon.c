@@ -39,15 +39,17 @@ int cmd_log_writer(struct options *o)
     return sk_logwriter_run(0, o->args[0], max, (unsigned)keep) < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
-/* Sends request to the daemon of the configuration. Returns 0 with *answer, 1 if no daemon
- * listens (nothing printed), or an exit code after printing why. */
+/* Sends request to the daemon of the configuration. Returns 0 with *answer, NO_DAEMON if no
+ * daemon listens (nothing printed), or an exit code after printing why (never NO_DAEMON: a
+ * daemon that fails mid-request is not "no daemon"). */
+#define NO_DAEMON (-1)
 static int call_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_ms, json_t **answer)
 {
     sk_err_t err;
     sk_err_clear(&err);
     int rc = sk_ctl_call(cf->control_socket, request, timeout_ms, answer, &err);
     if (rc == -ENOENT || rc == -ECONNREFUSED)
-        return 1;
+        return NO_DAEMON;
     if (rc < 0) {
         if (rc == -EACCES)
             log_warnx("%s: permission denied (the control socket's mode is %04o)", cf->control_socket,
@@ -86,7 +88,7 @@ int cli_daemon_snapshot(struct options *o)
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "snapshot"), *a = NULL;
     int rc = call_daemon(cf, req, 0, &a);
     json_decref(req);
-    if (rc == 1)
+    if (rc == NO_DAEMON)
         return -1; /* no daemon: the caller snapshots directly */
     if (rc)
         return rc;
@@ -120,7 +122,7 @@ int cli_daemon_restore(struct options *o)
         json_object_set_new(req, "snapshot", json_string(o->snapshot));
     int rc = call_daemon(cf, req, 0, &a);
     json_decref(req);
-    if (rc == 1)
+    if (rc == NO_DAEMON)
         return -1;
     if (rc)
         return rc;
@@ -145,7 +147,7 @@ int cmd_slot_control(struct options *o, const char *verb)
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", verb, "slot", (int)o->slot), *a = NULL;
     int rc = call_daemon(cf, req, 0, &a);
     json_decref(req);
-    if (rc == 1) {
+    if (rc == NO_DAEMON) {
         log_warnx("%s: no daemon is listening; '%s --slot' needs the daemon", cf->control_socket, verb);
         return EXIT_FAIL;
     }
@@ -226,7 +228,7 @@ int cmd_status(struct options *o)
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "status"), *a = NULL;
     int rc = call_daemon(cf, req, 10000, &a);
     json_decref(req);
-    if (rc == 1) {
+    if (rc == NO_DAEMON) {
         log_warnx("%s: no daemon is listening", cf->control_socket);
         return EXIT_FAIL;
     }

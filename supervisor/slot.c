@@ -997,22 +997,26 @@ static int spawn_node(sk_slot_t *s)
     /* Where this run's output starts in the log (the node has not written anything yet). */
     struct stat lst;
     s->log_offset = stat(s->log_file, &lst) == 0 ? (uint64_t)lst.st_size : 0;
-    char slotvar[32];
+    /* The node carries its slot and its daemon's state folder in its environment, so that a
+     * daemon restarted before this one wrote the pid file still knows the node as its own. */
+    char slotvar[32], ownervar[PATH_MAX + 32];
     snprintf(slotvar, sizeof(slotvar), "SLOTKEEPER_SLOT=%u", s->num);
+    snprintf(ownervar, sizeof(ownervar), "SLOTKEEPER_DAEMON=%s", cfg(s)->state_dir);
     extern char **environ;
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = calloc(n + 2, sizeof(char *));
+    char **env = calloc(n + 3, sizeof(char *));
     if (!env) {
         close(fds[1]);
         return -ENOMEM;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "SLOTKEEPER_SLOT=", 16))
+        if (strncmp(environ[i], "SLOTKEEPER_SLOT=", 16) && strncmp(environ[i], "SLOTKEEPER_DAEMON=", 18))
             env[k++] = environ[i];
     env[k++] = slotvar;
+    env[k++] = ownervar;
     env[k] = NULL;
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
@@ -1054,19 +1058,71 @@ static void start_probing(sk_slot_t *s)
         uv_timer_start(&s->health_timer, on_health_timer, cfg(s)->health_interval_ms, cfg(s)->health_interval_ms);
 }
 
+/* True if pid's environment says it is this slot's node, started by a daemon on this
+ * state_dir (see spawn_node). */
+static bool env_says_ours(const sk_slot_t *s, pid_t pid)
+{
+    char p[64], want_slot[32], want_owner[PATH_MAX + 32];
+    snprintf(p, sizeof(p), "/proc/%ld/environ", (long)pid);
+    snprintf(want_slot, sizeof(want_slot), "SLOTKEEPER_SLOT=%u", s->num);
+    snprintf(want_owner, sizeof(want_owner), "SLOTKEEPER_DAEMON=%s", cfg(s)->state_dir);
+    /* /proc files report size 0: read until end of file. */
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    while (buf && len < cap) {
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    if (!buf || len == 0) {
+        free(buf);
+        return false;
+    }
+    bool slot = false, owner = false;
+    for (size_t i = 0; i < len;) {
+        const char *e = buf + i;
+        size_t n = strnlen(e, len - i);
+        slot |= n == strlen(want_slot) && !memcmp(e, want_slot, n);
+        owner |= n == strlen(want_owner) && !memcmp(e, want_owner, n);
+        i += n + 1;
+    }
+    free(buf);
+    return slot && owner;
+}
+
 bool sk_slot_adopt(sk_slot_t *s)
 {
     char *buf;
     size_t len;
-    if (sk_read_file_at(AT_FDCWD, s->pid_file, 256, &buf, &len) < 0)
-        return false;
     long pid = 0;
     unsigned long long start = 0;
-    int n = sscanf(buf, "%ld %llu", &pid, &start);
-    free(buf);
+    int n = 0;
+    if (sk_read_file_at(AT_FDCWD, s->pid_file, 256, &buf, &len) == 0) {
+        n = sscanf(buf, "%ld %llu", &pid, &start);
+        free(buf);
+    }
     if (n != 2 || pid <= 0 || proc_start_time((pid_t)pid) != start || start == 0) {
-        remove_pid_file(s);
-        return false;
+        if (n)
+            remove_pid_file(s);
+        /* No pid file (a daemon that died between starting the node and writing it): the
+         * holder of the state lock is ours if its environment says so. */
+        sk_datadir_report_t r0;
+        sk_err_t e0;
+        sk_err_clear(&e0);
+        if (s->external || sk_datadir_check(s->data_dir, &(sk_check_opts_t){0}, &r0, &e0) < 0 ||
+            r0.verdict != SK_VERDICT_RUNNING || r0.lock_pid <= 0 || !env_says_ours(s, r0.lock_pid))
+            return false;
+        pid = r0.lock_pid;
+        s->pid = (pid_t)pid;
+        write_pid_file(s);
+        s->pid = 0;
     }
     /* Only a node that still holds its data-dir's state lock is ours to adopt. */
     sk_datadir_report_t r;

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Full-disk campaign (issue 6): ENOSPC at every step of a snapshot and of a restore.
+# As root, a small tmpfs is mounted (and unmounted by a trap on exit); for each point a filler
+# file leaves K bytes free, K swept evenly from 0 to a little over what the operation needs,
+# and the operation runs:
+#   snapshot   of a data-dir into a repository on the small fs that already holds an earlier
+#              snapshot;
+#   restore    of a snapshot (repository elsewhere) into a used slot on the small fs.
+# Two more sweeps reach the steps a byte count cannot (the restore checks free bytes before it
+# starts): free inodes (tmpfs nr_inodes; a full inode table is ENOSPC too) swept one by one,
+# and the fs filled completely at a moment swept across the operation's run time.
+# At each point:
+#   - it succeeded (exit 0), or failed with exit 6 and a one-line error naming a path;
+#   - snapshot: the earlier snapshot is still listed and `verify --all` passes; no new snapshot
+#     after a failure; repo tmp/ empty (right away, and after the next run's sweep); the next
+#     run, with space freed, succeeds, verifies and restores byte-identical to the source (a
+#     chunk cut short by ENOSPC must never be taken as stored);
+#   - restore: the slot is byte-identical to before (no marker, no staging) or to the snapshot
+#     (no marker, no staging); or, if it was changed, it is marked restoring and running the
+#     restore again with space freed completes it byte-identically; the slot's own files stay.
+#
+#   usage: tests/campaign/enospc.sh [POINTS]   (default 40 per byte sweep)
+#   env: SK (binary), ENOSPC_INODE_POINTS, ENOSPC_TIME_POINTS (default POINTS/4), KEEP=1
+# Last line: "enospc: snapshot N points, N ok; restore N points, N ok"; exit 1 if any
+# invariant broke, 77 if it cannot mount a tmpfs (not root).
+set -u
+P=${1:-40}
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SK=${SK:-$ROOT/slotkeeper}
+TOOLS=${TOOLS:-$ROOT/build/tools}
+IP=${ENOSPC_INODE_POINTS:-$P}
+TP=${ENOSPC_TIME_POINTS:-$(((P + 3) / 4))}
+W=$(mktemp -d /var/tmp/sk-camp.enospc.XXXXXX)
+S=$W/small
+bad=0
+cleanup() {
+    [ -n "${BGPID:-}" ] && kill "$BGPID" 2>/dev/null && wait "$BGPID" 2>/dev/null
+    mountpoint -q "$S" && umount "$S"
+    if { [ "$bad" = 0 ] || [ "${CAMPAIGN_CLEAN:-0}" = 1 ]; } && [ "${KEEP:-0}" != 1 ]; then rm -rf "$W"; else echo "# enospc: kept $W"; fi
+}
+trap cleanup EXIT
+# the binary under test, copied: a rebuild of the tree's binary mid-run must not change it
+mkdir -p "$W/bin" && cp "$SK" "$W/bin/slotkeeper" || exit 2
+SK=$W/bin/slotkeeper
+mkdir -p "$S"
+if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=24m,nr_inodes=4000 tmpfs "$S" 2>/dev/null; then
+    echo "enospc: cannot mount a tmpfs (needs root): skipped"
+    exit 77
+fi
+start=$(date +%s)
+
+sig() { # DIR: blocks/ and state/ with type, mode, mtime, link, content (and size, from cksum)
+    (cd "$1" && find blocks state -printf '%p %y %m %T@ %l\n' | LC_ALL=C sort &&
+        find blocks state -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum) 2>&1
+}
+avail() { df -B1 --output=avail "$S" | tail -1 | tr -d ' '; }
+iavail() { df --output=iavail "$S" | tail -1 | tr -d ' '; }
+used() { df -B1 --output=used "$S" | tail -1 | tr -d ' '; }
+iused() { df --output=iused "$S" | tail -1 | tr -d ' '; }
+unfill() { rm -rf "$S/filler" "$S/ifill"; }
+fill_bytes() { # leave K bytes free
+    local a n
+    a=$(avail)
+    n=$((a - $1))
+    [ "$n" -gt 0 ] || return 0
+    fallocate -l "$n" "$S/filler" 2>/dev/null || head -c "$n" /dev/zero >"$S/filler" 2>/dev/null
+    return 0
+}
+fill_inodes() { # leave K inodes free
+    mkdir "$S/ifill"
+    local n=$(($(iavail) - $1))
+    [ "$n" -gt 0 ] && (cd "$S/ifill" && seq -f 'f%.0f' 1 "$n" | xargs touch 2>/dev/null)
+    return 0
+}
+fill_all() { fallocate -l "$(avail)" "$S/filler" 2>/dev/null; head -c 1G /dev/zero >>"$S/filler" 2>/dev/null; }
+
+# one_line_path ERRFILE CMD: exactly one line "slotkeeper: CMD: <path with a slash>: <reason>"
+one_line_path() {
+    [ "$(grep -vc 'waiting for the repository lock' "$1")" = 1 ] && grep -Eq "^slotkeeper: $2: [^ ]*/[^:]*: .+" "$1"
+}
+# step KIND: note where the last failure struck (its path and reason, names made generic)
+step() {
+    sed -E "s|$W/||g; s/[0-9a-f]{32}/HASH/g; s/s-[0-9]+-[0-9a-f]+/SESSION/g; s|SESSION/[0-9a-f]+/HASH|SESSION/xx/HASH|; s/[0-9]{8}T[0-9]{6}Z(-[0-9]+-[0-9a-f]+)?/ID/g;
+        s/needs [0-9.]+ [KMG]?i?B, [0-9.]+ [KMG]?i?B available/needs X, Y available/; s/^slotkeeper: [a-z]+: //" "$W/err" |
+        head -1 >>"$W/steps.$1"
+}
+broke() { # POINT WHAT
+    echo "BROKEN $1: $2"
+    [ -s "$W/err" ] && echo "#   stderr: $(head -c 300 "$W/err" | tr '\n' '|')"
+    point_ok=0
+}
+
+# --- fixtures on the big disk -------------------------------------------------------------------
+"$TOOLS/mkdatadir" create "$W/srcA" --blocks-size 1M --state-size 8M --state-data 256K --seed 1 >/dev/null || exit 2
+"$TOOLS/mkdatadir" create "$W/srcB" --blocks-size 3M --state-size 16M --state-data 1M --seed 2 >/dev/null || exit 2
+sig "$W/srcB" >"$W/sig.B"
+"$SK" repo init "$W/base" --chunk-size 64KiB >/dev/null || exit 2
+IDA=$("$SK" snapshot --data-dir "$W/srcA" --repo "$W/base" 2>/dev/null) || exit 2
+# restore: a repository holding A and B; a used slot holding A plus its own config.ini
+"$SK" repo init "$W/rrepo" --chunk-size 64KiB >/dev/null || exit 2
+"$SK" snapshot --data-dir "$W/srcA" --repo "$W/rrepo" >/dev/null 2>&1 || exit 2
+IDB=$("$SK" snapshot --data-dir "$W/srcB" --repo "$W/rrepo" 2>/dev/null) || exit 2
+"$SK" restore --snapshot "$(ls "$W/rrepo/snapshots" | head -1)" --data-dir "$W/slot0" --repo "$W/rrepo" >/dev/null 2>&1 || exit 2
+rm -rf "$W/slot0/.slotkeeper"
+echo "slot's own peers" >"$W/slot0/config.ini"
+sig "$W/slot0" >"$W/sig.before"
+
+# --- snapshot -----------------------------------------------------------------------------------
+snap_reset() { unfill; rm -rf "$S/repo"; cp -a "$W/base" "$S/repo"; }
+snap_run() { "$SK" snapshot --data-dir "$W/srcB" --repo "$S/repo" --threads 2 >"$W/out" 2>"$W/err"; }
+snap_point() { # LABEL RC
+    local label=$1 rc=$2
+    point_ok=1
+    case $rc in
+    0) snap_ok=$((snap_ok + 1)) ;;
+    6)
+        snap_full=$((snap_full + 1))
+        step snapshot
+        one_line_path "$W/err" snapshot || broke "$label" "not a one-line error naming a path"
+        grep -Eq 'No space left on device|not enough space' "$W/err" || broke "$label" "the error does not say the disk is full"
+        ;;
+    *) broke "$label" "exit $rc (want 0 or 6)" ;;
+    esac
+    local n=1
+    [ "$rc" = 0 ] && n=2
+    [ "$(ls "$S/repo/snapshots" | wc -l)" = "$n" ] || broke "$label" "snapshots/ holds $(ls "$S/repo/snapshots" | tr '\n' ' ')"
+    [ -e "$S/repo/snapshots/$IDA" ] || broke "$label" "the earlier snapshot is gone"
+    if [ -n "$(ls -A "$S/repo/tmp")" ]; then
+        tmp_left=$((tmp_left + 1))
+        echo "# $label: tmp/ not empty right after exit $rc: $(ls -A "$S/repo/tmp" | head -3 | tr '\n' ' ')"
+    fi
+    "$SK" verify --all --repo "$S/repo" >"$W/vout" 2>&1 || broke "$label" "verify --all fails: $(head -3 "$W/vout" | tr '\n' '|')"
+    if [ "$rc" = 0 ]; then
+        rm -rf "$W/back"
+        "$SK" restore --data-dir "$W/back" --repo "$S/repo" >/dev/null 2>&1 &&
+            diff -q <(sig "$W/back") "$W/sig.B" >/dev/null || broke "$label" "the snapshot made on the full disk does not restore identically"
+    fi
+    # the next run, with room again: succeeds, sweeps tmp/, verifies, restores identically
+    unfill
+    if snap_run; then
+        [ -z "$(ls -A "$S/repo/tmp")" ] || broke "$label" "tmp/ not empty after the next run"
+        "$SK" verify --all --repo "$S/repo" >"$W/vout" 2>&1 || broke "$label" "verify after the next run: $(head -3 "$W/vout" | tr '\n' '|')"
+        rm -rf "$W/back"
+        "$SK" restore --data-dir "$W/back" --repo "$S/repo" >/dev/null 2>&1 &&
+            diff -q <(sig "$W/back") "$W/sig.B" >/dev/null || broke "$label" "the next run's snapshot does not restore identically"
+    else
+        broke "$label" "the next run with room fails: $(head -c 200 "$W/err")"
+    fi
+    snap_n=$((snap_n + 1))
+    snap_good=$((snap_good + point_ok))
+    [ "$point_ok" = 1 ] || bad=1
+}
+
+snap_n=0 snap_good=0 snap_ok=0 snap_full=0 tmp_left=0
+snap_reset
+u0=$(used) i0=$(iused)
+snap_run || { echo "enospc: the snapshot fails with room to spare" >&2; bad=1; exit 1; }
+SNEED=$(($(used) - u0)) SINEED=$(($(iused) - i0))
+echo "# snapshot: needs $SNEED bytes and $SINEED inodes on the small fs"
+for ((i = 0; i < P; i++)); do
+    k=$((SNEED * 5 / 4 * i / (P > 1 ? P - 1 : 1)))
+    snap_reset
+    fill_bytes "$k"
+    free=$(avail)
+    snap_run
+    snap_point "snapshot bytes free=$free" $?
+done
+ni=$((SINEED + 2 < IP ? SINEED + 2 : IP))
+for ((i = 0; i < ni; i++)); do
+    k=$((ni <= SINEED + 2 ? i : (SINEED + 2) * i / (ni - 1)))
+    snap_reset
+    fill_inodes "$k"
+    free=$(iavail)
+    snap_run
+    snap_point "snapshot inodes free=$free" $?
+done
+# fill the fs at a moment swept across the snapshot's run time
+snap_reset
+t0=$(date +%s%N)
+snap_run
+SDUR=$((($(date +%s%N) - t0) / 1000000))
+for ((i = 0; i < TP; i++)); do
+    d=$((SDUR * i / (TP > 1 ? TP - 1 : 1)))
+    snap_reset
+    "$SK" snapshot --data-dir "$W/srcB" --repo "$S/repo" --threads 2 >"$W/out" 2>"$W/err" &
+    BGPID=$!
+    sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+    fill_all
+    wait "$BGPID"
+    rc=$?
+    BGPID=
+    snap_point "snapshot filled after ${d}ms" "$rc"
+done
+echo "# snapshot: $snap_n points: $snap_ok succeeded, $snap_full failed with exit 6, $tmp_left left tmp/ files until the next run"
+echo "# snapshot: where the failures struck:" && sort "$W/steps.snapshot" 2>/dev/null | uniq -c | sed 's/^/#   /'
+
+# --- restore ------------------------------------------------------------------------------------
+rest_reset() { unfill; rm -rf "$S/slot"; cp -a --sparse=always "$W/slot0" "$S/slot"; }
+rest_run() { "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" --threads 2 >"$W/out" 2>"$W/err"; }
+slot_is() { # WANT(sig file): blocks/ + state/ as in WANT, its config.ini kept
+    diff -q <(sig "$S/slot") "$1" >/dev/null && [ "$(cat "$S/slot/config.ini")" = "slot's own peers" ]
+}
+no_leftovers() { [ ! -e "$S/slot/.slotkeeper/restoring" ] && [ ! -e "$S/slot/.slotkeeper/staging" ]; }
+rest_point() { # LABEL RC
+    local label=$1 rc=$2
+    point_ok=1
+    case $rc in
+    0)
+        rest_ok=$((rest_ok + 1))
+        slot_is "$W/sig.B" || broke "$label" "exit 0 but the slot differs from the snapshot"
+        no_leftovers || broke "$label" "exit 0 but a marker or staging is left"
+        ;;
+    6)
+        one_line_path "$W/err" restore || broke "$label" "not a one-line error naming a path"
+        grep -Eq 'No space left on device|not enough space' "$W/err" || broke "$label" "the error does not say the disk is full"
+        step restore
+        if [ -e "$S/slot/.slotkeeper/restoring" ]; then
+            rest_marked=$((rest_marked + 1))
+            unfill
+            if "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" >"$W/out" 2>"$W/err"; then
+                slot_is "$W/sig.B" || broke "$label" "the completed restore differs from the snapshot"
+                no_leftovers || broke "$label" "a marker or staging is left after completing"
+            else
+                broke "$label" "re-running the marked restore with room fails: $(head -c 200 "$W/err")"
+            fi
+        else
+            rest_full=$((rest_full + 1))
+            slot_is "$W/sig.before" || broke "$label" "failed without a marker, but the slot changed"
+            no_leftovers || broke "$label" "staging left behind"
+        fi
+        ;;
+    *) broke "$label" "exit $rc (want 0 or 6)" ;;
+    esac
+    rest_n=$((rest_n + 1))
+    rest_good=$((rest_good + point_ok))
+    [ "$point_ok" = 1 ] || bad=1
+}
+
+rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0
+rest_reset
+u0=$(used) i0=$(iused)
+rest_run || { echo "enospc: the restore fails with room to spare: $(cat "$W/err")" >&2; bad=1; exit 1; }
+RNEED=$(($(used) - u0)) RINEED=$(($(iused) - i0))
+# (the quarantine keeps the replaced folders: the staging copy is the space the restore needs)
+echo "# restore: needs $RNEED bytes and $RINEED inodes on the small fs"
+for ((i = 0; i < P; i++)); do
+    k=$((RNEED * 3 / 2 * i / (P > 1 ? P - 1 : 1))) # (its free-space check asks for more than it uses)
+    rest_reset
+    fill_bytes "$k"
+    free=$(avail)
+    rest_run
+    rest_point "restore bytes free=$free" $?
+done
+ni=$((RINEED + 2 < IP ? RINEED + 2 : IP))
+for ((i = 0; i < ni; i++)); do
+    k=$((ni <= RINEED + 2 ? i : (RINEED + 2) * i / (ni - 1)))
+    rest_reset
+    fill_inodes "$k"
+    free=$(iavail)
+    rest_run
+    rest_point "restore inodes free=$free" $?
+done
+rest_reset
+t0=$(date +%s%N)
+rest_run
+RDUR=$((($(date +%s%N) - t0) / 1000000))
+for ((i = 0; i < TP; i++)); do
+    d=$((RDUR * i / (TP > 1 ? TP - 1 : 1)))
+    rest_reset
+    "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" --threads 2 >"$W/out" 2>"$W/err" &
+    BGPID=$!
+    sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+    fill_all
+    wait "$BGPID"
+    rc=$?
+    BGPID=
+    rest_point "restore filled after ${d}ms" "$rc"
+done
+echo "# restore: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
+    "$rest_marked failed after changing the slot and were completed by a second run"
+echo "# restore: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'
+echo "# enospc: $(($(date +%s) - start))s (snapshot ${SDUR}ms, restore ${RDUR}ms with room)"
+echo "enospc: snapshot $snap_n points, $snap_good ok; restore $rest_n points, $rest_good ok"
+exit "$bad"
