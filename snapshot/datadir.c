@@ -56,6 +56,12 @@ const char *sk_verdict_name(sk_verdict_t v)
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
 }
 
+bool sk_verdict_needs_restore(sk_verdict_t v)
+{
+    return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
+           v == SK_VERDICT_MISSING || v == SK_VERDICT_RESTORING;
+}
+
 void sk_env_to_hex(const unsigned char env[SK_STATE_ENV_SIZE], char *hex)
 {
     static const char d[] = "0123456789abcdef";

@@ -39,15 +39,18 @@ int cmd_log_writer(struct options *o)
     return sk_logwriter_run(0, o->args[0], max, (unsigned)keep) < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
-/* Sends request to the daemon of the configuration. Returns 0 with *answer, NO_DAEMON if no
- * daemon listens (nothing printed), or an exit code after printing why (never NO_DAEMON: a
- * daemon that fails mid-request is not "no daemon"). */
+/* Sends request (consumed) to the daemon of the configuration. Returns 0 with an answer that
+ * says ok in *answer (caller frees), NO_DAEMON if no daemon listens (nothing printed), or an
+ * exit code after printing why: the socket failed, or the daemon refused (its own line and
+ * exit code). A daemon that fails mid-request is never taken for "no daemon". */
 #define NO_DAEMON (-1)
-static int call_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_ms, json_t **answer)
+static int ask_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_ms, json_t **answer)
 {
     sk_err_t err;
     sk_err_clear(&err);
-    int rc = sk_ctl_call(cf->control_socket, request, timeout_ms, answer, &err);
+    json_t *a = NULL;
+    int rc = sk_ctl_call(cf->control_socket, request, timeout_ms, &a, &err);
+    json_decref(request);
     if (rc == -ENOENT || rc == -ECONNREFUSED)
         return NO_DAEMON;
     if (rc < 0) {
@@ -58,45 +61,28 @@ static int call_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_
             log_warnx("%s: %s", err.path[0] ? err.path : cf->control_socket, err.msg[0] ? err.msg : strerror(-rc));
         return EXIT_FAIL;
     }
+    if (!json_is_true(json_object_get(a, "ok"))) {
+        json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
+        log_warnx("%s", json_is_string(e) ? json_string_value(e) : "the daemon refused the request");
+        int code = json_is_integer(x) ? (int)json_integer_value(x) : EXIT_FAIL;
+        json_decref(a);
+        return code > 0 && code < 64 ? code : EXIT_FAIL;
+    }
+    *answer = a;
     return 0;
-}
-
-/* Prints a daemon's error answer; returns its exit code. */
-static int answer_error(json_t *a)
-{
-    json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
-    log_warnx("%s", json_is_string(e) ? json_string_value(e) : "the daemon refused the request");
-    int code = json_is_integer(x) ? (int)json_integer_value(x) : EXIT_FAIL;
-    return code > 0 && code < 64 ? code : EXIT_FAIL;
-}
-
-static bool answer_ok(json_t *a)
-{
-    return json_is_true(json_object_get(a, "ok"));
-}
-
-static const sk_config_t *need_config(struct options *o)
-{
-    return cli_config();
 }
 
 int cli_daemon_snapshot(struct options *o)
 {
-    const sk_config_t *cf = need_config(o);
+    const sk_config_t *cf = cli_config();
     if (!cf)
         return -1;
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "snapshot"), *a = NULL;
-    int rc = call_daemon(cf, req, 0, &a);
-    json_decref(req);
+    int rc = ask_daemon(cf, req, 0, &a);
     if (rc == NO_DAEMON)
         return -1; /* no daemon: the caller snapshots directly */
     if (rc)
         return rc;
-    if (!answer_ok(a)) {
-        rc = answer_error(a);
-        json_decref(a);
-        return rc;
-    }
     json_t *cy = json_object_get(a, "cycle");
     const char *id = json_string_value(json_object_get(a, "snapshot"));
     if (!o->quiet && cy) {
@@ -114,23 +100,17 @@ int cli_daemon_snapshot(struct options *o)
 
 int cli_daemon_restore(struct options *o)
 {
-    const sk_config_t *cf = need_config(o);
+    const sk_config_t *cf = cli_config();
     if (!cf)
         return -1;
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", "restore", "slot", (int)o->slot), *a = NULL;
     if (o->snapshot)
         json_object_set_new(req, "snapshot", json_string(o->snapshot));
-    int rc = call_daemon(cf, req, 0, &a);
-    json_decref(req);
+    int rc = ask_daemon(cf, req, 0, &a);
     if (rc == NO_DAEMON)
         return -1;
     if (rc)
         return rc;
-    if (!answer_ok(a)) {
-        rc = answer_error(a);
-        json_decref(a);
-        return rc;
-    }
     const char *id = json_string_value(json_object_get(a, "snapshot"));
     json_t *sl = json_object_get(a, "slot");
     if (!o->quiet)
@@ -145,19 +125,13 @@ int cmd_slot_control(struct options *o, const char *verb)
 {
     const sk_config_t *cf = cli_config();
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", verb, "slot", (int)o->slot), *a = NULL;
-    int rc = call_daemon(cf, req, 0, &a);
-    json_decref(req);
+    int rc = ask_daemon(cf, req, 0, &a);
     if (rc == NO_DAEMON) {
         log_warnx("%s: no daemon is listening; '%s --slot' needs the daemon", cf->control_socket, verb);
         return EXIT_FAIL;
     }
     if (rc)
         return rc;
-    if (!answer_ok(a)) {
-        rc = answer_error(a);
-        json_decref(a);
-        return rc;
-    }
     json_t *sl = json_object_get(a, "slot");
     if (!o->quiet)
         log_info("slot %u: %s", o->slot, json_string_value(json_object_get(sl, "state")));
@@ -226,19 +200,13 @@ int cmd_status(struct options *o)
 {
     const sk_config_t *cf = cli_config();
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "status"), *a = NULL;
-    int rc = call_daemon(cf, req, 10000, &a);
-    json_decref(req);
+    int rc = ask_daemon(cf, req, 10000, &a);
     if (rc == NO_DAEMON) {
         log_warnx("%s: no daemon is listening", cf->control_socket);
         return EXIT_FAIL;
     }
     if (rc)
         return rc;
-    if (!answer_ok(a)) {
-        rc = answer_error(a);
-        json_decref(a);
-        return rc;
-    }
     if (o->json) {
         json_dumpf(a, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');

@@ -36,8 +36,6 @@ struct sk_waiter {
     unsigned seq;
 };
 
-static sk_daemon_t *the_daemon;
-
 /* ---- status ---- */
 
 static json_t *slot_json(const sk_slot_t *s)
@@ -681,7 +679,9 @@ static void schedule_first_cycle(sk_daemon_t *d)
     sk_repo_t *repo;
     sk_err_t err;
     sk_err_clear(&err);
-    if (sk_repo_open(d->cfg.repo_path, SK_LOCK_SHARED, d->cfg.lock_wait_ms, "daemon", &repo, &err) == 0) {
+    /* No waiting for the lock here (this runs on the loop, also on SIGHUP): if a prune holds
+     * it, the cycle is simply due after the startup grace. */
+    if (sk_repo_open(d->cfg.repo_path, SK_LOCK_SHARED, 0, "daemon", &repo, &err) == 0) {
         sk_manifest_t *m = NULL;
         if (sk_repo_latest_good(repo, &m, &err) == 0 && m) {
             int64_t age_ms = ((int64_t)time(NULL) - m->time) * 1000;
@@ -809,7 +809,6 @@ int sk_daemon_main(const char *config_path)
 {
     sk_daemon_t dd = {.lockfd = -1};
     sk_daemon_t *d = &dd;
-    the_daemon = d;
     sk_err_t err;
     sk_err_clear(&err);
     if (sk_config_load(config_path, &d->cfg, &err) < 0) {

@@ -185,12 +185,6 @@ static int restore_through_daemon(const sk_run_opts_t *o)
     return ex;
 }
 
-static bool needs_restore(sk_verdict_t v)
-{
-    return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
-           v == SK_VERDICT_MISSING || v == SK_VERDICT_RESTORING;
-}
-
 /* Checks the data-dir and restores it if its verdict calls for it. Returns 0 or an exit code. */
 static int prepare(const sk_run_opts_t *o)
 {
@@ -205,7 +199,7 @@ static int prepare(const sk_run_opts_t *o)
         log_warnx("%s: %s; not starting a second node on it", o->data_dir, r.reason);
         return 5;
     }
-    if (!needs_restore(r.verdict))
+    if (!sk_verdict_needs_restore(r.verdict))
         return 0;
     if (!o->repo) {
         log_warnx("%s: %s: %s; it needs a restore, and no repository is configured", o->data_dir,
@@ -243,7 +237,7 @@ int sk_run(const sk_run_opts_t *o)
         sk_err_t err;
         sk_err_clear(&err);
         bool corrupted = code == NODEOS_DATABASE_DIRTY || code == NODEOS_OTHER_FAIL;
-        if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) == 0 && needs_restore(r.verdict))
+        if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) == 0 && sk_verdict_needs_restore(r.verdict))
             corrupted = true;
         if (!corrupted)
             return code;

@@ -262,11 +262,17 @@ static int expand_slot(const sk_config_t *c, unsigned num, sk_slot_t *s, char **
     return 0;
 }
 
-/* The words' storage lives right after the argv array's owner: we keep it in a side table. */
-struct argv_owner {
-    char **argv;
-    char *buf;
-};
+/* Writes path (a file directly in state_dir) atomically, or logs why it could not. */
+static void write_state_file(const sk_slot_t *s, const char *path, const void *buf, size_t len)
+{
+    int dfd = -1;
+    if (sk_mkdir_p(cfg(s)->state_dir, 0755) < 0 ||
+        (dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        sk_write_file_atomic(dfd, strrchr(path, '/') + 1, buf, len, 0644) < 0)
+        log_warn("%s: cannot write", path);
+    if (dfd >= 0)
+        close(dfd);
+}
 
 /* The restore budget outlives the daemon: a daemon that restarts (or crash-loops) must not
  * get a fresh budget each time. state_dir/slot-N.restores holds the wall-clock times of the
@@ -304,11 +310,7 @@ static void save_budget(sk_slot_t *s)
     for (unsigned i = 0; i < s->nrestore_times && o + 32 < sizeof(buf); i++)
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%.0f\n", s->restore_times[i]);
     budget_path(s, cfg(s), p, sizeof(p));
-    int dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || sk_write_file_atomic(dfd, strrchr(p, '/') + 1, buf, o, 0644) < 0)
-        log_warn("%s: cannot write", p);
-    if (dfd >= 0)
-        close(dfd);
+    write_state_file(s, p, buf, o);
 }
 
 sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
@@ -460,13 +462,7 @@ static void write_pid_file(sk_slot_t *s)
 {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%ld %llu\n", (long)s->pid, proc_start_time(s->pid));
-    int dfd = -1;
-    if (sk_mkdir_p(cfg(s)->state_dir, 0755) < 0 ||
-        (dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-        sk_write_file_atomic(dfd, strrchr(s->pid_file, '/') + 1, buf, (size_t)n, 0644) < 0)
-        log_warn("%s: cannot write", s->pid_file);
-    if (dfd >= 0)
-        close(dfd);
+    write_state_file(s, s->pid_file, buf, (size_t)n);
 }
 
 static void remove_pid_file(sk_slot_t *s)
@@ -1198,12 +1194,6 @@ typedef void (*action_fn)(sk_slot_t *s);
 
 static void do_spawn(sk_slot_t *s);
 
-static bool needs_restore(sk_verdict_t v)
-{
-    return v == SK_VERDICT_DIRTY || v == SK_VERDICT_CORRUPT || v == SK_VERDICT_INCOMPATIBLE ||
-           v == SK_VERDICT_MISSING || v == SK_VERDICT_RESTORING;
-}
-
 static void begin_check(sk_slot_t *s, bool after_exit)
 {
     s->gen++;
@@ -1450,16 +1440,17 @@ static void act_checked(sk_slot_t *s)
         start_timer(s, cfg(s)->backoff_max_ms > 1000 ? cfg(s)->backoff_max_ms : 1000);
         return;
     }
-    if (needs_restore(s->verdict) || (after_exit && s->log_says_corrupt)) {
+    if (sk_verdict_needs_restore(s->verdict) || (after_exit && s->log_says_corrupt)) {
         if (!cfg(s)->repo_path || !cfg(s)->repo_path[0]) {
             fail_note(s, "%s: %s; no repository configured", sk_verdict_name(s->verdict), s->verdict_reason);
             set_state(s, SK_SLOT_FAILED, "%s", s->last_failure);
             return;
         }
-        s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict
-                            : s->log_says_env         ? SK_REASON_INCOMPATIBLE
-                                                      : SK_REASON_LOG;
-        fail_note(s, "%s: %s", needs_restore(s->verdict) ? sk_verdict_name(s->verdict) : "corrupt", s->verdict_reason);
+        s->restore_reason = sk_verdict_needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict
+                            : s->log_says_env                    ? SK_REASON_INCOMPATIBLE
+                                                                 : SK_REASON_LOG;
+        fail_note(s, "%s: %s", sk_verdict_needs_restore(s->verdict) ? sk_verdict_name(s->verdict) : "corrupt",
+                  s->verdict_reason);
         log_warnx("%s: %s; it needs a restore", s->name, s->last_failure);
         request_restore(s);
         return;
@@ -1603,10 +1594,11 @@ static void act_snapshotted(sk_slot_t *s)
     if (s->job_rc < 0) {
         snprintf(s->cur.failure, sizeof(s->cur.failure), "%s", s->job_err);
         log_warnx("archive: cycle failed: %s", s->cur.failure);
-        if (s->job_rc == -EUCLEAN || needs_restore(s->verdict)) {
+        if (s->job_rc == -EUCLEAN || sk_verdict_needs_restore(s->verdict)) {
             record_cycle(s);
             s->operator_restore = true;
-            s->restore_reason = needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict : SK_REASON_DIRTY;
+            s->restore_reason =
+                sk_verdict_needs_restore(s->verdict) ? (sk_restore_reason_t)s->verdict : SK_REASON_DIRTY;
             if (stay) {
                 set_state(s, SK_SLOT_STOPPED, "%s", s->cur.failure);
                 return;

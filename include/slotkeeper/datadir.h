@@ -92,6 +92,10 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
 
 const char *sk_verdict_name(sk_verdict_t v);
 
+/* True for the verdicts nodeos would refuse to start on, which a restore cures: dirty,
+ * corrupt, incompatible, missing, restoring (not clean, not running). */
+bool sk_verdict_needs_restore(sk_verdict_t v);
+
 /* Reads the environment bytes of a state file's header into env; -EBADMSG if it has no known header. */
 int sk_state_read_env(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
 
