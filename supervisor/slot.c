@@ -432,7 +432,8 @@ const sk_cycle_t *sk_slot_last_cycle(const sk_slot_t *s)
 
 /* ---- pid files ---- */
 
-/* The start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if none. */
+/* The start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), 0 if there is no
+ * such process or it has exited. */
 static unsigned long long proc_start_time(pid_t pid)
 {
     char p[64], buf[1024];
@@ -446,7 +447,12 @@ static unsigned long long proc_start_time(pid_t pid)
         return 0;
     buf[n] = '\0';
     char *e = strrchr(buf, ')');
-    if (!e)
+    if (!e || e[1] != ' ')
+        return 0;
+    /* Field 3 is the state: a zombie (Z) or a dead task (X) has exited, and is nobody's node
+     * to adopt or watch, though kill(pid, 0) still finds it until its parent reaps it (a
+     * node whose daemon died is reaped by init, which may take its time). */
+    if (e[2] == 'Z' || e[2] == 'X')
         return 0;
     /* after ") " come fields 3.. ; start time is field 22 */
     char *tok = e + 2;
@@ -896,7 +902,7 @@ static void on_logger_exit(uv_process_t *p, int64_t status, int term_signal)
 }
 
 /* An adopted node is not our child: its exit shows as its pidfd becoming readable (or, on
- * kernels without pidfd_open, as kill(pid, 0) failing on a one-second poll). */
+ * kernels without pidfd_open, as kill(pid, 0) failing or the process turning zombie, on a one-second poll). */
 static void adopted_exited(sk_slot_t *s)
 {
     watch_stop(s);
@@ -913,7 +919,7 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 static void on_watch_timer(uv_timer_t *t)
 {
     sk_slot_t *s = t->data;
-    if (s->pid > 0 && kill(s->pid, 0) < 0 && errno == ESRCH)
+    if (s->pid > 0 && ((kill(s->pid, 0) < 0 && errno == ESRCH) || proc_start_time(s->pid) == 0))
         adopted_exited(s);
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of `make check`: the unit tests, the integration tests against the
-# real binary, then both again built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# real binary, then both again built with AddressSanitizer + UndefinedBehaviorSanitizer, then
+# the daemon's tests with every daemon under valgrind's memcheck (errors and leaks checked).
 # Every test prints TAP lines; this counts them and ends with "N passed, N failed".
+# `tests/run.sh valgrind` (make valgrind) runs only the last pass.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -38,14 +40,20 @@ tally() {
     failed=$((failed + f))
 }
 
-tally "unit tests" ./build/unit-tests
-tally "fakenode" env FAKENODE="$ROOT/build/fakenode" bash tests/fakenode/test_fakenode.sh
-for t in tests/integration/t_*.sh; do
-    tally "integration: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" bash "$t"
-done
-tally "unit tests under ASan+UBSan" ./build/san/unit-tests
-for t in tests/integration/t_*.sh; do
-    tally "integration under ASan+UBSan: $(basename "$t" .sh)" env SK="$ROOT/build/san/slotkeeper" SK_SANITIZED=1 bash "$t"
+if [ "${1:-all}" != valgrind ]; then
+    tally "unit tests" ./build/unit-tests
+    tally "fakenode" env FAKENODE="$ROOT/build/fakenode" bash tests/fakenode/test_fakenode.sh
+    for t in tests/integration/t_*.sh; do
+        tally "integration: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" bash "$t"
+    done
+    tally "unit tests under ASan+UBSan" ./build/san/unit-tests
+    for t in tests/integration/t_*.sh; do
+        tally "integration under ASan+UBSan: $(basename "$t" .sh)" env SK="$ROOT/build/san/slotkeeper" SK_SANITIZED=1 bash "$t"
+    done
+fi
+# The plain build (valgrind and ASan do not mix); daemon_lib.sh wraps each daemon they start.
+for t in tests/integration/t_daemon*.sh; do
+    tally "daemon under valgrind memcheck: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" SK_VALGRIND=1 bash "$t"
 done
 rm -f "$log"
 echo "$passed passed, $failed failed"
