@@ -901,7 +901,8 @@ int sk_daemon_main(const char *config_path)
 
     d->nslots = d->cfg.slots;
     d->slots = calloc(d->nslots + 1, sizeof(*d->slots));
-    if (!d->slots)
+    d->statefiles = sk_statefiles_new(d->loop);
+    if (!d->slots || !d->statefiles)
         fatalx("out of memory");
     log_info("started (pid %ld): %s, %u worker slot(s)%s, control socket %s", (long)getpid(), d->cfg.path, d->nslots,
              d->cfg.archive_data_dir[0] ? " and an archival node" : "", d->cfg.control_socket);
@@ -921,8 +922,9 @@ int sk_daemon_main(const char *config_path)
     if (d->metrics)
         sk_metrics_close(d->metrics, on_ctl_closed, NULL);
     uv_walk(d->loop, on_walk_close, NULL);
-    uv_run(d->loop, UV_RUN_DEFAULT);
+    uv_run(d->loop, UV_RUN_DEFAULT); /* also to the end of the queued state-file writes */
     uv_loop_close(d->loop);
+    sk_statefiles_free(d->statefiles);
     free(d->slots);
     free(d->retired);
     free(d->queue);

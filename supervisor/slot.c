@@ -32,6 +32,7 @@
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
 #include "slotkeeper/snapshot.h"
+#include "slotkeeper/statefile.h"
 #include "slotkeeper/verify.h"
 
 /* nodeos's exit codes for "cannot start on this data" (nodeos-facts.md section 2). */
@@ -263,15 +264,10 @@ static int expand_slot(const sk_config_t *c, unsigned num, sk_slot_t *s, char **
 }
 
 /* Writes path (a file directly in state_dir) atomically, or logs why it could not. */
+/* Pid and budget files are written on the thread pool, in order (statefile.h). */
 static void write_state_file(const sk_slot_t *s, const char *path, const void *buf, size_t len)
 {
-    int dfd = -1;
-    if (sk_mkdir_p(cfg(s)->state_dir, 0755) < 0 ||
-        (dfd = open(cfg(s)->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-        sk_write_file_atomic(dfd, strrchr(path, '/') + 1, buf, len, 0644) < 0)
-        log_warn("%s: cannot write", path);
-    if (dfd >= 0)
-        close(dfd);
+    sk_statefile_put(s->d->statefiles, path, buf, len);
 }
 
 /* The restore budget outlives the daemon: a daemon that restarts (or crash-loops) must not
@@ -473,8 +469,7 @@ static void write_pid_file(sk_slot_t *s)
 
 static void remove_pid_file(sk_slot_t *s)
 {
-    if (unlink(s->pid_file) < 0 && errno != ENOENT)
-        log_warn("%s: cannot remove", s->pid_file);
+    sk_statefile_put(s->d->statefiles, s->pid_file, NULL, 0);
 }
 
 /* ---- jobs on the thread pool ---- */

@@ -28,6 +28,7 @@
 #include "slotkeeper/health.h"
 #include "slotkeeper/metrics.h"
 #include "slotkeeper/slot.h"
+#include "slotkeeper/statefile.h"
 
 typedef struct sk_waiter sk_waiter_t;
 
@@ -42,6 +43,7 @@ typedef struct sk_daemon {
     sk_ctl_server_t *ctl;
     sk_health_t *health;
     sk_metrics_t *metrics;
+    sk_statefiles_t *statefiles; /* pid and budget files, written on the thread pool */
     /* the repository, as last measured on the thread pool (at start and after each cycle) */
     uint64_t repo_snapshots, repo_bad, repo_bytes;
     bool repo_measured, repo_measuring;

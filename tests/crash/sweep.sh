@@ -355,8 +355,8 @@ check_import() {
 # An archival fakenode (no workers) whose chain is frozen at block 600 for the next hour
 # (one block an hour, genesis 599 h ago), started from a copy stopped cleanly at block 300
 # that the repository holds; `snapshot -c` asks for a cycle: stop the node, snapshot,
-# restart, verify, prune (keep_last 1); 1 MiB chunks. Steps are counted from the cycle request on; the
-# crash point is SK_CRASH_AT = (the daemon's steps at startup) + k.
+# restart, verify, prune (keep_last 1), then SIGTERM; 1 MiB chunks. Steps are counted from the cycle
+# request to the daemon's exit; the crash point is SK_CRASH_AT = (the daemon's steps at startup) + k.
 setup_daemon() {
     local d=$1
     mkdir -p "$d/archive"
@@ -442,13 +442,16 @@ run_daemon() {
     "$SKN" snapshot -c "$T/sk.conf" >"$W/cycle.out" 2>&1
     if cycle_done "$dp"; then
         sleep 0.3 # anything the cycle still does
-        CYCLE_STEPS=$(($(cat "$TRACE" 2>/dev/null | wc -l) - STARTUP_STEPS))
         stop_daemon "$dp"
     else
         for _ in $(seq 200); do kill -0 "$dp" 2>/dev/null || break; sleep 0.05; done
         kill -0 "$dp" 2>/dev/null && DAEMON_NOTE="neither crashed nor finished its cycle" && stop_daemon "$dp"
     fi
     wait "$dp"
+    local rc=$?
+    # the steps of its stop count too (the archival node's pid file removed)
+    CYCLE_STEPS=$(($(cat "$TRACE" 2>/dev/null | wc -l) - STARTUP_STEPS))
+    return $rc
 }
 check_daemon() {
     local before=$1 after

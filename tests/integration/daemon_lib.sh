@@ -17,7 +17,7 @@ daemon_cmd() {
     if [ "$SK_VALGRIND" = 1 ]; then
         exec valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible --num-callers=30 \
-            --child-silent-after-fork=yes --log-file="$W/vg.%p.log" "$SK" daemon -c "$C"
+            --child-silent-after-fork=yes --vgdb=no --log-file="$W/vg.%p.log" "$SK" daemon -c "$C"
     else
         exec "$SK" daemon -c "$C"
     fi
