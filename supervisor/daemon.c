@@ -684,6 +684,10 @@ static void schedule_first_cycle(sk_daemon_t *d)
     if (sk_repo_open(d->cfg.repo_path, SK_LOCK_SHARED, 0, "daemon", &repo, &err) == 0) {
         sk_manifest_t *m = NULL;
         if (sk_repo_latest_good(repo, &m, &err) == 0 && m) {
+            /* A restarted daemon knows when the last snapshot was made (for its metrics and
+             * alerts on them) before its first cycle. */
+            if (m->time > d->slots[0]->last_success)
+                d->slots[0]->last_success = m->time;
             int64_t age_ms = ((int64_t)time(NULL) - m->time) * 1000;
             if (age_ms >= 0 && (uint64_t)age_ms < d->cfg.snapshot_interval_ms)
                 delay = d->cfg.snapshot_interval_ms - (uint64_t)age_ms;

@@ -38,6 +38,8 @@ check "metrics: one published cycle" grep -q '^slotkeeper_archive_cycles_total{r
 check "metrics: the cycle's downtime" grep -Eq '^slotkeeper_archive_last_cycle_downtime_seconds [0-9.]+$' "$W/metrics"
 check "metrics: the repository's good snapshots" grep -q '^slotkeeper_repository_snapshots{condition="good"} 1' "$W/metrics"
 check "metrics: the repository's size" grep -Eq '^slotkeeper_repository_size_bytes [1-9][0-9]*$' "$W/metrics"
+last=$(awk '$1 == "slotkeeper_archive_last_success_timestamp_seconds" { print $2 }' "$W/metrics")
+check "metrics: when the last snapshot was published" test -n "$last"
 check "metrics: every sample has HELP and TYPE" bash -c "
     for m in \$(grep -Eo '^slotkeeper_[a-z_]+' '$W/metrics' | sort -u); do
         grep -q \"^# TYPE \$m \" '$W/metrics' && grep -q \"^# HELP \$m \" '$W/metrics' || exit 1
@@ -46,6 +48,18 @@ check "metrics: every sample has HELP and TYPE" bash -c "
 kill -TERM "$DPID"
 wait "$DPID"
 check "the daemon exits 0 on SIGTERM" test $? = 0
+
+# A new daemon knows when the last snapshot was made before its first cycle (an alert on the
+# snapshot's age must not fire, or go blind, because the daemon restarted).
+check "a new daemon starts" start_daemon
+check "its worker runs" wait_for 1 running
+scrape "$METRICS_ADDRESS" >"$W/metrics" 2>/dev/null
+new=$(awk '$1 == "slotkeeper_archive_last_success_timestamp_seconds" { print $2 }' "$W/metrics")
+check "metrics: the last snapshot's time survives a restart ($new, was ${last:-none})" \
+    bash -c "[ -n '$new' ] && [ -n '$last' ] && [ \$(( $last - ${new:-0} )) -ge 0 ] && [ \$(( $last - ${new:-0} )) -le 60 ]"
+kill -TERM "$DPID"
+wait "$DPID"
+check "and exits 0 on SIGTERM" test $? = 0
 for _ in $(seq 50); do pgrep -f "slotkeeper log-writer $W/" >/dev/null || break; sleep 0.1; done
 check "the log-writers end with their nodes" test "$(pgrep -f "slotkeeper log-writer $W/" | wc -l)" = 0
 check "no sanitizer report in the daemon's log" bash -c "! grep -Eq 'Sanitizer|runtime error' '$W/daemon.log'"
