@@ -335,6 +335,10 @@ static int SK_PRINTF(2, 3) bad(struct parser *ps, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* A name quoted from the manifest (unescaped: it may hold a newline) stays one line. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     if (ps->why && ps->lineno)
         snprintf(ps->why, ps->whylen, "line %zu: %s", ps->lineno, msg);
     else if (ps->why)
