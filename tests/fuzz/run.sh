@@ -2,7 +2,9 @@
 # tests/fuzz/run.sh TARGET...: the body of `make fuzz`. Runs build/fuzz/fuzz_TARGET for
 # FUZZ_SECONDS (default 300) each, over a working corpus kept in build/fuzz/corpus/TARGET/
 # (grown run after run) and the seeds of tests/fuzz/corpus/TARGET/ (read only), and prints one
-# line per target: executions, executions per second, crashes, corpus size. A crashing input is
+# line per target: seconds, executions, executions per second, libFuzzer runs (a finding ends a
+# run; the target starts again until its time is spent, or until a finding recurs, which only
+# a fix will stop), crashes, corpus size. A crashing input is
 # saved in build/fuzz/crashes/TARGET/; copy it into tests/fuzz/regressions/TARGET/ once the bug
 # is fixed, so that t_fuzz.sh replays it on every `make check`. Exits 1 if any target crashed.
 #
@@ -37,21 +39,39 @@ run_one() {
     mkdir -p "$work" "$crashes" "$T/$t"
     local before
     before=$(ls "$crashes" | wc -l)
-    TMPDIR=$T/$t "$bin" -max_total_time="$SECS" -max_len="$(max_len "$t")" -timeout=60 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" "$work" "$ROOT/tests/fuzz/corpus/$t" >"$T/$t.log" 2>&1
-    local rc=$? execs rate found
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$T/$t.log" | tail -1)
-    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$T/$t.log" | tail -1)
-    if [ -z "$execs" ]; then # no final stats (killed): the last status line
-        execs=$(grep -o '^#[0-9]*' "$T/$t.log" | tail -1 | tr -d '#')
-    fi
-    found=$(($(ls "$crashes" | wc -l) - before))
-    [ "$rc" != 0 ] && [ "$found" = 0 ] && found=1
-    printf '%-14s execs %10s  (%6s/s)  crashes %d  corpus %d\n' "fuzz_$t" "${execs:-?}" "${rate:-?}" "$found" \
-        "$(ls "$work" | wc -l)" >"$T/$t.line"
+    # A finding ends a libFuzzer run; the target starts again (on the corpus grown so far) until
+    # its time is spent, so that one bug found early does not end a long campaign.
+    local start=$SECONDS left rc runs=0 execs=0 e failed=0 saved=$before
+    : >"$T/$t.log"
+    while :; do
+        left=$((SECS - (SECONDS - start)))
+        [ "$left" -ge 1 ] || break
+        TMPDIR=$T/$t "$bin" -max_total_time="$left" -max_len="$(max_len "$t")" -timeout=60 -print_final_stats=1 \
+            -artifact_prefix="$crashes/" "$work" "$ROOT/tests/fuzz/corpus/$t" >"$T/$t.run" 2>&1
+        rc=$?
+        runs=$((runs + 1))
+        cat "$T/$t.run" >>"$T/$t.log"
+        e=$(sed -n 's/^stat::number_of_executed_units: *//p' "$T/$t.run" | tail -1)
+        if [ -z "$e" ]; then # no final stats (a crash): the last status line
+            e=$(grep -o '^#[0-9]*' "$T/$t.run" | tail -1 | tr -d '#')
+        fi
+        execs=$((execs + ${e:-0}))
+        [ "$rc" = 0 ] && break
+        # no new input saved: the same finding again (it would recur: stop), or a failure that
+        # saved no input at all (the fuzzer itself broke: counted once)
+        if [ "$(ls "$crashes" | wc -l)" = "$saved" ]; then
+            grep -q 'Test unit written to' "$T/$t.run" || failed=1
+            break
+        fi
+        saved=$(ls "$crashes" | wc -l)
+    done
+    local secs=$((SECONDS - start)) found
+    found=$(($(ls "$crashes" | wc -l) - before + failed))
+    printf '%-14s %5ss  execs %10s  (%6s/s)  runs %d  crashes %d  corpus %d\n' "fuzz_$t" "$secs" "$execs" \
+        "$((execs / (secs > 0 ? secs : 1)))" "$runs" "$found" "$(ls "$work" | wc -l)" >"$T/$t.line"
     if [ "$found" != 0 ]; then
         {
-            grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz invariant broken|[^ ]*runtime error)' "$T/$t.log" | head -5 |
+            grep -aE '^(==[0-9]+==ERROR|SUMMARY|fuzz invariant broken|[^ ]*runtime error)' "$T/$t.log" | head -5 |
                 sed 's/^/    /'
             ls -t "$crashes" | head -"$found" | sed "s|^|    saved: $crashes/|"
             echo "    log: $FUZZ_DIR/$t.log"
