@@ -70,20 +70,6 @@ static json_t *slot_json(const sk_slot_t *s)
     return o;
 }
 
-static json_t *cycle_json(const sk_cycle_t *c)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "start", json_integer(c->start));
-    json_object_set_new(o, "downtime_ms", json_integer((json_int_t)c->downtime_ms));
-    json_object_set_new(o, "duration_ms", json_integer((json_int_t)c->duration_ms));
-    json_object_set_new(o, "bytes_read", json_integer((json_int_t)c->bytes_read));
-    json_object_set_new(o, "new_bytes", json_integer((json_int_t)c->new_bytes));
-    json_object_set_new(o, "snapshot", c->id[0] && !c->failure[0] ? json_string(c->id) : json_null());
-    json_object_set_new(o, "failure", c->failure[0] ? json_string(c->failure) : json_null());
-    json_object_set_new(o, "note", json_string(c->note));
-    return o;
-}
-
 static json_t *status_json(sk_daemon_t *d)
 {
     json_t *o = json_object();
@@ -101,7 +87,7 @@ static json_t *status_json(sk_daemon_t *d)
         json_t *cy = json_array();
         unsigned n = a->ncycles < SK_CYCLES_KEPT ? a->ncycles : SK_CYCLES_KEPT;
         for (unsigned i = 0; i < n; i++)
-            json_array_append_new(cy, cycle_json(&a->cycles[(a->ncycles - n + i) % SK_CYCLES_KEPT]));
+            json_array_append_new(cy, sk_cycle_json(&a->cycles[(a->ncycles - n + i) % SK_CYCLES_KEPT]));
         json_object_set_new(aj, "cycles", cy);
         uint64_t due = uv_timer_get_due_in(&d->cycle_timer);
         json_object_set_new(aj, "next_cycle_in_s",
@@ -352,7 +338,7 @@ static bool settle(sk_daemon_t *d, sk_waiter_t *w)
         if (c && c->id[0] && !c->failure[0]) {
             json_t *a = json_object();
             json_object_set_new(a, "snapshot", json_string(c->id));
-            json_object_set_new(a, "cycle", cycle_json(c));
+            json_object_set_new(a, "cycle", sk_cycle_json(c));
             sk_ctl_reply(w->req, a);
         } else {
             sk_ctl_reply_error(w->req, 1, "%s: snapshot cycle failed: %s", d->cfg.archive_data_dir,

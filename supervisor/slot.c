@@ -309,6 +309,99 @@ static void save_budget(sk_slot_t *s)
     write_state_file(s, p, buf, o);
 }
 
+json_t *sk_cycle_json(const sk_cycle_t *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "start", json_integer(c->start));
+    json_object_set_new(o, "downtime_ms", json_integer((json_int_t)c->downtime_ms));
+    json_object_set_new(o, "duration_ms", json_integer((json_int_t)c->duration_ms));
+    json_object_set_new(o, "bytes_read", json_integer((json_int_t)c->bytes_read));
+    json_object_set_new(o, "new_bytes", json_integer((json_int_t)c->new_bytes));
+    json_object_set_new(o, "snapshot", c->id[0] && !c->failure[0] ? json_string(c->id) : json_null());
+    json_object_set_new(o, "failure", c->failure[0] ? json_string(c->failure) : json_null());
+    json_object_set_new(o, "note", json_string(c->note));
+    return o;
+}
+
+/* The archival node's last cycles outlive the daemon, so that `status` shows them after a
+ * restart: state_dir/archive.cycles, one sk_cycle_json object a line, oldest first. */
+static void cycles_path(const sk_config_t *c, char *out, size_t len)
+{
+    snprintf(out, len, "%s/archive.cycles", c->state_dir);
+}
+
+static void save_cycles(sk_slot_t *s)
+{
+    char p[PATH_MAX];
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    unsigned n = s->ncycles < SK_CYCLES_KEPT ? s->ncycles : SK_CYCLES_KEPT;
+    for (unsigned i = 0; i < n; i++) {
+        json_t *o = sk_cycle_json(&s->cycles[(s->ncycles - n + i) % SK_CYCLES_KEPT]);
+        char *line = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        size_t l = line ? strlen(line) : 0;
+        if (line && len + l + 1 > cap) {
+            size_t ncap = (len + l + 1) * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(line);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        if (line) {
+            memcpy(buf + len, line, l);
+            len += l;
+            buf[len++] = '\n';
+            free(line);
+        }
+    }
+    cycles_path(cfg(s), p, sizeof(p));
+    write_state_file(s, p, buf ? buf : "", len);
+    free(buf);
+}
+
+static void copy_json_string(char *out, size_t len, json_t *v)
+{
+    snprintf(out, len, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+/* Lines that do not parse are skipped: the file only feeds the status. */
+static void load_cycles(sk_slot_t *s, const sk_config_t *c)
+{
+    char p[PATH_MAX], *buf;
+    size_t len;
+    cycles_path(c, p, sizeof(p));
+    if (sk_read_file_at(AT_FDCWD, p, 1 << 20, &buf, &len) < 0)
+        return;
+    unsigned skipped = 0;
+    for (char *save, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(t, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(o) || !json_is_integer(json_object_get(o, "start"))) {
+            json_decref(o);
+            skipped++;
+            continue;
+        }
+        sk_cycle_t *x = &s->cycles[s->ncycles % SK_CYCLES_KEPT];
+        memset(x, 0, sizeof(*x));
+        x->start = (int64_t)json_integer_value(json_object_get(o, "start"));
+        x->downtime_ms = (uint64_t)json_integer_value(json_object_get(o, "downtime_ms"));
+        x->duration_ms = (uint64_t)json_integer_value(json_object_get(o, "duration_ms"));
+        x->bytes_read = (uint64_t)json_integer_value(json_object_get(o, "bytes_read"));
+        x->new_bytes = (uint64_t)json_integer_value(json_object_get(o, "new_bytes"));
+        copy_json_string(x->id, sizeof(x->id), json_object_get(o, "snapshot"));
+        copy_json_string(x->failure, sizeof(x->failure), json_object_get(o, "failure"));
+        copy_json_string(x->note, sizeof(x->note), json_object_get(o, "note"));
+        json_decref(o);
+        s->ncycles++;
+    }
+    free(buf);
+    if (skipped)
+        log_warnx("%s: %u unreadable line(s) skipped (the status shows the other cycles)", p, skipped);
+}
+
 sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
 {
     sk_slot_t *s = calloc(1, sizeof(*s));
@@ -351,6 +444,8 @@ sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c)
     }
     s->restore_times = calloc(c->restore_budget + 1, sizeof(double));
     load_budget(s, c);
+    if (s->archive)
+        load_cycles(s, c);
     s->backoff_ms = c->backoff_min_ms;
     s->state = SK_SLOT_STOPPED;
     s->state_since = sk_now();
@@ -780,6 +875,8 @@ static void on_job_done(uv_work_t *w, int status)
         }
         if (j->rc == 0)
             log_info("archive: snapshot %s: %s", j->id, j->note);
+        if (c)
+            save_cycles(s);
         sk_daemon_slot_changed(s->d, s);
         break;
     }
@@ -1706,6 +1803,7 @@ static void record_cycle(sk_slot_t *s)
     }
     memset(&s->cur, 0, sizeof(s->cur));
     s->cycle_t0 = 0;
+    save_cycles(s);
     sk_daemon_cycle_done(s->d);
 }
 

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "slotkeeper/config.h"
@@ -181,6 +182,11 @@ typedef struct sk_slot {
     sk_cycle_t cur;       /* the cycle in progress */
     double cycle_t0, down_t0;
 } sk_slot_t;
+
+/* A cycle as the status and state_dir/archive.cycles give it: start, downtime_ms,
+ * duration_ms, bytes_read, new_bytes, snapshot (null when none was published), failure
+ * (null when none), note. A new reference. */
+json_t *sk_cycle_json(const sk_cycle_t *c);
 
 /* Creates slot num (0: the archival node) from the configuration; NULL with a logged
  * reason if a template does not expand. The slot starts in `stopped`. */

@@ -173,8 +173,13 @@ for _ in $(seq 50); do
 done
 check "a zombie to name in slot 1's pid file" test "$(awk '{print $3}' "/proc/$zpid/stat" 2>/dev/null)" = Z
 echo "$zpid $(awk '{print $22}' "/proc/$zpid/stat")" >"$W/state/slot-1.pid"
+printf 'not json\n{"start": "x"}\n' >>"$W/state/archive.cycles" # damaged lines are skipped
 check "start the next daemon" start_daemon
 check "it starts slot 1 again" wait_for 1 running
+check "it still shows the earlier daemon's cycles" bash -c "'$SK' status -c '$C' | grep -q '$ID1'"
+check "and keeps them in state_dir/archive.cycles" grep -q "\"snapshot\":\"$ID2\"" "$W/state/archive.cycles"
+check "damaged lines of that file are skipped with a warning" \
+    grep -q "archive.cycles: 2 unreadable line(s) skipped" "$W/daemon.log"
 check "rather than adopting the zombie its pid file named" \
     bash -c "[ '$(pid_of 1)' != '$zpid' ] && ! grep -q 'adopted pid $zpid\$' '$W/daemon.log'"
 kill "$zparent" 2>/dev/null
