@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of `make check`: the unit tests, the integration tests against the
 # real binary, then both again built with AddressSanitizer + UndefinedBehaviorSanitizer, then
-# the daemon's tests with every daemon under valgrind's memcheck (errors and leaks checked).
+# the tests of the daemon and of `run` with those under valgrind's memcheck (errors and leaks checked).
 # Every test prints TAP lines; this counts them and ends with "N passed, N failed".
 # `tests/run.sh valgrind` (make valgrind) runs only the last pass.
 set -u
@@ -51,9 +51,10 @@ if [ "${1:-all}" != valgrind ]; then
         tally "integration under ASan+UBSan: $(basename "$t" .sh)" env SK="$ROOT/build/san/slotkeeper" SK_SANITIZED=1 bash "$t"
     done
 fi
-# The plain build (valgrind and ASan do not mix); daemon_lib.sh wraps each daemon they start.
-for t in tests/integration/t_daemon*.sh; do
-    tally "daemon under valgrind memcheck: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" SK_VALGRIND=1 bash "$t"
+# The long-lived processes (the daemon, `run`) under valgrind: the plain build (valgrind and
+# ASan do not mix); lib.sh puts each one these tests start under memcheck.
+for t in tests/integration/t_daemon*.sh tests/integration/t_run.sh; do
+    tally "under valgrind memcheck: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" SK_VALGRIND=1 bash "$t"
 done
 rm -f "$log"
 echo "$passed passed, $failed failed"

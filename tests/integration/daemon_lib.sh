@@ -6,51 +6,16 @@ PORT=$((20000 + RANDOM % 20000))
 C=$W/sk.conf
 SOCK=$W/control.sock
 
-# SK_VALGRIND=1 (`make valgrind`, and a pass of `make check`): every daemon this test starts
-# runs under valgrind's memcheck, one log per run in $W/vg.PID.log. At the end, vg_verdicts
-# turns each run that exited into a check: no memcheck error, and no leak (definitely,
-# indirectly or possibly lost). A run ended by kill -9 writes no summary and is only counted.
-SK_VALGRIND=${SK_VALGRIND:-0}
+# Under SK_VALGRIND=1 (lib.sh) every daemon this test starts runs under memcheck.
 VG_WAIT=1
 [ "$SK_VALGRIND" = 1 ] && VG_WAIT=10 # a memcheck'd daemon starts, stops and leak-checks slowly
-daemon_cmd() {
-    if [ "$SK_VALGRIND" = 1 ]; then
-        exec valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
-            --errors-for-leak-kinds=definite,indirect,possible --num-callers=30 \
-            --child-silent-after-fork=yes --vgdb=no --log-file="$W/vg.%p.log" "$SK" daemon -c "$C"
-    else
-        exec "$SK" daemon -c "$C"
-    fi
-}
-vg_verdicts() {
-    [ "$SK_VALGRIND" = 1 ] || return 0
-    local f n=0 killed=0 pid
-    for f in "$W"/vg.*.log; do
-        [ -e "$f" ] || continue
-        pid=${f##*/vg.}
-        pid=${pid%.log}
-        if ! grep -q 'ERROR SUMMARY:' "$f"; then
-            killed=$((killed + 1))
-            continue
-        fi
-        n=$((n + 1))
-        if grep -q 'ERROR SUMMARY: 0 errors' "$f" && ! grep -Eq '(definitely|indirectly|possibly) lost: [1-9]' "$f"; then
-            ok "valgrind: daemon run $pid: no memcheck error, no leak"
-        else
-            not_ok "valgrind: daemon run $pid: $(grep -E 'ERROR SUMMARY|lost:' "$f" | sed 's/^==[0-9]*== *//' | tr '\n' ' ')"
-            grep -E '^==[0-9]+== ' "$f" | head -60 | sed 's/^/#   /'
-        fi
-    done
-    [ "$n" -gt 0 ] && ok "valgrind: $n daemon run(s) checked, $killed killed with SIGKILL (no report)" ||
-        not_ok "valgrind: no daemon run reached its leak check ($killed killed)"
-}
+daemon_cmd() { exec "${VG[@]}" "$SK" daemon -c "$C"; }
 
 # Every process this test started lives under $W: stop them all at the end.
 cleanup() {
     pkill -TERM -f "slotkeeper daemon -c $C" 2>/dev/null
     for _ in $(seq $((50 * VG_WAIT))); do pgrep -f "$W/" >/dev/null || break; sleep 0.1; done
     pkill -KILL -f "$W/" 2>/dev/null
-    vg_verdicts
     finish
 }
 trap cleanup EXIT

@@ -14,6 +14,18 @@ T_FAILED=0
 T_NAME=$(basename "$0" .sh)
 BG_PIDS=()
 
+# SK_VALGRIND=1 (`make valgrind`, and the last pass of `make check`): the long-lived commands a
+# test starts through "${VG[@]}" (the daemon, `run`) run under valgrind's memcheck, one log per
+# process in $W/vg.PID.log. At the end, vg_verdicts turns each run that exited into a check: no
+# memcheck error, and no leak (definitely, indirectly or possibly lost). A run ended by kill -9
+# writes no summary and is only counted. Their children (nodes, log-writers) run natively.
+SK_VALGRIND=${SK_VALGRIND:-0}
+VG=()
+[ "$SK_VALGRIND" = 1 ] &&
+    VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible
+        --errors-for-leak-kinds=definite,indirect,possible --num-callers=30 --child-silent-after-fork=yes
+        --vgdb=no --log-file="$W/vg.%p.log")
+
 ok() {
     T_N=$((T_N + 1))
     echo "ok $T_N - $T_NAME: $*"
@@ -107,7 +119,32 @@ holdlock() {
     echo "$pid"
 }
 
+vg_verdicts() {
+    [ "$SK_VALGRIND" = 1 ] || return 0
+    local f n=0 killed=0 pid what
+    for f in "$W"/vg.*.log; do
+        [ -e "$f" ] || continue
+        pid=${f##*/vg.}
+        pid=${pid%.log}
+        if ! grep -q 'ERROR SUMMARY:' "$f"; then
+            killed=$((killed + 1))
+            continue
+        fi
+        n=$((n + 1))
+        what=$(sed -n 's|^==[0-9]*== Command: [^ ]*/\([^ ]* [^ ]*\).*|\1|p' "$f" | head -1)
+        if grep -q 'ERROR SUMMARY: 0 errors' "$f" && ! grep -Eq '(definitely|indirectly|possibly) lost: [1-9]' "$f"; then
+            ok "valgrind: $what (pid $pid): no memcheck error, no leak"
+        else
+            not_ok "valgrind: $what (pid $pid): $(grep -E 'ERROR SUMMARY|lost:' "$f" | sed 's/^==[0-9]*== *//' | tr '\n' ' ')"
+            grep -E '^==[0-9]+== ' "$f" | head -60 | sed 's/^/#   /'
+        fi
+    done
+    [ "$n" -gt 0 ] && ok "valgrind: $n run(s) checked, $killed killed with SIGKILL (no report)" ||
+        not_ok "valgrind: no run reached its leak check ($killed killed)"
+}
+
 finish() {
+    vg_verdicts
     local p
     for p in "${BG_PIDS[@]:-}" $(cat "$W/bg.pids" 2>/dev/null); do [ -n "$p" ] && kill "$p" 2>/dev/null; done
     wait 2>/dev/null
