@@ -61,7 +61,7 @@ int sk_manifest_add_include(sk_manifest_t *m, const char *name)
 
 int sk_manifest_set_fact(sk_manifest_t *m, const char *key, const char *value)
 {
-    if (!sk_fact_key_valid(key) || !value || !*value)
+    if (!sk_fact_key_valid(key) || !value || !*value || strlen(value) >= PATH_MAX)
         return -EINVAL;
     for (size_t i = 0; i < m->nfacts; i++) {
         if (!strcmp(m->facts[i].key, key)) {
@@ -322,7 +322,9 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
 
 struct parser {
     const char *p, *end; /* unread input */
-    char line[PATH_MAX * 3 + 256];
+    /* the longest line the serializer writes: a link whose path and target (each under
+     * PATH_MAX bytes) are escaped to three bytes a byte */
+    char line[PATH_MAX * 6 + 256];
     size_t lineno;
     char *why;
     size_t whylen;
@@ -668,6 +670,8 @@ static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, u
             return bad(ps, "bad fact");
         int rc = sk_manifest_set_fact(m, f[1], val);
         free(val);
+        if (rc == -EINVAL)
+            return bad(ps, "bad fact (a value of PATH_MAX bytes or more)");
         if (rc < 0)
             return rc;
     } else if (!strcmp(f[0], "stats")) {

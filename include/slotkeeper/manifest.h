@@ -88,6 +88,8 @@ sk_manifest_t *sk_manifest_new(void);
 void sk_manifest_free(sk_manifest_t *m);
 
 int sk_manifest_add_include(sk_manifest_t *m, const char *name);
+/* Sets fact key (sk_fact_key_valid) to value (1 to PATH_MAX-1 bytes, like the longest
+ * fact, a path); -EINVAL otherwise, so that every manifest serialises to lines its parser reads. */
 int sk_manifest_set_fact(sk_manifest_t *m, const char *key, const char *value);
 const char *sk_manifest_fact(const sk_manifest_t *m, const char *key);
 /* Appends a copy of e (path and target are copied, chunks are not); returns its index or -ENOMEM. */

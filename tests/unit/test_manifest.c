@@ -6,6 +6,7 @@
  * checksum that break one rule each are refused, on the line that breaks it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -772,5 +773,37 @@ TEST(manifest_serialize_include_with_space)
 {
     sk_manifest_t *m = tiny_manifest("my blocks");
     check_serialized_parses(m, "included folder with a space");
+    sk_manifest_free(m);
+}
+
+/* The longest lines: a link whose path and target are both near PATH_MAX bytes of bytes the
+ * serializer escapes (three bytes each), and a fact value of PATH_MAX-1 such bytes; found by
+ * fuzz_manifest (a long fact value parsed, then serialised to a line the parser refused). */
+TEST(manifest_serialize_longest_lines)
+{
+    sk_manifest_t *m = tiny_manifest("blocks");
+    char path[PATH_MAX], target[PATH_MAX], value[PATH_MAX + 1];
+    size_t o = (size_t)snprintf(path, sizeof(path), "blocks");
+    while (o + 201 < PATH_MAX - 1) { /* folders of 200 bytes of 0xE9, each an entry, then the link */
+        if (o > 6) {
+            path[o] = '\0';
+            add_entry(m, 'd', path, NULL, 0755, 0, 1700000000, 0);
+        }
+        path[o++] = '/';
+        memset(path + o, 0xE9, 200);
+        o += 200;
+    }
+    path[o] = '\0';
+    CHECK(o > PATH_MAX - 210);
+    memset(target, '%', PATH_MAX - 1);
+    target[PATH_MAX - 1] = '\0';
+    add_entry(m, 'l', path, target, 0777, 0, 1700000000, 0);
+    memset(value, 0x01, PATH_MAX - 1);
+    value[PATH_MAX - 1] = '\0';
+    CHECK_EQ(sk_manifest_set_fact(m, "source.long", value), 0);
+    check_serialized_parses(m, "a link of long escaped names and a long fact");
+    value[PATH_MAX - 1] = 'x';
+    value[PATH_MAX] = '\0';
+    CHECK_EQ(sk_manifest_set_fact(m, "source.longer", value), -EINVAL); /* PATH_MAX bytes: refused */
     sk_manifest_free(m);
 }
