@@ -12,7 +12,13 @@
 CAMPAIGN_FLIPS ?= 2000
 CAMPAIGN_POINTS ?= 40
 CAMPAIGN_ENV = ROOT=$(CURDIR) SK=$(CURDIR)/slotkeeper TOOLS=$(CURDIR)/$(BUILD)/tools
-CAMPAIGN_TOOLS = slotkeeper $(addprefix $(BUILD)/tools/,mkdatadir runstat ctlsend)
+CAMPAIGN_TOOLS = slotkeeper $(addprefix $(BUILD)/tools/,mkdatadir runstat ctlsend nospace.so)
+CHECK_BUILD += $(BUILD)/tools/nospace.so
+
+# the full-disk campaign's LD_PRELOAD shim (tests/campaign/nospace.c): the disk full at step N
+$(BUILD)/tools/nospace.so: tests/campaign/nospace.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -shared -fPIC -O1 -g -Wall -Wextra -Werror -o $@ $< -ldl
 
 .PHONY: campaigns campaign-bitflip campaign-enospc campaign-hostile
 campaigns: $(CAMPAIGN_TOOLS)

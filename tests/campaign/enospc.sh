@@ -6,9 +6,12 @@
 #   snapshot   of a data-dir into a repository on the small fs that already holds an earlier
 #              snapshot;
 #   restore    of a snapshot (repository elsewhere) into a used slot on the small fs.
-# Two more sweeps reach the steps a byte count cannot (the restore checks free bytes before it
+# Three more sweeps reach the steps a byte count cannot (the restore checks free bytes before it
 # starts): free inodes (tmpfs nr_inodes; a full inode table is ENOSPC too) swept one by one,
-# and the fs filled completely at a moment swept across the operation's run time.
+# the fs filled completely at a moment swept across the operation's run time, and every step:
+# nospace.so (LD_PRELOAD, tests/campaign/nospace.c) counts the calls that take space on the
+# small fs (writes, creates, mkdirs, renames, links) in a first run, then for each N the disk
+# is full from the N-th call on.
 # At each point:
 #   - it succeeded (exit 0), or failed with exit 6 and a one-line error naming a path;
 #   - snapshot: the earlier snapshot is still listed and `verify --all` passes; no new snapshot
@@ -20,7 +23,9 @@
 #     restore again with space freed completes it byte-identically; the slot's own files stay.
 #
 #   usage: tests/campaign/enospc.sh [POINTS]   (default 40 per byte sweep)
-#   env: SK (binary), ENOSPC_INODE_POINTS, ENOSPC_TIME_POINTS (default POINTS/4), KEEP=1
+#   env: SK (binary), ENOSPC_INODE_POINTS, ENOSPC_TIME_POINTS (default POINTS/4),
+#        ENOSPC_STEP_POINTS (default: every step), NOSPACE (the shim; that sweep is skipped
+#        without it, and for a sanitized binary, whose runtime must load first), KEEP=1
 # Last line: "enospc: snapshot N points, N ok; restore N points, N ok"; exit 1 if any
 # invariant broke, 77 if it cannot mount a tmpfs (not root).
 set -u
@@ -30,6 +35,8 @@ SK=${SK:-$ROOT/slotkeeper}
 TOOLS=${TOOLS:-$ROOT/build/tools}
 IP=${ENOSPC_INODE_POINTS:-$P}
 TP=${ENOSPC_TIME_POINTS:-$(((P + 3) / 4))}
+SP=${ENOSPC_STEP_POINTS:-0} # 0: every step
+NOSPACE=${NOSPACE:-$TOOLS/nospace.so}
 W=$(mktemp -d /var/tmp/sk-camp.enospc.XXXXXX)
 S=$W/small
 bad=0
@@ -73,6 +80,20 @@ fill_inodes() { # leave K inodes free
     return 0
 }
 fill_all() { fallocate -l "$(avail)" "$S/filler" 2>/dev/null; head -c 1G /dev/zero >>"$S/filler" 2>/dev/null; }
+
+# step_points N: the steps to try, 1..N+1 (one past the count, where nothing fails): all of them,
+# or an even sample of SP when SP is set and smaller
+step_points() {
+    local n=$1 i
+    if [ "$SP" = 0 ] || [ "$SP" -ge "$((n + 1))" ]; then
+        seq 1 $((n + 1))
+    else
+        for ((i = 0; i < SP; i++)); do echo $((1 + n * i / (SP > 1 ? SP - 1 : 1))); done | uniq
+    fi
+}
+# can_step: the shim is there and the binary loads it (a sanitized one wants its runtime first)
+can_step() { [ -f "$NOSPACE" ] && ! ldd "$SK" 2>/dev/null | grep -q 'libasan'; }
+SDEV=$(stat -c %d "$S")
 
 # one_line_path ERRFILE CMD: exactly one line "slotkeeper: CMD: <path with a slash>: <reason>"
 one_line_path() {
@@ -191,6 +212,28 @@ for ((i = 0; i < TP; i++)); do
     BGPID=
     snap_point "snapshot filled after ${d}ms" "$rc"
 done
+# the disk full from the N-th space-taking call on, for every N
+snap_steps=0
+if can_step; then
+    snap_reset
+    rm -f "$W/trace"
+    SK_NOSPACE_DEV=$SDEV SK_NOSPACE_TRACE=$W/trace LD_PRELOAD=$NOSPACE snap_run ||
+        { echo "enospc: the snapshot fails under the shim with room to spare" >&2; bad=1; }
+    snap_steps=$(wc -l <"$W/trace")
+    for k in $(step_points "$snap_steps"); do
+        snap_reset
+        SK_NOSPACE_DEV=$SDEV SK_NOSPACE_AT=$k LD_PRELOAD=$NOSPACE snap_run
+        rc=$?
+        snap_point "snapshot full from step $k of $snap_steps ($(sed -n "${k}s/^[0-9]* //p" "$W/trace"))" "$rc"
+        if [ "$k" -gt "$snap_steps" ] && [ "$rc" != 0 ]; then # the count was exact: nothing fails past it
+            [ "$point_ok" = 1 ] && snap_good=$((snap_good - 1))
+            broke "snapshot step $k" "past the $snap_steps steps, yet exit $rc"
+            bad=1
+        fi
+    done
+else
+    echo "# snapshot: no step sweep (no $NOSPACE, or a sanitized binary)"
+fi
 echo "# snapshot: $snap_n points: $snap_ok succeeded, $snap_full failed with exit 6, $tmp_left left tmp/ files until the next run"
 echo "# snapshot: where the failures struck:" && sort "$W/steps.snapshot" 2>/dev/null | uniq -c | sed 's/^/#   /'
 
@@ -276,9 +319,30 @@ for ((i = 0; i < TP; i++)); do
     BGPID=
     rest_point "restore filled after ${d}ms" "$rc"
 done
+rest_steps=0
+if can_step; then
+    rest_reset
+    rm -f "$W/trace"
+    SK_NOSPACE_DEV=$SDEV SK_NOSPACE_TRACE=$W/trace LD_PRELOAD=$NOSPACE rest_run ||
+        { echo "enospc: the restore fails under the shim with room to spare" >&2; bad=1; }
+    rest_steps=$(wc -l <"$W/trace")
+    for k in $(step_points "$rest_steps"); do
+        rest_reset
+        SK_NOSPACE_DEV=$SDEV SK_NOSPACE_AT=$k LD_PRELOAD=$NOSPACE rest_run
+        rc=$?
+        rest_point "restore full from step $k of $rest_steps ($(sed -n "${k}s/^[0-9]* //p" "$W/trace"))" "$rc"
+        if [ "$k" -gt "$rest_steps" ] && [ "$rc" != 0 ]; then # the count was exact: nothing fails past it
+            [ "$point_ok" = 1 ] && rest_good=$((rest_good - 1))
+            broke "restore step $k" "past the $rest_steps steps, yet exit $rc"
+            bad=1
+        fi
+    done
+else
+    echo "# restore: no step sweep (no $NOSPACE, or a sanitized binary)"
+fi
 echo "# restore: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
     "$rest_marked failed after changing the slot and were completed by a second run"
 echo "# restore: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'
 echo "# enospc: $(($(date +%s) - start))s (snapshot ${SDUR}ms, restore ${RDUR}ms with room)"
-echo "enospc: snapshot $snap_n points, $snap_good ok; restore $rest_n points, $rest_good ok"
+echo "enospc: snapshot $snap_n points ($snap_steps steps), $snap_good ok; restore $rest_n points ($rest_steps steps), $rest_good ok"
 exit "$bad"
