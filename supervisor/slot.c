@@ -28,6 +28,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/logwriter.h"
+#include "slotkeeper/metrics.h"
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
@@ -333,34 +334,24 @@ static void cycles_path(const sk_config_t *c, char *out, size_t len)
 static void save_cycles(sk_slot_t *s)
 {
     char p[PATH_MAX];
-    size_t len = 0, cap = 0;
-    char *buf = NULL;
+    sk_mbuf_t b = {0};
     unsigned n = s->ncycles < SK_CYCLES_KEPT ? s->ncycles : SK_CYCLES_KEPT;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n && !b.failed; i++) {
         json_t *o = sk_cycle_json(&s->cycles[(s->ncycles - n + i) % SK_CYCLES_KEPT]);
-        char *line = json_dumps(o, JSON_COMPACT);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
-        size_t l = line ? strlen(line) : 0;
-        if (line && len + l + 1 > cap) {
-            size_t ncap = (len + l + 1) * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(line);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        if (line) {
-            memcpy(buf + len, line, l);
-            len += l;
-            buf[len++] = '\n';
-            free(line);
-        }
+        if (line)
+            sk_mbuf_printf(&b, "%s\n", line);
+        else
+            b.failed = 1;
+        free(line);
     }
     cycles_path(cfg(s), p, sizeof(p));
-    write_state_file(s, p, buf ? buf : "", len);
-    free(buf);
+    if (b.failed) /* the file keeps the cycles it had rather than lose some */
+        log_warnx("%s: cannot write: out of memory", p);
+    else
+        write_state_file(s, p, b.len ? b.data : "", b.len);
+    free(b.data);
 }
 
 static void copy_json_string(char *out, size_t len, json_t *v)
@@ -374,8 +365,12 @@ static void load_cycles(sk_slot_t *s, const sk_config_t *c)
     char p[PATH_MAX], *buf;
     size_t len;
     cycles_path(c, p, sizeof(p));
-    if (sk_read_file_at(AT_FDCWD, p, 1 << 20, &buf, &len) < 0)
+    int rc = sk_read_file_at(AT_FDCWD, p, 1 << 20, &buf, &len);
+    if (rc < 0) {
+        if (rc != -ENOENT)
+            log_warnx("%s: %s; the status starts without earlier cycles", p, strerror(-rc));
         return;
+    }
     unsigned skipped = 0;
     for (char *save, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
         json_t *o = json_loads(t, JSON_REJECT_DUPLICATES, NULL);

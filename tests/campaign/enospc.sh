@@ -126,6 +126,77 @@ rm -rf "$W/slot0/.slotkeeper"
 echo "slot's own peers" >"$W/slot0/config.ini"
 sig "$W/slot0" >"$W/sig.before"
 
+# sweep NAME P SCALE: the four sweeps of one operation, through P_reset (a fresh start),
+# P_run (the operation; exit status) and P_point (checks one point): free bytes from 0 to SCALE
+# times what it needs, free inodes, the fs filled at a moment across its run time, and the disk
+# full from each space-taking call on. Sets P_steps (the calls counted) and DUR (ms with room).
+sweep() {
+    local name=$1 p=$2 scale=$3 i k d ni rc free u0 i0 need ineed
+    local -n steps=${p}_steps good=${p}_good
+    "${p}_reset"
+    u0=$(used) i0=$(iused)
+    "${p}_run" || { echo "enospc: the $name fails with room to spare: $(cat "$W/err")" >&2; bad=1; exit 1; }
+    need=$(($(used) - u0)) ineed=$(($(iused) - i0))
+    echo "# $name: needs $need bytes and $ineed inodes on the small fs"
+    for ((i = 0; i < P; i++)); do
+        k=$((need * ${scale%/*} / ${scale#*/} * i / (P > 1 ? P - 1 : 1)))
+        "${p}_reset"
+        fill_bytes "$k"
+        free=$(avail)
+        "${p}_run"
+        "${p}_point" "$name bytes free=$free" $?
+    done
+    ni=$((ineed + 2 < IP ? ineed + 2 : IP))
+    for ((i = 0; i < ni; i++)); do
+        k=$((ni <= ineed + 2 ? i : (ineed + 2) * i / (ni - 1)))
+        "${p}_reset"
+        fill_inodes "$k"
+        free=$(iavail)
+        "${p}_run"
+        "${p}_point" "$name inodes free=$free" $?
+    done
+    # the fs filled at a moment swept across the run time
+    "${p}_reset"
+    local t0
+    t0=$(date +%s%N)
+    "${p}_run"
+    DUR=$((($(date +%s%N) - t0) / 1000000))
+    for ((i = 0; i < TP; i++)); do
+        d=$((DUR * i / (TP > 1 ? TP - 1 : 1)))
+        "${p}_reset"
+        "${p}_run" &
+        BGPID=$!
+        sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+        fill_all
+        wait "$BGPID"
+        rc=$?
+        BGPID=
+        "${p}_point" "$name filled after ${d}ms" "$rc"
+    done
+    # the disk full from the N-th space-taking call on, for every N
+    steps=0
+    if ! can_step; then
+        echo "# $name: no step sweep (no $NOSPACE, or a sanitized binary)"
+        return
+    fi
+    "${p}_reset"
+    rm -f "$W/trace"
+    SK_NOSPACE_DEV=$SDEV SK_NOSPACE_TRACE=$W/trace LD_PRELOAD=$NOSPACE "${p}_run" ||
+        { echo "enospc: the $name fails under the shim with room to spare" >&2; bad=1; }
+    steps=$(wc -l <"$W/trace")
+    for k in $(step_points "$steps"); do
+        "${p}_reset"
+        SK_NOSPACE_DEV=$SDEV SK_NOSPACE_AT=$k LD_PRELOAD=$NOSPACE "${p}_run"
+        rc=$?
+        "${p}_point" "$name full from step $k of $steps ($(sed -n "${k}s/^[0-9]* //p" "$W/trace"))" "$rc"
+        if [ "$k" -gt "$steps" ] && [ "$rc" != 0 ]; then # the count was exact: nothing fails past it
+            [ "$point_ok" = 1 ] && good=$((good - 1))
+            broke "$name step $k" "past the $steps steps, yet exit $rc"
+            bad=1
+        fi
+    done
+}
+
 # --- snapshot -----------------------------------------------------------------------------------
 snap_reset() { unfill; rm -rf "$S/repo"; cp -a "$W/base" "$S/repo"; }
 snap_run() { "$SK" snapshot --data-dir "$W/srcB" --repo "$S/repo" --threads 2 >"$W/out" 2>"$W/err"; }
@@ -172,68 +243,9 @@ snap_point() { # LABEL RC
     [ "$point_ok" = 1 ] || bad=1
 }
 
-snap_n=0 snap_good=0 snap_ok=0 snap_full=0 tmp_left=0
-snap_reset
-u0=$(used) i0=$(iused)
-snap_run || { echo "enospc: the snapshot fails with room to spare" >&2; bad=1; exit 1; }
-SNEED=$(($(used) - u0)) SINEED=$(($(iused) - i0))
-echo "# snapshot: needs $SNEED bytes and $SINEED inodes on the small fs"
-for ((i = 0; i < P; i++)); do
-    k=$((SNEED * 5 / 4 * i / (P > 1 ? P - 1 : 1)))
-    snap_reset
-    fill_bytes "$k"
-    free=$(avail)
-    snap_run
-    snap_point "snapshot bytes free=$free" $?
-done
-ni=$((SINEED + 2 < IP ? SINEED + 2 : IP))
-for ((i = 0; i < ni; i++)); do
-    k=$((ni <= SINEED + 2 ? i : (SINEED + 2) * i / (ni - 1)))
-    snap_reset
-    fill_inodes "$k"
-    free=$(iavail)
-    snap_run
-    snap_point "snapshot inodes free=$free" $?
-done
-# fill the fs at a moment swept across the snapshot's run time
-snap_reset
-t0=$(date +%s%N)
-snap_run
-SDUR=$((($(date +%s%N) - t0) / 1000000))
-for ((i = 0; i < TP; i++)); do
-    d=$((SDUR * i / (TP > 1 ? TP - 1 : 1)))
-    snap_reset
-    "$SK" snapshot --data-dir "$W/srcB" --repo "$S/repo" --threads 2 >"$W/out" 2>"$W/err" &
-    BGPID=$!
-    sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
-    fill_all
-    wait "$BGPID"
-    rc=$?
-    BGPID=
-    snap_point "snapshot filled after ${d}ms" "$rc"
-done
-# the disk full from the N-th space-taking call on, for every N
-snap_steps=0
-if can_step; then
-    snap_reset
-    rm -f "$W/trace"
-    SK_NOSPACE_DEV=$SDEV SK_NOSPACE_TRACE=$W/trace LD_PRELOAD=$NOSPACE snap_run ||
-        { echo "enospc: the snapshot fails under the shim with room to spare" >&2; bad=1; }
-    snap_steps=$(wc -l <"$W/trace")
-    for k in $(step_points "$snap_steps"); do
-        snap_reset
-        SK_NOSPACE_DEV=$SDEV SK_NOSPACE_AT=$k LD_PRELOAD=$NOSPACE snap_run
-        rc=$?
-        snap_point "snapshot full from step $k of $snap_steps ($(sed -n "${k}s/^[0-9]* //p" "$W/trace"))" "$rc"
-        if [ "$k" -gt "$snap_steps" ] && [ "$rc" != 0 ]; then # the count was exact: nothing fails past it
-            [ "$point_ok" = 1 ] && snap_good=$((snap_good - 1))
-            broke "snapshot step $k" "past the $snap_steps steps, yet exit $rc"
-            bad=1
-        fi
-    done
-else
-    echo "# snapshot: no step sweep (no $NOSPACE, or a sanitized binary)"
-fi
+snap_n=0 snap_good=0 snap_ok=0 snap_full=0 tmp_left=0 snap_steps=0
+sweep snapshot snap 5/4
+SDUR=$DUR
 echo "# snapshot: $snap_n points: $snap_ok succeeded, $snap_full failed with exit 6, $tmp_left left tmp/ files until the next run"
 echo "# snapshot: where the failures struck:" && sort "$W/steps.snapshot" 2>/dev/null | uniq -c | sed 's/^/#   /'
 
@@ -279,67 +291,11 @@ rest_point() { # LABEL RC
     [ "$point_ok" = 1 ] || bad=1
 }
 
-rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0
-rest_reset
-u0=$(used) i0=$(iused)
-rest_run || { echo "enospc: the restore fails with room to spare: $(cat "$W/err")" >&2; bad=1; exit 1; }
-RNEED=$(($(used) - u0)) RINEED=$(($(iused) - i0))
-# (the quarantine keeps the replaced folders: the staging copy is the space the restore needs)
-echo "# restore: needs $RNEED bytes and $RINEED inodes on the small fs"
-for ((i = 0; i < P; i++)); do
-    k=$((RNEED * 3 / 2 * i / (P > 1 ? P - 1 : 1))) # (its free-space check asks for more than it uses)
-    rest_reset
-    fill_bytes "$k"
-    free=$(avail)
-    rest_run
-    rest_point "restore bytes free=$free" $?
-done
-ni=$((RINEED + 2 < IP ? RINEED + 2 : IP))
-for ((i = 0; i < ni; i++)); do
-    k=$((ni <= RINEED + 2 ? i : (RINEED + 2) * i / (ni - 1)))
-    rest_reset
-    fill_inodes "$k"
-    free=$(iavail)
-    rest_run
-    rest_point "restore inodes free=$free" $?
-done
-rest_reset
-t0=$(date +%s%N)
-rest_run
-RDUR=$((($(date +%s%N) - t0) / 1000000))
-for ((i = 0; i < TP; i++)); do
-    d=$((RDUR * i / (TP > 1 ? TP - 1 : 1)))
-    rest_reset
-    "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" --threads 2 >"$W/out" 2>"$W/err" &
-    BGPID=$!
-    sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
-    fill_all
-    wait "$BGPID"
-    rc=$?
-    BGPID=
-    rest_point "restore filled after ${d}ms" "$rc"
-done
-rest_steps=0
-if can_step; then
-    rest_reset
-    rm -f "$W/trace"
-    SK_NOSPACE_DEV=$SDEV SK_NOSPACE_TRACE=$W/trace LD_PRELOAD=$NOSPACE rest_run ||
-        { echo "enospc: the restore fails under the shim with room to spare" >&2; bad=1; }
-    rest_steps=$(wc -l <"$W/trace")
-    for k in $(step_points "$rest_steps"); do
-        rest_reset
-        SK_NOSPACE_DEV=$SDEV SK_NOSPACE_AT=$k LD_PRELOAD=$NOSPACE rest_run
-        rc=$?
-        rest_point "restore full from step $k of $rest_steps ($(sed -n "${k}s/^[0-9]* //p" "$W/trace"))" "$rc"
-        if [ "$k" -gt "$rest_steps" ] && [ "$rc" != 0 ]; then # the count was exact: nothing fails past it
-            [ "$point_ok" = 1 ] && rest_good=$((rest_good - 1))
-            broke "restore step $k" "past the $rest_steps steps, yet exit $rc"
-            bad=1
-        fi
-    done
-else
-    echo "# restore: no step sweep (no $NOSPACE, or a sanitized binary)"
-fi
+rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0 rest_steps=0
+# (the quarantine keeps the replaced folders: the staging copy is the space the restore needs;
+# its free-space check asks for more than it uses)
+sweep restore rest 3/2
+RDUR=$DUR
 echo "# restore: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
     "$rest_marked failed after changing the slot and were completed by a second run"
 echo "# restore: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'

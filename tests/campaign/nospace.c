@@ -137,13 +137,12 @@ int fallocate64(int fd, int mode, off_t off, off_t len)
     return REAL("fallocate64", int (*)(int, int, off_t, off_t))(fd, mode, off, len);
 }
 
-static int open_common(const char *name, int dirfd, const char *path, int flags, mode_t mode)
+/* The calls that create a file (open with O_CREAT) all go through openat. */
+static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
     if (is_new(dirfd, path, flags) && name_on_dev(dirfd, path) && take("create") < 0)
         return -1;
-    if (dirfd == AT_FDCWD && !strncmp(name, "open", 4) && name[4] != 'a')
-        return REAL(name, int (*)(const char *, int, ...))(path, flags, mode);
-    return REAL(name, int (*)(int, const char *, int, ...))(dirfd, path, flags, mode);
+    return REAL("openat", int (*)(int, const char *, int, ...))(dirfd, path, flags, mode);
 }
 
 int open(const char *path, int flags, ...)
@@ -152,7 +151,7 @@ int open(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    return open_common("open", AT_FDCWD, path, flags, mode);
+    return open_common(AT_FDCWD, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...)
@@ -161,7 +160,7 @@ int open64(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    return open_common("open64", AT_FDCWD, path, flags, mode);
+    return open_common(AT_FDCWD, path, flags, mode);
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
@@ -170,7 +169,7 @@ int openat(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    return open_common("openat", dirfd, path, flags, mode);
+    return open_common(dirfd, path, flags, mode);
 }
 
 int openat64(int dirfd, const char *path, int flags, ...)
@@ -179,7 +178,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
     va_end(ap);
-    return open_common("openat64", dirfd, path, flags, mode);
+    return open_common(dirfd, path, flags, mode);
 }
 
 int mkdir(const char *path, mode_t mode)

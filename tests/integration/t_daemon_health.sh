@@ -51,7 +51,10 @@ check "the daemon exits 0 on SIGTERM" test $? = 0
 
 # A new daemon knows when the last snapshot was made before its first cycle (an alert on the
 # snapshot's age must not fire, or go blind, because the daemon restarted).
+head -c 2M /dev/zero | tr '\0' x >"$W/state/archive.cycles" # past its bound: read no further
 check "a new daemon starts" start_daemon
+check "an oversized archive.cycles is set aside with a warning" \
+    grep -q "archive.cycles: .*; the status starts without earlier cycles" "$W/daemon.log"
 check "its worker runs" wait_for 1 running
 scrape "$METRICS_ADDRESS" >"$W/metrics" 2>/dev/null
 new=$(awk '$1 == "slotkeeper_archive_last_success_timestamp_seconds" { print $2 }' "$W/metrics")
