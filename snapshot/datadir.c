@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,10 +36,52 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/* The first error reading a file during this thread's check: an I/O error is never a verdict
+ * (a data-dir that cannot be read is not thereby damaged), so the check reports it instead. */
+static _Thread_local int read_error;
+
 /* Reads exactly len bytes at off; false if the file is shorter or unreadable. */
 static bool read_exact(int fd, void *buf, size_t len, uint64_t off)
 {
-    return sk_pread_full(fd, buf, len, (off_t)off) == (ssize_t)len;
+    ssize_t n = sk_pread_full(fd, buf, len, (off_t)off);
+    if (n < 0 && !read_error)
+        read_error = (int)n;
+    return n == (ssize_t)len;
+}
+
+/* What opening the data-dir's files met: the first I/O error, and the first symbolic link
+ * below a top-level folder (never followed). */
+struct probe {
+    int dfd;
+    int io;
+    char io_rel[64];
+    char link_rel[64];
+};
+
+/* Opens rel (e.g. "state/shared_memory.bin") in the data-dir. Its first component may be a
+ * symbolic link (a folder on another disk, which snapshot follows too); nothing below it is
+ * followed. A missing file is -ENOENT; a link or an I/O error is recorded in pr. */
+static int open_data(struct probe *pr, const char *rel, int flags)
+{
+    const char *sl = strchr(rel, '/');
+    int fd;
+    if (!sl) {
+        fd = sk_open_beneath(pr->dfd, rel, flags, 0);
+    } else {
+        char top[NAME_MAX + 1];
+        snprintf(top, sizeof(top), "%.*s", (int)(sl - rel), rel);
+        int tfd = openat(pr->dfd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = tfd < 0 ? -errno : sk_open_beneath(tfd, sl + 1, flags, 0);
+        if (tfd >= 0)
+            close(tfd);
+    }
+    if (fd == -ELOOP && !pr->link_rel[0])
+        snprintf(pr->link_rel, sizeof(pr->link_rel), "%s", rel);
+    else if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP && !pr->io) {
+        pr->io = fd;
+        snprintf(pr->io_rel, sizeof(pr->io_rel), "%s", rel);
+    }
+    return fd < 0 ? (fd == -ELOOP || fd == -ENOTDIR ? -ENOENT : fd) : fd;
 }
 
 static bool read_u64(int fd, uint64_t off, uint64_t *v)
@@ -54,6 +97,36 @@ const char *sk_verdict_name(sk_verdict_t v)
 {
     static const char *names[] = {"clean", "running", "dirty", "incompatible", "corrupt", "missing", "restoring"};
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
+}
+
+int sk_datadir_flock(int fd, const char *dir, bool exclusive, sk_err_t *err)
+{
+    int rc;
+    do
+        rc = flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return sk_err_errno(err, dir);
+    return sk_err_set(err, -EBUSY, dir,
+                      exclusive ? "in use by another slotkeeper operation (a snapshot, restore or deep check); "
+                                  "try again when it ends"
+                                : "a restore is running on it; try again when it ends");
+}
+
+int sk_datadir_lock(const char *dir, bool exclusive, int *fdp, sk_err_t *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sk_err_errno(err, dir);
+    int rc = sk_datadir_flock(fd, dir, exclusive, err);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    *fdp = fd;
+    return 0;
 }
 
 bool sk_verdict_needs_restore(sk_verdict_t v)
@@ -198,15 +271,15 @@ static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, bool has_totem, 
 }
 
 /* Block log and index facts; problem is set (non-empty) when nodeos would refuse them. */
-static void check_blocks(int dfd, bool dawn, bool deep, sk_blocklog_info_t *b, char *problem, size_t plen,
+static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_info_t *b, char *problem, size_t plen,
                          uint64_t *bad_off)
 {
     problem[0] = '\0';
-    int lfd = openat(dfd, "blocks/blocks.log", O_RDONLY | O_CLOEXEC);
+    int lfd = open_data(pr, "blocks/blocks.log", O_RDONLY);
     if (lfd < 0)
         return;
     b->present = true;
-    int ifd = openat(dfd, "blocks/blocks.index", O_RDONLY | O_CLOEXEC);
+    int ifd = open_data(pr, "blocks/blocks.index", O_RDONLY);
     struct stat st;
     if (fstat(lfd, &st) == 0)
         b->log_size = (uint64_t)st.st_size;
@@ -344,9 +417,9 @@ out:
         close(ifd);
 }
 
-static bool magic_file(int dfd, const char *rel, bool u64magic)
+static bool magic_file(struct probe *pr, const char *rel, bool u64magic)
 {
-    int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+    int fd = open_data(pr, rel, O_RDONLY);
     if (fd < 0)
         return false;
     unsigned char b[8];
@@ -361,6 +434,7 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     memset(rep, 0, sizeof(*rep));
     rep->layout = "unknown";
     rep->deep = opts && opts->deep;
+    read_error = 0;
 #define VERDICT(v, ...)                                                                                                \
     do {                                                                                                               \
         rep->verdict = (v);                                                                                            \
@@ -376,27 +450,34 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         }
         return sk_err_errno(err, dir);
     }
+    /* A deep check reads the whole block log: it holds the data-dir lock (shared) meanwhile. */
+    if (rep->deep && sk_datadir_flock(dfd, dir, false, err) < 0) {
+        close(dfd);
+        return err->code;
+    }
+    struct probe pr = {.dfd = dfd};
     sk_state_info_t *s = &rep->state;
     bool dawn = false;
     struct stat st;
-    if (fstatat(dfd, "state/shared_memory.bin", &st, 0) == 0) {
+    int sfd = open_data(&pr, "state/shared_memory.bin", O_RDONLY);
+    if (sfd >= 0) {
         snprintf(s->path, sizeof(s->path), "state/shared_memory.bin");
-    } else if (fstatat(dfd, "shared_mem/shared_memory.bin", &st, 0) == 0) {
+    } else if ((sfd = open_data(&pr, "shared_mem/shared_memory.bin", O_RDONLY)) >= 0) {
         snprintf(s->path, sizeof(s->path), "shared_mem/shared_memory.bin");
         dawn = true;
         rep->layout = "dawn3";
     }
     unsigned char h[SK_STATE_HEADER_SIZE];
     bool header_read = false;
-    if (s->path[0]) {
+    if (sfd >= 0 && fstat(sfd, &st) < 0 && !pr.io) {
+        pr.io = -errno;
+        snprintf(pr.io_rel, sizeof(pr.io_rel), "%s", s->path);
+    }
+    if (sfd >= 0 && !pr.io) {
         s->present = true;
         s->size = (uint64_t)st.st_size;
         s->allocated = (uint64_t)st.st_blocks * 512;
-        int fd = openat(dfd, s->path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            header_read = read_exact(fd, h, sizeof(h), 0);
-            close(fd);
-        }
+        header_read = read_exact(sfd, h, sizeof(h), 0);
         if (header_read && !dawn)
             parse_header(h, s);
     }
@@ -406,7 +487,7 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         else if (!memcmp(s->id, "EOSIODB3", 8))
             rep->layout = "leap5";
         else
-            rep->layout = faccessat(dfd, "blocks/reversible/fork_db.dat", F_OK, 0) == 0 ? "leap4" : "eosio";
+            rep->layout = magic_file(&pr, "blocks/reversible/fork_db.dat", false) ? "leap4" : "eosio";
     }
     if (!strcmp(rep->layout, "spring"))
         snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
@@ -414,24 +495,52 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "state/fork_db.dat");
     else
         snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
-    rep->fork_db_present = magic_file(dfd, rep->fork_db_path, false);
-    rep->chain_head_present = magic_file(dfd, "state/chain_head.dat", true);
+    rep->fork_db_present = magic_file(&pr, rep->fork_db_path, false);
+    rep->chain_head_present = magic_file(&pr, "state/chain_head.dat", true);
     char problem[512];
-    check_blocks(dfd, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
+    check_blocks(&pr, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
+    bool eosio_fork_db = !strcmp(rep->layout, "eosio") && magic_file(&pr, "blocks/reversible/fork_db.dat", false);
+    int mfd = sk_open_beneath(dfd, SK_RESTORE_MARKER, O_PATH, 0);
+    bool marker = mfd >= 0;
+    if (mfd >= 0)
+        close(mfd);
+    else if (mfd == -ELOOP)
+        snprintf(pr.link_rel, sizeof(pr.link_rel), "%s", SK_RESTORE_MARKER);
+    else if (mfd != -ENOENT && mfd != -ENOTDIR && !pr.io) {
+        pr.io = mfd;
+        snprintf(pr.io_rel, sizeof(pr.io_rel), "%s", SK_RESTORE_MARKER);
+    }
+    /* What could not be read gives no verdict: an error, which the caller retries or reports. */
+    if (pr.io || read_error) {
+        char full[PATH_MAX];
+        sk_path_join(full, sizeof(full), dir, pr.io ? pr.io_rel : "");
+        if (sfd >= 0)
+            close(sfd);
+        close(dfd);
+        return sk_err_set(err, pr.io ? pr.io : read_error, pr.io ? full : dir, "cannot read: %s",
+                          strerror(-(pr.io ? pr.io : read_error)));
+    }
 
-    if (faccessat(dfd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    if (marker)
         VERDICT(SK_VERDICT_RESTORING, "a slotkeeper restore is unfinished (%s); run it again", SK_RESTORE_MARKER);
     if (s->present) {
         /* chainbase locks the state file; Dawn 3.0 locked shared_memory.meta. */
-        const char *lockrel = dawn ? "shared_mem/shared_memory.meta" : s->path;
-        char full[PATH_MAX];
         pid_t pid = 0;
-        sk_path_join(full, sizeof(full), dir, lockrel);
-        if (sk_fcntl_lock_holder(full, &pid) == 1) {
+        int lfd = dawn ? open_data(&pr, "shared_mem/shared_memory.meta", O_RDONLY) : dup(sfd);
+        if (lfd >= 0 && sk_fcntl_lock_holder_fd(lfd, &pid) == 1) {
+            close(lfd);
             rep->lock_pid = pid;
-            VERDICT(SK_VERDICT_RUNNING, "process %ld holds the lock on %s", (long)pid, lockrel);
+            VERDICT(SK_VERDICT_RUNNING, "process %ld holds the lock on %s", (long)pid,
+                    dawn ? "shared_mem/shared_memory.meta" : s->path);
         }
+        if (lfd >= 0)
+            close(lfd);
     }
+    if (pr.link_rel[0])
+        VERDICT(SK_VERDICT_CORRUPT,
+                "%s: a symbolic link inside the data-dir (slotkeeper never follows one there, and a restore "
+                "replaces it with the snapshot's data)",
+                pr.link_rel);
     if (!s->present)
         VERDICT(SK_VERDICT_MISSING, "no state file (state/shared_memory.bin)");
     if (!rep->blocks.present)
@@ -462,14 +571,15 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     if (!dawn && !rep->fork_db_present && strcmp(rep->layout, "eosio"))
         VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required. (%s)",
                 rep->fork_db_path);
-    if (!dawn && !rep->fork_db_present && !strcmp(rep->layout, "eosio") &&
-        !magic_file(dfd, "blocks/reversible/fork_db.dat", false))
+    if (!dawn && !rep->fork_db_present && !strcmp(rep->layout, "eosio") && !eosio_fork_db)
         VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required.");
     if (!strcmp(rep->layout, "spring") && !rep->chain_head_present)
         VERDICT(SK_VERDICT_CORRUPT, "No existing chain_head.dat file (state/chain_head.dat)");
     rep->verdict = SK_VERDICT_CLEAN;
     snprintf(rep->reason, sizeof(rep->reason), "nodeos would start");
 done:
+    if (sfd >= 0)
+        close(sfd);
     close(dfd);
     return 0;
 #undef VERDICT

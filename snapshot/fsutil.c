@@ -14,8 +14,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 int sk_write_all(int fd, const void *buf, size_t len)
 {
@@ -136,6 +139,143 @@ int sk_mkdir_p(const char *path, mode_t mode)
     if (!S_ISDIR(st.st_mode))
         return -ENOTDIR;
     return 0;
+}
+
+bool sk_path_plain(const char *p)
+{
+    if (!*p || p[0] == '/' || strlen(p) >= PATH_MAX - 256)
+        return false;
+    for (const char *s = p;;) {
+        const char *sl = strchr(s, '/');
+        size_t n = sl ? (size_t)(sl - s) : strlen(s);
+        if (n == 0 || n > NAME_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        if (!sl)
+            return true;
+        s = sl + 1;
+    }
+}
+
+/* 1 while openat2 is worth trying; 0 once the kernel (or a seccomp filter) said it has none. */
+static _Atomic int have_openat2 = 1;
+
+/* The walk for kernels without openat2: each folder on the way opened with O_NOFOLLOW. */
+static int open_beneath_walk(int dirfd, const char *rel, int flags, mode_t mode)
+{
+    if (rel[0] == '/')
+        return -EXDEV;
+    char buf[PATH_MAX];
+    if (strlen(rel) >= sizeof(buf))
+        return -ENAMETOOLONG;
+    snprintf(buf, sizeof(buf), "%s", rel);
+    int cur = dirfd;
+    char *save = NULL, *comp = strtok_r(buf, "/", &save);
+    if (!comp)
+        return -EINVAL;
+    for (;;) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (!strcmp(comp, "..")) {
+            if (cur != dirfd)
+                close(cur);
+            return -EXDEV;
+        }
+        int fd;
+        if (next) {
+            fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0 && errno == ENOTDIR) {
+                struct stat st;
+                if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                    errno = ELOOP;
+                else
+                    errno = ENOTDIR;
+            }
+        } else {
+            fd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        }
+        int e = errno;
+        if (cur != dirfd)
+            close(cur);
+        if (fd < 0)
+            return -e;
+        if (!next)
+            return fd;
+        cur = fd;
+        comp = next;
+    }
+}
+
+int sk_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+    if (!*rel)
+        return -EINVAL;
+    if (have_openat2) {
+        struct open_how how = {
+            .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+            .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd;
+        do
+            fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+        while (fd < 0 && errno == EAGAIN);
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != ENOSYS && errno != EPERM && errno != E2BIG)
+            return -errno;
+        if (errno == ENOSYS)
+            have_openat2 = 0;
+    }
+    return open_beneath_walk(dirfd, rel, flags, mode);
+}
+
+int sk_open_parent_beneath(int dirfd, const char *rel, const char **leaf)
+{
+    const char *sl = strrchr(rel, '/');
+    *leaf = sl ? sl + 1 : rel;
+    if (!sl) {
+        int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+        return fd < 0 ? -errno : fd;
+    }
+    char parent[PATH_MAX];
+    if ((size_t)(sl - rel) >= sizeof(parent))
+        return -ENAMETOOLONG;
+    snprintf(parent, sizeof(parent), "%.*s", (int)(sl - rel), rel);
+    return sk_open_beneath(dirfd, parent, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int sk_stat_beneath(int dirfd, const char *rel, struct stat *st)
+{
+    int fd = sk_open_beneath(dirfd, rel, O_PATH, 0);
+    if (fd < 0)
+        return fd;
+    int rc = fstat(fd, st) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+DIR *sk_opendir_at(int dirfd)
+{
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    rewinddir(d);
+    return d;
+}
+
+const char *sk_beneath_strerror(int code)
+{
+    if (code == -ELOOP)
+        return "a symbolic link where slotkeeper expects a folder or file of its own (links are never followed here)";
+    if (code == -EXDEV)
+        return "path leaves its folder";
+    return strerror(-code);
 }
 
 static int rm_rf_dirfd(int fd)
@@ -342,19 +482,23 @@ const char *sk_fmt_bytes(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
+int sk_fcntl_lock_holder_fd(int fd, pid_t *pid)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_GETLK, &fl) < 0)
+        return -errno;
+    if (fl.l_type == F_UNLCK)
+        return 0;
+    *pid = fl.l_pid;
+    return 1;
+}
+
 int sk_fcntl_lock_holder(const char *path, pid_t *pid)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    int rc = 0;
-    if (fcntl(fd, F_GETLK, &fl) < 0)
-        rc = -errno;
-    else if (fl.l_type != F_UNLCK) {
-        *pid = fl.l_pid;
-        rc = 1;
-    }
+    int rc = sk_fcntl_lock_holder_fd(fd, pid);
     close(fd);
     return rc;
 }

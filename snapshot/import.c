@@ -56,21 +56,6 @@ static int refuse(struct imp *im, const char *entry, const char *fmt, const char
 }
 
 /* A relative path of plain components: no "..", ".", empty component or leading '/'. */
-static bool path_plain(const char *p)
-{
-    if (!*p || p[0] == '/' || strlen(p) >= PATH_MAX - 256)
-        return false;
-    for (const char *s = p;;) {
-        const char *sl = strchr(s, '/');
-        size_t n = sl ? (size_t)(sl - s) : strlen(s);
-        if (n == 0 || n > NAME_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-            return false;
-        if (!sl)
-            return true;
-        s = sl + 1;
-    }
-}
-
 /* Opens (creating if needed) the folder holding rel, component by component, never following a link. */
 static int open_parent(struct imp *im, const char *rel, const char **leaf)
 {
@@ -184,7 +169,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
     mode_t ft = archive_entry_filetype(ae);
     if (ft != AE_IFDIR && ft != AE_IFREG && ft != AE_IFLNK)
         return refuse(im, path, "only folders, regular files and symbolic links are accepted%s", NULL);
-    if (!path_plain(path))
+    if (!sk_path_plain(path))
         return refuse(im, path, "unsafe path (absolute, '..', empty component or too long)%s", NULL);
     if (!im->m && (!strcmp(path, ".slotkeeper") || !strncmp(path, ".slotkeeper/", 12))) {
         /* A data-dir's own slotkeeper folder (marker, staging, quarantine) is never data. */
@@ -221,7 +206,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
             rc = remember(im, path, 'd', ae);
     } else if (ft == AE_IFLNK) {
         const char *t = archive_entry_symlink(ae);
-        if (!t || !path_plain(t))
+        if (!t || !sk_path_plain(t))
             rc = refuse(im, path, "symbolic link target is absolute, has '..' or is empty%s", NULL);
         else if ((SK_CRASHPOINT("symlink"), symlinkat(t, pfd, leaf)) < 0)
             rc = errno == EEXIST ? refuse(im, path, "listed twice%s", NULL) : sk_err_errno(im->err, full);

@@ -172,6 +172,39 @@ bool sk_id_valid(const char *id)
     return true;
 }
 
+bool sk_manifest_link_ok(const sk_manifest_t *m, const char *path, const char *target)
+{
+    if (!*target || target[0] == '/')
+        return false;
+    size_t depth = 0; /* folders between the snapshot's root and the link */
+    for (const char *c = path; *c; c++)
+        depth += *c == '/';
+    size_t up = 0;
+    const char *t = target;
+    while (!strncmp(t, "../", 3)) {
+        up++;
+        t += 3;
+    }
+    if (up > depth || !*t)
+        return false;
+    for (const char *c = t;;) {
+        const char *sl = strchr(c, '/');
+        size_t n = sl ? (size_t)(sl - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        if (!sl)
+            break;
+        c = sl + 1;
+    }
+    if (up < depth)
+        return true;
+    size_t n = strcspn(t, "/");
+    for (size_t i = 0; i < m->ninclude; i++)
+        if (strlen(m->include[i]) == n && !strncmp(m->include[i], t, n))
+            return true;
+    return false;
+}
+
 bool sk_fact_key_valid(const char *key)
 {
     size_t n = strlen(key);
@@ -551,6 +584,11 @@ static int parse_entry(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk
     }
     if (type == 'l' && (!*target || strlen(target) >= PATH_MAX)) {
         rc = bad(ps, "bad link target");
+        goto out;
+    }
+    /* A link that could leave the snapshot's folders is never restored. */
+    if (type == 'l' && !sk_manifest_link_ok(m, path, target)) {
+        rc = bad(ps, "a symbolic link that may point outside the snapshot's folders");
         goto out;
     }
     /* The parent must be a directory listed earlier; a top-level entry must be a directory. */

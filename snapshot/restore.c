@@ -18,6 +18,7 @@
 
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/crashpoint.h"
+#include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/pool.h"
 
@@ -33,7 +34,6 @@ struct rst {
     sk_err_t *err;
     sk_progress_t *progress;
     int datafd, metafd, stagefd;
-    int *fds; /* per manifest entry: the staged file, or -1 */
     struct rjob *jobs;
     size_t njobs;
     _Atomic size_t next;
@@ -62,13 +62,14 @@ static int lock_state_files(struct rst *r)
             char rel[PATH_MAX], full[PATH_MAX];
             snprintf(rel, sizeof(rel), "%s/%s", r->m->include[i], subs[k]);
             slot_path(r, rel, full, sizeof(full));
-            int fd = openat(r->datafd, rel, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-            if (fd < 0 && errno == EACCES)
-                fd = openat(r->datafd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            int fd = sk_open_beneath(r->datafd, rel, O_RDWR, 0);
+            if (fd == -EACCES)
+                fd = sk_open_beneath(r->datafd, rel, O_RDONLY, 0);
             if (fd < 0) {
-                if (errno == ENOENT || errno == ENOTDIR)
+                /* Missing, or a link: a link is never followed, and goes to quarantine with its folder. */
+                if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
                     continue;
-                return sk_err_errno(r->err, full);
+                return sk_err_set(r->err, fd, full, NULL);
             }
             r->lockfds[r->nlocks++] = fd;
             struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
@@ -95,13 +96,14 @@ static void read_marker(struct rst *r, bool *present)
     char *buf;
     size_t len;
     *present = false;
-    if (sk_read_file_at(r->datafd, SK_RESTORE_MARKER, 64 * 1024, &buf, &len) < 0) {
-        if (faccessat(r->datafd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    if (sk_read_file_at(r->metafd, "restoring", 64 * 1024, &buf, &len) < 0) {
+        if (faccessat(r->metafd, "restoring", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
             *present = true;
         return;
     }
     *present = true;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "quarantine ", 11)) {
             const char *s = line + 11;
             if (sk_id_valid(s))
@@ -115,10 +117,9 @@ static void read_marker(struct rst *r, bool *present)
  * marker left: we hold the data-dir's lock, so whoever wrote it is gone. */
 static void sweep_marker_tmp(struct rst *r)
 {
-    DIR *d = fdopendir(dup(r->metafd));
+    DIR *d = sk_opendir_at(r->metafd);
     if (!d)
         return;
-    rewinddir(d);
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, ".restoring.tmp.", 15))
@@ -168,7 +169,8 @@ static void new_stamp(struct rst *r)
     for (int i = 1; i < 1000; i++) {
         char rel[PATH_MAX];
         snprintf(rel, sizeof(rel), "quarantine/%s", r->stamp);
-        if (faccessat(r->metafd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        struct stat st;
+        if (sk_stat_beneath(r->metafd, rel, &st) == -ENOENT)
             return;
         snprintf(r->stamp, sizeof(r->stamp), "%s-%d", base, i);
     }
@@ -187,41 +189,48 @@ static int add_rjob(struct rst *r, size_t *cap, size_t entry, size_t chunk)
     return 0;
 }
 
-/* Creates the folders, empty sparse files and links of the snapshot under staging. */
+/* Creates the folders, empty sparse files and links of the snapshot under staging, each in its
+ * folder opened beneath staging (never through a link). No descriptor is kept: the workers open
+ * the files again, so a snapshot of any number of files needs only a few. */
 static int stage_entries(struct rst *r)
 {
     size_t cap = 0;
-    r->fds = malloc((r->m->nentries ? r->m->nentries : 1) * sizeof(int));
-    if (!r->fds)
-        return sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
-    for (size_t i = 0; i < r->m->nentries; i++)
-        r->fds[i] = -1;
     for (size_t i = 0; i < r->m->nentries; i++) {
         sk_mentry_t *e = &r->m->entries[i];
         char full[PATH_MAX], rel[PATH_MAX];
         snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
         slot_path(r, rel, full, sizeof(full));
+        const char *leaf;
+        int pfd = sk_open_parent_beneath(r->stagefd, e->path, &leaf);
+        if (pfd < 0)
+            return sk_err_set(r->err, pfd, full, "%s", sk_beneath_strerror(pfd));
+        int rc = 0;
         if (e->type == 'd') {
             SK_CRASHPOINT("mkdir");
-            if (mkdirat(r->stagefd, e->path, 0700) < 0)
-                return sk_err_errno(r->err, full);
+            if (mkdirat(pfd, leaf, 0700) < 0)
+                rc = sk_err_errno(r->err, full);
         } else if (e->type == 'l') {
             SK_CRASHPOINT("symlink");
-            if (symlinkat(e->target, r->stagefd, e->path) < 0)
-                return sk_err_errno(r->err, full);
+            if (symlinkat(e->target, pfd, leaf) < 0)
+                rc = sk_err_errno(r->err, full);
         } else {
             SK_CRASHPOINT("create");
-            int fd = openat(r->stagefd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-            if (fd < 0)
-                return sk_err_errno(r->err, full);
-            r->fds[i] = fd;
-            SK_CRASHPOINT("truncate");
-            if (ftruncate(fd, (off_t)e->size) < 0)
-                return sk_err_errno(r->err, full);
-            for (size_t c = 0; c < e->nchunks; c++)
+            int fd = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0) {
+                rc = sk_err_errno(r->err, full);
+            } else {
+                SK_CRASHPOINT("truncate");
+                if (ftruncate(fd, (off_t)e->size) < 0)
+                    rc = sk_err_errno(r->err, full);
+                close(fd);
+            }
+            for (size_t c = 0; rc == 0 && c < e->nchunks; c++)
                 if (add_rjob(r, &cap, i, c) < 0)
-                    return sk_err_set(r->err, -ENOMEM, full, NULL);
+                    rc = sk_err_set(r->err, -ENOMEM, full, NULL);
         }
+        close(pfd);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -233,6 +242,8 @@ static void restore_work(void *arg, int worker)
     uint32_t max_cs = sk_manifest_max_chunk_size(r->m);
     void *out = malloc(max_cs), *cbuf = NULL;
     size_t ccap = 0;
+    int fd = -1; /* this worker's open staged file: the jobs of one file come in a row */
+    size_t fd_entry = SIZE_MAX;
     sk_codec_t *codec = sk_codec_new(max_cs, 1);
     if (!out || !codec) {
         sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
@@ -275,8 +286,15 @@ static void restore_work(void *arg, int worker)
             sk_err_set(r->err, rc, full, NULL);
             break;
         }
-        int fd = r->fds[r->jobs[i].entry];
-        rc = sk_pwrite_sparse(fd, out, len, (off_t)off);
+        if (fd_entry != r->jobs[i].entry) {
+            if (fd >= 0)
+                close(fd);
+            fd_entry = r->jobs[i].entry;
+            fd = sk_open_beneath(r->stagefd, e->path, O_WRONLY, 0);
+            rc = fd < 0 ? fd : 0;
+        }
+        if (rc == 0)
+            rc = sk_pwrite_sparse(fd, out, len, (off_t)off);
         if (rc < 0) {
             char rel[PATH_MAX];
             snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
@@ -288,12 +306,15 @@ static void restore_work(void *arg, int worker)
         sk_progress_add(r->progress, len);
     }
 done:
+    if (fd >= 0)
+        close(fd);
     free(out);
     free(cbuf);
     sk_codec_free(codec);
 }
 
-/* Owner, mode and mtime of one staged entry; files are fsynced and closed here. */
+/* Owner, mode and mtime of one staged entry, reached beneath staging without following a link;
+ * files and folders are fsynced here. */
 static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
 {
     sk_mentry_t *e = &r->m->entries[i];
@@ -302,39 +323,52 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
     slot_path(r, rel, full, sizeof(full));
     struct timespec ts[2] = {{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec},
                              {.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
-    int flags = e->type == 'l' ? AT_SYMLINK_NOFOLLOW : 0;
+    const char *leaf;
+    int pfd = sk_open_parent_beneath(r->stagefd, e->path, &leaf);
+    if (pfd < 0)
+        return sk_err_set(r->err, pfd, full, "%s", sk_beneath_strerror(pfd));
+    int fd = -1, rc = 0;
+    if (e->type != 'l') {
+        fd = openat(pfd, leaf, (e->type == 'd' ? O_RDONLY | O_DIRECTORY : O_WRONLY) | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            rc = sk_err_errno(r->err, full);
+            goto out;
+        }
+    }
     SK_CRASHPOINT("chown");
-    if (fchownat(r->stagefd, e->path, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno != EPERM)
-            return sk_err_errno(r->err, full);
+    if ((fd >= 0 ? fchown(fd, e->uid, e->gid) : fchownat(pfd, leaf, e->uid, e->gid, AT_SYMLINK_NOFOLLOW)) < 0) {
+        if (errno != EPERM) {
+            rc = sk_err_errno(r->err, full);
+            goto out;
+        }
         if (!*chown_warned)
             log_warnx("%s: cannot restore owner %u:%u (not root); files keep the current user", full, e->uid, e->gid);
         *chown_warned = true;
     }
     SK_CRASHPOINT("chmod");
-    if (e->type != 'l' && fchmodat(r->stagefd, e->path, e->mode, 0) < 0)
-        return sk_err_errno(r->err, full);
-    if (e->type == 'f') {
-        int fd = r->fds[i];
+    if (fd >= 0 && fchmod(fd, e->mode) < 0) {
+        rc = sk_err_errno(r->err, full);
+        goto out;
+    }
+    if (fd >= 0) {
         SK_CRASHPOINT("fsync");
-        if (fsync(fd) < 0)
-            return sk_err_errno(r->err, full);
+        if (fsync(fd) < 0) {
+            rc = sk_err_errno(r->err, full);
+            goto out;
+        }
         SK_CRASHPOINT("utimes");
         if (futimens(fd, ts) < 0)
-            return sk_err_errno(r->err, full);
-        close(fd);
-        r->fds[i] = -1;
+            rc = sk_err_errno(r->err, full);
     } else {
         SK_CRASHPOINT("utimes");
-        if (utimensat(r->stagefd, e->path, ts, flags) < 0)
-            return sk_err_errno(r->err, full);
-        if (e->type == 'd') {
-            int rc = sk_fsync_at(r->stagefd, e->path);
-            if (rc < 0)
-                return sk_err_set(r->err, rc, full, NULL);
-        }
+        if (utimensat(pfd, leaf, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            rc = sk_err_errno(r->err, full);
     }
-    return 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    close(pfd);
+    return rc;
 }
 
 static bool is_state_folder(const char *name)
@@ -349,15 +383,23 @@ static int swap_in(struct rst *r, bool *moved)
     char qrel[PATH_MAX], full[PATH_MAX];
     snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
     *moved = false;
+    /* Each level opened without following a link: a link planted at .slotkeeper/quarantine
+     * must not carry the slot's folders elsewhere. */
+    slot_path(r, SK_QUARANTINE_DIR, full, sizeof(full));
     SK_CRASHPOINT("mkdir");
     if (mkdirat(r->metafd, "quarantine", 0700) < 0 && errno != EEXIST)
-        return sk_err_errno(r->err, r->opts->data_dir);
+        return sk_err_errno(r->err, full);
+    int qtop = sk_open_beneath(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY, 0);
+    if (qtop < 0)
+        return sk_err_set(r->err, qtop, full, "%s", sk_beneath_strerror(qtop));
     SK_CRASHPOINT("mkdir");
-    if (mkdirat(r->metafd, qrel, 0700) < 0 && errno != EEXIST)
-        return sk_err_errno(r->err, r->opts->data_dir);
-    int qfd = openat(r->metafd, qrel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (qfd < 0)
-        return sk_err_errno(r->err, r->opts->data_dir);
+    int qfd = mkdirat(qtop, r->stamp, 0700) < 0 && errno != EEXIST ? -errno
+                                                                   : sk_open_beneath(qtop, r->stamp, O_RDONLY | O_DIRECTORY, 0);
+    close(qtop);
+    if (qfd < 0) {
+        slot_path(r, qrel, full, sizeof(full));
+        return sk_err_set(r->err, qfd, full, "%s", sk_beneath_strerror(qfd));
+    }
     int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t i = 0; i < r->m->ninclude && rc == 0; i++) {
@@ -411,16 +453,15 @@ static int cmp_str(const void *a, const void *b)
 /* Keeps the newest `keep` quarantined copies (0 with --quarantine=delete) and removes empty ones. */
 static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_result_t *res)
 {
-    int qfd = openat(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    int qfd = sk_open_beneath(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY, 0);
     if (qfd < 0)
         return;
     SK_CRASHPOINT("rmdir");
     unlinkat(qfd, r->stamp, AT_REMOVEDIR); /* succeeds only when nothing was replaced */
-    DIR *d = fdopendir(dup(qfd));
+    DIR *d = sk_opendir_at(qfd);
     char **names = NULL;
     size_t n = 0;
     if (d) {
-        rewinddir(d);
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             if (de->d_name[0] == '.')
@@ -524,11 +565,9 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
     }
-    if (flock(r.datafd, LOCK_EX | LOCK_NB) < 0) {
-        rc = errno == EWOULDBLOCK ? sk_err_set(err, -EBUSY, opts->data_dir, "another restore is running on it")
-                                  : sk_err_errno(err, opts->data_dir);
+    rc = sk_datadir_flock(r.datafd, opts->data_dir, true, err);
+    if (rc < 0)
         goto out;
-    }
     for (size_t i = 0; i < r.m->ninclude; i++) {
         struct stat st;
         char full[PATH_MAX];
@@ -555,9 +594,11 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
     }
-    r.metafd = openat(r.datafd, SK_SLOT_META_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    r.metafd = sk_open_beneath(r.datafd, SK_SLOT_META_DIR, O_RDONLY | O_DIRECTORY, 0);
     if (r.metafd < 0) {
-        rc = sk_err_errno(err, opts->data_dir);
+        char full[PATH_MAX];
+        slot_path(&r, SK_SLOT_META_DIR, full, sizeof(full));
+        rc = sk_err_set(err, r.metafd, full, "%s", sk_beneath_strerror(r.metafd));
         goto out;
     }
     read_marker(&r, &marker_before);
@@ -596,9 +637,11 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
     }
-    r.stagefd = openat(r.metafd, "staging", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    r.stagefd = sk_open_beneath(r.metafd, "staging", O_RDONLY | O_DIRECTORY, 0);
     if (r.stagefd < 0) {
-        rc = sk_err_errno(err, opts->data_dir);
+        char full[PATH_MAX];
+        slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
+        rc = sk_err_set(err, r.stagefd, full, "%s", sk_beneath_strerror(r.stagefd));
         goto out;
     }
     rc = stage_entries(&r);
@@ -638,12 +681,6 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     res->data_bytes = r.m->data_bytes;
     res->seconds = sk_now() - t0;
 out:
-    if (r.fds) {
-        for (size_t i = 0; i < r.m->nentries; i++)
-            if (r.fds[i] >= 0)
-                close(r.fds[i]);
-        free(r.fds);
-    }
     if (r.stagefd >= 0)
         close(r.stagefd);
     if (r.metafd >= 0) {

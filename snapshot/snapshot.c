@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "slotkeeper/chunk.h"
+#include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
@@ -33,10 +34,13 @@
 
 enum job_state { JOB_PENDING, JOB_ZERO, JOB_STORED, JOB_NEW, JOB_DUP };
 
+/* A file to read. No descriptor is kept open between phases, so a data-dir of any number of
+ * files needs only a few (one per worker, one per folder level of the walk): a file is opened
+ * again, beneath its included folder, whenever it is read, and must still be the same inode. */
 struct sfile {
     size_t entry; /* index into the manifest's entries */
     uint32_t cs;  /* its chunk size */
-    int fd;
+    uint16_t inc; /* the included folder that holds it */
     struct stat st;
 };
 
@@ -55,6 +59,7 @@ struct snap {
     sk_err_t *err;
     sk_progress_t *progress;
     int datafd;
+    int *incfd; /* each included folder, opened once (a top-level link is followed), or -1 */
     int level;
     uint32_t max_cs; /* the largest chunk size of any file: buffer sizes */
     struct sfile *files;
@@ -96,7 +101,7 @@ static void fill_meta(sk_mentry_t *e, const struct stat *st)
     e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 }
 
-static int add_file(struct snap *s, size_t entry, uint32_t cs, int fd, const struct stat *st)
+static int add_file(struct snap *s, size_t entry, uint32_t cs, uint16_t inc, const struct stat *st)
 {
     if (s->nfiles == s->capfiles) {
         size_t ncap = s->capfiles ? s->capfiles * 2 : 32;
@@ -106,8 +111,61 @@ static int add_file(struct snap *s, size_t entry, uint32_t cs, int fd, const str
         s->files = n;
         s->capfiles = ncap;
     }
-    s->files[s->nfiles++] = (struct sfile){.entry = entry, .cs = cs, .fd = fd, .st = *st};
+    s->files[s->nfiles++] = (struct sfile){.entry = entry, .cs = cs, .inc = inc, .st = *st};
     return 0;
+}
+
+static int add_job(struct snap *s, uint32_t file, uint64_t index);
+
+/* One job per chunk of file fi that intersects a data extent; chunks wholly inside holes are skipped. */
+static int plan_file(struct snap *s, size_t fi, int fd)
+{
+    struct sfile *f = &s->files[fi];
+    uint64_t size = (uint64_t)f->st.st_size;
+    uint64_t last = UINT64_MAX; /* last chunk index added for this file */
+    off_t pos = 0;
+    while ((uint64_t)pos < size) {
+        off_t ds = lseek(fd, pos, SEEK_DATA);
+        if (ds < 0) {
+            if (errno == ENXIO)
+                break; /* only a hole from pos to the end */
+            ds = pos;  /* no SEEK_DATA here: treat everything as data */
+        }
+        off_t de = lseek(fd, ds, SEEK_HOLE);
+        if (de < 0 || (uint64_t)de > size)
+            de = (off_t)size;
+        if (de <= ds)
+            break;
+        uint64_t first = (uint64_t)ds / f->cs, lastc = ((uint64_t)de - 1) / f->cs;
+        for (uint64_t c = first; c <= lastc; c++) {
+            if (last != UINT64_MAX && c <= last)
+                continue;
+            if (add_job(s, (uint32_t)fi, c) < 0)
+                return -ENOMEM;
+            uint64_t off = c * f->cs;
+            s->total += size - off < f->cs ? size - off : f->cs;
+            last = c;
+        }
+        pos = de;
+    }
+    return 0;
+}
+
+/* Opens file f again for reading, beneath its included folder, following no link; -ESTALE if
+ * it is no longer the inode the walk saw. */
+static int open_sfile(struct snap *s, const struct sfile *f)
+{
+    const char *rel = s->m->entries[f->entry].path;
+    const char *sub = strchr(rel, '/');
+    int fd = sk_open_beneath(s->incfd[f->inc], sub ? sub + 1 : rel, O_RDONLY, 0);
+    if (fd < 0)
+        return fd == -ENOENT ? -ESTALE : fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_ino != f->st.st_ino || st.st_dev != f->st.st_dev) {
+        close(fd);
+        return -ESTALE;
+    }
+    return fd;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -115,9 +173,10 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int walk_dir(struct snap *s, int dfd, const char *rel, int depth);
+static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_t inc);
 
-static int walk_entry(struct snap *s, int parentfd, const char *name, const char *rel, int depth, bool follow)
+static int walk_entry(struct snap *s, int parentfd, const char *name, const char *rel, int depth, bool follow,
+                      uint16_t inc)
 {
     char full[PATH_MAX];
     sk_path_join(full, sizeof(full), s->opts->data_dir, rel);
@@ -135,7 +194,14 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
         if (fd < 0)
             return sk_err_errno(s->err, full);
-        int rc = walk_dir(s, fd, rel, depth + 1);
+        if (depth == 0) {
+            s->incfd[inc] = dup(fd);
+            if (s->incfd[inc] < 0) {
+                close(fd);
+                return sk_err_errno(s->err, full);
+            }
+        }
+        int rc = walk_dir(s, fd, rel, depth + 1, inc);
         close(fd);
         return rc;
     }
@@ -169,11 +235,11 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         e.size = (uint64_t)st.st_size;
         e.chunk_size = sk_repo_chunk_size_for(s->repo, name);
         long idx = sk_manifest_add_entry(s->m, &e);
-        if (idx < 0 || add_file(s, (size_t)idx, e.chunk_size, fd, &fst) < 0) {
+        if (idx < 0 || add_file(s, (size_t)idx, e.chunk_size, inc, &fst) < 0 || plan_file(s, s->nfiles - 1, fd) < 0) {
             close(fd);
             return sk_err_set(s->err, -ENOMEM, full, NULL);
         }
-        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        close(fd);
         return 0;
     }
     if (S_ISLNK(st.st_mode)) {
@@ -184,6 +250,14 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         if (n == 0)
             return sk_err_set(s->err, -EINVAL, full, "empty symbolic link");
         target[n] = '\0';
+        /* A link is kept only when it cannot leave the snapshot's folders. Anything else would
+         * have a worker's nodeos read (and lock, and write) a file outside its slot. */
+        if (!sk_manifest_link_ok(s->m, rel, target))
+            return sk_err_set(s->err, -EINVAL, full,
+                              "a symbolic link to '%s', which may point outside the snapshot; slotkeeper keeps only "
+                              "relative links within the snapshot's folders (put the file itself here, or link the "
+                              "whole top-level folder)",
+                              target);
         e.type = 'l';
         e.target = target;
         if (sk_manifest_add_entry(s->m, &e) < 0)
@@ -194,11 +268,11 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
     return 0;
 }
 
-static int walk_dir(struct snap *s, int dfd, const char *rel, int depth)
+static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_t inc)
 {
     char full[PATH_MAX];
     sk_path_join(full, sizeof(full), s->opts->data_dir, rel);
-    DIR *d = fdopendir(dup(dfd));
+    DIR *d = sk_opendir_at(dfd);
     if (!d)
         return sk_err_errno(s->err, full);
     char **names = NULL;
@@ -231,7 +305,7 @@ static int walk_dir(struct snap *s, int dfd, const char *rel, int depth)
         if (sk_path_join(child, sizeof(child), rel, names[i]) < 0)
             rc = sk_err_set(s->err, -ENAMETOOLONG, full, NULL);
         else
-            rc = walk_entry(s, dfd, names[i], child, depth, false);
+            rc = walk_entry(s, dfd, names[i], child, depth, false, inc);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -253,42 +327,6 @@ static int add_job(struct snap *s, uint32_t file, uint64_t index)
     return 0;
 }
 
-/* One job per chunk that intersects a data extent; chunks wholly inside holes are skipped. */
-static int plan(struct snap *s)
-{
-    for (size_t fi = 0; fi < s->nfiles; fi++) {
-        struct sfile *f = &s->files[fi];
-        uint64_t size = (uint64_t)f->st.st_size;
-        uint64_t last = UINT64_MAX; /* last chunk index added for this file */
-        off_t pos = 0;
-        while ((uint64_t)pos < size) {
-            off_t ds = lseek(f->fd, pos, SEEK_DATA);
-            if (ds < 0) {
-                if (errno == ENXIO)
-                    break; /* only a hole from pos to the end */
-                ds = pos;  /* no SEEK_DATA here: treat everything as data */
-            }
-            off_t de = lseek(f->fd, ds, SEEK_HOLE);
-            if (de < 0 || (uint64_t)de > size)
-                de = (off_t)size;
-            if (de <= ds)
-                break;
-            uint64_t first = (uint64_t)ds / f->cs, lastc = ((uint64_t)de - 1) / f->cs;
-            for (uint64_t c = first; c <= lastc; c++) {
-                if (last != UINT64_MAX && c <= last)
-                    continue;
-                if (add_job(s, (uint32_t)fi, c) < 0)
-                    return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-                uint64_t off = c * f->cs;
-                s->total += size - off < f->cs ? size - off : f->cs;
-                last = c;
-            }
-            pos = de;
-        }
-    }
-    return 0;
-}
-
 static void file_path(struct snap *s, const struct sfile *f, char *out, size_t len)
 {
     sk_path_join(out, len, s->opts->data_dir, s->m->entries[f->entry].path);
@@ -298,6 +336,8 @@ static void work(void *arg, int worker)
 {
     (void)worker;
     struct snap *s = arg;
+    int fd = -1; /* this worker's open file: the jobs of one file come in a row */
+    uint32_t fd_file = UINT32_MAX;
     void *buf = malloc(s->max_cs);
     sk_codec_t *codec = sk_codec_new(s->max_cs, s->level);
     if (!buf || !codec) {
@@ -314,10 +354,25 @@ static void work(void *arg, int worker)
         }
         struct job *j = &s->jobs[i];
         struct sfile *f = &s->files[j->file];
+        char p[PATH_MAX];
+        if (fd_file != j->file) {
+            if (fd >= 0)
+                close(fd);
+            fd_file = j->file;
+            fd = open_sfile(s, f);
+            if (fd < 0) {
+                file_path(s, f, p, sizeof(p));
+                if (fd == -ESTALE)
+                    sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+                else
+                    sk_err_set(s->err, fd, p, "%s", sk_beneath_strerror(fd));
+                break;
+            }
+            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        }
         uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
         size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
-        ssize_t n = sk_pread_full(f->fd, buf, len, (off_t)off);
-        char p[PATH_MAX];
+        ssize_t n = sk_pread_full(fd, buf, len, (off_t)off);
         if (n < 0 || (size_t)n != len) {
             file_path(s, f, p, sizeof(p));
             if (n < 0)
@@ -373,6 +428,8 @@ static void work(void *arg, int worker)
         pthread_mutex_unlock(&s->set_lock);
     }
 out:
+    if (fd >= 0)
+        close(fd);
     free(buf);
     sk_codec_free(codec);
 }
@@ -402,9 +459,15 @@ static int check_unchanged(struct snap *s)
         struct stat st;
         char p[PATH_MAX];
         file_path(s, f, p, sizeof(p));
-        if (fstat(f->fd, &st) < 0)
-            return sk_err_errno(s->err, p);
-        if (st.st_size != f->st.st_size || st.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
+        int fd = open_sfile(s, f);
+        if (fd < 0 && fd != -ESTALE)
+            return sk_err_set(s->err, fd, p, "%s", sk_beneath_strerror(fd));
+        int rc = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (rc < 0 && rc != -ESTALE)
+            return sk_err_set(s->err, rc, p, NULL);
+        if (rc == -ESTALE || st.st_size != f->st.st_size || st.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
             st.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec || st.st_nlink == 0)
             return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
     }
@@ -535,15 +598,31 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
             goto out;
         }
     }
+    s.incfd = malloc(opts->ninclude * sizeof(*s.incfd));
+    if (!s.incfd) {
+        rc = sk_err_set(err, -ENOMEM, opts->data_dir, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < opts->ninclude; i++)
+        s.incfd[i] = -1;
     s.datafd = open(opts->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s.datafd < 0) {
         rc = sk_err_errno(err, opts->data_dir);
         goto out;
     }
-    if (faccessat(s.datafd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    /* The data-dir lock, shared, until the snapshot is published: no restore can swap folders
+     * while they are read (a snapshot is never of two data-dirs at once). */
+    rc = sk_datadir_flock(s.datafd, opts->data_dir, false, err);
+    if (rc < 0)
+        goto out;
+    int mfd = sk_open_beneath(s.datafd, SK_RESTORE_MARKER, O_PATH, 0);
+    if (mfd >= 0)
+        close(mfd);
+    if (mfd >= 0 || (mfd < 0 && mfd != -ENOENT)) {
         char full[PATH_MAX];
         sk_path_join(full, sizeof(full), opts->data_dir, SK_RESTORE_MARKER);
-        rc = sk_err_set(err, -EUCLEAN, full, "a restore into this data-dir is unfinished; run it again first");
+        rc = mfd >= 0 ? sk_err_set(err, -EUCLEAN, full, "a restore into this data-dir is unfinished; run it again first")
+                      : sk_err_set(err, mfd, full, "%s", sk_beneath_strerror(mfd));
         goto out;
     }
     for (size_t i = 0; i < opts->ninclude; i++) {
@@ -581,14 +660,13 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
             rc = sk_err_set(err, -ENOMEM, full, NULL);
             goto out;
         }
+    }
+    for (size_t i = 0; i < opts->ninclude; i++) {
         /* A top-level symlink (e.g. blocks on another disk) is followed. */
-        rc = walk_entry(&s, s.datafd, inc, inc, 0, true);
+        rc = walk_entry(&s, s.datafd, opts->include[i], opts->include[i], 0, true, (uint16_t)i);
         if (rc < 0)
             goto out;
     }
-    rc = plan(&s);
-    if (rc < 0)
-        goto out;
     rc = sk_repo_session_begin(repo, err);
     if (rc < 0)
         goto out;
@@ -611,8 +689,10 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     }
 out:
     sk_repo_session_end(repo);
-    for (size_t i = 0; i < s.nfiles; i++)
-        close(s.files[i].fd);
+    for (size_t i = 0; s.incfd && i < opts->ninclude; i++)
+        if (s.incfd[i] >= 0)
+            close(s.incfd[i]);
+    free(s.incfd);
     if (s.datafd >= 0)
         close(s.datafd);
     free(s.files);

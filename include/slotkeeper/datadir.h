@@ -92,6 +92,20 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
 
 const char *sk_verdict_name(sk_verdict_t v);
 
+/*
+ * The data-dir lock (invariant 13): flock(2) on the data-dir folder itself, taken for the whole
+ * of an operation. Readers (snapshot, deep check, the daemon's cycle from its check to its
+ * snapshot) take it shared; restore takes it exclusive. It is never waited for: a conflict is
+ * -EBUSY, with a message saying what holds it. nodeos does not know this lock; its own fcntl
+ * lock on the state file is checked separately.
+ *
+ * sk_datadir_flock locks an open descriptor of the data-dir (the lock lives as long as that
+ * open file); sk_datadir_lock opens dir itself and returns the descriptor in *fd (close it to
+ * release; -ENOENT when dir does not exist).
+ */
+int sk_datadir_flock(int fd, const char *dir, bool exclusive, sk_err_t *err);
+int sk_datadir_lock(const char *dir, bool exclusive, int *fd, sk_err_t *err);
+
 /* True for the verdicts nodeos would refuse to start on, which a restore cures: dirty,
  * corrupt, incompatible, missing, restoring (not clean, not running). */
 bool sk_verdict_needs_restore(sk_verdict_t v);

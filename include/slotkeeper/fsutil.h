@@ -8,8 +8,11 @@
 #ifndef SLOTKEEPER_FSUTIL_H
 #define SLOTKEEPER_FSUTIL_H
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Writes all of buf at fd's offset / at off. */
@@ -29,6 +32,33 @@ int sk_fsync_at(int dirfd, const char *name);
 
 /* mkdir -p with mode for the missing components. */
 int sk_mkdir_p(const char *path, mode_t mode);
+
+/* Opens rel beneath dirfd without following any symbolic link on the way, nor leaving dirfd's
+ * tree: every component of rel must be a real folder, and the last one is not followed either
+ * (with O_PATH | O_NOFOLLOW, a link there is opened as the link itself). openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, else a walk with O_NOFOLLOW.
+ * Returns the fd, or -ELOOP when a link is met, -EXDEV for an absolute rel or one with "..",
+ * or another negative errno. */
+int sk_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
+
+/* Opens the folder that holds rel beneath dirfd (as sk_open_beneath, O_RDONLY | O_DIRECTORY; a
+ * duplicate of dirfd when rel has one component) and points *leaf at rel's last component. */
+int sk_open_parent_beneath(int dirfd, const char *rel, const char **leaf);
+
+/* fstat of rel beneath dirfd, following no link (a link in the last place is stat'ed as a link). */
+int sk_stat_beneath(int dirfd, const char *rel, struct stat *st);
+
+/* A DIR stream over a duplicate of dirfd, rewound, or NULL with errno set (the caller keeps dirfd). */
+DIR *sk_opendir_at(int dirfd);
+
+/* A message for an error of the calls above: "is a symbolic link where ... expects a folder or
+ * file of its own" for -ELOOP, else strerror. */
+const char *sk_beneath_strerror(int code);
+
+/* True when p is a plain relative path: not empty, not absolute, no "." or ".." or empty
+ * component, each at most NAME_MAX bytes. A symbolic link whose target is plain cannot point
+ * outside the folder that holds it. */
+bool sk_path_plain(const char *p);
 
 /* Removes name under dirfd recursively (like rm -rf); a missing name is not an error. */
 int sk_rm_rf_at(int dirfd, const char *name);
@@ -52,6 +82,8 @@ const char *sk_fmt_bytes(uint64_t n, char *buf, size_t len);
 /* If a process holds a POSIX (fcntl) lock on path that conflicts with a write lock,
  * returns 1 and its pid; 0 if none; -ENOENT if path does not exist; other -errno. */
 int sk_fcntl_lock_holder(const char *path, pid_t *pid);
+/* The same for an open descriptor of the file (F_GETLK works on a read-only one). */
+int sk_fcntl_lock_holder_fd(int fd, pid_t *pid);
 
 /* Bytes available to unprivileged writers on the file system holding path. */
 int sk_fs_avail(const char *path, uint64_t *avail);

@@ -114,6 +114,12 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
 /* Snapshot ids: 1..63 characters of [0-9A-Za-z_-], not starting with '-'. */
 bool sk_id_valid(const char *id);
 
+/* True when a symbolic link at path (in the snapshot) with this target cannot point outside the
+ * snapshot's included folders: relative, any ".." only leading and never above the snapshot's
+ * root, and, when it climbs to the root, naming an included folder next. Snapshot refuses other
+ * links, the parser refuses manifests that hold one, so restore never creates one. */
+bool sk_manifest_link_ok(const sk_manifest_t *m, const char *path, const char *target);
+
 /* Fact keys: 1..64 characters of [a-z0-9._-]. */
 bool sk_fact_key_valid(const char *key);
 

@@ -136,7 +136,7 @@ static sk_manifest_t *sample_manifest(void)
     add_chunk(e, 17, &h[5], 301);
     add_chunk(e, 640, &h[6], 4000);
     add_chunk(e, 1023, &h[7], 1);
-    add_entry(m, 'l', "state/abs", "/abs/target with space/%", 0777, 0, 1700000006, 0);
+    add_entry(m, 'l', "state/rel", "sub dir/target with space/%", 0777, 0, 1700000006, 0);
     add_entry(m, 'd', "state/dir\nnew line", NULL, 0700, 0, 1700000007, 0);
     e = add_entry(m, 'f', "state/dir\nnew line/x\x7f\x80\xc3\xa9", NULL, 0640, 5ULL << 40, 1700000008, 0);
     add_chunk(e, (5ULL << 40) / 65536 - 1, &h[1], 65536 + 13);
@@ -448,6 +448,8 @@ TEST(manifest_crafted_bad_paths)
                            "end\n",
          9},
         {"dot-dot escaped", HEAD STATS0 D_BLK "d 0755 0 0 1.000000000 blocks/%2E%2E\nend\n", 8},
+        {"link to an absolute path", HEAD STATS0 D_BLK "l 0777 0 0 1.000000000 blocks/l /etc/passwd\nend\n", 8},
+        {"link out of the snapshot", HEAD STATS0 D_BLK "l 0777 0 0 1.000000000 blocks/l ../../x\nend\n", 8},
         {"dot component", HEAD STATS0 D_BLK "d 0755 0 0 1.000000000 blocks/.\nend\n", 8},
         {"dot-dot at the top", L_MAGIC L_ID L_TIME L_CS "include ..\n" STATS0 "d 0755 0 0 1.000000000 ..\nend\n", 5},
         {"absolute path", HEAD STATS0 D_BLK "d 0755 0 0 1.000000000 /blocks\nend\n", 8},
@@ -468,7 +470,7 @@ TEST(manifest_crafted_bad_paths)
               "f 0644 0 0 1.000000000 0 blocks/a\nf 0644 0 0 1.000000000 0 blocks/a/b\nend\n",
          9},
         {"parent is a link",
-         HEAD STATS0 D_BLK "l 0777 0 0 1.000000000 blocks/l /tmp\nd 0755 0 0 1.000000000 blocks/l/x\n"
+         HEAD STATS0 D_BLK "l 0777 0 0 1.000000000 blocks/l tmp\nd 0755 0 0 1.000000000 blocks/l/x\n"
                            "end\n",
          9},
         {"top-level file",
@@ -805,5 +807,36 @@ TEST(manifest_serialize_longest_lines)
     value[PATH_MAX - 1] = 'x';
     value[PATH_MAX] = '\0';
     CHECK_EQ(sk_manifest_set_fact(m, "source.longer", value), -EINVAL); /* PATH_MAX bytes: refused */
+    sk_manifest_free(m);
+}
+
+/* Issue 10, item 2: which link targets stay within the snapshot's folders. */
+TEST(manifest_link_targets_stay_within)
+{
+    sk_manifest_t *m = sk_manifest_new();
+    CHECK(m);
+    CHECK_EQ(sk_manifest_add_include(m, "blocks"), 0);
+    CHECK_EQ(sk_manifest_add_include(m, "state"), 0);
+    struct {
+        const char *path, *target;
+        bool ok;
+    } c[] = {
+        {"blocks/l", "x", true},
+        {"blocks/sub/l", "../x", true},
+        {"blocks/l", "../state/shared_memory.bin", true},
+        {"blocks/sub/l", "../../state/x", true},
+        {"blocks/l", "/etc/passwd", false},
+        {"blocks/l", "../../etc/passwd", false},
+        {"blocks/l", "../config.ini", false}, /* the data-dir's root, outside the snapshot */
+        {"blocks/l", "a/../../../x", false},
+        {"blocks/l", "..", false},
+        {"blocks/l", "./x", false},
+        {"blocks/l", "x//y", false},
+        {"blocks/l", "", false},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+        if (sk_manifest_link_ok(m, c[i].path, c[i].target) != c[i].ok)
+            unit_fail(__FILE__, __LINE__, "%s -> '%s': want %s", c[i].path, c[i].target,
+                      c[i].ok ? "accepted" : "refused");
     sk_manifest_free(m);
 }

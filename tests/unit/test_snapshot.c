@@ -112,7 +112,7 @@ static void make_datadir(const char *dir)
     free(fork);
     write_in(dir, "blocks/odd name %.txt", "hello\n", 6, 0444);
     write_in(dir, "blocks/empty", "", 0, 0644);
-    link_in(dir, "blocks/reversible/dangling", "/nonexistent/target");
+    link_in(dir, "blocks/reversible/dangling", "no-such-file");
 
     /* state/shared_memory.bin: 64 MiB sparse, 2 MiB of data at 1 MiB, 4 KiB at 40 MiB. */
     char p[PATH_MAX];
@@ -593,6 +593,36 @@ TEST(snapshot_refuses_bad_includes)
     CHECK_EQ(count_dir("repo/snapshots"), 0);
     CHECK_EQ(count_dir("repo/tmp"), 0);
     sk_repo_close(r);
+}
+
+/* Issue 10, item 2: a link that may point outside the snapshot (absolute, or with "..") is
+ * refused, never recorded as a link for a restore to recreate in a worker's slot. */
+TEST(snapshot_refuses_links_that_leave_their_folder)
+{
+    const char *targets[] = {"/elsewhere/shared_memory.bin", "../../outside", "a/../../b"};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char dir[32];
+        snprintf(dir, sizeof(dir), "data%zu", i);
+        make_datadir(dir);
+        char data[PATH_MAX], rel[64];
+        snprintf(data, sizeof(data), "%s", unit_abs(dir, 0));
+        snprintf(rel, sizeof(rel), "%s/state/shared_memory.bin", dir);
+        CHECK_EQ(unlink(unit_abs(rel, 0)), 0);
+        link_in(dir, "state/shared_memory.bin", targets[i]);
+        char repo[32];
+        snprintf(repo, sizeof(repo), "repo%zu", i);
+        sk_repo_t *r = new_repo(repo, SK_LOCK_SHARED);
+        sk_snapshot_opts_t o = {.data_dir = data, .include = includes, .ninclude = 2, .threads = 1};
+        sk_snapshot_result_t s;
+        sk_err_t err;
+        sk_err_clear(&err);
+        CHECK_EQ(sk_snapshot_create(r, &o, NULL, &s, &err), -EINVAL);
+        CHECK(strstr(err.path, "state/shared_memory.bin") != NULL);
+        CHECK(strstr(err.msg, "symbolic link") != NULL);
+        snprintf(repo, sizeof(repo), "repo%zu/snapshots", i);
+        CHECK_EQ(count_dir(repo), 0);
+        sk_repo_close(r);
+    }
 }
 
 TEST(restore_resumes_after_crash)
