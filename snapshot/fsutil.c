@@ -204,7 +204,24 @@ static int open_beneath_walk(int dirfd, const char *rel, int flags, mode_t mode)
     }
 }
 
+static int open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
+
 int sk_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+    int fd = open_beneath(dirfd, rel, flags, mode);
+    /* O_DIRECTORY | O_NOFOLLOW on a link says ENOTDIR: say it is a link. */
+    if (fd == -ENOTDIR && !(flags & O_PATH)) {
+        int lfd = open_beneath(dirfd, rel, O_PATH, 0);
+        struct stat st;
+        if (lfd >= 0 && fstat(lfd, &st) == 0 && S_ISLNK(st.st_mode))
+            fd = -ELOOP;
+        if (lfd >= 0)
+            close(lfd);
+    }
+    return fd;
+}
+
+static int open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 {
     if (!*rel)
         return -EINVAL;

@@ -64,6 +64,8 @@ int cmd_repo_init(struct options *o)
     return EXIT_OK;
 }
 
+static int snapshot_locked(struct options *o);
+
 int cmd_snapshot(struct options *o)
 {
     /* `snapshot -c FILE` is what cron runs: with a daemon, its cycle does it. */
@@ -72,6 +74,21 @@ int cmd_snapshot(struct options *o)
         if (ex >= 0)
             return ex;
     }
+    sk_err_t err;
+    sk_err_clear(&err);
+    /* The data-dir lock (shared) from the check to the published snapshot: a restore into this
+     * data-dir cannot start in between, and one running makes this refuse (exit 5). */
+    int lockfd = -1;
+    if (sk_datadir_lock(o->data_dir, false, &lockfd, &err) < 0)
+        return cli_fail(&err);
+    int ex = snapshot_locked(o);
+    close(lockfd);
+    return ex;
+}
+
+/* cmd_snapshot with the data-dir lock held. */
+static int snapshot_locked(struct options *o)
+{
     sk_err_t err;
     sk_err_clear(&err);
     /* Never snapshot a data-dir nodeos would not start from, nor one in use. */

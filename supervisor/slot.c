@@ -39,6 +39,8 @@
 /* nodeos's exit codes for "cannot start on this data" (nodeos-facts.md section 2). */
 #define NODEOS_DATABASE_DIRTY 2
 #define NODEOS_OTHER_FAIL     254
+/* Checks in a row that may fail to read a data-dir (an I/O error, not a verdict) before the slot is failed. */
+#define SK_CHECK_ATTEMPTS 3
 
 static const char *const state_names[SK_SLOT_NSTATES] = {
     "stopped", "checking", "starting",  "running",      "stopping",
@@ -690,7 +692,8 @@ static void job_restore(struct job *j)
 static void split_list(char *buf, const char **out, size_t *n, size_t max)
 {
     *n = 0;
-    for (char *tok = strtok(buf, ","); tok && *n < max; tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok && *n < max; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
         if (*tok)
@@ -700,23 +703,33 @@ static void split_list(char *buf, const char **out, size_t *n, size_t max)
 
 static void job_snapshot(struct job *j)
 {
+    /* The data-dir lock (shared) from the check to the published snapshot: no restore can
+     * change the data-dir between the two. */
+    int lockfd = -1;
+    j->rc = sk_datadir_lock(j->data_dir, false, &lockfd, &j->err);
+    if (j->rc < 0)
+        return;
     sk_datadir_report_t r;
     if (sk_datadir_check(j->data_dir, &(sk_check_opts_t){0}, &r, &j->err) < 0) {
         j->rc = j->err.code;
+        close(lockfd);
         return;
     }
     if (r.verdict != SK_VERDICT_CLEAN) {
         j->verdict = r.verdict;
         j->rc = sk_err_set(&j->err, r.verdict == SK_VERDICT_RUNNING ? -EBUSY : -EUCLEAN, j->data_dir,
                            "%s: %s; nothing published", sk_verdict_name(r.verdict), r.reason);
+        close(lockfd);
         return;
     }
     sk_facts_t fs;
     sk_facts_from_check(&fs, j->data_dir, &r);
     sk_repo_t *repo;
     j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon snapshot", &repo, &j->err);
-    if (j->rc < 0)
+    if (j->rc < 0) {
+        close(lockfd);
         return;
+    }
     sk_repo_sweep(repo);
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", j->include);
@@ -735,6 +748,7 @@ static void job_snapshot(struct job *j)
     sk_snapshot_result_t res;
     j->rc = sk_snapshot_create(repo, &so, NULL, &res, &j->err);
     sk_repo_close(repo);
+    close(lockfd);
     if (j->rc == 0) {
         snprintf(j->id, sizeof(j->id), "%s", res.id);
         j->bytes_read = res.data_bytes;
@@ -822,8 +836,9 @@ static void on_job_done(uv_work_t *w, int status)
     switch (j->kind) {
     case JOB_CHECK:
         if (j->gen == s->gen) {
+            s->check_rc = j->rc;
             if (j->rc < 0) {
-                s->verdict = SK_VERDICT_MISSING;
+                /* Not a verdict: what could not be read is not thereby damaged (act_checked). */
                 snprintf(s->verdict_reason, sizeof(s->verdict_reason), "%s", s->job_err);
             } else {
                 s->verdict = j->verdict;
@@ -1332,6 +1347,7 @@ void sk_slot_reset(sk_slot_t *s)
     s->nrestore_times = 0;
     save_budget(s);
     s->backoff_ms = cfg(s)->backoff_min_ms;
+    s->check_errors = 0;
     s->last_failure[0] = '\0';
 }
 
@@ -1525,6 +1541,21 @@ static void act_checked(sk_slot_t *s)
         return;
     }
     bool after_exit = s->check_after_exit;
+    if (s->check_rc < 0) {
+        /* An I/O error (descriptors, a failing disk, a vanished mount) is never taken for
+         * damage: check again a few times, then stop and say why. Never a restore. */
+        s->check_errors++;
+        fail_note(s, "cannot check %s: %s", s->data_dir, s->verdict_reason);
+        log_warnx("%s: %s", s->name, s->last_failure);
+        if (s->check_errors >= SK_CHECK_ATTEMPTS) {
+            set_state(s, SK_SLOT_FAILED, "%s (%u checks in a row); not starting or restoring it", s->last_failure,
+                      s->check_errors);
+            return;
+        }
+        go_backoff(s);
+        return;
+    }
+    s->check_errors = 0;
     if (s->verdict == SK_VERDICT_RUNNING) {
         fail_note(s, "%s is in use by pid %ld, a process slotkeeper did not start; not touching it", s->data_dir,
                   (long)s->lock_pid);

@@ -158,6 +158,8 @@ typedef struct sk_slot {
     char verdict_reason[512];
     pid_t lock_pid;
     bool state_present; /* the last check found a state file */
+    int check_rc;       /* the last check could not read the data-dir (an error, never a verdict) */
+    unsigned check_errors; /* ... so many times in a row */
     bool log_says_corrupt;
     bool log_says_env; /* ... with a message about another build's state */
     int job_rc;
