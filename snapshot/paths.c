@@ -213,6 +213,8 @@ int sk_paths_check_apart(const sk_paths_item_t *items, size_t n, size_t *bad, sk
             break;
         }
         for (size_t i = 0; i < j; i++) {
+            if (!items[i].data_dir && !items[j].data_dir)
+                continue;
             enum sk_paths_rel rel = sk_paths_relation(real[j], real[i]);
             if (rel == SK_PATHS_APART)
                 continue;

@@ -62,8 +62,9 @@ typedef struct sk_paths_item {
     bool data_dir;
 } sk_paths_item_t;
 
-/* Resolves every item and checks that no two are the same folder or inside one another, and
- * that no data-dir is a system folder. On a conflict: -EINVAL, *bad set to the index of the
+/* Resolves every item and checks that no data-dir is the same folder as another item, inside
+ * it or above it, and that no data-dir is a system folder (two items that are not data-dirs,
+ * such as a repository and the daemon's state folder, may nest). On a conflict: -EINVAL, *bad set to the index of the
  * later item of the pair (or of the data-dir that is a system folder) and err naming its path
  * and the reason ("is inside the repository /r"). A path that cannot be resolved: its
  * negative errno, *bad its index. bad may be NULL. */

@@ -139,6 +139,11 @@ TEST(paths_check_apart)
     CHECK_EQ(sk_paths_check_apart(above, 2, &bad, &err), -EINVAL);
     CHECK(strstr(err.msg, "repository contains data-dir x/d"));
 
+    /* Two folders that are not data-dirs may nest. */
+    sk_paths_item_t nest[] = {{"repository", "x/r", false}, {"state", "x/r/state", false}};
+    sk_err_clear(&err);
+    CHECK_OK(sk_paths_check_apart(nest, 2, &bad, &err), &err);
+
     /* A system folder as a data-dir; as a repository's parent it is fine. */
     sk_paths_item_t root[] = {{"repository", "/var/lib/slotkeeper/repo", false}, {"data-dir", "/x/../", true}};
     sk_err_clear(&err);
