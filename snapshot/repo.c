@@ -195,7 +195,21 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
 {
     char p[PATH_MAX];
     repo_path(r, "lock", p, sizeof(p));
-    r->lockfd = openat(r->dirfd, "lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    /* A shared lock only reads, so that a repository on a read-only mount can be listed,
+     * verified and restored from; the exclusive holder writes its name into the file. */
+    int flags = (mode == SK_LOCK_EXCLUSIVE ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW;
+    r->lockfd = openat(r->dirfd, "lock", flags);
+    if (r->lockfd < 0 && errno == ENOENT) {
+        /* The repository's config was read and is valid, so the lock file was removed (by
+         * hand, or a copy that left it out): recreate it rather than refuse every command.
+         * O_CREAT without O_EXCL: processes doing this at once all open the one file that
+         * wins, and so still exclude each other. */
+        r->lockfd = openat(r->dirfd, "lock", flags | O_CREAT, 0644);
+        if (r->lockfd >= 0)
+            log_warnx("%s: was missing; recreated it", p);
+        else if (errno == EROFS)
+            return sk_err_set(err, -ENOENT, p, "missing, and the repository is read-only: it cannot be locked");
+    }
     if (r->lockfd < 0)
         return sk_err_errno(err, p);
     int op = (mode == SK_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB;
@@ -770,7 +784,10 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason)
     if (n >= (int)sizeof(text))
         n = (int)sizeof(text) - 1;
     int rc = sk_write_file_atomic(r->snapsfd, name, text, (size_t)n, 0644);
-    if (rc < 0) {
+    if (rc == -EROFS) {
+        /* A read-only repository: the command reads, and reports the snapshot bad itself. */
+        log_debug("%s/snapshots/%s: read-only; snapshot not marked bad", r->path, name);
+    } else if (rc < 0) {
         errno = -rc;
         log_warn("%s/snapshots/%s: cannot mark snapshot bad", r->path, name);
     }

@@ -87,6 +87,11 @@ int cli_fail(const sk_err_t *err);
 int cli_usage_error(const char *fmt, ...) SK_PRINTF(1, 2);
 /* Opens o->repo with its lock; 0, or an exit code after printing why. */
 int cli_open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo);
+/* Refuses (one line naming the path and the reason; EXIT_USAGE, or the exit code of a path
+ * that cannot be resolved) a data-dir that is a system
+ * folder, or that is, contains or lies inside the repository (paths.h); repo may be NULL.
+ * 0 when they are apart. */
+int cli_check_paths(const char *data_dir, const char *repo);
 /* The state environment of --reference: a snapshot manifest's or a state file's. */
 int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
 

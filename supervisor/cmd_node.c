@@ -147,6 +147,10 @@ int cmd_check(struct options *o)
 }
 int cmd_run(struct options *o)
 {
+    /* Its restores quarantine what they replace: never the repository, never a system folder. */
+    int ex = cli_check_paths(o->data_dir, o->given[O_REPO] ? o->repo : NULL);
+    if (ex)
+        return ex;
     sk_run_opts_t ro = {
         .data_dir = o->data_dir,
         .repo = o->given[O_REPO] ? o->repo : NULL,

@@ -74,6 +74,10 @@ int cmd_snapshot(struct options *o)
         if (ex >= 0)
             return ex;
     }
+    /* Never snapshot a repository into itself, nor a system folder. */
+    int ex = cli_check_paths(o->data_dir, o->repo);
+    if (ex)
+        return ex;
     sk_err_t err;
     sk_err_clear(&err);
     /* The data-dir lock (shared) from the check to the published snapshot: a restore into this
@@ -110,7 +114,7 @@ static int snapshot_locked(struct options *o)
     sk_facts_t fs;
     sk_facts_from_check(&fs, o->data_dir, &chk);
     sk_repo_t *repo;
-    int ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
+    ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
     if (ex)
         return ex;
     sk_repo_sweep(repo);
@@ -151,6 +155,10 @@ int cmd_restore(struct options *o)
         if (ex >= 0)
             return ex;
     }
+    /* A restore quarantines what it replaces: never the repository, never a system folder. */
+    int ex = cli_check_paths(o->data_dir, o->repo);
+    if (ex)
+        return ex;
     sk_err_t err;
     sk_err_clear(&err);
     static char env_hex[2 * SK_STATE_ENV_SIZE + 1];
@@ -161,7 +169,7 @@ int cmd_restore(struct options *o)
         sk_env_to_hex(env, env_hex);
     }
     sk_repo_t *repo;
-    int ex = cli_open_repo(o, SK_LOCK_SHARED, "restore", &repo);
+    ex = cli_open_repo(o, SK_LOCK_SHARED, "restore", &repo);
     if (ex)
         return ex;
     sk_restore_opts_t ro = {

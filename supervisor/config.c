@@ -14,10 +14,21 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/metrics.h"
+#include "slotkeeper/paths.h"
 
-enum ktype { T_STR, T_PATH, T_TEMPLATE, T_LIST, T_UINT, T_DURATION, T_SIZE, T_MODE, T_ENUM };
+/* T_SOCKET: an absolute path that fits a UNIX socket address (max: bytes); T_ADDRESS: HOST:PORT
+ * as the metrics server takes it, or empty. */
+enum ktype { T_STR, T_PATH, T_TEMPLATE, T_LIST, T_UINT, T_DURATION, T_SIZE, T_MODE, T_ENUM, T_SOCKET, T_ADDRESS };
+#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+static bool is_string(enum ktype t)
+{
+    return t == T_STR || t == T_PATH || t == T_TEMPLATE || t == T_LIST || t == T_SOCKET || t == T_ADDRESS;
+}
 
 struct key {
     const char *section, *name;
@@ -35,14 +46,14 @@ static const char *const quarantine_policies[] = {"keep", "delete", NULL};
 #define OFF(f) offsetof(sk_config_t, f)
 #define DAY    (24ULL * 3600 * 1000)
 static const struct key keys[] = {
-    {"daemon", "control_socket", T_PATH, OFF(control_socket), 0, 0, "/run/slotkeeper/control.sock", NULL,
+    {"daemon", "control_socket", T_SOCKET, OFF(control_socket), 1, SUN_PATH_MAX, "/run/slotkeeper/control.sock", NULL,
      "UNIX socket the CLI talks to the daemon through"},
     {"daemon", "control_socket_mode", T_MODE, OFF(control_socket_mode), 0, 0777, "0600", NULL,
      "permissions of the control socket (octal)"},
     {"daemon", "state_dir", T_PATH, OFF(state_dir), 0, 0, "/var/lib/slotkeeper/state", NULL,
      "where the daemon keeps pid files and slot state"},
     {"daemon", "log_level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels, "error, warn, info or debug"},
-    {"daemon", "metrics_address", T_STR, OFF(metrics_address), 0, 0, "", NULL,
+    {"daemon", "metrics_address", T_ADDRESS, OFF(metrics_address), 0, 0, "", NULL,
      "HOST:PORT where the daemon serves Prometheus metrics at /metrics (e.g. 127.0.0.1:9488); empty: off"},
 
     {"repository", "path", T_PATH, OFF(repo_path), 0, 0, NULL, NULL,
@@ -145,11 +156,27 @@ static int set_value(sk_config_t *c, const struct key *k, const char *v, char *w
     case T_PATH:
     case T_TEMPLATE:
     case T_LIST:
-        if (!k->def && !*v) {
+    case T_SOCKET:
+    case T_ADDRESS:
+        if ((!k->def || k->type == T_SOCKET) && !*v) {
             snprintf(why, len, "empty, but required");
             return -EINVAL;
         }
-        if (k->type == T_PATH && *v && v[0] != '/') {
+        if (k->type == T_SOCKET && strlen(v) > k->max) {
+            snprintf(why, len, "'%s' is %zu bytes; a UNIX socket path is at most %" PRIu64 " bytes", v, strlen(v),
+                     k->max);
+            return -EINVAL;
+        }
+        if (k->type == T_ADDRESS && *v) {
+            struct sockaddr_storage ss;
+            sk_err_t e;
+            sk_err_clear(&e);
+            if (sk_metrics_parse_address(v, &ss, &e) < 0) {
+                snprintf(why, len, "'%s' is %s", v, e.msg);
+                return -EINVAL;
+            }
+        }
+        if ((k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/') {
             snprintf(why, len, "'%s' is not an absolute path", v);
             return -EINVAL;
         }
@@ -226,7 +253,7 @@ void sk_config_free(sk_config_t *c)
     if (!c)
         return;
     for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].type == T_STR || keys[i].type == T_PATH || keys[i].type == T_TEMPLATE || keys[i].type == T_LIST)
+        if (is_string(keys[i].type))
             free(*(char **)field(c, &keys[i]));
     free(c->path);
     memset(c, 0, sizeof(*c));
@@ -292,6 +319,78 @@ static int prescan(const char *path, const char *buf, sk_err_t *err)
     return 0;
 }
 
+/* The line of buf where [section] name is set, or 0. */
+static int key_line(const char *buf, const char *section, const char *name)
+{
+    char cur[64] = "";
+    int lineno = 0;
+    size_t nl = strlen(name);
+    for (const char *s = buf; *s;) {
+        size_t n = strcspn(s, "\n");
+        lineno++;
+        const char *p = s + strspn(s, " \t");
+        if (*p == '[') {
+            size_t e = strcspn(p + 1, "]\n");
+            snprintf(cur, sizeof(cur), "%.*s", (int)e, p + 1);
+        } else if (!strcmp(cur, section) && !strncmp(p, name, nl)) {
+            const char *q = p + nl + strspn(p + nl, " \t");
+            if (*q == '=' || *q == ':')
+                return lineno;
+        }
+        s += n + (s[n] ? 1 : 0);
+    }
+    return 0;
+}
+
+/* Keeps the repository, the daemon's state folder, the archival node's data-dir and every
+ * slot's data-dir apart, and no data-dir a system folder (paths.h). */
+static int check_paths(const sk_config_t *c, const char *path, const char *buf, sk_err_t *err)
+{
+    size_t n = 2 + (c->archive_data_dir[0] ? 1 : 0) + c->slots;
+    sk_paths_item_t *items = calloc(n, sizeof(*items));
+    char(*dirs)[PATH_MAX] = calloc(c->slots + 1, sizeof(*dirs));
+    char(*roles)[32] = calloc(c->slots + 1, sizeof(*roles));
+    const char *keyof[3] = {"path", "state_dir", "data_dir"};
+    const char *sectof[3] = {"repository", "daemon", "archive"};
+    int rc = 0;
+    if (!items || !dirs || !roles) {
+        rc = sk_err_set(err, -ENOMEM, path, NULL);
+        goto out;
+    }
+    size_t k = 0;
+    items[k++] = (sk_paths_item_t){"the repository", c->repo_path, false};
+    items[k++] = (sk_paths_item_t){"the state folder", c->state_dir, false};
+    if (c->archive_data_dir[0])
+        items[k++] = (sk_paths_item_t){"the archival data-dir", c->archive_data_dir, true};
+    size_t first_slot = k;
+    for (unsigned i = 1; i <= c->slots; i++) {
+        if (sk_config_expand(c, c->worker_data_dir, i, dirs[i], sizeof(dirs[i])) < 0) {
+            rc = sk_err_set(err, -EINVAL, path, "line %d: [workers] data_dir: too long for slot %u",
+                            key_line(buf, "workers", "data_dir"), i);
+            goto out;
+        }
+        snprintf(roles[i], sizeof(roles[i]), "slot %u's data-dir", i);
+        items[k++] = (sk_paths_item_t){roles[i], dirs[i], true};
+    }
+    size_t bad = 0;
+    sk_err_t e;
+    sk_err_clear(&e);
+    if (sk_paths_check_apart(items, k, &bad, &e) < 0) {
+        const char *sect = bad >= first_slot ? "workers" : sectof[bad];
+        const char *key = bad >= first_slot ? "data_dir" : keyof[bad];
+        int line = key_line(buf, sect, key);
+        char where[32] = "";
+        if (line)
+            snprintf(where, sizeof(where), "line %d: ", line);
+        rc = sk_err_set(err, -EINVAL, path, "%s[%s] %s: %s: %s", where, sect, key, e.path, e.msg);
+    }
+out:
+    free(items);
+    free(dirs);
+    free(roles);
+    return rc;
+}
+
 int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
 {
     sk_config_t c;
@@ -323,8 +422,8 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     }
     struct loader l = {.c = &c};
     int line = ini_parse_string(buf, on_entry, &l);
-    free(buf);
     if (line != 0) {
+        free(buf);
         sk_config_free(&c);
         if (line < 0)
             return sk_err_set(err, -EIO, path, NULL);
@@ -334,6 +433,7 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     }
     for (size_t i = 0; i < NKEYS; i++) {
         if (!keys[i].def && !l.seen[i]) {
+            free(buf);
             sk_config_free(&c);
             return sk_err_set(err, -EINVAL, path, "[%s] %s: required", keys[i].section, keys[i].name);
         }
@@ -354,8 +454,15 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     else if (!*c.archive_include)
         bad = "[archive] include: empty";
     if (bad) {
+        free(buf);
         sk_config_free(&c);
         return sk_err_set(err, -EINVAL, path, "%s", bad);
+    }
+    rc = check_paths(&c, path, buf, err);
+    free(buf);
+    if (rc < 0) {
+        sk_config_free(&c);
+        return rc;
     }
     c.path = strdup(path);
     *out = c;
@@ -405,7 +512,9 @@ void sk_config_print(const sk_config_t *c, FILE *f)
         case T_STR:
         case T_PATH:
         case T_TEMPLATE:
-        case T_LIST: {
+        case T_LIST:
+        case T_SOCKET:
+        case T_ADDRESS: {
             const char *v = *(char **)field(m, k);
             /* "key=value" where "key = value" would not read back: inih takes " ;" for a comment,
              * and prescan refuses lines of 199 characters or more. */

@@ -38,6 +38,7 @@
 #include "slotkeeper/run.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
+#include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/progress.h"
 #include "slotkeeper/prune.h"
@@ -376,6 +377,19 @@ int cli_usage_error(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     return usage_error(NULL, "%s", msg);
+}
+
+int cli_check_paths(const char *data_dir, const char *repo)
+{
+    sk_paths_item_t items[] = {{"the data-dir", data_dir, true}, {"the repository", repo, false}};
+    sk_err_t err;
+    sk_err_clear(&err);
+    int rc = sk_paths_check_apart(items, repo ? 2 : 1, NULL, &err);
+    if (rc < 0) {
+        int ex = cli_fail(&err);
+        return rc == -EINVAL ? EXIT_USAGE : ex;
+    }
+    return 0;
 }
 
 int cli_open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo)

@@ -499,8 +499,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
 /* ---- server ---------------------------------------------------------------- */
 
-/* Parses "HOST:PORT": an IPv4 address, "[IPv6]" or "localhost" (127.0.0.1), port 0..65535. */
-static int parse_address(const char *address, struct sockaddr_storage *ss, sk_err_t *err)
+int sk_metrics_parse_address(const char *address, struct sockaddr_storage *ss, sk_err_t *err)
 {
     const char *colon, *host = address;
     size_t hlen;
@@ -578,7 +577,7 @@ int sk_metrics_listen(uv_loop_t *loop, const char *address, sk_metrics_render_fn
     if (!address)
         return sk_err_set(err, -EINVAL, "", "no metrics address");
     struct sockaddr_storage ss;
-    int rc = parse_address(address, &ss, err);
+    int rc = sk_metrics_parse_address(address, &ss, err);
     if (rc < 0)
         return rc;
 

@@ -31,6 +31,12 @@ void sk_mbuf_printf(sk_mbuf_t *b, const char *fmt, ...) __attribute__((format(pr
 /* Writes the metrics into b, called on the loop for each scrape. */
 typedef void (*sk_metrics_render_fn)(sk_mbuf_t *b, void *arg);
 
+/* Parses "HOST:PORT" into ss: an IPv4 address, "[IPv6]" or "localhost" (127.0.0.1), port
+ * 0..65535. -EINVAL with err naming the address and the reason ("not HOST:PORT (...)"). The
+ * configuration checks [daemon] metrics_address with it, so config check refuses what
+ * sk_metrics_listen would. */
+int sk_metrics_parse_address(const char *address, struct sockaddr_storage *ss, sk_err_t *err);
+
 /* Listens on address "HOST:PORT" (IPv4 or [IPv6]:PORT; port 0 picks a free one, see
  * sk_metrics_port). -EINVAL for an address it cannot parse, -EADDRINUSE etc. from bind,
  * with err naming the address. */

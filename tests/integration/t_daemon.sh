@@ -133,6 +133,18 @@ for _ in $(seq 50); do grep -q "reload refused" "$W/daemon.log" && break; sleep 
 check "a bad file on SIGHUP is refused, naming the line" grep -q "reload refused: $C: line [0-9]*: .*bogus_key" "$W/daemon.log"
 run 0 "the daemon still serves" "$SK" status -c "$W/good.conf"
 check "and both slots still run" bash -c "[ \"\$(awk '\$1==1||\$1==2 {print \$2}' '$W/out' | sort -u)\" = running ]"
+# Overlapping paths (issue 10, 6): slots 1..3 on one folder, the archival node's, are refused on
+# reload as they are by config check, and nothing starts a second node on it.
+sed 's|^data_dir = .*{slot}$|data_dir = '"$W"'/archive/{slot}/..|' "$W/good.conf" >"$C"
+sed -i 's|^slots = .*|slots = 3|' "$C"
+kill -HUP "$DPID"
+for _ in $(seq 50); do [ "$(grep -c "reload refused" "$W/daemon.log")" = 2 ] && break; sleep 0.1; done
+check "a file whose slots share the archive's folder is refused on SIGHUP, naming the line" \
+    grep -q "reload refused: $C: line [0-9]*: \\[workers\\] data_dir: $W/archive/1/..: slot 1's data-dir is the same folder as the archival data-dir" "$W/daemon.log"
+run 2 "and by a daemon at its start" "$SK" daemon -c "$C"
+err_has "$C: line [0-9]*: \\[workers\\] data_dir: .*same folder as the archival data-dir" "which says where and why"
+check "one archival node, no worker on its folder" nodes_are "$W/archive" 1
+cp "$W/good.conf" "$C"
 write_conf 3 3
 kill -HUP "$DPID"
 check "a good file adds slot 3" wait_for 3 running

@@ -80,3 +80,62 @@ run 0 "prune --keep-last 1 with a newer bad snapshot" "$SK" prune --keep-last 1 
 check "the newest good snapshot was kept, the bad one removed" test "$(ls "$R/snapshots")" = "$IDN"
 run 2 "prune --keep-last 0 is a usage error" "$SK" prune --keep-last 0 --repo "$R"
 run 2 "prune without --keep-last is a usage error" "$SK" prune --repo "$R"
+
+# A repository whose lock file was removed (issue 10, 8): every command used to fail with
+# ENOENT and `repo init` refuses an existing repository. A repository whose config is valid
+# gets its lock back, said once on stderr; the commands then work, prune's exclusion included.
+rm "$R/lock"
+run 0 "list with the lock file removed" "$SK" list --repo "$R"
+err_has "$R/lock: was missing; recreated it" "says it recreated the lock"
+check "the lock file is back" test -f "$R/lock"
+rm "$R/lock"
+run 0 "snapshot with the lock file removed" "$SK" snapshot --data-dir "$W/src" --repo "$R"
+flock -F -s "$R/lock" sleep 30 &
+h4=$!
+BG_PIDS+=("$h4")
+held -s
+run 4 "and the recreated lock excludes prune from a running snapshot" "$SK" prune --keep-last 1 --repo "$R" --lock-wait 0
+kill "$h4"
+wait "$h4" 2>/dev/null
+run 0 "prune with the lock file removed" bash -c "rm '$R/lock' && '$SK' prune --keep-last 1 --repo '$R'"
+
+# A repository on a read-only mount (issue 10, 8): list, verify, restore and export only read,
+# so they work; a damaged snapshot is reported without a word about marking it; prune, which
+# writes, fails with one line. A read-only bind mount of the repository, as a container gets.
+RO=$W/ro
+mkdir -p "$RO"
+[ -f "$R/lock" ] || : >"$R/lock" # (so that a build without the recreation tests this too)
+ro_cleanup() {
+    mountpoint -q "$RO" && umount "$RO"
+    finish
+}
+trap ro_cleanup EXIT
+if mount --bind "$R" "$RO" 2>/dev/null && mount -o remount,bind,ro "$RO" 2>/dev/null; then
+    check "the mount is read-only" bash -c "! touch '$RO/probe' 2>/dev/null"
+    run 0 "list from a read-only repository" "$SK" list --repo "$RO"
+    check "lists the kept snapshot" grep -q "$(ls "$R/snapshots")" "$W/out"
+    run 0 "verify --all from a read-only repository" "$SK" verify --all --repo "$RO"
+    run 0 "restore from a read-only repository" "$SK" restore --data-dir "$W/from-ro" --repo "$RO"
+    check "restored data matches" same_tree "$W/src" "$W/from-ro"
+    run 0 "export from a read-only repository" "$SK" export latest -o "$W/ro.tar.zst" --repo "$RO"
+    run 1 "prune of a read-only repository fails" "$SK" prune --keep-last 1 --repo "$RO"
+    one_line_error "prune of a read-only repository"
+    err_has "Read-only file system" "says why"
+    # Damage a chunk through the writable path: verify reports it, quietly unable to mark it.
+    chunk=$(find "$R/chunks" -type f -size +0 | head -1)
+    cp "$chunk" "$W/chunk.bak"
+    printf 'junk' | dd of="$chunk" bs=1 seek=20 conv=notrunc 2>/dev/null
+    run 3 "verify of a damaged snapshot from a read-only repository: exit 3" "$SK" verify --all --repo "$RO"
+    check "no warning about marking it bad" bash -c "! grep -q 'cannot mark' '$W/err'"
+    cp "$W/chunk.bak" "$chunk"
+    # A read-only repository without a lock file cannot be locked: one clear line.
+    umount "$RO"
+    mv "$R/lock" "$W/lock.bak"
+    mount --bind "$R" "$RO" && mount -o remount,bind,ro "$RO"
+    run 1 "a read-only repository without its lock file" "$SK" list --repo "$RO"
+    err_has "$RO/lock: missing, and the repository is read-only" "says why"
+    umount "$RO"
+    mv "$W/lock.bak" "$R/lock"
+else
+    ok "read-only repository # SKIP mount --bind is not permitted here"
+fi
