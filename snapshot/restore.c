@@ -20,6 +20,7 @@
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
 
 struct rjob {
@@ -550,7 +551,13 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     memset(res, 0, sizeof(*res));
     bool marker_before = false, marker_ours = false, swapped = false;
     int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
-    int rc = load_manifest(repo, opts->snapshot, opts->require_env, &r.m, err);
+    /* Never a repository inside, above or equal to the slot (nor a system folder as slot): the
+     * swap would move the live repository into quarantine. */
+    const sk_paths_item_t apart[] = {{"repository", repo->path, false}, {"data-dir", opts->data_dir, true}};
+    int rc = sk_paths_check_apart(apart, 2, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = load_manifest(repo, opts->snapshot, opts->require_env, &r.m, err);
     if (rc < 0)
         goto out;
     snprintf(res->id, sizeof(res->id), "%s", r.m->id);

@@ -25,6 +25,7 @@
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/paths.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/restore.h"
@@ -585,6 +586,12 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
         rc = sk_err_set(err, -EINVAL, opts->data_dir, "nothing to include");
         goto out;
     }
+    /* Never a repository inside, above or equal to the data-dir (nor a system folder as data-dir):
+     * a restore would move the live repository into quarantine. */
+    const sk_paths_item_t apart[] = {{"repository", repo->path, false}, {"data-dir", opts->data_dir, true}};
+    rc = sk_paths_check_apart(apart, 2, NULL, err);
+    if (rc < 0)
+        goto out;
     s.m = sk_manifest_new();
     if (!s.m) {
         rc = sk_err_set(err, -ENOMEM, opts->data_dir, NULL);

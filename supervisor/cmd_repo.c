@@ -85,7 +85,7 @@ int cmd_snapshot(struct options *o)
     int lockfd = -1;
     if (sk_datadir_lock(o->data_dir, false, &lockfd, &err) < 0)
         return cli_fail(&err);
-    int ex = snapshot_locked(o);
+    ex = snapshot_locked(o);
     close(lockfd);
     return ex;
 }
@@ -114,7 +114,7 @@ static int snapshot_locked(struct options *o)
     sk_facts_t fs;
     sk_facts_from_check(&fs, o->data_dir, &chk);
     sk_repo_t *repo;
-    ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
+    int ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
     if (ex)
         return ex;
     sk_repo_sweep(repo);
