@@ -100,7 +100,7 @@ ssize_t sk_pread_full(int fd, void *buf, size_t len, off_t off)
 
 int sk_fsync_at(int dirfd, const char *name)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dirfd == AT_FDCWD ? 0 : O_NOFOLLOW));
     if (fd < 0)
         return -errno;
     SK_CRASHPOINT("fsync");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "slotkeeper/crashpoint.h"
+#include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 
 static int collect_refs(sk_repo_t *repo, sk_hset_t *refs, sk_err_t *err)
@@ -101,10 +102,9 @@ static int sweep_chunks(sk_repo_t *repo, const sk_hset_t *refs, sk_prune_result_
  * snapshot's manifest and its mark leaves the mark alone. Returns whether it removed any. */
 static bool sweep_orphan_marks(sk_repo_t *repo)
 {
-    DIR *d = fdopendir(dup(repo->snapsfd));
+    DIR *d = sk_opendir_at(repo->snapsfd);
     if (!d)
         return false;
-    rewinddir(d);
     bool removed = false;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {

@@ -28,9 +28,28 @@ static void repo_path(const sk_repo_t *r, const char *rel, char *out, size_t len
         snprintf(out, len, "%s", r->path);
 }
 
+/* Opens a folder; inside the repository (dirfd not AT_FDCWD) never through a symbolic link. */
 static int open_dir_at(int dirfd, const char *name)
 {
-    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dirfd == AT_FDCWD ? 0 : O_NOFOLLOW));
+}
+
+/* renameat between two paths beneath two folders, following no link on either side. */
+static int rename_beneath(int fromfd, const char *from, int tofd, const char *to)
+{
+    const char *fl, *tl;
+    int fp = sk_open_parent_beneath(fromfd, from, &fl);
+    if (fp < 0)
+        return fp;
+    int tp = sk_open_parent_beneath(tofd, to, &tl);
+    if (tp < 0) {
+        close(fp);
+        return tp;
+    }
+    int rc = renameat(fp, fl, tp, tl) < 0 ? -errno : 0;
+    close(fp);
+    close(tp);
+    return rc;
 }
 
 static bool chunk_size_ok(uint64_t cs)
@@ -68,7 +87,7 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
     int dfd = open_dir_at(AT_FDCWD, path);
     if (dfd < 0)
         return sk_err_errno(err, path);
-    DIR *d = fdopendir(dup(dfd));
+    DIR *d = sk_opendir_at(dfd);
     if (!d) {
         close(dfd);
         return sk_err_errno(err, path);
@@ -351,9 +370,8 @@ static bool stale_new_session(int tmpfd, const char *name)
 int sk_repo_sweep(sk_repo_t *r)
 {
     int removed = 0;
-    DIR *d = fdopendir(dup(r->tmpfd));
+    DIR *d = sk_opendir_at(r->tmpfd);
     if (d) {
-        rewinddir(d);
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, r->sessname))
@@ -376,10 +394,9 @@ int sk_repo_sweep(sk_repo_t *r)
     }
     int dfds[] = {r->snapsfd, r->dirfd};
     for (int i = 0; i < 2; i++) {
-        DIR *sd = fdopendir(dup(dfds[i]));
+        DIR *sd = sk_opendir_at(dfds[i]);
         if (!sd)
             continue;
-        rewinddir(sd);
         struct dirent *de;
         while ((de = readdir(sd)) != NULL)
             if (stale_tmp_file(de->d_name) && (SK_CRASHPOINT("unlink"), unlinkat(dfds[i], de->d_name, 0)) == 0)
@@ -467,8 +484,9 @@ int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
     char name[3 + SK_HASH_HEX_LEN + 1];
     chunk_name(h, name);
     struct stat st;
-    if (fstatat(r->chunksfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -errno;
+    int rc = sk_stat_beneath(r->chunksfd, name, &st);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
     if (!S_ISREG(st.st_mode) || st.st_size == 0)
         return 0;
     if (csize)
@@ -488,10 +506,10 @@ int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size
     char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
     staged_name(h, hex);
     SK_CRASHPOINT("create");
-    int fd = openat(r->sessfd, hex, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = sk_open_beneath(r->sessfd, hex, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
-        return sk_err_errno(err, p);
+        return sk_err_set(err, fd, p, "%s", sk_beneath_strerror(fd));
     }
     int rc = sk_write_all(fd, data, len);
     /* Start writeback now; the fdatasync at commit then finds little left to do. */
@@ -512,12 +530,12 @@ int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
     char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
     staged_name(h, hex);
-    int fd = openat(r->sessfd, hex, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = sk_open_beneath(r->sessfd, hex, O_RDONLY, 0);
     int rc = 0;
     SK_CRASHPOINT("fsync");
     if (fd < 0 || fdatasync(fd) < 0) {
         snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
-        rc = sk_err_errno(err, p);
+        rc = sk_err_set(err, fd < 0 ? fd : -errno, p, NULL);
     }
     if (fd >= 0)
         close(fd);
@@ -530,10 +548,11 @@ int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
     staged_name(h, hex);
     chunk_name(h, name);
     SK_CRASHPOINT("rename");
-    if (renameat(r->sessfd, hex, r->chunksfd, name) < 0) {
+    int rc = rename_beneath(r->sessfd, hex, r->chunksfd, name);
+    if (rc < 0) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/chunks/%s", r->path, name);
-        return sk_err_errno(err, p);
+        return sk_err_set(err, rc, p, "%s", sk_beneath_strerror(rc));
     }
     return 0;
 }
@@ -561,9 +580,8 @@ int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h)
     chunk_name(h, name);
     snprintf(aside, sizeof(aside), "%s.damaged", name);
     SK_CRASHPOINT("rename");
-    if (renameat(r->chunksfd, name, r->chunksfd, aside) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    return 0;
+    int rc = rename_beneath(r->chunksfd, name, r->chunksfd, aside);
+    return rc == -ENOENT ? 0 : rc;
 }
 
 int sk_repo_sync_all(sk_repo_t *r, sk_err_t *err)
@@ -579,14 +597,15 @@ int sk_repo_chunk_read(sk_repo_t *r, const sk_hash_t *h, void **buf, size_t *cap
 {
     char name[3 + SK_HASH_HEX_LEN + 1];
     chunk_name(h, name);
-    int fd = openat(r->chunksfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = sk_open_beneath(r->chunksfd, name, O_RDONLY, 0);
     if (fd < 0) {
-        int e = -errno;
+        int e = fd;
         char aside[3 + SK_HASH_HEX_LEN + 16];
         snprintf(aside, sizeof(aside), "%s.damaged", name);
-        if (e == -ENOENT && faccessat(r->chunksfd, aside, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        struct stat st;
+        if (e == -ENOENT && sk_stat_beneath(r->chunksfd, aside, &st) == 0)
             return -EBADMSG; /* found damaged earlier and set aside */
-        return e;
+        return e == -ELOOP ? -EBADMSG : e; /* a link in place of a chunk is damage */
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {

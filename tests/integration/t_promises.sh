@@ -159,3 +159,14 @@ run 1 "a snapshot that runs out of descriptors fails cleanly" \
 one_line_error "descriptor limit"
 check "and leaves nothing in tmp/" test -z "$(ls -A "$R/tmp")"
 if grep -q 'Bad file descriptor' "$W/err"; then not_ok "the error is not a bare 'Bad file descriptor'"; else ok "the error is not a bare 'Bad file descriptor'"; fi
+
+# ---- 4. nor anything under a repository ----
+R2=$W/repo2
+"$SK" repo init "$R2" --chunk-size 64KiB >/dev/null
+ID2=$("$SK" snapshot --data-dir "$W/b" --repo "$R2" 2>/dev/null)
+pfx=$(find "$R2/chunks" -mindepth 2 -type f -printf '%h\n' | head -1)
+mv "$pfx" "$W/evil-chunks"
+ln -s "$W/evil-chunks" "$pfx"
+run 3 "restore does not read chunks through a link in the repository (damage: exit 3)" \
+    "$SK" restore --data-dir "$W/r2" --repo "$R2" --snapshot "$ID2"
+check "the slot was not made startable" bash -c "! '$SK' check '$W/r2' >/dev/null 2>&1"
