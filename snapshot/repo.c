@@ -604,7 +604,7 @@ int sk_repo_chunk_read(sk_repo_t *r, const sk_hash_t *h, void **buf, size_t *cap
         snprintf(aside, sizeof(aside), "%s.damaged", name);
         struct stat st;
         if (e == -ENOENT && sk_stat_beneath(r->chunksfd, aside, &st) == 0)
-            return -EBADMSG; /* found damaged earlier and set aside */
+            return -EBADMSG;               /* found damaged earlier and set aside */
         return e == -ELOOP ? -EBADMSG : e; /* a link in place of a chunk is damage */
     }
     struct stat st;

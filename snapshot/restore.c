@@ -394,8 +394,9 @@ static int swap_in(struct rst *r, bool *moved)
     if (qtop < 0)
         return sk_err_set(r->err, qtop, full, "%s", sk_beneath_strerror(qtop));
     SK_CRASHPOINT("mkdir");
-    int qfd = mkdirat(qtop, r->stamp, 0700) < 0 && errno != EEXIST ? -errno
-                                                                   : sk_open_beneath(qtop, r->stamp, O_RDONLY | O_DIRECTORY, 0);
+    int qfd = mkdirat(qtop, r->stamp, 0700) < 0 && errno != EEXIST
+                  ? -errno
+                  : sk_open_beneath(qtop, r->stamp, O_RDONLY | O_DIRECTORY, 0);
     close(qtop);
     if (qfd < 0) {
         slot_path(r, qrel, full, sizeof(full));

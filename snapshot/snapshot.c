@@ -628,8 +628,9 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     if (mfd >= 0 || (mfd < 0 && mfd != -ENOENT)) {
         char full[PATH_MAX];
         sk_path_join(full, sizeof(full), opts->data_dir, SK_RESTORE_MARKER);
-        rc = mfd >= 0 ? sk_err_set(err, -EUCLEAN, full, "a restore into this data-dir is unfinished; run it again first")
-                      : sk_err_set(err, mfd, full, "%s", sk_beneath_strerror(mfd));
+        rc = mfd >= 0
+                 ? sk_err_set(err, -EUCLEAN, full, "a restore into this data-dir is unfinished; run it again first")
+                 : sk_err_set(err, mfd, full, "%s", sk_beneath_strerror(mfd));
         goto out;
     }
     for (size_t i = 0; i < opts->ninclude; i++) {

@@ -157,8 +157,8 @@ typedef struct sk_slot {
     sk_verdict_t verdict;
     char verdict_reason[512];
     pid_t lock_pid;
-    bool state_present; /* the last check found a state file */
-    int check_rc;       /* the last check could not read the data-dir (an error, never a verdict) */
+    bool state_present;    /* the last check found a state file */
+    int check_rc;          /* the last check could not read the data-dir (an error, never a verdict) */
     unsigned check_errors; /* ... so many times in a row */
     bool log_says_corrupt;
     bool log_says_env; /* ... with a message about another build's state */
