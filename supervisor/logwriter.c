@@ -75,7 +75,7 @@ static bool ends_at_line_end(const char *path, const struct stat *st)
     char c = 0;
     if (!S_ISREG(st->st_mode) || st->st_size <= 0)
         return false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0)
         return false;
     ssize_t n = sk_pread_full(fd, &c, 1, st->st_size - 1);
@@ -85,7 +85,9 @@ static bool ends_at_line_end(const char *path, const struct stat *st)
 
 static int lw_open(struct logwriter *w, bool trunc)
 {
-    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (trunc ? O_TRUNC : 0);
+    /* O_NOFOLLOW: the log usually lives in the slot, which a worker's container can write; a
+     * link planted in its place must not have this (root) process append to another file. */
+    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (trunc ? O_TRUNC : 0);
     int fd = open(w->path, flags, 0640);
     if (fd < 0) {
         int rc = -errno;
@@ -233,7 +235,7 @@ int sk_logwriter_run(int infd, const char *path, uint64_t max_size, unsigned kee
 static int tail_of(const char *name, char *buf, size_t want, size_t *got)
 {
     *got = 0;
-    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
     struct stat st;

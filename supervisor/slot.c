@@ -600,7 +600,7 @@ struct job {
  * started), NUL-terminated: only this run's lines count. A log rotated since is read whole. */
 static ssize_t log_since(const char *path, uint64_t offset, char *buf, size_t len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
     struct stat st;

@@ -372,6 +372,26 @@ TEST(logwriter_unwritable_drains)
     free(data);
 }
 
+/* Issue 10: a link planted in place of the log (in a slot a worker's container can write) is
+ * never written through; the input is drained and the linked file stays as it was. */
+TEST(logwriter_never_writes_through_a_link)
+{
+    CHECK_EQ(symlink("victim", "log"), 0);
+    FILE *f = fopen("victim", "w");
+    CHECK(f);
+    fputs("precious\n", f);
+    fclose(f);
+    int saved = capture_start("stderr.txt");
+    int rc = run_fed("node output\n", 12, 4096, "log", 100000, 2);
+    capture_end(saved);
+    CHECK_EQ(rc, -ELOOP);
+    size_t n;
+    char *got = unit_read_file("victim", &n);
+    CHECK_EQ(n, 9);
+    CHECK(memcmp(got, "precious\n", 9) == 0);
+    free(got);
+}
+
 TEST(logwriter_write_fails_enospc)
 {
     if (access("/dev/full", W_OK) != 0) {
