@@ -43,8 +43,10 @@ static _Thread_local int read_error;
 /* Reads exactly len bytes at off; false if the file is shorter or unreadable. */
 static bool read_exact(int fd, void *buf, size_t len, uint64_t off)
 {
+    if (off > (uint64_t)INT64_MAX - len)
+        return false; /* a damaged offset, not an I/O error */
     ssize_t n = sk_pread_full(fd, buf, len, (off_t)off);
-    if (n < 0 && !read_error)
+    if (n < 0 && n != -EINVAL && !read_error)
         read_error = (int)n;
     return n == (ssize_t)len;
 }

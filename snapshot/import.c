@@ -460,6 +460,7 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         .threads = threads,
         .facts = facts,
         .nfacts = nfacts,
+        .staged_in_session = true,
     };
     rc = sk_snapshot_create(repo, &so, progress, &res->snap, err);
 out:

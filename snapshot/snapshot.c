@@ -217,7 +217,7 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         }
         if (!strcmp(name, "shared_memory.bin")) {
             pid_t pid = 0;
-            if (sk_fcntl_lock_holder(full, &pid) == 1) {
+            if (sk_fcntl_lock_holder_fd(fd, &pid) == 1) {
                 close(fd);
                 return sk_err_set(s->err, -EBUSY, full, "in use by process %ld (a running node holds its lock)",
                                   (long)pid);
@@ -589,7 +589,7 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     /* Never a repository inside, above or equal to the data-dir (nor a system folder as data-dir):
      * a restore would move the live repository into quarantine. */
     const sk_paths_item_t apart[] = {{"repository", repo->path, false}, {"data-dir", opts->data_dir, true}};
-    rc = sk_paths_check_apart(apart, 2, NULL, err);
+    rc = opts->staged_in_session ? 0 : sk_paths_check_apart(apart, 2, NULL, err);
     if (rc < 0)
         goto out;
     s.m = sk_manifest_new();

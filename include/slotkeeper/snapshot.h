@@ -15,6 +15,7 @@
 #ifndef SLOTKEEPER_SNAPSHOT_H
 #define SLOTKEEPER_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@ typedef struct sk_snapshot_opts {
     int level;              /* zstd level, 0: the repository's default */
     const sk_fact_t *facts; /* extra facts about the source node, recorded in the manifest */
     size_t nfacts;
+    /* data_dir is a folder staged in the repository's own writer session (import), the one
+     * place a data-dir may lie inside the repository; otherwise they must be apart. */
+    bool staged_in_session;
 } sk_snapshot_opts_t;
 
 typedef struct sk_snapshot_result {
