@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/restore.h"
 
@@ -418,6 +419,20 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     rep->chain_head_present = magic_file(dfd, "state/chain_head.dat", true);
     char problem[512];
     check_blocks(dfd, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
+    /* Which chain: the block log's preamble (Dawn 3.0 logs have none), else genesis.json. */
+    sk_err_t cerr;
+    sk_err_clear(&cerr);
+    if (!dawn && sk_chainid_from_log(dfd, "blocks/blocks.log", rep->chain_id, &cerr) == 0) {
+        rep->chain_source = "blocks.log";
+        if (!rep->blocks.has_chain_id) {
+            rep->blocks.has_chain_id = true;
+            memcpy(rep->blocks.chain_id, rep->chain_id, sizeof(rep->chain_id));
+        }
+    } else if (sk_chainid_from_genesis(dfd, "genesis.json", rep->chain_id, &cerr) == 0) {
+        rep->chain_source = "genesis.json";
+    } else {
+        rep->chain_id[0] = '\0';
+    }
 
     if (faccessat(dfd, SK_RESTORE_MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
         VERDICT(SK_VERDICT_RESTORING, "a slotkeeper restore is unfinished (%s); run it again", SK_RESTORE_MARKER);
@@ -448,6 +463,9 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
                 s->path, s->id);
     if (!dawn && s->dirty)
         VERDICT(SK_VERDICT_DIRTY, "%s: Database dirty flag set (unclean shutdown)", s->path);
+    if (opts && opts->reference_chain_id && rep->chain_source && strcmp(opts->reference_chain_id, rep->chain_id))
+        VERDICT(SK_VERDICT_INCOMPATIBLE, "%s names chain %s, the reference's chain is %s", rep->chain_source,
+                rep->chain_id, opts->reference_chain_id);
     if (!dawn && opts && opts->reference_env && memcmp(opts->reference_env, s->env, SK_STATE_ENV_SIZE)) {
         char ref[257];
         memcpy(ref, opts->reference_env + (528 - SK_STATE_ENV_OFFSET), 256);
