@@ -572,11 +572,12 @@ static int load_manifest(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_mani
      * cannot be checked: named, it is restored. */
     const char *chain = sk_manifest_fact(*m, "source.chain-id");
     if (want[0] && chain && strcmp(chain, want) && !opts->force_chain) {
+        rc = sk_err_set(err, -EPROTOTYPE, p,
+                        "a snapshot of chain %s, but %s chain %s; nothing restored (--force-chain to cross chains)",
+                        chain, from, want);
         sk_manifest_free(*m);
         *m = NULL;
-        return sk_err_set(err, -EPROTOTYPE, p,
-                          "a snapshot of chain %s, but %s chain %s; nothing restored (--force-chain to cross chains)",
-                          chain, from, want);
+        return rc;
     }
     return 0;
 }
