@@ -6,12 +6,15 @@ CC      ?= cc
 BUILD   := build
 # pkg-config modules we link (libuv: tests/fakenode for now), and for `deps` the Debian package of
 # each module and of each command the tests use (xxhsum cross-checks our XXH3-128 names).
-PC_MODULES := libzstd libxxhash jansson inih libarchive libuv libcurl
+PC_MODULES := libzstd libxxhash jansson inih libarchive libuv libcurl libcrypto
 TEST_PC_MODULES := libuv
+# fakenode packs genesis.json and derives its chain id with the library's chainid.c (jansson, libcrypto).
+FAKENODE_PC_MODULES := libuv jansson libcrypto
+FAKENODE_LIB := snapshot/chainid.c snapshot/error.c
 # yamlcheck (tests/tools) parses etc/docker/stack.yml with libyaml.
 TOOL_PC_MODULES := yaml-0.1
-DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev
-DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd
+DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev libcrypto:libssl-dev
+DEB_OF_COMMAND := pkg-config:pkg-config xxhsum:xxhash zstd:zstd faketime:faketime
 # Files (a glob) whose package has no command or module to look for, e.g. libFuzzer's runtime.
 DEB_OF_FILE :=
 DEB_PKGS := $(foreach p,$(DEB_OF_COMMAND) $(DEB_OF_MODULE),$(word 2,$(subst :, ,$(p))))
@@ -58,10 +61,10 @@ $(BUILD)/san/unit-tests: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 # fakenode: the nodeos stand-in of the tests and the demo.
-$(BUILD)/fakenode: $(FAKENODE_SRC) tests/fakenode/fakenode.h
+$(BUILD)/fakenode: $(FAKENODE_SRC) $(FAKENODE_LIB) tests/fakenode/fakenode.h include/slotkeeper/chainid.h
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O2 -g $(shell pkg-config --cflags $(TEST_PC_MODULES)) -o $@ $(FAKENODE_SRC) \
-	  $(shell pkg-config --libs $(TEST_PC_MODULES)) -lm
+	$(CC) $(WARN) -O2 -g -Iinclude $(shell pkg-config --cflags $(FAKENODE_PC_MODULES)) -o $@ $(FAKENODE_SRC) \
+	  $(FAKENODE_LIB) $(shell pkg-config --libs $(FAKENODE_PC_MODULES)) -lm
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)

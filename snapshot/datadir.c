@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/restore.h"
 
@@ -65,18 +66,7 @@ struct probe {
  * followed. A missing file is -ENOENT; a link or an I/O error is recorded in pr. */
 static int open_data(struct probe *pr, const char *rel, int flags)
 {
-    const char *sl = strchr(rel, '/');
-    int fd;
-    if (!sl) {
-        fd = sk_open_beneath(pr->dfd, rel, flags, 0);
-    } else {
-        char top[NAME_MAX + 1];
-        snprintf(top, sizeof(top), "%.*s", (int)(sl - rel), rel);
-        int tfd = openat(pr->dfd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        fd = tfd < 0 ? -errno : sk_open_beneath(tfd, sl + 1, flags, 0);
-        if (tfd >= 0)
-            close(tfd);
-    }
+    int fd = sk_open_in_datadir(pr->dfd, rel, flags);
     if (fd == -ELOOP && !pr->link_rel[0])
         snprintf(pr->link_rel, sizeof(pr->link_rel), "%s", rel);
     else if (fd < 0 && fd != -ENOENT && fd != -ENOTDIR && fd != -ELOOP && !pr->io) {
@@ -522,6 +512,24 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         return sk_err_set(err, pr.io ? pr.io : read_error, pr.io ? full : dir, "cannot read: %s",
                           strerror(-(pr.io ? pr.io : read_error)));
     }
+    /* Which chain: the block log's preamble (Dawn 3.0 logs have none), else genesis.json. */
+    sk_err_t cerr;
+    sk_err_clear(&cerr);
+    int bfd = dawn ? -1 : sk_open_in_datadir(dfd, "blocks", O_RDONLY | O_DIRECTORY);
+    int clr = bfd >= 0 ? sk_chainid_from_log(bfd, "blocks.log", rep->chain_id, &cerr) : -ENOENT;
+    if (bfd >= 0)
+        close(bfd);
+    if (clr == 0) {
+        rep->chain_source = "blocks.log";
+        if (!rep->blocks.has_chain_id) {
+            rep->blocks.has_chain_id = true;
+            memcpy(rep->blocks.chain_id, rep->chain_id, sizeof(rep->chain_id));
+        }
+    } else if (sk_chainid_from_genesis(dfd, "genesis.json", rep->chain_id, &cerr) == 0) {
+        rep->chain_source = "genesis.json";
+    } else {
+        rep->chain_id[0] = '\0';
+    }
 
     if (marker)
         VERDICT(SK_VERDICT_RESTORING, "a slotkeeper restore is unfinished (%s); run it again", SK_RESTORE_MARKER);
@@ -559,6 +567,9 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
                 s->path, s->id);
     if (!dawn && s->dirty)
         VERDICT(SK_VERDICT_DIRTY, "%s: Database dirty flag set (unclean shutdown)", s->path);
+    if (opts && opts->reference_chain_id && rep->chain_source && strcmp(opts->reference_chain_id, rep->chain_id))
+        VERDICT(SK_VERDICT_INCOMPATIBLE, "%s names chain %s, the reference's chain is %s", rep->chain_source,
+                rep->chain_id, opts->reference_chain_id);
     if (!dawn && opts && opts->reference_env && memcmp(opts->reference_env, s->env, SK_STATE_ENV_SIZE)) {
         char ref[257];
         memcpy(ref, opts->reference_env + (528 - SK_STATE_ENV_OFFSET), 256);

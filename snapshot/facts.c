@@ -37,8 +37,9 @@ void sk_facts_from_check(sk_facts_t *fs, const char *dir, const sk_datadir_repor
         add_fact(fs, "source.first-block", "%u", r->blocks.first_block);
         add_fact(fs, "source.last-block", "%u", r->blocks.last_block);
     }
-    if (r->blocks.has_chain_id)
-        add_fact(fs, "source.chain-id", "%s", r->blocks.chain_id);
+    /* The chain, whenever the block log or genesis.json names one: restores never cross chains. */
+    if (r->chain_source)
+        add_fact(fs, "source.chain-id", "%s", r->chain_id);
     if (r->state.has_header && fs->n < SK_FACTS_MAX - 8) {
         add_fact(fs, "state.id", "%s", r->state.id);
         add_fact(fs, "state.size", "%llu", (unsigned long long)r->state.size);

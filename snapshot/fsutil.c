@@ -245,6 +245,23 @@ static int open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
     return open_beneath_walk(dirfd, rel, flags, mode);
 }
 
+int sk_open_in_datadir(int dfd, const char *rel, int flags)
+{
+    const char *sl = strchr(rel, '/');
+    if (!sl)
+        return sk_open_beneath(dfd, rel, flags, 0);
+    char top[NAME_MAX + 1];
+    if ((size_t)(sl - rel) >= sizeof(top))
+        return -ENAMETOOLONG;
+    snprintf(top, sizeof(top), "%.*s", (int)(sl - rel), rel);
+    int tfd = openat(dfd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tfd < 0)
+        return -errno;
+    int fd = sk_open_beneath(tfd, sl + 1, flags, 0);
+    close(tfd);
+    return fd;
+}
+
 int sk_open_parent_beneath(int dirfd, const char *rel, const char **leaf)
 {
     const char *sl = strrchr(rel, '/');

@@ -18,6 +18,7 @@
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/export.h"
+#include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/manifest.h"
@@ -430,6 +431,8 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         rc = check_against_manifest(&im);
     if (rc < 0)
         goto out;
+    sk_facts_t fs; /* an archive without a manifest: what a check of it found (chain, blocks, state) */
+    fs.n = 0;
     if (!im.m) {
         sk_datadir_report_t chk;
         sk_err_t cerr;
@@ -443,9 +446,14 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
                             chk.reason);
             goto out;
         }
+        sk_facts_from_check(&fs, im.stage_path, &chk);
     }
     sk_fact_t facts[64];
     size_t nfacts = 0;
+    /* Where it was unpacked is no fact about its source node; its chain and head block are. */
+    for (size_t i = 0; i < fs.n; i++)
+        if (strcmp(fs.f[i].key, "source.host") && strcmp(fs.f[i].key, "source.data-dir"))
+            facts[nfacts++] = fs.f[i];
     if (im.m) {
         res->had_manifest = true;
         snprintf(res->source_id, sizeof(res->source_id), "%s", im.m->id);

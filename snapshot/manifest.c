@@ -161,11 +161,25 @@ uint32_t sk_mentry_chunk_len(const sk_manifest_t *m, const sk_mentry_t *e, uint6
 
 bool sk_id_valid(const char *id)
 {
-    size_t n = strlen(id);
-    if (n == 0 || n >= SK_ID_MAX || id[0] == '-')
+    static const char form[] = "99999999T999999Z-999999-ffff"; /* 9: a digit, f: a lowercase hex digit */
+    for (size_t i = 0;; i++) {
+        char c = id[i], f = form[i];
+        if (!f)
+            return c == '\0';
+        if (f == '9'   ? !(c >= '0' && c <= '9')
+            : f == 'f' ? !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))
+                       : c != f)
+            return false;
+    }
+}
+
+bool sk_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= SK_ID_MAX || name[0] == '-')
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = id[i];
+        char c = name[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
             return false;
     }

@@ -140,9 +140,19 @@ int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err
         rc = sk_err_set(err, -ENOMEM, repo->path, NULL);
         goto out;
     }
-    /* Newest first: keep the first keep_last snapshots that are good (not marked, manifest sound). */
-    size_t kept = 0;
-    for (size_t i = n; i-- > 0 && kept < keep_last;) {
+    /* Newest first (sk_snap_order_cmp): keep, for each chain, the first keep_last snapshots that
+     * are good (not marked, manifest sound). Snapshots that record no chain id count as one
+     * chain of their own, so one chain's snapshots never push another's out. */
+    size_t kept = 0, nchains = 0;
+    struct {
+        char id[65];
+        unsigned kept;
+    } *chains = calloc(n ? n : 1, sizeof(*chains));
+    if (!chains) {
+        rc = sk_err_set(err, -ENOMEM, repo->path, NULL);
+        goto out;
+    }
+    for (size_t i = n; i-- > 0;) {
         if (sk_repo_is_bad(repo, ids[i], NULL, 0))
             continue;
         sk_manifest_t *m;
@@ -157,10 +167,20 @@ int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err
             rc = sk_err_set(err, lr, lerr.path, "%s", lerr.msg);
             goto out;
         }
+        const char *chain = sk_manifest_fact(m, "source.chain-id");
+        size_t c = 0;
+        while (c < nchains && strcmp(chains[c].id, chain ? chain : ""))
+            c++;
+        if (c == nchains)
+            snprintf(chains[nchains++].id, sizeof(chains[0].id), "%s", chain ? chain : "");
         sk_manifest_free(m);
+        if (chains[c].kept >= keep_last)
+            continue;
+        chains[c].kept++;
         keep[i] = true;
         kept++;
     }
+    free(chains);
     res->kept = kept;
     /* 1. manifests */
     bool removed_any = false;

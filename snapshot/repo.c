@@ -682,12 +682,85 @@ int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* ---- which snapshot is newest (invariant 11) ---- */
+
+/* Reads a key from a manifest's facts or its head lines. */
+static void order_set(sk_snap_order_t *o, const char *key, const char *value)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    if (!strcmp(key, "source.last-block")) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (!errno && end != value && !*end && v <= UINT32_MAX) {
+            o->has_head = true;
+            o->head = (uint32_t)v;
+        }
+    } else if (!strcmp(key, "source.chain-id") && strlen(value) == 64) {
+        memcpy(o->chain_id, value, 65);
+    }
 }
 
-int sk_repo_list_ids(sk_repo_t *r, char ***idsp, size_t *np, sk_err_t *err)
+void sk_snap_order_of(const sk_manifest_t *m, sk_snap_order_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    snprintf(o->id, sizeof(o->id), "%s", m->id);
+    o->time = m->time;
+    for (size_t i = 0; i < m->nfacts; i++)
+        order_set(o, m->facts[i].key, m->facts[i].value);
+}
+
+int sk_snap_order_cmp(const sk_snap_order_t *a, const sk_snap_order_t *b)
+{
+    uint32_t ha = a->has_head ? a->head : 0, hb = b->has_head ? b->head : 0;
+    if (ha != hb)
+        return ha < hb ? -1 : 1;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+/* The order keys from a manifest's head (its lines before the first entry), without reading
+ * or checking the whole manifest: a damaged one sorts as oldest and is found out when loaded. */
+static void order_peek(sk_repo_t *r, const char *id, sk_snap_order_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    int fd = openat(r->snapsfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    enum { HEAD = 64 * 1024 };
+    char *buf = malloc(HEAD + 1);
+    struct stat st;
+    ssize_t n = buf && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, buf, HEAD, 0) : -1;
+    close(fd);
+    if (n <= 0) {
+        free(buf);
+        return;
+    }
+    buf[n] = '\0';
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(line, "stats ", 6) || line[1] == ' ')
+            break; /* the entries begin */
+        if (!strncmp(line, "time ", 5)) {
+            o->time = strtoll(line + 5, NULL, 10);
+        } else if (!strncmp(line, "fact ", 5)) {
+            char *key = line + 5, *value = strchr(key, ' ');
+            if (value) {
+                *value++ = '\0';
+                order_set(o, key, value);
+            }
+        }
+    }
+    free(buf);
+}
+
+static int cmp_order(const void *a, const void *b)
+{
+    return sk_snap_order_cmp(a, b);
+}
+
+int sk_repo_list(sk_repo_t *r, sk_snap_order_t **out, size_t *np, sk_err_t *err)
 {
     char p[PATH_MAX];
     repo_path(r, "snapshots", p, sizeof(p));
@@ -695,7 +768,7 @@ int sk_repo_list_ids(sk_repo_t *r, char ***idsp, size_t *np, sk_err_t *err)
     if (!d)
         return sk_err_errno(err, p);
     rewinddir(d);
-    char **ids = NULL;
+    sk_snap_order_t *v = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
     int rc = 0;
@@ -704,26 +777,43 @@ int sk_repo_list_ids(sk_repo_t *r, char ***idsp, size_t *np, sk_err_t *err)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            char **nn = realloc(ids, cap * sizeof(*nn));
-            if (!nn) {
+            sk_snap_order_t *nv = realloc(v, cap * sizeof(*nv));
+            if (!nv) {
                 rc = sk_err_set(err, -ENOMEM, p, NULL);
                 break;
             }
-            ids = nn;
+            v = nv;
         }
-        if (!(ids[n] = strdup(de->d_name))) {
-            rc = sk_err_set(err, -ENOMEM, p, NULL);
-            break;
-        }
-        n++;
+        order_peek(r, de->d_name, &v[n++]);
     }
     closedir(d);
     if (rc < 0) {
-        sk_repo_ids_free(ids, n);
+        free(v);
         return rc;
     }
     if (n)
-        qsort(ids, n, sizeof(*ids), cmp_str);
+        qsort(v, n, sizeof(*v), cmp_order);
+    *out = v;
+    *np = n;
+    return 0;
+}
+
+int sk_repo_list_ids(sk_repo_t *r, char ***idsp, size_t *np, sk_err_t *err)
+{
+    sk_snap_order_t *v;
+    size_t n;
+    int rc = sk_repo_list(r, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    char **ids = calloc(n ? n : 1, sizeof(*ids));
+    for (size_t i = 0; ids && i < n; i++)
+        if (!(ids[i] = strdup(v[i].id))) {
+            sk_repo_ids_free(ids, i);
+            ids = NULL;
+        }
+    free(v);
+    if (!ids)
+        return sk_err_set(err, -ENOMEM, r->path, NULL);
     *idsp = ids;
     *np = n;
     return 0;
@@ -815,11 +905,18 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason)
 
 int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err)
 {
-    return sk_repo_latest_good_with(r, NULL, NULL, NULL, out, err);
+    return sk_repo_latest_good_where(r, NULL, 0, NULL, out, err);
 }
 
 int sk_repo_latest_good_with(sk_repo_t *r, const char *fact, const char *value, const char *why, sk_manifest_t **out,
                              sk_err_t *err)
+{
+    sk_fact_t f = {.key = (char *)fact, .value = (char *)value};
+    return sk_repo_latest_good_where(r, fact ? &f : NULL, fact ? 1 : 0, why, out, err);
+}
+
+int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwhere, const char *why, sk_manifest_t **out,
+                              sk_err_t *err)
 {
     char **ids;
     size_t n;
@@ -833,13 +930,15 @@ int sk_repo_latest_good_with(sk_repo_t *r, const char *fact, const char *value, 
         sk_err_t e;
         sk_err_clear(&e);
         int lr = sk_repo_manifest_load(r, ids[i], out, &e);
-        if (lr == 0 && fact) {
-            const char *v = sk_manifest_fact(*out, fact);
-            if (!v || strcmp(v, value)) {
-                sk_manifest_free(*out);
-                *out = NULL;
-                continue;
-            }
+        bool match = true;
+        for (size_t w = 0; lr == 0 && w < nwhere && match; w++) {
+            const char *v = sk_manifest_fact(*out, where[w].key);
+            match = v && !strcmp(v, where[w].value);
+        }
+        if (!match) {
+            sk_manifest_free(*out);
+            *out = NULL;
+            continue;
         }
         if (lr == 0) {
             rc = 0;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/datadir.h"
@@ -107,7 +108,7 @@ static void read_marker(struct rst *r, bool *present)
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "quarantine ", 11)) {
             const char *s = line + 11;
-            if (sk_id_valid(s))
+            if (sk_name_valid(s))
                 snprintf(r->stamp, sizeof(r->stamp), "%s", s);
         }
     }
@@ -501,13 +502,83 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
     close(qfd);
 }
 
-static int load_manifest(sk_repo_t *repo, const char *which, const char *env, sk_manifest_t **m, sk_err_t *err)
+/* The chain restores choose in (invariant 11): the slot's own (its block log, else its genesis.json),
+ * else --chain-id. want is set to it, or left empty when neither names one. */
+static int restore_chain(const sk_restore_opts_t *opts, char want[SK_CHAIN_ID_HEX], char *from, size_t fromlen,
+                         sk_err_t *err)
 {
+    const char *src = NULL;
+    sk_err_t cerr;
+    sk_err_clear(&cerr);
+    /* A slot whose block log and genesis.json cannot tell (damaged, or none) has no identity. */
+    if (sk_chainid_of_datadir(opts->data_dir, want, &src, &cerr) < 0)
+        want[0] = '\0';
+    snprintf(from, fromlen, "the slot's %s names", src ? src : "");
+    if (!opts->chain_id)
+        return 0;
+    if (!sk_chainid_valid(opts->chain_id))
+        return sk_err_set(err, -EINVAL, opts->chain_id, "not a chain id (64 lowercase hex digits)");
+    if (want[0] && strcmp(want, opts->chain_id) && !opts->force_chain)
+        return sk_err_set(err, -EPROTOTYPE, opts->data_dir,
+                          "its %s chain %s, not --chain-id %s; nothing restored (--force-chain to cross chains)", src,
+                          want, opts->chain_id);
+    if (!want[0] || opts->force_chain) {
+        snprintf(want, SK_CHAIN_ID_HEX, "%s", opts->chain_id);
+        snprintf(from, fromlen, "--chain-id names");
+    }
+    return 0;
+}
+
+/* With no chain to choose in: refuses (-EPROTOTYPE) when good snapshots of several chains are
+ * in the repository, rather than guess. */
+static int one_chain_only(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_err_t *err)
+{
+    sk_snap_order_t *v;
+    size_t n;
+    int rc = sk_repo_list(repo, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    const char *first = NULL;
+    for (size_t i = n; i-- > 0 && rc == 0;) {
+        if (!v[i].chain_id[0] || sk_repo_is_bad(repo, v[i].id, NULL, 0))
+            continue;
+        if (!first)
+            first = v[i].chain_id;
+        else if (strcmp(first, v[i].chain_id))
+            rc =
+                sk_err_set(err, -EPROTOTYPE, opts->data_dir,
+                           "no block log or genesis.json names the slot's chain, and the repository holds snapshots of "
+                           "several chains (%s, %s); choose one with --chain-id ID",
+                           first, v[i].chain_id);
+    }
+    free(v);
+    return rc;
+}
+
+static int load_manifest(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_manifest_t **m, sk_err_t *err)
+{
+    const char *which = opts->snapshot, *env = opts->require_env;
+    char want[SK_CHAIN_ID_HEX], from[64];
+    int rc = restore_chain(opts, want, from, sizeof(from), err);
+    if (rc < 0)
+        return rc;
     if (!strcmp(which, "latest")) {
+        if (!want[0] && !opts->force_chain && (rc = one_chain_only(repo, opts, err)) < 0)
+            return rc;
+        sk_fact_t where[2];
+        size_t nwhere = 0;
+        char why[256] = "";
+        if (env) {
+            where[nwhere++] = (sk_fact_t){.key = "state.environment", .value = (char *)env};
+            snprintf(why, sizeof(why), "whose state environment matches the reference");
+        }
+        if (want[0]) {
+            where[nwhere++] = (sk_fact_t){.key = "source.chain-id", .value = want};
+            snprintf(why + strlen(why), sizeof(why) - strlen(why), "%sof chain %s", env ? " and " : "", want);
+        }
         sk_err_t lerr;
         sk_err_clear(&lerr);
-        int rc = sk_repo_latest_good_with(repo, env ? "state.environment" : NULL, env,
-                                          "whose state environment matches the reference", m, &lerr);
+        rc = sk_repo_latest_good_where(repo, where, nwhere, why[0] ? why : NULL, m, &lerr);
         /* With a reference, "none found" means none the slot's nodeos would accept. */
         if (rc == -ENOENT && env)
             rc = -EPROTOTYPE;
@@ -523,22 +594,33 @@ static int load_manifest(sk_repo_t *repo, const char *which, const char *env, sk
     }
     sk_err_t lerr;
     sk_err_clear(&lerr);
-    int rc = sk_repo_manifest_load(repo, which, m, &lerr);
+    rc = sk_repo_manifest_load(repo, which, m, &lerr);
     if (rc == -EBADMSG) {
         sk_repo_mark_bad(repo, which, lerr.msg);
         return sk_err_set(err, rc, lerr.path, "%s; snapshot marked bad", lerr.msg);
     }
     if (rc < 0)
         return sk_err_set(err, rc, lerr.path, "%s", lerr.msg);
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/snapshots/%s", repo->path, which);
     const char *have = sk_manifest_fact(*m, "state.environment");
     if (env && (!have || strcmp(have, env))) {
         sk_manifest_free(*m);
         *m = NULL;
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/snapshots/%s", repo->path, which);
         return sk_err_set(err, -EPROTOTYPE, p,
                           "its state was made in another environment than the reference's "
                           "(OS, arch, Boost or compiler); nodeos would refuse it");
+    }
+    /* A snapshot that records no chain id (made before slotkeeper recorded it for every log)
+     * cannot be checked: named, it is restored. */
+    const char *chain = sk_manifest_fact(*m, "source.chain-id");
+    if (want[0] && chain && strcmp(chain, want) && !opts->force_chain) {
+        rc = sk_err_set(err, -EPROTOTYPE, p,
+                        "a snapshot of chain %s, but %s chain %s; nothing restored (--force-chain to cross chains)",
+                        chain, from, want);
+        sk_manifest_free(*m);
+        *m = NULL;
+        return rc;
     }
     return 0;
 }
@@ -558,7 +640,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     int rc = sk_paths_check_apart(apart, 2, NULL, err);
     if (rc < 0)
         return rc;
-    rc = load_manifest(repo, opts->snapshot, opts->require_env, &r.m, err);
+    rc = load_manifest(repo, opts, &r.m, err);
     if (rc < 0)
         goto out;
     snprintf(res->id, sizeof(res->id), "%s", r.m->id);

@@ -54,6 +54,8 @@ enum opt_id {
     O_OUTPUT,
     O_TRIES,
     O_STARTUP_GRACE,
+    O_CHAIN_ID,
+    O_FORCE_CHAIN,
     O_HELP,
     O_COUNT
 };
@@ -70,6 +72,8 @@ struct options {
     unsigned keep_quarantine, keep_last;
     bool json, all, progress, quiet, deep;
     const char *reference;
+    const char *chain_id; /* restore --chain-id */
+    bool force_chain;     /* restore --force-chain */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
@@ -52,16 +53,42 @@ int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], s
     return 0;
 }
 
+/* The chain id --reference names: a snapshot manifest's source.chain-id. 0 and chain set, or -ENOENT
+ * when the reference names no chain (a state file, or a manifest that records none). */
+static int load_reference_chain(const char *path, char chain[SK_CHAIN_ID_HEX])
+{
+    char *buf;
+    size_t len;
+    if (sk_read_file_at(AT_FDCWD, path, SK_MANIFEST_MAX, &buf, &len) < 0)
+        return -ENOENT;
+    sk_manifest_t *m = NULL;
+    char why[256];
+    int rc = len >= 20 && !memcmp(buf, "slotkeeper-manifest ", 20) ? sk_manifest_parse(buf, len, &m, why, sizeof(why))
+                                                                   : -ENOENT;
+    free(buf);
+    if (rc < 0)
+        return -ENOENT;
+    const char *c = sk_manifest_fact(m, "source.chain-id");
+    rc = c && sk_chainid_valid(c) ? 0 : -ENOENT;
+    if (rc == 0)
+        snprintf(chain, SK_CHAIN_ID_HEX, "%s", c);
+    sk_manifest_free(m);
+    return rc;
+}
+
 int cmd_check(struct options *o)
 {
     sk_err_t err;
     sk_err_clear(&err);
     unsigned char env[SK_STATE_ENV_SIZE];
     sk_check_opts_t co = {.deep = o->deep};
+    char ref_chain[SK_CHAIN_ID_HEX];
     if (o->reference) {
         if (cli_load_reference(o->reference, env, &err) < 0)
             return cli_fail(&err);
         co.reference_env = env;
+        if (load_reference_chain(o->reference, ref_chain) == 0)
+            co.reference_chain_id = ref_chain;
     }
     const char *dir = o->args[0];
     sk_datadir_report_t r;
@@ -109,6 +136,10 @@ int cmd_check(struct options *o)
         }
         json_object_set_new(j, "blocks", jb);
         json_object_set_new(j, "fork_db", json_boolean(r.fork_db_present));
+        if (r.chain_source) {
+            json_object_set_new(j, "chain_id", json_string(r.chain_id));
+            json_object_set_new(j, "chain_id_from", json_string(r.chain_source));
+        }
         if (r.deep)
             json_object_set_new(j, "bad_offset", r.bad_offset ? json_integer((json_int_t)r.bad_offset) : json_null());
         char *txt = json_dumps(j, JSON_INDENT(2));
@@ -137,6 +168,8 @@ int cmd_check(struct options *o)
             printf("\n");
         }
         printf("  fork db: %s\n", r.fork_db_present ? "present" : "absent");
+        if (r.chain_source)
+            printf("  chain:   %s (from %s)\n", r.chain_id, r.chain_source);
         if (r.deep && r.bad_offset)
             printf("  first inconsistency at offset %llu\n", (unsigned long long)r.bad_offset);
     }

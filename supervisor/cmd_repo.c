@@ -150,7 +150,7 @@ static int snapshot_locked(struct options *o)
 int cmd_restore(struct options *o)
 {
     /* `restore --slot N`: the daemon stops the node, restores and starts it. */
-    if (o->config && o->given[O_SLOT] && !o->explicit_repo && !o->reference) {
+    if (o->config && o->given[O_SLOT] && !o->explicit_repo && !o->reference && !o->chain_id && !o->force_chain) {
         int ex = cli_daemon_restore(o);
         if (ex >= 0)
             return ex;
@@ -179,6 +179,8 @@ int cmd_restore(struct options *o)
         .threads = o->threads,
         .keep = o->given[O_KEEP_QUARANTINE] ? o->keep_quarantine : SK_QUARANTINE_KEEP,
         .quarantine_delete = o->quarantine_delete,
+        .chain_id = o->chain_id,
+        .force_chain = o->force_chain,
     };
     sk_progress_t prog;
     sk_progress_init(&prog, "restore", o->progress);
@@ -215,7 +217,8 @@ int cmd_list(struct options *o)
     }
     json_t *arr = o->json ? json_array() : NULL;
     if (!o->json)
-        printf("%-29s %-20s %6s %10s %10s %10s  %s\n", "ID", "TIME", "FILES", "LOGICAL", "STORED", "NEW", "STATUS");
+        printf("%-29s %-20s %10s %-8s %6s %10s %10s %10s  %s\n", "ID", "TIME", "HEAD", "CHAIN", "FILES", "LOGICAL",
+               "STORED", "NEW", "STATUS");
     for (size_t i = 0; i < n; i++) {
         sk_manifest_t *m = NULL;
         sk_err_t lerr;
@@ -258,8 +261,11 @@ int cmd_list(struct options *o)
                 sk_fmt_bytes(m->new_bytes, c, sizeof(c));
                 snprintf(files, sizeof(files), "%" PRIu64, m->files);
             }
-            printf("%-29s %-20s %6s %10s %10s %10s  %s%s%s\n", ids[i], t, files, a, b, c, bad ? "bad" : "good",
-                   bad ? ": " : "", bad ? reason : "");
+            /* Oldest first as "newest" means (repo.h): the head block, then the time. */
+            const char *head = m ? sk_manifest_fact(m, "source.last-block") : NULL;
+            const char *chain = m ? sk_manifest_fact(m, "source.chain-id") : NULL;
+            printf("%-29s %-20s %10s %-8.8s %6s %10s %10s %10s  %s%s%s\n", ids[i], t, head ? head : "-",
+                   chain ? chain : "-", files, a, b, c, bad ? "bad" : "good", bad ? ": " : "", bad ? reason : "");
         }
         sk_manifest_free(m);
     }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/manifest.h"
@@ -669,7 +670,14 @@ static void schedule_first_cycle(sk_daemon_t *d)
      * it, the cycle is simply due after the startup grace. */
     if (sk_repo_open(d->cfg.repo_path, SK_LOCK_SHARED, 0, "daemon", &repo, &err) == 0) {
         sk_manifest_t *m = NULL;
-        if (sk_repo_latest_good(repo, &m, &err) == 0 && m) {
+        /* The newest good snapshot (the highest head block, not the latest clock) of the
+         * archive's chain when its data-dir names one. */
+        char chain[SK_CHAIN_ID_HEX];
+        sk_err_t cerr;
+        sk_err_clear(&cerr);
+        sk_fact_t where = {.key = "source.chain-id", .value = chain};
+        bool known = sk_chainid_of_datadir(d->cfg.archive_data_dir, chain, NULL, &cerr) == 0;
+        if (sk_repo_latest_good_where(repo, &where, known ? 1 : 0, NULL, &m, &err) == 0 && m) {
             /* A restarted daemon knows when the last snapshot was made (for its metrics and
              * alerts on them) before its first cycle. */
             if (m->time > d->slots[0]->last_success)

@@ -12,7 +12,7 @@
  *   5  the data-dir is in use (a live process holds its state lock, or another restore runs)
  *   6  out of space (ENOSPC, EDQUOT, or the free-space check before a restore)
  *   7  the data-dir is not clean: its state's dirty flag is set, or a restore into it is unfinished
- *   8  incompatible: the snapshot's state environment differs from --reference's
+ *   8  incompatible: the snapshot's state environment differs from --reference's, or its chain from the slot's
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +37,7 @@
 #include "slotkeeper/import.h"
 #include "slotkeeper/run.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
@@ -73,6 +74,8 @@ static const struct option long_opts[] = {
     {"output", required_argument, NULL, O_OUTPUT},
     {"tries", required_argument, NULL, O_TRIES},
     {"startup-grace", required_argument, NULL, O_STARTUP_GRACE},
+    {"chain-id", required_argument, NULL, O_CHAIN_ID},
+    {"force-chain", no_argument, NULL, O_FORCE_CHAIN},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -125,7 +128,8 @@ static const struct command commands[] = {
      "                     from the configuration when not given\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
-         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT),
+         B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
+         B(O_FORCE_CHAIN),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
      "       slotkeeper restore --slot N -c FILE [options]\n"
@@ -135,6 +139,7 @@ static const struct command commands[] = {
      "process holds DIR's state lock. The replaced folders are kept in\n"
      "DIR/.slotkeeper/quarantine/. Run it again if it was interrupted.\n"
      "  --snapshot ID      the snapshot to restore, or 'latest' (the default): the newest good one\n"
+     "                     of the slot's chain, the one with the highest head block\n"
      "  --data-dir DIR     the slot's data-dir\n"
      "  --repo REPO        the repository\n"
      "  --quarantine keep|delete\n"
@@ -145,6 +150,10 @@ static const struct command commands[] = {
      "  --reference FILE   a state file or snapshot manifest from the slot's nodeos build: only a\n"
      "                     snapshot whose state environment (OS, arch, Boost, compiler) matches\n"
      "                     it is restored ('latest' picks the newest such one; exit 8 otherwise)\n"
+     "  --chain-id ID      the chain (64 hex digits) when DIR's blocks.log and genesis.json name\n"
+     "                     none; needed for 'latest' if the repository holds several chains\n"
+     "  --force-chain      restore a snapshot of another chain than the one DIR's blocks.log or\n"
+     "                     genesis.json names (refused otherwise: exit 8, nothing changed)\n"
      "  --threads N        worker threads (default: one per CPU)\n"
      "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
      "  --no-progress      no progress line even on a terminal\n"},
@@ -589,6 +598,14 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_REFERENCE:
             o->reference = optarg;
+            break;
+        case O_CHAIN_ID:
+            if (!sk_chainid_valid(optarg))
+                return usage_error(c, "--chain-id: '%s' is not a chain id (64 lowercase hex digits)", optarg);
+            o->chain_id = optarg;
+            break;
+        case O_FORCE_CHAIN:
+            o->force_chain = true;
             break;
         case O_CONFIG:
             o->config = optarg;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/chainid.h"
 #include "slotkeeper/daemon.h"
 #include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
@@ -583,6 +584,7 @@ struct job {
     unsigned keep, keep_last;
     bool quarantine_delete;
     uint64_t lock_wait_ms;
+    char chain_dir[PATH_MAX]; /* a worker's restore: the archive's data-dir, whose chain it follows */
     /* outputs */
     int rc;
     sk_err_t err;
@@ -659,6 +661,12 @@ static void job_restore(struct job *j)
         sk_env_to_hex(env, env_hex);
         require = env_hex;
     }
+    /* A worker with no chain of its own (no block log, no genesis.json) follows the archive's;
+     * one whose own chain differs is refused by the restore (invariant 11). */
+    char chain[SK_CHAIN_ID_HEX] = "", own[SK_CHAIN_ID_HEX];
+    if (j->chain_dir[0] && sk_chainid_of_datadir(j->data_dir, own, NULL, &e2) < 0 &&
+        sk_chainid_of_datadir(j->chain_dir, chain, NULL, &e2) < 0)
+        chain[0] = '\0';
     sk_repo_t *repo;
     j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon restore", &repo, &j->err);
     if (j->rc < 0)
@@ -673,6 +681,7 @@ static void job_restore(struct job *j)
             .keep = j->keep,
             .quarantine_delete = j->quarantine_delete,
             .require_env = require,
+            .chain_id = chain[0] ? chain : NULL,
         };
         sk_restore_result_t res;
         sk_err_clear(&j->err);
@@ -925,6 +934,8 @@ static int queue_job(sk_slot_t *s, enum job_kind kind)
     j->quarantine_delete = c->quarantine == 1;
     j->keep_last = c->keep_last;
     j->lock_wait_ms = c->lock_wait_ms;
+    if (s->num && kind == JOB_RESTORE)
+        snprintf(j->chain_dir, sizeof(j->chain_dir), "%s", c->archive_data_dir);
     int rc = uv_queue_work(s->d->loop, &j->w, on_job, on_job_done);
     if (rc < 0) {
         free(j);

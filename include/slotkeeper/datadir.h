@@ -62,7 +62,7 @@ typedef struct sk_blocklog_info {
     bool pruned;
     uint32_t first_block, last_block; /* 0 when unknown */
     uint64_t blocks;                  /* index entries */
-    bool has_chain_id;
+    bool has_chain_id;                /* the preamble names the chain: its genesis state or its chain id */
     char chain_id[65];
     uint64_t first_offset, last_offset;
 } sk_blocklog_info_t;
@@ -78,12 +78,19 @@ typedef struct sk_datadir_report {
     char fork_db_path[64];
     bool deep;
     uint64_t bad_offset; /* with deep: where the first inconsistency is, else 0 */
+    /* The chain the data-dir belongs to (chainid.h): from the block log's preamble, else from
+     * its genesis.json; empty, with chain_source NULL, when neither names one. */
+    char chain_id[65];
+    const char *chain_source; /* "blocks.log" or "genesis.json" */
 } sk_datadir_report_t;
 
 typedef struct sk_check_opts {
     bool deep;
     /* The environment the state must match (bytes 9..783 of a state header), or NULL. */
     const unsigned char *reference_env;
+    /* The chain id (64 hex digits) the data-dir must belong to, or NULL: a data-dir whose block
+     * log or genesis.json names another chain is incompatible. */
+    const char *reference_chain_id;
 } sk_check_opts_t;
 
 /* Checks the data-dir. Returns 0 with a verdict in the report (any verdict), or a negative code

@@ -41,6 +41,11 @@ int sk_mkdir_p(const char *path, mode_t mode);
  * or another negative errno. */
 int sk_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
 
+/* Opens rel (e.g. "blocks/blocks.log") in a data-dir open as dfd: its first component may be a
+ * symbolic link (a top-level folder on another disk, which snapshot follows too); nothing
+ * below it is followed (-ELOOP, as sk_open_beneath). */
+int sk_open_in_datadir(int dfd, const char *rel, int flags);
+
 /* Opens the folder that holds rel beneath dirfd (as sk_open_beneath, O_RDONLY | O_DIRECTORY; a
  * duplicate of dirfd when rel has one component) and points *leaf at rel's last component. */
 int sk_open_parent_beneath(int dirfd, const char *rel, const char **leaf);

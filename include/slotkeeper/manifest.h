@@ -111,7 +111,9 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **buf, size_t *len);
 /* Parses and validates; on failure returns -EBADMSG or -ENOMEM and writes the reason into why. */
 int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *why, size_t whylen);
 
-/* Snapshot ids: 1..63 characters of [0-9A-Za-z_-], not starting with '-'. */
+/* Snapshot ids: only what slotkeeper writes (sk_snapshot_new_id, the only format it ever wrote),
+ * YYYYMMDDTHHMMSSZ-uuuuuu-xxxx: UTC time, microseconds, 4 lowercase hex digits. Any other name
+ * under snapshots/ is not a snapshot (neither listed nor reported bad). */
 bool sk_id_valid(const char *id);
 
 /* True when a symbolic link at path (in the snapshot) with this target cannot point outside the
@@ -119,6 +121,10 @@ bool sk_id_valid(const char *id);
  * root, and, when it climbs to the root, naming an included folder next. Snapshot refuses other
  * links, the parser refuses manifests that hold one, so restore never creates one. */
 bool sk_manifest_link_ok(const sk_manifest_t *m, const char *path, const char *target);
+
+/* A plain file name slotkeeper makes (e.g. a quarantine stamp): 1..63 characters of
+ * [0-9A-Za-z_-], not starting with '-'. */
+bool sk_name_valid(const char *name);
 
 /* Fact keys: 1..64 characters of [a-z0-9._-]. */
 bool sk_fact_key_valid(const char *key);

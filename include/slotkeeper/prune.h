@@ -2,8 +2,10 @@
  * prune: removes old snapshots and the chunks nothing references any more.
  *
  * Needs the repository's exclusive lock. Keeps the newest keep_last good
- * snapshots (at least one: the newest good snapshot is never removed) and
- * removes every other snapshot, bad ones included. Manifests go first (then
+ * snapshots of each chain (source.chain-id; "newest" as sk_snap_order_cmp
+ * says: the highest head block; snapshots that record no chain id count as
+ * one more chain), at least one each, so the newest good snapshot of a chain
+ * is never removed, and removes every other snapshot, bad ones included. Manifests go first (then
  * the directory is fsynced), then every chunk that no remaining manifest
  * references, including chunks an interrupted snapshot left behind. If any
  * remaining manifest cannot be read, no chunk is removed.

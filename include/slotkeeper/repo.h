@@ -98,7 +98,30 @@ int sk_repo_manifest_stage(sk_repo_t *r, const char *id, const char *buf, size_t
 /* Renames the staged manifest into snapshots/ and fsyncs the directory: the snapshot exists. */
 int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err);
 
-/* Snapshot ids in ascending (oldest first) order; free with sk_repo_ids_free. */
+/* Which snapshot is newer (invariant 11: one chain, one lineage). "Newest" is the highest head
+ * block (fact source.last-block), then the latest time, then the greatest id; a snapshot that
+ * records no block range (a node with no blocks yet) counts as head 0, so among those time
+ * decides. Never the clock alone: a snapshot taken with the clock in the future does not
+ * outrank a later one further along the chain. Chains are not compared: callers that choose
+ * within a chain filter on source.chain-id (restore's latest, prune's --keep-last). */
+typedef struct sk_snap_order {
+    char id[SK_ID_MAX];
+    char chain_id[65]; /* source.chain-id, "" when the snapshot records none */
+    bool has_head;
+    uint32_t head; /* source.last-block */
+    int64_t time;
+} sk_snap_order_t;
+
+/* The order keys of a loaded manifest. */
+void sk_snap_order_of(const sk_manifest_t *m, sk_snap_order_t *o);
+/* <0, 0, >0 as a is older than, the same as, or newer than b. The one definition of "newest". */
+int sk_snap_order_cmp(const sk_snap_order_t *a, const sk_snap_order_t *b);
+
+/* Every snapshot with its order keys (read from each manifest's head lines, not checked), oldest
+ * first by sk_snap_order_cmp; free(*out). Only names that are snapshot ids (sk_id_valid) count. */
+int sk_repo_list(sk_repo_t *r, sk_snap_order_t **out, size_t *n, sk_err_t *err);
+
+/* Snapshot ids in the same order (oldest first); free with sk_repo_ids_free. */
 int sk_repo_list_ids(sk_repo_t *r, char ***ids, size_t *n, sk_err_t *err);
 void sk_repo_ids_free(char **ids, size_t n);
 
@@ -109,13 +132,16 @@ int sk_repo_manifest_load(sk_repo_t *r, const char *id, sk_manifest_t **out, sk_
 int sk_repo_is_bad(sk_repo_t *r, const char *id, char *reason, size_t len);
 int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason);
 
-/* The newest snapshot that is not marked bad and whose manifest loads; corrupt ones
+/* The newest snapshot (sk_snap_order_cmp) that is not marked bad and whose manifest loads; corrupt ones
  * met on the way are marked bad. -ENOENT if there is none. */
 int sk_repo_latest_good(sk_repo_t *r, sk_manifest_t **out, sk_err_t *err);
 /* The same, among snapshots whose manifest has fact = value (all of them when fact is NULL);
  * why ends the not-found message (e.g. "whose state environment matches the reference"). */
 int sk_repo_latest_good_with(sk_repo_t *r, const char *fact, const char *value, const char *why, sk_manifest_t **out,
                              sk_err_t *err);
+/* The same, among snapshots that have every fact = value of where[0..nwhere). */
+int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwhere, const char *why, sk_manifest_t **out,
+                              sk_err_t *err);
 
 /* Removes a snapshot's manifest and bad marker (prune; needs the exclusive lock). */
 int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err);

@@ -46,6 +46,16 @@ typedef struct sk_restore_opts {
      * have: "latest" then means the newest good snapshot that has it, and a named snapshot
      * without it is refused (-EPROTOTYPE), since nodeos would refuse its state. */
     const char *require_env;
+    /* Chains (invariant 11). The slot's chain is the one its block log, else its genesis.json,
+     * names. A snapshot that records another chain id is refused (-EPROTOTYPE), and "latest" is
+     * the newest good snapshot of the slot's chain. chain_id (64 hex digits, or NULL) names the
+     * chain when the slot names none; if the slot names another one, the restore is refused.
+     * With neither, "latest" is refused when the repository holds snapshots of several chains.
+     * force_chain lifts these refusals (a restore across chains, on an operator's word). A
+     * snapshot that records no chain id is of an unknown chain: "latest" skips it when the
+     * chain is known, and named by its id it is restored. */
+    const char *chain_id;
+    bool force_chain;
 } sk_restore_opts_t;
 
 typedef struct sk_restore_result {

@@ -1,6 +1,6 @@
 /*
- * chain.c: fakenode's deterministic chain.  The chain id is a 32-byte hash of the genesis.json file (four
- * FNV-1a-64 lanes with different offset bases, each finished with the splitmix64 mixer and stored big-endian);
+ * chain.c: fakenode's deterministic chain.  As in nodeos, genesis.json is packed as an fc::raw genesis_state
+ * (slotkeeper's snapshot/chainid.c, checked against real Leap 4.0.6) and the chain id is its SHA-256;
  * initial_timestamp in genesis.json gives the time of block 1.  Every block's bytes, its id and the state pages it
  * touches come from splitmix64 streams seeded with chain_seed(chain id, block number, salt), so two nodes with the
  * same genesis.json that reach the same head have byte-identical block logs and state data.
@@ -11,6 +11,8 @@
  */
 #include "fakenode.h"
 
+#include "slotkeeper/chainid.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +20,6 @@
 #include <time.h>
 
 enum { SALT_BLOCK = 1, SALT_ID = 2 };
-
-/* Packed genesis_state of tests/fixtures/nodeos-1.8/blocks.log.  Bytes 0..7 (initial_timestamp) and 10..41 (the
- * K1 initial_key after its 0x02 prefix) are replaced by the chain's timestamp and chain id. */
-static const uint8_t genesis_fixture[GENESIS_SIZE] = {
-    0x00, 0x40, 0xfa, 0xc1, 0x08, 0x9b, 0x05, 0x00, 0x00, 0x02, 0x40, 0xe5, 0x4a, 0x7b, 0x27, 0xe0, 0x42, 0xb8, 0x0a,
-    0x81, 0x01, 0x53, 0xbe, 0xc1, 0xdd, 0x16, 0x6e, 0xef, 0x95, 0xfa, 0x69, 0xf6, 0xc9, 0x88, 0x6a, 0xe2, 0x83, 0x36,
-    0x3b, 0xc2, 0xad, 0xd8, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x08,
-    0x00, 0x0c, 0x00, 0x00, 0x00, 0xf4, 0x01, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x00, 0x40, 0x0d,
-    0x03, 0x00, 0xe8, 0x03, 0x00, 0x00, 0xf0, 0x49, 0x02, 0x00, 0x64, 0x00, 0x00, 0x00, 0x10, 0x0e, 0x00, 0x00, 0x58,
-    0x02, 0x00, 0x00, 0x80, 0x53, 0x3b, 0x00, 0x00, 0x10, 0x00, 0x00, 0x04, 0x00, 0x06, 0x00,
-};
 
 static const char *const producers[21] = {
     "eosnationftw", "eoshuobipool", "binancestake", "bitfinexeos1", "eosasia11111", "atticlabeosb", "newdex.bp",
@@ -64,22 +55,6 @@ static uint64_t name_of(const char *s)
             n |= v & 0x0f;
     }
     return n;
-}
-
-/* The chain id: FNV-1a-64 in four lanes over the genesis.json bytes, each lane mixed and stored big-endian. */
-static void hash32(const void *data, size_t len, uint8_t out[32])
-{
-    const uint8_t *p = data;
-    for (int lane = 0; lane < 4; lane++) {
-        uint64_t h = 0xcbf29ce484222325ULL ^ mix64((uint64_t)lane + 1);
-        for (size_t i = 0; i < len; i++) {
-            h ^= p[i];
-            h *= 0x100000001b3ULL;
-        }
-        h = mix64(h ^ (uint64_t)len ^ (uint64_t)lane << 56);
-        for (int b = 0; b < 8; b++)
-            out[lane * 8 + b] = (uint8_t)(h >> (56 - 8 * b));
-    }
 }
 
 uint64_t chain_seed(const struct chain *c, uint32_t num, uint64_t salt)
@@ -181,7 +156,7 @@ static char *canonical_genesis(int64_t t0)
              "    \"max_transaction_lifetime\": 3600,\n"
              "    \"deferred_trx_expiration_window\": 600,\n"
              "    \"max_transaction_delay\": 3888000,\n"
-             "    \"max_inline_action_size\": 4096,\n"
+             "    \"max_inline_action_size\": 524288,\n"
              "    \"max_inline_action_depth\": 4,\n"
              "    \"max_authority_depth\": 6\n"
              "  }\n"
@@ -218,12 +193,21 @@ void chain_load(struct chain *c, const char *genesis_path, const char *blocks_lo
     if (c->t0_ms < 0)
         fail_fc("3110006 plugin_config_exception", "Incorrect plugin configuration", "chain_plugin.cpp", 712,
                 "plugin_initialize", "genesis file %s has no valid \"initial_timestamp\"", genesis_path);
-    hash32(text, len, c->id);
+    unsigned char g[SK_GENESIS_MAX];
+    size_t glen = 0;
+    char why[256], hex[SK_CHAIN_ID_HEX];
+    if (sk_genesis_pack(text, len, g, &glen, why, sizeof why) < 0 || glen != GENESIS_SIZE)
+        fail_fc("3110006 plugin_config_exception", "Incorrect plugin configuration", "chain_plugin.cpp", 712,
+                "plugin_initialize", "genesis file %s: %s", genesis_path,
+                glen != GENESIS_SIZE ? "fakenode supports K1 and R1 initial keys only" : why);
     free(text);
-
-    memcpy(c->genesis, genesis_fixture, GENESIS_SIZE);
-    put64(c->genesis, (uint64_t)c->t0_ms * 1000);
-    memcpy(c->genesis + 10, c->id, 32);
+    memcpy(c->genesis, g, GENESIS_SIZE);
+    sk_chainid_of_packed(g, glen, hex);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        c->id[i] = (uint8_t)v;
+    }
 }
 
 /* ---- blocks ---- */

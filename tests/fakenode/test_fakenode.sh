@@ -159,6 +159,10 @@ check "no fork_db.dat while running" test ! -e "$A/blocks/reversible/fork_db.dat
 R=$(get "$PA" /v1/chain/get_info)
 eq "get_info answers 200" "$(status_of <<<"$R")" 200
 check "get_info has a 64-digit chain_id" grep -Eq '"chain_id":"[0-9a-f]{64}"' <<<"$R"
+# as in nodeos: the chain id is the SHA-256 of the packed genesis state in the log's preamble (bytes 8..117)
+eq "get_info chain_id is the SHA-256 of the log's genesis state" \
+    "$(grep -Eo '"chain_id":"[0-9a-f]{64}"' <<<"$R" | cut -d'"' -f4)" \
+    "$(tail -c +9 "$A/blocks/blocks.log" | head -c 110 | sha256sum | cut -d' ' -f1)"
 check "get_info has server_version_string v5.0.3-fakenode" grep -q '"server_version_string":"v5.0.3-fakenode"' <<<"$R"
 check "get_info has last_irreversible_block_num and head_block_time" \
     grep -Eq '"last_irreversible_block_num":[0-9]+.*"head_block_time":"[0-9]{4}-' <<<"$R"

@@ -48,7 +48,7 @@ cp "$W/repo/snapshots/$id" "$C/manifest/small-chunks"
 cp "$W/repo2/snapshots/$id2" "$C/manifest/default-chunks"
 head -n -1 "$W/repo/snapshots/$id" >"$C/manifest/small-chunks.body"
 head -n -1 "$W/repo2/snapshots/$id2" >"$C/manifest/default-chunks.body"
-printf 'slotkeeper-manifest 1\nid x\ntime 0 1970-01-01T00:00:00Z\nchunk-size 4096\ninclude a%%20b c\nfact k.1 v%%0A\nstats files=2 logical=5000 data=5000 stored=9 new=9 chunks=2\nd 0755 0 0 0.000000000 a%%20b\nd 0700 1 2 -1.000000001 c\nf 0644 0 0 5.123456789 5000 a%%20b/f\nc 0 0123456789abcdef0123456789abcdef 4\nc 1 fedcba9876543210fedcba9876543210 5\nf 0600 0 0 0.000000000 0 8192 c/empty\nl 0777 0 0 0.000000000 c/l f\nend\n' \
+printf 'slotkeeper-manifest 1\nid 20261126T000000Z-000000-0000\ntime 0 1970-01-01T00:00:00Z\nchunk-size 4096\ninclude a%%20b c\nfact k.1 v%%0A\nstats files=2 logical=5000 data=5000 stored=9 new=9 chunks=2\nd 0755 0 0 0.000000000 a%%20b\nd 0700 1 2 -1.000000001 c\nf 0644 0 0 5.123456789 5000 a%%20b/f\nc 0 0123456789abcdef0123456789abcdef 4\nc 1 fedcba9876543210fedcba9876543210 5\nf 0600 0 0 0.000000000 0 8192 c/empty\nl 0777 0 0 0.000000000 c/l f\nend\n' \
     >"$C/manifest/handmade.body"
 
 # ---- config ----
@@ -169,7 +169,7 @@ mkdir -p "$W/lie" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie"
 tar -b1 -C "$W/lie" --sparse -cf "$W/h/late-manifest.tar" blocks .slotkeeper-manifest state
 truncate -s -1 "$W/lie/blocks/blocks.index"
 tar -b1 -C "$W/lie" --sparse -cf "$W/h/lie-size.tar" .slotkeeper-manifest blocks state
-printf 'slotkeeper-manifest 1\nid x\n' >"$W/lie/.slotkeeper-manifest"
+printf 'slotkeeper-manifest 1\nid 20261126T000000Z-000000-0000\n' >"$W/lie/.slotkeeper-manifest"
 tar -b1 -C "$W/lie" --sparse -cf "$W/h/bad-manifest.tar" .slotkeeper-manifest blocks state
 for f in "$W"/h/*.tar; do imp 1 "$f" "hostile-$(basename "$f")"; done
 

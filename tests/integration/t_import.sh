@@ -31,6 +31,11 @@ for f in plain.tar plain.tar.gz plain.tar.zst; do
     run 0 "import a plain $f of a clean data-dir" "$SK" import "$W/$f" --repo "$R2"
     err_has "no manifest, data-dir clean" "$f: says it had no manifest and check said clean"
 done
+# Its manifest records what the check found: the chain (a restore must not cross it) and the head block.
+P=$R2/snapshots/$(tail -1 "$W/out")
+check "a plain import records the chain id and head block of its data-dir" \
+    bash -c "grep -q '^fact source.chain-id 90d8c7436017001e64891e8b6b7eb0060baeb350048eb52d2cdb594fdbc2617d$' '$P' &&
+             grep -q '^fact source.last-block [1-9]' '$P' && ! grep -q '^fact source.data-dir' '$P'"
 tar -C "$W/src" -cf "$W/whole.tar" .
 run 0 "a tarball of a whole data-dir (config.ini and all) imports its folders" "$SK" import "$W/whole.tar" --repo "$R2"
 err_has "config.ini: skipped" "and says it skipped the top-level files"

@@ -1000,10 +1000,12 @@ static void create(const char *dir, uint64_t blocks_size, uint64_t state_size, u
              "plugin = eosio::net_plugin\n",
              state_size / MIB);
     write_text(dir, "config.ini", config);
+    /* The genesis state in the block log's preamble, as JSON: both name chain
+     * 90d8c7436017001e64891e8b6b7eb0060baeb350048eb52d2cdb594fdbc2617d. */
     write_text(dir, "genesis.json",
                "{\n"
                "  \"initial_timestamp\": \"2020-01-01T00:00:00.000\",\n"
-               "  \"initial_key\": \"EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV\",\n"
+               "  \"initial_key\": \"EOS5P52UyPoYL7vMiSREPvqxh6WebuMAunCMK4w53J7Gu6zmk4qyN\",\n"
                "  \"initial_configuration\": {\n"
                "    \"max_block_net_usage\": 1048576,\n"
                "    \"target_block_net_usage_pct\": 1000,\n"

@@ -99,7 +99,7 @@ static sk_manifest_t *sample_manifest(void)
 {
     sk_manifest_t *m = sk_manifest_new();
     CHECK(m);
-    snprintf(m->id, sizeof(m->id), "20261126T195243Z-3fa9c1");
+    snprintf(m->id, sizeof(m->id), "20261126T195243Z-000000-3fa9");
     m->time = 1795723963;
     m->chunk_size = 65536;
     CHECK_EQ(sk_manifest_add_include(m, "blocks"), 0);
@@ -244,7 +244,7 @@ TEST(manifest_empty_snapshot_round_trip)
     /* Included folders with nothing in them. */
     sk_manifest_t *m = sk_manifest_new();
     CHECK(m);
-    snprintf(m->id, sizeof(m->id), "a");
+    snprintf(m->id, sizeof(m->id), "20261126T195243Z-000000-000a");
     m->chunk_size = SK_CHUNK_SIZE_MIN;
     CHECK_EQ(sk_manifest_add_include(m, "blocks"), 0);
     add_entry(m, 'd', "blocks", NULL, 0755, 0, 0, 0);
@@ -351,7 +351,7 @@ TEST(manifest_every_truncation_is_caught)
 /* ---- hand-written manifests ---------------------------------------------- */
 
 #define L_MAGIC "slotkeeper-manifest 1\n"
-#define L_ID    "id snap-1\n"
+#define L_ID    "id 20261126T195243Z-000001-5a91\n"
 #define L_TIME  "time 1700000000 2023-11-14T22:13:20Z\n"
 #define L_CS    "chunk-size 65536\n"
 #define L_INC   "include blocks\n"
@@ -384,10 +384,8 @@ TEST(manifest_crafted_valid)
         /* The same chunk twice counts once in stored and chunks. */
         HEAD "stats files=1 logical=131072 data=131072 stored=50 new=0 chunks=1\n" D_BLK
              "f 0644 0 0 1.000000000 131072 blocks/a\nc 0 " HASH " 50\nc 1 " HASH " 50\nend\n",
-        /* The largest chunk size and id. */
-        L_MAGIC "id "
-                "abcdefghijklmnopqrstuvwxyz0123456789_-ABCDEFGHIJKLMNOPQRSTUVWXY\n" L_TIME
-                "chunk-size 67108864\n" L_INC STATS0 D_BLK "end\n",
+        /* The largest chunk size. */
+        L_MAGIC L_ID L_TIME "chunk-size 67108864\n" L_INC STATS0 D_BLK "end\n",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char why[256] = "";
@@ -396,7 +394,7 @@ TEST(manifest_crafted_valid)
         if (rc != 0)
             unit_fail(__FILE__, __LINE__, "valid manifest %zu refused (%d): %s", i, rc, why);
         if (i == 1) {
-            CHECK_STR(m->id, "snap-1");
+            CHECK_STR(m->id, "20261126T195243Z-000001-5a91");
             CHECK_EQ(m->time, 1700000000);
             CHECK_EQ(m->chunk_size, 65536);
             CHECK_EQ(m->nentries, 2);
@@ -570,7 +568,7 @@ TEST(manifest_crafted_bad_records)
         {"unknown header record", L_MAGIC L_ID "colour blue\n" L_TIME L_CS L_INC STATS0 D_BLK "end\n", 3},
         {"unknown record after entries", HEAD STATS0 D_BLK "colour blue\nend\n", 8},
         {"fact after entries", HEAD STATS0 D_BLK "fact a b\nend\n", 8},
-        {"id after entries", HEAD STATS0 D_BLK "id snap-2\nend\n", 8},
+        {"id after entries", HEAD STATS0 D_BLK "id 20261126T195243Z-000002-5a92\nend\n", 8},
         {"stats after entries", HEAD STATS0 D_BLK STATS0 "end\n", 8},
         {"entry before the header is complete", L_MAGIC L_ID L_TIME L_CS L_INC D_BLK STATS0 "end\n", 6},
         {"missing end", HEAD STATS0 D_BLK, 0},
@@ -668,9 +666,15 @@ TEST(manifest_bad_checksum_line)
 
 TEST(manifest_ids_and_fact_keys)
 {
-    CHECK(sk_id_valid("20261126T195243Z-3fa9c1"));
-    CHECK(sk_id_valid("a"));
-    CHECK(sk_id_valid("A_b-9"));
+    CHECK(sk_id_valid("20261126T195243Z-000000-3fa9"));
+    /* Only what slotkeeper writes: YYYYMMDDTHHMMSSZ-uuuuuu-xxxx. */
+    CHECK(!sk_id_valid("a"));
+    CHECK(!sk_id_valid("A_b-9"));
+    CHECK(!sk_id_valid("blocks"));
+    CHECK(!sk_id_valid("20261126T195243Z-3fa9c1"));
+    CHECK(!sk_id_valid("20261126T195243Z-123456-3FA9"));
+    CHECK(!sk_id_valid("20261126T195243Z-123456-3fa9x"));
+    CHECK(!sk_id_valid("20261126T195243Z-123456-3fa"));
     CHECK(!sk_id_valid(""));
     CHECK(!sk_id_valid("-a"));
     CHECK(!sk_id_valid("a.bad"));
@@ -680,7 +684,7 @@ TEST(manifest_ids_and_fact_keys)
     char id[80];
     memset(id, 'x', sizeof(id));
     id[63] = '\0';
-    CHECK(sk_id_valid(id));
+    CHECK(!sk_id_valid(id));
     id[63] = 'x';
     id[64] = '\0';
     CHECK(!sk_id_valid(id));
@@ -707,7 +711,7 @@ TEST(manifest_ids_and_fact_keys)
 TEST(manifest_crafted_repeated_header_records)
 {
     const struct crafted c[] = {
-        {"id twice", L_MAGIC L_ID "id snap-2\n" L_TIME L_CS L_INC STATS0 D_BLK "end\n", 3},
+        {"id twice", L_MAGIC L_ID "id 20261126T195243Z-000002-5a92\n" L_TIME L_CS L_INC STATS0 D_BLK "end\n", 3},
         {"time twice", L_MAGIC L_ID L_TIME "time 1 1970-01-01T00:00:01Z\n" L_CS L_INC STATS0 D_BLK "end\n", 4},
         {"chunk-size twice", L_MAGIC L_ID L_TIME L_CS "chunk-size 4096\n" L_INC STATS0 D_BLK "end\n", 5},
         {"stats twice", HEAD STATS0 STATS0 D_BLK "end\n", 7},
@@ -739,7 +743,7 @@ static sk_manifest_t *tiny_manifest(const char *inc)
 {
     sk_manifest_t *m = sk_manifest_new();
     CHECK(m);
-    snprintf(m->id, sizeof(m->id), "t");
+    snprintf(m->id, sizeof(m->id), "20261126T195243Z-000000-0007");
     m->chunk_size = 65536;
     m->time = 1700000000;
     CHECK_EQ(sk_manifest_add_include(m, inc), 0);

@@ -467,28 +467,29 @@ TEST(repo_bad_markers)
     init_repo("repo", 65536);
     sk_repo_t *r = open_repo("repo", SK_LOCK_SHARED);
     char reason[256] = "untouched";
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", reason, sizeof(reason)), 0);
-    CHECK_EQ(sk_repo_mark_bad(r, "20260101T000000Z-000001", "damaged chunks/ab/x (chunk 3 of blocks/blocks.log)"), 0);
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", reason, sizeof(reason)), 1);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", reason, sizeof(reason)), 0);
+    CHECK_EQ(sk_repo_mark_bad(r, "20260101T000000Z-000001-0000", "damaged chunks/ab/x (chunk 3 of blocks/blocks.log)"),
+             0);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", reason, sizeof(reason)), 1);
     CHECK_STR(reason, "damaged chunks/ab/x (chunk 3 of blocks/blocks.log)");
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", NULL, 0), 1);
-    CHECK(is_file("repo/snapshots/20260101T000000Z-000001.bad"));
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", NULL, 0), 1);
+    CHECK(is_file("repo/snapshots/20260101T000000Z-000001-0000.bad"));
     /* Marking again replaces the reason; only its first line is reported. */
-    CHECK_EQ(sk_repo_mark_bad(r, "20260101T000000Z-000001", "first line\nsecond line"), 0);
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", reason, sizeof(reason)), 1);
+    CHECK_EQ(sk_repo_mark_bad(r, "20260101T000000Z-000001-0000", "first line\nsecond line"), 0);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", reason, sizeof(reason)), 1);
     CHECK_STR(reason, "first line");
     /* A small reason buffer is truncated, not overrun. */
     char small[6];
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", small, sizeof(small)), 1);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", small, sizeof(small)), 1);
     CHECK_STR(small, "first");
     /* Other snapshots are unaffected; no temporary files are left. */
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000002", NULL, 0), 0);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000002-0000", NULL, 0), 0);
     CHECK_EQ(count_dir("repo/snapshots"), 1);
     /* Removing the snapshot removes its marker. */
     sk_err_t err;
     sk_err_clear(&err);
-    CHECK_OK(sk_repo_snapshot_remove(r, "20260101T000000Z-000001", &err), &err);
-    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001", NULL, 0), 0);
+    CHECK_OK(sk_repo_snapshot_remove(r, "20260101T000000Z-000001-0000", &err), &err);
+    CHECK_EQ(sk_repo_is_bad(r, "20260101T000000Z-000001-0000", NULL, 0), 0);
     CHECK_EQ(count_dir("repo/snapshots"), 0);
     sk_repo_close(r);
 }
@@ -496,18 +497,18 @@ TEST(repo_bad_markers)
 TEST(repo_list_ids)
 {
     init_repo("repo", 65536);
-    const char *names[] = {"20260101T000000Z-bbbbbb",
-                           "20250101T000000Z-aaaaaa",
+    const char *names[] = {"20260101T000000Z-000000-bbbb",
+                           "20250101T000000Z-000000-aaaa",
                            "b",
                            "a",
-                           "20260101T000000Z-aaaaaa",
+                           "20260101T000000Z-000000-aaaa",
                            ".x",
                            "a.bad",
                            ".a.bad.tmp.123",
                            "x.manifest",
                            "-dash",
                            "has space",
-                           "20250101T000000Z-aaaaaa.bad"};
+                           "20250101T000000Z-000000-aaaa.bad"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "repo/snapshots/%s", names[i]);
@@ -519,7 +520,9 @@ TEST(repo_list_ids)
     char **ids = NULL;
     size_t n = 0;
     CHECK_OK(sk_repo_list_ids(r, &ids, &n, &err), &err);
-    const char *want[] = {"20250101T000000Z-aaaaaa", "20260101T000000Z-aaaaaa", "20260101T000000Z-bbbbbb", "a", "b"};
+    /* Only slotkeeper's ids: "a", "b" and the rest are not snapshots. */
+    const char *want[] = {"20250101T000000Z-000000-aaaa", "20260101T000000Z-000000-aaaa",
+                          "20260101T000000Z-000000-bbbb"};
     CHECK_EQ(n, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < n; i++)
         CHECK_STR(ids[i], want[i]);
@@ -538,10 +541,12 @@ TEST(repo_list_ids)
     /* What is listed but does not parse is corrupt; an invalid id is refused outright. */
     sk_manifest_t *m = NULL;
     sk_err_clear(&err);
-    CHECK_EQ(sk_repo_manifest_load(r, "a", &m, &err), -EBADMSG);
-    CHECK_STR(err.path, "repo/snapshots/a");
+    CHECK_EQ(sk_repo_manifest_load(r, "20250101T000000Z-000000-aaaa", &m, &err), -EBADMSG);
+    CHECK_STR(err.path, "repo/snapshots/20250101T000000Z-000000-aaaa");
     sk_err_clear(&err);
-    CHECK_EQ(sk_repo_manifest_load(r, "zz", &m, &err), -ENOENT);
+    CHECK_EQ(sk_repo_manifest_load(r, "20240101T000000Z-000000-aaaa", &m, &err), -ENOENT);
+    sk_err_clear(&err);
+    CHECK_EQ(sk_repo_manifest_load(r, "a", &m, &err), -EINVAL);
     sk_err_clear(&err);
     CHECK_EQ(sk_repo_manifest_load(r, "../config", &m, &err), -EINVAL);
     sk_repo_close(r);
@@ -577,24 +582,26 @@ TEST(repo_latest_good)
     sk_err_clear(&err);
     CHECK_EQ(sk_repo_latest_good(r, &m, &err), -ENOENT);
 
-    put_manifest("s1", "s1");
-    put_manifest("s2", "s2");
-    put_manifest("s3", "other-id"); /* id does not match its name: corrupt */
-    unit_write_text("repo/snapshots/s4", "garbage\n");
-    put_manifest("s5", "s5");
-    CHECK_EQ(sk_repo_mark_bad(r, "s5", "marked by the test"), 0);
+    put_manifest("20261201T000001Z-000000-0001", "20261201T000001Z-000000-0001");
+    put_manifest("20261201T000002Z-000000-0002", "20261201T000002Z-000000-0002");
+    put_manifest("20261201T000003Z-000000-0003",
+                 "20261201T000003Z-000000-0009"); /* id does not match its name: corrupt */
+    unit_write_text("repo/snapshots/20261201T000004Z-000000-0004", "garbage\n");
+    put_manifest("20261201T000005Z-000000-0005", "20261201T000005Z-000000-0005");
+    CHECK_EQ(sk_repo_mark_bad(r, "20261201T000005Z-000000-0005", "marked by the test"), 0);
 
     sk_err_clear(&err);
     CHECK_OK(sk_repo_latest_good(r, &m, &err), &err);
-    CHECK_STR(m->id, "s2");
+    CHECK_STR(m->id, "20261201T000002Z-000000-0002");
     sk_manifest_free(m);
-    /* The corrupt ones met on the way are now marked bad; the marked one kept its reason. */
+    /* The corrupt ones met on the way are now marked bad; the marked one kept its reason. The
+     * garbage one tells no head block or time, so it sorts oldest and is not met. */
     char reason[256];
-    CHECK_EQ(sk_repo_is_bad(r, "s4", reason, sizeof(reason)), 1);
-    CHECK_EQ(sk_repo_is_bad(r, "s3", reason, sizeof(reason)), 1);
-    CHECK_EQ(sk_repo_is_bad(r, "s5", reason, sizeof(reason)), 1);
+    CHECK_EQ(sk_repo_is_bad(r, "20261201T000004Z-000000-0004", reason, sizeof(reason)), 0);
+    CHECK_EQ(sk_repo_is_bad(r, "20261201T000003Z-000000-0003", reason, sizeof(reason)), 1);
+    CHECK_EQ(sk_repo_is_bad(r, "20261201T000005Z-000000-0005", reason, sizeof(reason)), 1);
     CHECK_STR(reason, "marked by the test");
-    CHECK_EQ(sk_repo_is_bad(r, "s2", NULL, 0), 0);
-    CHECK_EQ(sk_repo_is_bad(r, "s1", NULL, 0), 0);
+    CHECK_EQ(sk_repo_is_bad(r, "20261201T000002Z-000000-0002", NULL, 0), 0);
+    CHECK_EQ(sk_repo_is_bad(r, "20261201T000001Z-000000-0001", NULL, 0), 0);
     sk_repo_close(r);
 }

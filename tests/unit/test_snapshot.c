@@ -491,7 +491,8 @@ TEST(restore_refuses_symlinked_folder_and_bad_ids)
     CHECK(!unit_exists("slot/" SK_RESTORE_MARKER));
     CHECK_EQ(unlink("slot/blocks"), 0);
 
-    CHECK_EQ(do_restore(r, slot, "no-such-snapshot", 1, &rr, &err), -ENOENT);
+    CHECK_EQ(do_restore(r, slot, "20200101T000000Z-000000-0000", 1, &rr, &err), -ENOENT);
+    CHECK_EQ(do_restore(r, slot, "no-such-snapshot", 1, &rr, &err), -EINVAL);
     CHECK_EQ(do_restore(r, slot, "../../etc", 1, &rr, &err), -EINVAL);
     CHECK(!unit_exists("slot/blocks"));
     CHECK(!unit_exists("slot/state"));
