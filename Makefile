@@ -28,9 +28,9 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
 LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-# supervisor/main.c and supervisor/cmd_*.c are the command line; everything else is library.
-BIN_SRC := supervisor/main.c $(wildcard supervisor/cmd_*.c)
-LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c))
+# supervisor/cli/ is the command line (run.c excepted: sk_run is library, unit-tested); everything else is library.
+BIN_SRC := $(filter-out supervisor/cli/run.c,$(wildcard supervisor/cli/*.c))
+LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c supervisor/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock ctlsend yamlcheck
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)

@@ -3,7 +3,7 @@
  * (see run.h). One libuv loop per start: the child process and the forwarded
  * signals are its handles, closed before the loop ends.
  */
-#include "slotkeeper/run.h"
+#include "run.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -22,7 +22,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/manifest.h"
-#include "slotkeeper/run.h"
+#include "run.h"
 
 /* Reads the state environment of --reference: a snapshot manifest (its state.environment fact)
  * or a state file's header. */

@@ -1,5 +1,5 @@
 /*
- * cli: what the command line's files share (private to supervisor/). main.c
+ * cli: what the command line's files share (private to supervisor/cli/). main.c
  * parses the options of one command into struct options and dispatches to its
  * cmd_* function in cmd_repo.c, cmd_node.c or cmd_archive.c; these report
  * errors with cli_fail, one line and a documented exit code.

@@ -35,7 +35,7 @@
 #include "slotkeeper/error.h"
 #include "slotkeeper/export.h"
 #include "slotkeeper/import.h"
-#include "slotkeeper/run.h"
+#include "run.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/chainid.h"
 #include "slotkeeper/log.h"
