@@ -14,20 +14,12 @@
 
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"
+#include "slotkeeper/exitcode.h"
 #include "slotkeeper/repo.h"
 
-/* Exit codes (README.md, main.c's header). */
-enum {
-    EXIT_OK = 0,
-    EXIT_FAIL = 1,
-    EXIT_USAGE = 2,
-    EXIT_DAMAGED = 3,
-    EXIT_BUSY = 4,
-    EXIT_IN_USE = 5,
-    EXIT_NOSPACE = 6,
-    EXIT_NOT_CLEAN = 7,
-    EXIT_INCOMPATIBLE = 8,
-};
+/* snapshot -c and restore --slot through the daemon: not an exit code, the result of a
+ * forwarding helper when no daemon listens, so that the caller does the work itself. */
+enum { CLI_NO_DAEMON = -1 };
 
 /* Options, as one struct; `given` remembers which were on the command line. */
 enum opt_id {
@@ -87,11 +79,11 @@ struct options {
 
 /* Prints the error as one line "slotkeeper: <command>: <path>: <reason>"; returns its exit code. */
 int cli_fail(const sk_err_t *err);
-/* Prints a usage error of the current command; returns EXIT_USAGE. */
+/* Prints a usage error of the current command; returns SK_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) SK_PRINTF(1, 2);
 /* Opens o->repo with its lock; 0, or an exit code after printing why. */
 int cli_open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo);
-/* Refuses (one line naming the path and the reason; EXIT_USAGE, or the exit code of a path
+/* Refuses (one line naming the path and the reason; SK_EXIT_USAGE, or the exit code of a path
  * that cannot be resolved) a data-dir that is a system
  * folder, or that is, contains or lies inside the repository (paths.h); repo may be NULL.
  * 0 when they are apart. */
@@ -119,8 +111,8 @@ int cmd_log_writer(struct options *o);
 
 /* The configuration loaded with -c (or the default path, for the daemon's commands), or NULL. */
 const struct sk_config *cli_config(void);
-/* snapshot -c and restore --slot through a running daemon: an exit code, or -1 when no
- * daemon listens (the caller then works directly). */
+/* snapshot -c and restore --slot through a running daemon: an exit code (exitcode.h), or
+ * CLI_NO_DAEMON when no daemon listens (the caller then works directly). */
 int cli_daemon_snapshot(struct options *o);
 int cli_daemon_restore(struct options *o);
 

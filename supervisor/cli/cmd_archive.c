@@ -32,7 +32,7 @@ int cmd_export(struct options *o)
     bool to_stdout = !strcmp(o->output, "-");
     if (to_stdout && isatty(STDOUT_FILENO)) {
         log_warnx("refusing to write an archive to a terminal (use -o FILE or a pipe)");
-        return EXIT_USAGE;
+        return SK_EXIT_USAGE;
     }
     /* A file appears under its name only when complete: written as a temporary, then renamed. */
     char tmp[PATH_MAX];
@@ -77,7 +77,7 @@ int cmd_export(struct options *o)
         log_info("%s: snapshot %s, %" PRIu64 " entries, %s of data in %s, %.2fs", to_stdout ? "stdout" : o->output,
                  res.id, res.entries, sk_fmt_bytes(res.data_bytes, a, sizeof(a)),
                  sk_fmt_bytes(res.out_bytes, b, sizeof(b)), res.seconds);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_import(struct options *o)
@@ -117,5 +117,5 @@ int cmd_import(struct options *o)
                  res.had_manifest ? res.source_id : "", "", res.snap.files,
                  sk_fmt_bytes(res.snap.data_bytes, a, sizeof(a)), sk_fmt_bytes(res.snap.new_bytes, b, sizeof(b)));
     printf("%s\n", res.snap.id);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }

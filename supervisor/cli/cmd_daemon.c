@@ -36,14 +36,13 @@ int cmd_log_writer(struct options *o)
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    return sk_logwriter_run(0, o->args[0], max, (unsigned)keep) < 0 ? EXIT_FAIL : EXIT_OK;
+    return sk_logwriter_run(0, o->args[0], max, (unsigned)keep) < 0 ? SK_EXIT_FAIL : SK_EXIT_OK;
 }
 
 /* Sends request (consumed) to the daemon of the configuration. Returns 0 with an answer that
- * says ok in *answer (caller frees), NO_DAEMON if no daemon listens (nothing printed), or an
+ * says ok in *answer (caller frees), CLI_NO_DAEMON if no daemon listens (nothing printed), or an
  * exit code after printing why: the socket failed, or the daemon refused (its own line and
  * exit code). A daemon that fails mid-request is never taken for "no daemon". */
-#define NO_DAEMON (-1)
 static int ask_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_ms, json_t **answer)
 {
     sk_err_t err;
@@ -52,21 +51,21 @@ static int ask_daemon(const sk_config_t *cf, json_t *request, uint64_t timeout_m
     int rc = sk_ctl_call(cf->control_socket, request, timeout_ms, &a, &err);
     json_decref(request);
     if (rc == -ENOENT || rc == -ECONNREFUSED)
-        return NO_DAEMON;
+        return CLI_NO_DAEMON;
     if (rc < 0) {
         if (rc == -EACCES)
             log_warnx("%s: permission denied (the control socket's mode is %04o)", cf->control_socket,
                       cf->control_socket_mode);
         else
             log_warnx("%s: %s", err.path[0] ? err.path : cf->control_socket, err.msg[0] ? err.msg : strerror(-rc));
-        return EXIT_FAIL;
+        return SK_EXIT_FAIL;
     }
     if (!json_is_true(json_object_get(a, "ok"))) {
         json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
         log_warnx("%s", json_is_string(e) ? json_string_value(e) : "the daemon refused the request");
-        int code = json_is_integer(x) ? (int)json_integer_value(x) : EXIT_FAIL;
+        int code = json_is_integer(x) ? (int)json_integer_value(x) : SK_EXIT_FAIL;
         json_decref(a);
-        return code > 0 && code < 64 ? code : EXIT_FAIL;
+        return code > 0 && code < 64 ? code : SK_EXIT_FAIL;
     }
     *answer = a;
     return 0;
@@ -76,11 +75,11 @@ int cli_daemon_snapshot(struct options *o)
 {
     const sk_config_t *cf = cli_config();
     if (!cf)
-        return -1;
+        return CLI_NO_DAEMON;
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "snapshot"), *a = NULL;
     int rc = ask_daemon(cf, req, 0, &a);
-    if (rc == NO_DAEMON)
-        return -1; /* no daemon: the caller snapshots directly */
+    if (rc == CLI_NO_DAEMON)
+        return CLI_NO_DAEMON; /* the caller snapshots directly */
     if (rc)
         return rc;
     json_t *cy = json_object_get(a, "cycle");
@@ -95,20 +94,20 @@ int cli_daemon_snapshot(struct options *o)
     }
     printf("%s\n", id ? id : "");
     json_decref(a);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cli_daemon_restore(struct options *o)
 {
     const sk_config_t *cf = cli_config();
     if (!cf)
-        return -1;
+        return CLI_NO_DAEMON;
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", "restore", "slot", (int)o->slot), *a = NULL;
     if (o->snapshot)
         json_object_set_new(req, "snapshot", json_string(o->snapshot));
     int rc = ask_daemon(cf, req, 0, &a);
-    if (rc == NO_DAEMON)
-        return -1;
+    if (rc == CLI_NO_DAEMON)
+        return CLI_NO_DAEMON;
     if (rc)
         return rc;
     const char *id = json_string_value(json_object_get(a, "snapshot"));
@@ -118,7 +117,7 @@ int cli_daemon_restore(struct options *o)
                  json_string_value(json_object_get(sl, "state")));
     printf("%s\n", id ? id : "");
     json_decref(a);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_slot_control(struct options *o, const char *verb)
@@ -126,9 +125,9 @@ int cmd_slot_control(struct options *o, const char *verb)
     const sk_config_t *cf = cli_config();
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", verb, "slot", (int)o->slot), *a = NULL;
     int rc = ask_daemon(cf, req, 0, &a);
-    if (rc == NO_DAEMON) {
+    if (rc == CLI_NO_DAEMON) {
         log_warnx("%s: no daemon is listening; '%s --slot' needs the daemon", cf->control_socket, verb);
-        return EXIT_FAIL;
+        return SK_EXIT_FAIL;
     }
     if (rc)
         return rc;
@@ -136,7 +135,7 @@ int cmd_slot_control(struct options *o, const char *verb)
     if (!o->quiet)
         log_info("slot %u: %s", o->slot, json_string_value(json_object_get(sl, "state")));
     json_decref(a);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_stop(struct options *o)
@@ -201,9 +200,9 @@ int cmd_status(struct options *o)
     const sk_config_t *cf = cli_config();
     json_t *req = json_pack("{s:i,s:s}", "v", SK_CTL_VERSION, "cmd", "status"), *a = NULL;
     int rc = ask_daemon(cf, req, 10000, &a);
-    if (rc == NO_DAEMON) {
+    if (rc == CLI_NO_DAEMON) {
         log_warnx("%s: no daemon is listening", cf->control_socket);
-        return EXIT_FAIL;
+        return SK_EXIT_FAIL;
     }
     if (rc)
         return rc;
@@ -211,7 +210,7 @@ int cmd_status(struct options *o)
         json_dumpf(a, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(a);
-        return EXIT_OK;
+        return SK_EXIT_OK;
     }
     json_t *dm = json_object_get(a, "daemon");
     char up[32];
@@ -257,5 +256,5 @@ int cmd_status(struct options *o)
         }
     }
     json_decref(a);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }

@@ -207,12 +207,12 @@ int cmd_config_check(struct options *o)
     sk_config_t cf;
     if (sk_config_load(o->config, &cf, &err) < 0) {
         log_warnx("%s: %s", err.path, err.msg);
-        return EXIT_USAGE;
+        return SK_EXIT_USAGE;
     }
     printf("# effective configuration of %s, defaults included\n", o->config);
     sk_config_print(&cf, stdout);
     sk_config_free(&cf);
     if (!o->quiet)
         log_info("%s: configuration OK", o->config);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }

@@ -61,7 +61,7 @@ int cmd_repo_init(struct options *o)
         printf("initialised repository %s (chunk size %s, log chunk size %s, zstd level %d)\n", o->repo,
                sk_fmt_bytes(repo->chunk_size, b, sizeof(b)), sk_fmt_bytes(repo->log_chunk_size, c, sizeof(c)), level);
     sk_repo_close(repo);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 static int snapshot_locked(struct options *o);
@@ -71,7 +71,7 @@ int cmd_snapshot(struct options *o)
     /* `snapshot -c FILE` is what cron runs: with a daemon, its cycle does it. */
     if (o->config && !o->explicit_repo && !o->explicit_data_dir) {
         int ex = cli_daemon_snapshot(o);
-        if (ex >= 0)
+        if (ex != CLI_NO_DAEMON)
             return ex;
     }
     /* Never snapshot a repository into itself, nor a system folder. */
@@ -144,7 +144,7 @@ static int snapshot_locked(struct options *o)
                  sk_fmt_bytes(res.data_bytes, b, sizeof(b)), sk_fmt_bytes(res.stored_bytes, c, sizeof(c)),
                  sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, res.seconds);
     printf("%s\n", res.id);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_restore(struct options *o)
@@ -152,7 +152,7 @@ int cmd_restore(struct options *o)
     /* `restore --slot N`: the daemon stops the node, restores and starts it. */
     if (o->config && o->given[O_SLOT] && !o->explicit_repo && !o->reference && !o->chain_id && !o->force_chain) {
         int ex = cli_daemon_restore(o);
-        if (ex >= 0)
+        if (ex != CLI_NO_DAEMON)
             return ex;
     }
     /* A restore quarantines what it replaces: never the repository, never a system folder. */
@@ -198,7 +198,7 @@ int cmd_restore(struct options *o)
             log_info("replaced folders kept in %s", res.quarantine);
     }
     printf("%s\n", res.id);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_list(struct options *o)
@@ -281,7 +281,7 @@ int cmd_list(struct options *o)
     }
     sk_repo_ids_free(ids, n);
     sk_repo_close(repo);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }
 
 int cmd_verify(struct options *o)
@@ -395,7 +395,7 @@ int cmd_verify(struct options *o)
                  sk_fmt_bytes(rep.bytes_checked, b, sizeof(b)), rep.seconds);
     }
     sk_verify_report_free(&rep);
-    return bad ? EXIT_DAMAGED : EXIT_OK;
+    return bad ? SK_EXIT_DAMAGED : SK_EXIT_OK;
 }
 
 int cmd_prune(struct options *o)
@@ -420,5 +420,5 @@ int cmd_prune(struct options *o)
         printf("kept %zu snapshot(s), removed %zu; removed %" PRIu64 " chunks, freed %s\n", res.kept, res.nremoved,
                res.chunks_removed, sk_fmt_bytes(res.bytes_freed, b, sizeof(b)));
     sk_prune_result_free(&res);
-    return EXIT_OK;
+    return SK_EXIT_OK;
 }

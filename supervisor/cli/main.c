@@ -2,7 +2,7 @@
  * main: the slotkeeper command line. Parses options into one struct, checks
  * which options each command accepts in one place, dispatches to cmd_<verb>,
  * and turns an operation's error record into one line on stderr and a
- * documented exit code:
+ * documented exit code (the table is sk_exit_code, exitcode.h):
  *
  *   0  success
  *   1  the operation failed (I/O error, missing file, ...)
@@ -334,25 +334,6 @@ static const char main_usage[] =
     "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
     "            5 data-dir in use, 6 out of space, 7 data-dir not clean, 8 incompatible\n";
 
-static int exit_code_for(int code)
-{
-    if (code == 0)
-        return EXIT_OK;
-    if (code == -EBADMSG)
-        return EXIT_DAMAGED;
-    if (code == -EWOULDBLOCK)
-        return EXIT_BUSY;
-    if (code == -EBUSY)
-        return EXIT_IN_USE;
-    if (sk_err_is_nospace(code))
-        return EXIT_NOSPACE;
-    if (code == -EUCLEAN)
-        return EXIT_NOT_CLEAN;
-    if (code == -EPROTOTYPE)
-        return EXIT_INCOMPATIBLE;
-    return EXIT_FAIL;
-}
-
 static const struct command *current_command;
 
 int cli_fail(const sk_err_t *err)
@@ -361,7 +342,7 @@ int cli_fail(const sk_err_t *err)
         log_warnx("%s: %s", err->path, err->msg);
     else
         log_warnx("%s", err->msg);
-    return exit_code_for(err->code);
+    return sk_exit_code(err->code);
 }
 
 static int usage_error(const struct command *c, const char *fmt, ...) SK_PRINTF(2, 3);
@@ -375,7 +356,7 @@ static int usage_error(const struct command *c, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     log_warnx("%s (see 'slotkeeper %s --help')", msg, c ? c->name : "");
-    return EXIT_USAGE;
+    return SK_EXIT_USAGE;
 }
 
 int cli_usage_error(const char *fmt, ...)
@@ -396,7 +377,7 @@ int cli_check_paths(const char *data_dir, const char *repo)
     int rc = sk_paths_check_apart(items, repo ? 2 : 1, NULL, &err);
     if (rc < 0) {
         int ex = cli_fail(&err);
-        return rc == -EINVAL ? EXIT_USAGE : ex;
+        return rc == -EINVAL ? SK_EXIT_USAGE : ex;
     }
     return 0;
 }
@@ -417,7 +398,7 @@ static int apply_config(const struct command *c, struct options *o)
     sk_err_clear(&err);
     if (sk_config_load(o->config, &the_config, &err) < 0) {
         log_warnx("%s: %s", err.path, err.msg);
-        return EXIT_USAGE;
+        return SK_EXIT_USAGE;
     }
     the_config_loaded = true;
     sk_config_t *cf = &the_config;
@@ -439,7 +420,7 @@ static int apply_config(const struct command *c, struct options *o)
         if (!o->given[O_INCLUDE]) {
             o->include_buf = strdup(cf->archive_include);
             if (!o->include_buf)
-                return EXIT_FAIL;
+                return SK_EXIT_FAIL;
             for (char *save, *t = strtok_r(o->include_buf, ",", &save); t && o->ninclude < 16;
                  t = strtok_r(NULL, ",", &save))
                 o->include[o->ninclude++] = t;
@@ -453,14 +434,14 @@ static int apply_config(const struct command *c, struct options *o)
              * SLOTKEEPER_SLOT) names it to the host daemon. */
             if (o->slot > cf->slots) {
                 log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
-                return EXIT_USAGE;
+                return SK_EXIT_USAGE;
             }
         } else if (o->given[O_SLOT]) {
             if (o->given[O_DATA_DIR])
                 return usage_error(c, "give --slot or --data-dir, not both");
             if (o->slot > cf->slots) {
                 log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
-                return EXIT_USAGE;
+                return SK_EXIT_USAGE;
             }
             if (sk_config_expand(cf, cf->worker_data_dir, o->slot, o->slot_dir, sizeof(o->slot_dir)) < 0)
                 return usage_error(c, "--slot: the data-dir path is too long");
@@ -528,7 +509,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             o->include_buf = strdup(optarg);
             o->ninclude = 0;
             if (!o->include_buf)
-                return EXIT_FAIL;
+                return SK_EXIT_FAIL;
             for (char *save, *t = strtok_r(o->include_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 if (o->ninclude == 16)
                     return usage_error(c, "--include: at most 16 folders");
@@ -678,15 +659,15 @@ int main(int argc, char **argv)
     log_init("slotkeeper", NULL, SK_LOG_INFO);
     if (argc < 2) {
         fputs(main_usage, stderr);
-        return EXIT_USAGE;
+        return SK_EXIT_USAGE;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(main_usage, stdout);
-        return EXIT_OK;
+        return SK_EXIT_OK;
     }
     if (!strcmp(argv[1], "--version")) {
         printf("slotkeeper %s\n", SK_VERSION);
-        return EXIT_OK;
+        return SK_EXIT_OK;
     }
     const struct command *c = NULL;
     int skip = 1;
@@ -708,7 +689,7 @@ int main(int argc, char **argv)
             log_warnx("usage: slotkeeper repo init REPO");
         else
             log_warnx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
-        return EXIT_USAGE;
+        return SK_EXIT_USAGE;
     }
     log_set_command(c->name);
     current_command = c;
@@ -731,11 +712,11 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = c->run(&o);
     else if (rc < 0)
-        rc = EXIT_OK;
+        rc = SK_EXIT_OK;
     free(o.include_buf);
     if (the_config_loaded)
         sk_config_free(&the_config);
     if (fflush(stdout) != 0 && rc == 0)
-        rc = EXIT_FAIL;
+        rc = SK_EXIT_FAIL;
     return rc;
 }

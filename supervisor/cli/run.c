@@ -15,6 +15,7 @@
 
 #include "slotkeeper/control.h"
 #include "slotkeeper/datadir.h"
+#include "slotkeeper/exitcode.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/repo.h"
@@ -133,7 +134,7 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
     sk_repo_t *repo;
     if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
         log_warnx("%s: %s", err.path, err.msg);
-        return err.code == -EWOULDBLOCK ? 4 : 1;
+        return sk_exit_code(err.code);
     }
     sk_restore_opts_t ro = {
         .data_dir = o->data_dir, .snapshot = "latest", .keep = SK_QUARANTINE_KEEP, .require_env = require};
@@ -142,22 +143,21 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
     sk_repo_close(repo);
     if (rc < 0) {
         log_warnx("%s: %s", err.path, err.msg);
-        return err.code == -EBADMSG          ? 3
-               : sk_err_is_nospace(err.code) ? 6
-               : err.code == -EPROTOTYPE     ? 8
-               : err.code == -EBUSY          ? 5
-                                             : 1;
+        return sk_exit_code(err.code);
     }
     log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
     return 0;
 }
 
-/* Asks the host daemon to restore the slot. Returns 0 or an exit code, or -1 when no daemon
- * listens (the caller then restores directly). */
+/* Not an exit code: restore_through_daemon's result when no daemon listens. */
+enum { NO_DAEMON = -1 };
+
+/* Asks the host daemon to restore the slot. Returns 0 or an exit code, or NO_DAEMON when no
+ * daemon listens (the caller then restores directly). */
 static int restore_through_daemon(const sk_run_opts_t *o)
 {
     if (!o->control_socket || !o->slot)
-        return -1;
+        return NO_DAEMON;
     json_t *req = json_pack("{s:i,s:s,s:i}", "v", SK_CTL_VERSION, "cmd", "restore", "slot", (int)o->slot), *a = NULL;
     sk_err_t err;
     sk_err_clear(&err);
@@ -165,18 +165,19 @@ static int restore_through_daemon(const sk_run_opts_t *o)
     json_decref(req);
     if (rc == -ENOENT || rc == -ECONNREFUSED) {
         log_info("%s: no daemon listens; restoring directly from the repository", o->control_socket);
-        return -1;
+        return NO_DAEMON;
     }
     if (rc < 0) {
         log_warnx("%s: %s", err.path[0] ? err.path : o->control_socket, err.msg[0] ? err.msg : strerror(-rc));
-        return 1;
+        return SK_EXIT_FAIL;
     }
     int ex = 0;
     if (!json_is_true(json_object_get(a, "ok"))) {
         json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
         log_warnx("the daemon could not restore slot %u: %s", o->slot,
                   json_is_string(e) ? json_string_value(e) : "no reason given");
-        ex = json_is_integer(x) && json_integer_value(x) > 0 ? (int)json_integer_value(x) : 1;
+        ex = json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) < 64 ? (int)json_integer_value(x)
+                                                                                           : SK_EXIT_FAIL;
     } else {
         const char *id = json_string_value(json_object_get(a, "snapshot"));
         log_info("%s: the host daemon restored snapshot %s", o->data_dir, id ? id : "?");
@@ -193,23 +194,23 @@ static int prepare(const sk_run_opts_t *o)
     sk_datadir_report_t r;
     if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) < 0) {
         log_warnx("%s: %s", err.path, err.msg);
-        return 1;
+        return SK_EXIT_FAIL;
     }
     if (r.verdict == SK_VERDICT_RUNNING) {
         log_warnx("%s: %s; not starting a second node on it", o->data_dir, r.reason);
-        return 5;
+        return SK_EXIT_IN_USE;
     }
     if (!sk_verdict_needs_restore(r.verdict))
         return 0;
     if (!o->repo) {
         log_warnx("%s: %s: %s; it needs a restore, and no repository is configured", o->data_dir,
                   sk_verdict_name(r.verdict), r.reason);
-        return 7;
+        return SK_EXIT_NOT_CLEAN;
     }
     log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
     int ex = restore_through_daemon(o);
     /* An incompatible state's environment is the wrong one to match: take the newest. */
-    return ex >= 0 ? ex : restore_latest(o, r.verdict == SK_VERDICT_INCOMPATIBLE);
+    return ex != NO_DAEMON ? ex : restore_latest(o, r.verdict == SK_VERDICT_INCOMPATIBLE);
 }
 
 int sk_run(const sk_run_opts_t *o)
