@@ -58,7 +58,7 @@ static void vlog(int level, int with_errno, const char *fmt, va_list ap)
     errno = saved;
 }
 
-void log_warn(const char *fmt, ...)
+void log_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,11 +66,27 @@ void log_warn(const char *fmt, ...)
     va_end(ap);
 }
 
-void log_warnx(const char *fmt, ...)
+void log_errorx(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vlog(SK_LOG_ERROR, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(SK_LOG_WARN, 1, fmt, ap);
+    va_end(ap);
+}
+
+void log_warnx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(SK_LOG_WARN, 0, fmt, ap);
     va_end(ap);
 }
 

@@ -1,9 +1,13 @@
 /*
  * log: the one logging module of slotkeeper.
  *
- * Messages go to stderr as "slotkeeper: <command>: <message>". log_warn appends
- * strerror(errno), log_warnx does not; fatal/fatalx log and exit(1). The level
- * is checked before anything is formatted. The daemon issue adds syslog.
+ * Messages go to stderr as "slotkeeper: <command>: <message>". Each call has a
+ * level, and a message above the current level is dropped before anything is
+ * formatted: log_error/log_errorx (an error that ends the operation or the
+ * run), log_warn/log_warnx (something went wrong and the program carries on),
+ * log_info, log_debug; fatal/fatalx log at error level and exit(1). The forms
+ * without x append strerror(errno). `log_level = warn` therefore shows errors
+ * and warnings, `error` only errors. The daemon issue adds syslog.
  */
 #ifndef SLOTKEEPER_LOG_H
 #define SLOTKEEPER_LOG_H
@@ -19,6 +23,8 @@ void log_init(const char *prog, const char *command, int level);
 void log_set_command(const char *command);
 int log_level(void);
 
+void log_error(const char *fmt, ...) SK_PRINTF(1, 2);
+void log_errorx(const char *fmt, ...) SK_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) SK_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) SK_PRINTF(1, 2);
 void log_info(const char *fmt, ...) SK_PRINTF(1, 2);

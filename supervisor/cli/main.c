@@ -339,9 +339,9 @@ static const struct command *current_command;
 int cli_fail(const sk_err_t *err)
 {
     if (err->path[0])
-        log_warnx("%s: %s", err->path, err->msg);
+        log_errorx("%s: %s", err->path, err->msg);
     else
-        log_warnx("%s", err->msg);
+        log_errorx("%s", err->msg);
     return sk_exit_code(err->code);
 }
 
@@ -355,7 +355,7 @@ static int usage_error(const struct command *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_warnx("%s (see 'slotkeeper %s --help')", msg, c ? c->name : "");
+    log_errorx("%s (see 'slotkeeper %s --help')", msg, c ? c->name : "");
     return SK_EXIT_USAGE;
 }
 
@@ -397,7 +397,7 @@ static int apply_config(const struct command *c, struct options *o)
     sk_err_t err;
     sk_err_clear(&err);
     if (sk_config_load(o->config, &the_config, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
+        log_errorx("%s: %s", err.path, err.msg);
         return SK_EXIT_USAGE;
     }
     the_config_loaded = true;
@@ -433,14 +433,14 @@ static int apply_config(const struct command *c, struct options *o)
             /* In a container: --data-dir is the slot's folder as mounted here, --slot (or
              * SLOTKEEPER_SLOT) names it to the host daemon. */
             if (o->slot > cf->slots) {
-                log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
+                log_errorx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
                 return SK_EXIT_USAGE;
             }
         } else if (o->given[O_SLOT]) {
             if (o->given[O_DATA_DIR])
                 return usage_error(c, "give --slot or --data-dir, not both");
             if (o->slot > cf->slots) {
-                log_warnx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
+                log_errorx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
                 return SK_EXIT_USAGE;
             }
             if (sk_config_expand(cf, cf->worker_data_dir, o->slot, o->slot_dir, sizeof(o->slot_dir)) < 0)
@@ -686,9 +686,9 @@ int main(int argc, char **argv)
     }
     if (!c) {
         if (!strcmp(argv[1], "repo"))
-            log_warnx("usage: slotkeeper repo init REPO");
+            log_errorx("usage: slotkeeper repo init REPO");
         else
-            log_warnx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
+            log_errorx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
         return SK_EXIT_USAGE;
     }
     log_set_command(c->name);

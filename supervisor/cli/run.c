@@ -133,7 +133,7 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
     sk_err_clear(&err);
     sk_repo_t *repo;
     if (sk_repo_open(o->repo, SK_LOCK_SHARED, o->lock_wait_ms, "run", &repo, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
+        log_errorx("%s: %s", err.path, err.msg);
         return sk_exit_code(err.code);
     }
     sk_restore_opts_t ro = {
@@ -142,7 +142,7 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
     int rc = sk_restore(repo, &ro, NULL, &res, &err);
     sk_repo_close(repo);
     if (rc < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
+        log_errorx("%s: %s", err.path, err.msg);
         return sk_exit_code(err.code);
     }
     log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
@@ -168,14 +168,14 @@ static int restore_through_daemon(const sk_run_opts_t *o)
         return NO_DAEMON;
     }
     if (rc < 0) {
-        log_warnx("%s: %s", err.path[0] ? err.path : o->control_socket, err.msg[0] ? err.msg : strerror(-rc));
+        log_errorx("%s: %s", err.path[0] ? err.path : o->control_socket, err.msg[0] ? err.msg : strerror(-rc));
         return SK_EXIT_FAIL;
     }
     int ex = 0;
     if (!json_is_true(json_object_get(a, "ok"))) {
         json_t *e = json_object_get(a, "error"), *x = json_object_get(a, "exit");
-        log_warnx("the daemon could not restore slot %u: %s", o->slot,
-                  json_is_string(e) ? json_string_value(e) : "no reason given");
+        log_errorx("the daemon could not restore slot %u: %s", o->slot,
+                   json_is_string(e) ? json_string_value(e) : "no reason given");
         ex = json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) < 64 ? (int)json_integer_value(x)
                                                                                            : SK_EXIT_FAIL;
     } else {
@@ -193,18 +193,18 @@ static int prepare(const sk_run_opts_t *o)
     sk_err_clear(&err);
     sk_datadir_report_t r;
     if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
+        log_errorx("%s: %s", err.path, err.msg);
         return SK_EXIT_FAIL;
     }
     if (r.verdict == SK_VERDICT_RUNNING) {
-        log_warnx("%s: %s; not starting a second node on it", o->data_dir, r.reason);
+        log_errorx("%s: %s; not starting a second node on it", o->data_dir, r.reason);
         return SK_EXIT_IN_USE;
     }
     if (!sk_verdict_needs_restore(r.verdict))
         return 0;
     if (!o->repo) {
-        log_warnx("%s: %s: %s; it needs a restore, and no repository is configured", o->data_dir,
-                  sk_verdict_name(r.verdict), r.reason);
+        log_errorx("%s: %s: %s; it needs a restore, and no repository is configured", o->data_dir,
+                   sk_verdict_name(r.verdict), r.reason);
         return SK_EXIT_NOT_CLEAN;
     }
     log_info("%s: %s: %s; restoring the newest good snapshot", o->data_dir, sk_verdict_name(r.verdict), r.reason);
@@ -226,7 +226,7 @@ int sk_run(const sk_run_opts_t *o)
         struct child c;
         int rc = start_and_wait(o->argv, &c);
         if (rc < 0) {
-            log_warnx("%s: cannot start: %s", o->argv[0], uv_strerror(rc));
+            log_errorx("%s: cannot start: %s", o->argv[0], uv_strerror(rc));
             return 127;
         }
         int code = c.term_signal ? 128 + c.term_signal : (int)c.exit_status;
@@ -243,8 +243,8 @@ int sk_run(const sk_run_opts_t *o)
         if (!corrupted)
             return code;
         if (attempt >= tries) {
-            log_warnx("%s: the node failed to start on its data %u time(s) (last exit %d); giving up", o->data_dir,
-                      attempt, code);
+            log_errorx("%s: the node failed to start on its data %u time(s) (last exit %d); giving up", o->data_dir,
+                       attempt, code);
             return code;
         }
         log_warnx("%s: the node exited %d at startup; restoring and trying again (%u of %u)", o->data_dir, code,
