@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "slotkeeper/config.h"
+#include "slotkeeper/nodeos.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
@@ -118,13 +119,12 @@ static int snapshot_locked(struct options *o)
     if (ex)
         return ex;
     sk_repo_sweep(repo);
-    static const char *defaults[] = {"blocks", "state"}, *dawn[] = {"blocks", "shared_mem"};
+    size_t ndefault;
+    const char *const *defaults = sk_nodeos_default_include(chk.layout, &ndefault);
     sk_snapshot_opts_t so = {
         .data_dir = o->data_dir,
-        .include = o->ninclude                    ? o->include
-                   : !strcmp(chk.layout, "dawn3") ? dawn
-                                                  : defaults,
-        .ninclude = o->ninclude ? o->ninclude : 2,
+        .include = o->ninclude ? o->include : defaults,
+        .ninclude = o->ninclude ? o->ninclude : ndefault,
         .threads = o->threads,
         .level = o->level,
         .facts = fs.f,

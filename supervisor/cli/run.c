@@ -18,12 +18,9 @@
 #include "slotkeeper/exitcode.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
+#include "slotkeeper/nodeos.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
-
-/* nodeos's exit codes that mean it could not start on its data (nodeos-facts.md section 2). */
-#define NODEOS_DATABASE_DIRTY 2
-#define NODEOS_OTHER_FAIL     254
 
 struct child {
     uv_process_t proc;
@@ -125,7 +122,7 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
     unsigned char env[SK_STATE_ENV_SIZE];
     static char env_hex[2 * SK_STATE_ENV_SIZE + 1];
     const char *require = NULL;
-    sk_path_join(state, sizeof(state), o->data_dir, "state/shared_memory.bin");
+    sk_path_join(state, sizeof(state), o->data_dir, SK_NODEOS_STATE_FILE);
     if (!ignore_env && sk_state_read_env(state, env, &err) == 0) {
         sk_env_to_hex(env, env_hex);
         require = env_hex;
@@ -237,7 +234,7 @@ int sk_run(const sk_run_opts_t *o)
         sk_datadir_report_t r;
         sk_err_t err;
         sk_err_clear(&err);
-        bool corrupted = code == NODEOS_DATABASE_DIRTY || code == NODEOS_OTHER_FAIL;
+        bool corrupted = sk_nodeos_exit_means_bad_data(code);
         if (sk_datadir_check(o->data_dir, &(sk_check_opts_t){0}, &r, &err) == 0 && sk_verdict_needs_restore(r.verdict))
             corrupted = true;
         if (!corrupted)
