@@ -1,8 +1,8 @@
 /*
- * config: the configuration table and its INI reader (see config.h). The table
- * below is the single source of each key's type, bounds, default and
- * documentation: loading, validation, defaults and `config check`'s output all
- * come from it.
+ * config: the INI reader of the configuration (see config.h). Each key's
+ * type, bounds, default and documentation come from the option table
+ * (option.c), which the command line shares: loading, validation, defaults
+ * and `config check`'s output all come from it.
  */
 #include "slotkeeper/config.h"
 
@@ -19,233 +19,41 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/metrics.h"
 #include "slotkeeper/paths.h"
+#include "option.h"
 
-/* T_SOCKET: an absolute path that fits a UNIX socket address (max: bytes); T_ADDRESS: HOST:PORT
- * as the metrics server takes it, or empty. */
-enum ktype { T_STR, T_PATH, T_TEMPLATE, T_LIST, T_UINT, T_DURATION, T_SIZE, T_MODE, T_ENUM, T_SOCKET, T_ADDRESS };
-#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define NKEYS    sk_noptions
+#define MAX_ROWS 128 /* rows of the option table a loader can track */
 
-static bool is_string(enum ktype t)
+static bool is_string(enum sk_opt_type t)
 {
     return t == T_STR || t == T_PATH || t == T_TEMPLATE || t == T_LIST || t == T_SOCKET || t == T_ADDRESS;
 }
 
-struct key {
-    const char *section, *name;
-    enum ktype type;
-    size_t offset;
-    uint64_t min, max;
-    const char *def;           /* NULL: required; "": optional and empty */
-    const char *const *values; /* T_ENUM */
-    const char *doc;
-};
-
-static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
-static const char *const quarantine_policies[] = {"keep", "delete", NULL};
-
-#define OFF(f) offsetof(sk_config_t, f)
-#define DAY    (24ULL * 3600 * 1000)
-static const struct key keys[] = {
-    {"daemon", "control_socket", T_SOCKET, OFF(control_socket), 1, SUN_PATH_MAX, "/run/slotkeeper/control.sock", NULL,
-     "UNIX socket the CLI talks to the daemon through"},
-    {"daemon", "control_socket_mode", T_MODE, OFF(control_socket_mode), 0, 0777, "0600", NULL,
-     "permissions of the control socket (octal)"},
-    {"daemon", "state_dir", T_PATH, OFF(state_dir), 0, 0, "/var/lib/slotkeeper/state", NULL,
-     "where the daemon keeps pid files and slot state"},
-    {"daemon", "log_level", T_ENUM, OFF(log_level), 0, 0, "info", log_levels, "error, warn, info or debug"},
-    {"daemon", "metrics_address", T_ADDRESS, OFF(metrics_address), 0, 0, "", NULL,
-     "HOST:PORT where the daemon serves Prometheus metrics at /metrics (e.g. 127.0.0.1:9488); empty: off"},
-
-    {"repository", "path", T_PATH, OFF(repo_path), 0, 0, NULL, NULL,
-     "the snapshot repository (made with `slotkeeper repo init`); required"},
-    {"repository", "keep_last", T_UINT, OFF(keep_last), 1, 100000, "6", NULL,
-     "snapshots prune keeps (the newest good one is never removed)"},
-    {"repository", "level", T_UINT, OFF(level), 1, 19, "3", NULL, "zstd level of new snapshots"},
-    {"repository", "threads", T_UINT, OFF(threads), 0, 256, "0", NULL,
-     "worker threads of snapshot, restore and verify; 0: one per CPU"},
-    {"repository", "lock_wait", T_DURATION, OFF(lock_wait_ms), 0, DAY, "60s", NULL,
-     "how long a command waits for the repository lock"},
-
-    {"archive", "data_dir", T_PATH, OFF(archive_data_dir), 0, 0, "", NULL,
-     "data-dir of the archival node that is snapshotted; empty: no archival node"},
-    {"archive", "command", T_TEMPLATE, OFF(archive_command), 0, 0, "", NULL,
-     "command line that starts the archival node ({data_dir} is its data-dir)"},
-    {"archive", "include", T_LIST, OFF(archive_include), 0, 0, "blocks,state", NULL,
-     "sub-folders a snapshot takes (Dawn 3.0: blocks,shared_mem)"},
-    {"archive", "snapshot_interval", T_DURATION, OFF(snapshot_interval_ms), 60000, 30 * DAY, "30m", NULL,
-     "time between two snapshots of the archival node"},
-    {"archive", "stop_timeout", T_DURATION, OFF(stop_timeout_ms), 1000, DAY, "300s", NULL,
-     "how long the archival node may take to stop after SIGTERM; past it, it is killed and that "
-     "cycle publishes nothing"},
-
-    {"workers", "slots", T_UINT, OFF(slots), 0, 1000, "0", NULL, "number of worker slots, numbered 1..slots"},
-    {"workers", "data_dir", T_TEMPLATE, OFF(worker_data_dir), 0, 0, "", NULL,
-     "data-dir of each slot, with {slot} (e.g. /srv/eos/{slot}); required when slots > 0"},
-    {"workers", "command", T_TEMPLATE, OFF(worker_command), 0, 0, "", NULL,
-     "command line that starts a worker ({slot}, {data_dir}, {http_port}, {p2p_port}); empty: the "
-     "workers run elsewhere (`slotkeeper run` in containers) and the daemon only restores them when "
-     "asked"},
-    {"workers", "http_port_base", T_UINT, OFF(http_port_base), 1, 65000, "8888", NULL,
-     "{http_port} of slot N is http_port_base + N"},
-    {"workers", "p2p_port_base", T_UINT, OFF(p2p_port_base), 1, 65000, "9876", NULL,
-     "{p2p_port} of slot N is p2p_port_base + N"},
-    {"workers", "startup_grace", T_DURATION, OFF(startup_grace_ms), 1000, DAY, "120s", NULL,
-     "a worker that exits within this time of starting failed to start"},
-    {"workers", "health_url", T_TEMPLATE, OFF(health_url), 0, 0, "http://127.0.0.1:{http_port}/v1/chain/get_info", NULL,
-     "get_info URL probed on each running worker; empty: no probe"},
-    {"workers", "health_interval", T_DURATION, OFF(health_interval_ms), 1000, DAY, "10s", NULL,
-     "time between two probes"},
-    {"workers", "stall_timeout", T_DURATION, OFF(stall_timeout_ms), 1000, DAY, "120s", NULL,
-     "a worker whose head block does not move for this long, or that does not answer, is restarted"},
-    {"workers", "backoff_min", T_DURATION, OFF(backoff_min_ms), 0, DAY, "1s", NULL,
-     "first restart delay after a crash; doubles on each crash"},
-    {"workers", "backoff_max", T_DURATION, OFF(backoff_max_ms), 0, DAY, "5m", NULL, "longest restart delay"},
-    {"workers", "stable_after", T_DURATION, OFF(stable_after_ms), 1000, DAY, "10m", NULL,
-     "a worker running this long has its back-off reset"},
-    {"workers", "restore_budget", T_UINT, OFF(restore_budget), 1, 1000, "3", NULL,
-     "restores a slot may have per restore_window; past it the slot goes to failed"},
-    {"workers", "restore_window", T_DURATION, OFF(restore_window_ms), 60000, 30 * DAY, "1h", NULL,
-     "the window of restore_budget"},
-    {"workers", "restores_at_once", T_UINT, OFF(restores_at_once), 1, 64, "1", NULL,
-     "restores running at the same time on this host; others wait"},
-    {"workers", "quarantine", T_ENUM, OFF(quarantine), 0, 0, "keep", quarantine_policies,
-     "keep the folders a restore replaces, or delete them"},
-    {"workers", "quarantine_keep", T_UINT, OFF(quarantine_keep), 0, 1000, "1", NULL,
-     "replaced copies kept per slot (with quarantine = keep)"},
-    {"workers", "log_file", T_TEMPLATE, OFF(log_file), 0, 0, "{data_dir}/nodeos.log", NULL,
-     "where a worker's stdout and stderr go"},
-    {"workers", "log_max_size", T_SIZE, OFF(log_max_size), 4096, 1ULL << 40, "64MiB", NULL,
-     "a worker's log is rotated at this size"},
-    {"workers", "log_keep", T_UINT, OFF(log_keep), 0, 100, "5", NULL, "rotated logs kept"},
-    {"workers", "stop_timeout", T_DURATION, OFF(worker_stop_timeout_ms), 1000, DAY, "300s", NULL,
-     "how long a worker may take to stop after SIGTERM"},
-};
-#define NKEYS (sizeof(keys) / sizeof(keys[0]))
-
-static const char *const placeholders[] = {"{slot}", "{data_dir}", "{http_port}", "{p2p_port}", NULL};
-
-static void *field(sk_config_t *c, const struct key *k)
+static void *field(sk_config_t *c, const sk_option_t *k)
 {
     return (char *)c + k->offset;
 }
 
-static bool template_ok(const char *v, char *why, size_t len)
+/* Parses v for row k (one with a key) into c; on failure writes the reason into why. */
+static int set_value(sk_config_t *c, const sk_option_t *k, const char *v, char *why, size_t len)
 {
-    for (const char *p = strchr(v, '{'); p; p = strchr(p + 1, '{')) {
-        bool known = false;
-        for (int i = 0; placeholders[i]; i++)
-            if (!strncmp(p, placeholders[i], strlen(placeholders[i])))
-                known = true;
-        if (!known) {
-            size_t n = strcspn(p, "}");
-            snprintf(why, len, "unknown placeholder '%.*s' (known: {slot}, {data_dir}, {http_port}, {p2p_port})",
-                     (int)(n + 1), p);
-            return false;
-        }
+    sk_optval_t val;
+    int rc = sk_option_parse(k, v, true, &val, why, len);
+    if (rc < 0)
+        return rc;
+    if (is_string(k->type)) {
+        char *d = strdup(v);
+        if (!d)
+            return -ENOMEM;
+        char **dst = field(c, k);
+        free(*dst);
+        *dst = d;
+    } else if (k->type == T_DURATION || k->type == T_SIZE) {
+        *(uint64_t *)field(c, k) = val.n;
+    } else {
+        *(unsigned *)field(c, k) = (unsigned)val.n;
     }
-    return true;
-}
-
-/* Parses v for key k into c; on failure writes the reason into why. */
-static int set_value(sk_config_t *c, const struct key *k, const char *v, char *why, size_t len)
-{
-    uint64_t n = 0;
-    int rc = 0;
-    switch (k->type) {
-    case T_STR:
-    case T_PATH:
-    case T_TEMPLATE:
-    case T_LIST:
-    case T_SOCKET:
-    case T_ADDRESS:
-        if ((!k->def || k->type == T_SOCKET) && !*v) {
-            snprintf(why, len, "empty, but required");
-            return -EINVAL;
-        }
-        if (k->type == T_SOCKET && strlen(v) > k->max) {
-            snprintf(why, len, "'%s' is %zu bytes; a UNIX socket path is at most %" PRIu64 " bytes", v, strlen(v),
-                     k->max);
-            return -EINVAL;
-        }
-        if (k->type == T_ADDRESS && *v) {
-            struct sockaddr_storage ss;
-            sk_err_t e;
-            sk_err_clear(&e);
-            if (sk_metrics_parse_address(v, &ss, &e) < 0) {
-                snprintf(why, len, "'%s' is %s", v, e.msg);
-                return -EINVAL;
-            }
-        }
-        if ((k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/') {
-            snprintf(why, len, "'%s' is not an absolute path", v);
-            return -EINVAL;
-        }
-        if (k->type == T_TEMPLATE && !template_ok(v, why, len))
-            return -EINVAL;
-        if (k->type == T_LIST) {
-            for (const char *p = v; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == ',')) {
-                    snprintf(why, len, "'%s' is not a comma-separated list of folder names", v);
-                    return -EINVAL;
-                }
-        }
-        {
-            char *d = strdup(v);
-            if (!d)
-                return -ENOMEM;
-            char **dst = field(c, k);
-            free(*dst);
-            *dst = d;
-        }
-        return 0;
-    case T_UINT:
-        rc = sk_parse_uint(v, k->min, k->max, &n);
-        if (rc < 0) {
-            snprintf(why, len, "'%s' is not a whole number from %" PRIu64 " to %" PRIu64, v, k->min, k->max);
-            return -EINVAL;
-        }
-        *(unsigned *)field(c, k) = (unsigned)n;
-        return 0;
-    case T_MODE: {
-        char *end;
-        errno = 0;
-        unsigned long m = strtoul(v, &end, 8);
-        if (!*v || *end || errno || m > k->max) {
-            snprintf(why, len, "'%s' is not an octal mode such as 0660", v);
-            return -EINVAL;
-        }
-        *(unsigned *)field(c, k) = (unsigned)m;
-        return 0;
-    }
-    case T_DURATION:
-        if (sk_parse_duration_ms(v, &n) < 0 || n < k->min || n > k->max) {
-            snprintf(why, len, "'%s' is not a duration from %" PRIu64 "ms to %" PRIu64 "ms (e.g. 300s, 10m, 1h)", v,
-                     k->min, k->max);
-            return -EINVAL;
-        }
-        *(uint64_t *)field(c, k) = n;
-        return 0;
-    case T_SIZE:
-        if (sk_parse_size(v, &n) < 0 || n < k->min || n > k->max) {
-            snprintf(why, len, "'%s' is not a size from %" PRIu64 " to %" PRIu64 " bytes (e.g. 64MiB)", v, k->min,
-                     k->max);
-            return -EINVAL;
-        }
-        *(uint64_t *)field(c, k) = n;
-        return 0;
-    case T_ENUM:
-        for (unsigned i = 0; k->values[i]; i++) {
-            if (!strcmp(v, k->values[i])) {
-                *(unsigned *)field(c, k) = i;
-                return 0;
-            }
-        }
-        snprintf(why, len, "'%s' is not one of:", v);
-        for (unsigned i = 0; k->values[i]; i++)
-            snprintf(why + strlen(why), len - strlen(why), " %s", k->values[i]);
-        return -EINVAL;
-    }
-    return -EINVAL;
+    return 0;
 }
 
 void sk_config_free(sk_config_t *c)
@@ -253,15 +61,15 @@ void sk_config_free(sk_config_t *c)
     if (!c)
         return;
     for (size_t i = 0; i < NKEYS; i++)
-        if (is_string(keys[i].type))
-            free(*(char **)field(c, &keys[i]));
+        if (sk_options[i].key && is_string(sk_options[i].type))
+            free(*(char **)field(c, &sk_options[i]));
     free(c->path);
     memset(c, 0, sizeof(*c));
 }
 
 struct loader {
     sk_config_t *c;
-    bool seen[NKEYS];
+    bool seen[MAX_ROWS];
     char why[512];
     char key[128];
 };
@@ -273,14 +81,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         return 1; /* report only the first error */
     snprintf(l->key, sizeof(l->key), "[%s] %s", section, name);
     for (size_t i = 0; i < NKEYS; i++) {
-        if (strcmp(keys[i].section, section) || strcmp(keys[i].name, name))
+        if (!sk_options[i].key || strcmp(sk_options[i].section, section) || strcmp(sk_options[i].key, name))
             continue;
         if (l->seen[i]) {
             snprintf(l->why, sizeof(l->why), "given twice");
             return 0;
         }
         l->seen[i] = true;
-        if (set_value(l->c, &keys[i], value, l->why, sizeof(l->why)) < 0) {
+        if (set_value(l->c, &sk_options[i], value, l->why, sizeof(l->why)) < 0) {
             if (!l->why[0])
                 snprintf(l->why, sizeof(l->why), "out of memory");
             return 0;
@@ -289,7 +97,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     }
     bool known_section = false;
     for (size_t i = 0; i < NKEYS; i++)
-        if (!strcmp(keys[i].section, section))
+        if (sk_options[i].key && !strcmp(sk_options[i].section, section))
             known_section = true;
     snprintf(l->why, sizeof(l->why), known_section ? "unknown key" : "unknown section");
     return 0;
@@ -396,10 +204,13 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     sk_config_t c;
     memset(&c, 0, sizeof(c));
     char why[512];
+    if (NKEYS > MAX_ROWS)
+        return sk_err_set(err, -EINVAL, path, "internal error: more than %d options", MAX_ROWS);
     for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].def && set_value(&c, &keys[i], keys[i].def, why, sizeof(why)) < 0) {
+        const sk_option_t *k = &sk_options[i];
+        if (k->key && k->def && set_value(&c, k, k->def, why, sizeof(why)) < 0) {
             sk_config_free(&c);
-            return sk_err_set(err, -EINVAL, path, "internal error: default of %s: %s", keys[i].name, why);
+            return sk_err_set(err, -EINVAL, path, "internal error: default of %s: %s", k->key, why);
         }
     }
     char *buf = NULL;
@@ -432,10 +243,10 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
         return sk_err_set(err, -EINVAL, path, "line %d: syntax error (expected [section] or key = value)", line);
     }
     for (size_t i = 0; i < NKEYS; i++) {
-        if (!keys[i].def && !l.seen[i]) {
+        if (sk_options[i].key && !sk_options[i].def && !l.seen[i]) {
             free(buf);
             sk_config_free(&c);
-            return sk_err_set(err, -EINVAL, path, "[%s] %s: required", keys[i].section, keys[i].name);
+            return sk_err_set(err, -EINVAL, path, "[%s] %s: required", sk_options[i].section, sk_options[i].key);
         }
     }
     /* Rules across keys. */
@@ -469,37 +280,14 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     return 0;
 }
 
-static void print_duration(FILE *f, uint64_t ms)
-{
-    if (ms && ms % 3600000 == 0)
-        fprintf(f, "%" PRIu64 "h", ms / 3600000);
-    else if (ms && ms % 60000 == 0)
-        fprintf(f, "%" PRIu64 "m", ms / 60000);
-    else if (ms % 1000 == 0)
-        fprintf(f, "%" PRIu64 "s", ms / 1000);
-    else
-        fprintf(f, "%" PRIu64 "ms", ms);
-}
-
-static void print_size(FILE *f, uint64_t n)
-{
-    static const char *units[] = {"TiB", "GiB", "MiB", "KiB"};
-    for (int i = 0; i < 4; i++) {
-        uint64_t u = 1ULL << (10 * (4 - i));
-        if (n && n % u == 0) {
-            fprintf(f, "%" PRIu64 "%s", n / u, units[i]);
-            return;
-        }
-    }
-    fprintf(f, "%" PRIu64, n);
-}
-
 void sk_config_print(const sk_config_t *c, FILE *f)
 {
     const char *section = NULL;
     sk_config_t *m = (sk_config_t *)c;
     for (size_t i = 0; i < NKEYS; i++) {
-        const struct key *k = &keys[i];
+        const sk_option_t *k = &sk_options[i];
+        if (!k->key)
+            continue;
         if (!section || strcmp(section, k->section)) {
             fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
             section = k->section;
@@ -518,35 +306,40 @@ void sk_config_print(const sk_config_t *c, FILE *f)
             const char *v = *(char **)field(m, k);
             /* "key=value" where "key = value" would not read back: inih takes " ;" for a comment,
              * and prescan refuses lines of 199 characters or more. */
-            if (v && *v && (v[0] == ';' || strlen(k->name) + 3 + strlen(v) >= 199))
-                fprintf(f, "%s=%s\n", k->name, v);
+            if (v && *v && (v[0] == ';' || strlen(k->key) + 3 + strlen(v) >= 199))
+                fprintf(f, "%s=%s\n", k->key, v);
             else if (v && *v)
-                fprintf(f, "%s = %s\n", k->name, v);
+                fprintf(f, "%s = %s\n", k->key, v);
             else if (k->def && *k->def)
-                fprintf(f, "%s =\n", k->name); /* set empty over a default (health_url: no probe) */
+                fprintf(f, "%s =\n", k->key); /* set empty over a default (health_url: no probe) */
             else
-                fprintf(f, "# %s =\n", k->name);
+                fprintf(f, "# %s =\n", k->key);
             break;
         }
         case T_UINT:
-            fprintf(f, "%s = %u\n", k->name, *(unsigned *)field(m, k));
+            fprintf(f, "%s = %u\n", k->key, *(unsigned *)field(m, k));
             break;
         case T_MODE:
-            fprintf(f, "%s = %04o\n", k->name, *(unsigned *)field(m, k));
+            fprintf(f, "%s = %04o\n", k->key, *(unsigned *)field(m, k));
             break;
         case T_DURATION:
-            fprintf(f, "%s = ", k->name);
-            print_duration(f, *(uint64_t *)field(m, k));
+            fprintf(f, "%s = ", k->key);
+            sk_option_print_duration(f, *(uint64_t *)field(m, k));
             fprintf(f, "\n");
             break;
         case T_SIZE:
-            fprintf(f, "%s = ", k->name);
-            print_size(f, *(uint64_t *)field(m, k));
+            fprintf(f, "%s = ", k->key);
+            sk_option_print_size(f, *(uint64_t *)field(m, k));
             fprintf(f, "\n");
             break;
         case T_ENUM:
-            fprintf(f, "%s = %s\n", k->name, k->values[*(unsigned *)field(m, k)]);
+            fprintf(f, "%s = %s\n", k->key, k->values[*(unsigned *)field(m, k)]);
             break;
+        case T_POW2:
+        case T_SNAPSHOT_ID:
+        case T_CHAIN_ID:
+        case T_FLAG:
+            break; /* command line only */
         }
     }
 }

@@ -16,47 +16,18 @@
 #include "slotkeeper/error.h"
 #include "slotkeeper/exitcode.h"
 #include "slotkeeper/repo.h"
+#include "../option.h"
 
 /* snapshot -c and restore --slot through the daemon: not an exit code, the result of a
  * forwarding helper when no daemon listens, so that the caller does the work itself. */
 enum { CLI_NO_DAEMON = -1 };
 
-/* Options, as one struct; `given` remembers which were on the command line. */
-enum opt_id {
-    O_REPO,
-    O_DATA_DIR,
-    O_INCLUDE,
-    O_LEVEL,
-    O_THREADS,
-    O_LOCK_WAIT,
-    O_CHUNK_SIZE,
-    O_LOG_CHUNK_SIZE,
-    O_SNAPSHOT,
-    O_QUARANTINE,
-    O_KEEP_QUARANTINE,
-    O_KEEP_LAST,
-    O_JSON,
-    O_ALL,
-    O_NO_PROGRESS,
-    O_QUIET,
-    O_DEEP,
-    O_REFERENCE,
-    O_CONFIG,
-    O_SLOT,
-    O_OUTPUT,
-    O_TRIES,
-    O_STARTUP_GRACE,
-    O_CHAIN_ID,
-    O_FORCE_CHAIN,
-    O_HELP,
-    O_COUNT
-};
-
+/* Options, as one struct; `given` remembers which were on the command line (ids: option.h). */
 struct options {
     bool given[O_COUNT];
     const char *repo, *data_dir, *snapshot;
     char *include_buf;
-    const char *include[16];
+    const char *include[SK_OPTION_LIST_MAX];
     size_t ninclude;
     int level, threads;
     uint64_t lock_wait_ms, chunk_size, log_chunk_size;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../option.h"
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"
@@ -50,35 +51,34 @@
 
 #define SK_VERSION "0.1.0"
 
-static const struct option long_opts[] = {
-    {"repo", required_argument, NULL, O_REPO},
-    {"data-dir", required_argument, NULL, O_DATA_DIR},
-    {"include", required_argument, NULL, O_INCLUDE},
-    {"level", required_argument, NULL, O_LEVEL},
-    {"threads", required_argument, NULL, O_THREADS},
-    {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
-    {"chunk-size", required_argument, NULL, O_CHUNK_SIZE},
-    {"log-chunk-size", required_argument, NULL, O_LOG_CHUNK_SIZE},
-    {"snapshot", required_argument, NULL, O_SNAPSHOT},
-    {"quarantine", required_argument, NULL, O_QUARANTINE},
-    {"keep-quarantine", required_argument, NULL, O_KEEP_QUARANTINE},
-    {"keep-last", required_argument, NULL, O_KEEP_LAST},
-    {"json", no_argument, NULL, O_JSON},
-    {"all", no_argument, NULL, O_ALL},
-    {"no-progress", no_argument, NULL, O_NO_PROGRESS},
-    {"quiet", no_argument, NULL, O_QUIET},
-    {"deep", no_argument, NULL, O_DEEP},
-    {"reference", required_argument, NULL, O_REFERENCE},
-    {"config", required_argument, NULL, O_CONFIG},
-    {"slot", required_argument, NULL, O_SLOT},
-    {"output", required_argument, NULL, O_OUTPUT},
-    {"tries", required_argument, NULL, O_TRIES},
-    {"startup-grace", required_argument, NULL, O_STARTUP_GRACE},
-    {"chain-id", required_argument, NULL, O_CHAIN_ID},
-    {"force-chain", no_argument, NULL, O_FORCE_CHAIN},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0},
-};
+/* getopt's view of the option table (option.h), filled once by main. */
+static struct option long_opts[O_COUNT + 1];
+static char short_opts[16] = ":";
+
+static void build_long_opts(void)
+{
+    size_t n = 0, ns = 1;
+    for (size_t i = 0; i < sk_noptions; i++) {
+        const sk_option_t *k = &sk_options[i];
+        if (!k->flag)
+            continue;
+        long_opts[n++] = (struct option){k->flag, k->type == T_FLAG ? no_argument : required_argument, NULL, k->id};
+        if (k->short_flag && ns + 2 < sizeof(short_opts)) {
+            short_opts[ns++] = k->short_flag;
+            if (k->type != T_FLAG)
+                short_opts[ns++] = ':';
+        }
+    }
+}
+
+/* The short option of ch ('c' for -c), as its enum sk_opt_id, or ch itself. */
+static int short_to_id(int ch)
+{
+    for (size_t i = 0; i < sk_noptions; i++)
+        if (sk_options[i].flag && sk_options[i].short_flag && sk_options[i].short_flag == ch)
+            return sk_options[i].id;
+    return ch;
+}
 
 struct command {
     const char *name;
@@ -101,12 +101,7 @@ static const struct command commands[] = {
      "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--log-chunk-size SIZE] [--level N]\n"
      "\n"
      "Creates an empty repository in REPO (a missing or empty folder). Chunk sizes are powers\n"
-     "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"
-     "  --chunk-size SIZE      chunk size of files changed in place, such as\n"
-     "                         state/shared_memory.bin (default 128KiB)\n"
-     "  --log-chunk-size SIZE  chunk size of append-only files, names ending in .log or\n"
-     "                         .index such as blocks/blocks.log (default 1MiB)\n"
-     "  --level N              default zstd level for snapshots, 1..19 (default 3)\n"},
+     "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
          B(O_CONFIG),
@@ -115,17 +110,7 @@ static const struct command commands[] = {
      "\n"
      "Snapshots the named sub-folders of a stopped node's data-dir into the repository and\n"
      "prints the new snapshot id on stdout. Chunks the repository already holds are not\n"
-     "written again; holes and all-zero chunks are not stored.\n"
-     "  --data-dir DIR     the node's data-dir (it must not be in use)\n"
-     "  --repo REPO        the repository\n"
-     "  --include LIST     comma-separated sub-folders (default blocks,state; a Dawn 3.0\n"
-     "                     data-dir uses blocks,shared_mem)\n"
-     "  --level N          zstd level 1..19 (default: the repository's)\n"
-     "  --threads N        worker threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR (e.g. 30s, 5m) for the repository lock (default 60s)\n"
-     "  --no-progress      no progress line even on a terminal\n"
-     "  -c, --config FILE  take --repo, --data-dir ([archive] data_dir), --include and --level\n"
-     "                     from the configuration when not given\n"},
+     "written again; holes and all-zero chunks are not stored.\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
          B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
@@ -137,34 +122,12 @@ static const struct command commands[] = {
      "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
      "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
      "process holds DIR's state lock. The replaced folders are kept in\n"
-     "DIR/.slotkeeper/quarantine/. Run it again if it was interrupted.\n"
-     "  --snapshot ID      the snapshot to restore, or 'latest' (the default): the newest good one\n"
-     "                     of the slot's chain, the one with the highest head block\n"
-     "  --data-dir DIR     the slot's data-dir\n"
-     "  --repo REPO        the repository\n"
-     "  --quarantine keep|delete\n"
-     "                     keep the replaced folders (default) or delete them when done\n"
-     "  --keep-quarantine K  replaced copies to keep per slot (default 1)\n"
-     "  -c, --config FILE  take --repo and the quarantine policy from the configuration\n"
-     "  --slot N           with -c: the data-dir of worker slot N ([workers] data_dir)\n"
-     "  --reference FILE   a state file or snapshot manifest from the slot's nodeos build: only a\n"
-     "                     snapshot whose state environment (OS, arch, Boost, compiler) matches\n"
-     "                     it is restored ('latest' picks the newest such one; exit 8 otherwise)\n"
-     "  --chain-id ID      the chain (64 hex digits) when DIR's blocks.log and genesis.json name\n"
-     "                     none; needed for 'latest' if the repository holds several chains\n"
-     "  --force-chain      restore a snapshot of another chain than the one DIR's blocks.log or\n"
-     "                     genesis.json names (refused otherwise: exit 8, nothing changed)\n"
-     "  --threads N        worker threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  --no-progress      no progress line even on a terminal\n"},
+     "DIR/.slotkeeper/quarantine/. Run it again if it was interrupted.\n"},
     {"list", cmd_list, COMMON | B(O_REPO) | B(O_JSON) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO), 0, 0,
      "usage: slotkeeper list --repo REPO [--json]\n"
      "\n"
      "Lists the snapshots, oldest first: id, time, files, logical size, stored size\n"
-     "(compressed bytes of the chunks it references), new bytes (what it added), status.\n"
-     "  --json             one JSON object with a \"snapshots\" array\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  -c, --config FILE  take --repo from the configuration\n"},
+     "(compressed bytes of the chunks it references), new bytes (what it added), status.\n"},
     {"verify", cmd_verify,
      COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO), 0, 64,
@@ -172,22 +135,14 @@ static const struct command commands[] = {
      "\n"
      "Reads and decompresses every chunk the snapshots reference and checks every hash.\n"
      "A snapshot that fails is marked bad (never restored again) and its damaged chunks and\n"
-     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one.\n"
-     "  --all              every snapshot\n"
-     "  --json             one JSON object with the results\n"
-     "  --threads N        worker threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  -c, --config FILE  take --repo from the configuration\n"},
+     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one.\n"},
     {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
      0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
      "\n"
      "Keeps the newest N good snapshots (N >= 1; the newest good one is never removed),\n"
      "removes the others (bad ones included), then every chunk nothing references.\n"
-     "Takes the repository's exclusive lock.\n"
-     "  --keep-last N      snapshots to keep\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  -c, --config FILE  take --repo and --keep-last ([repository] keep_last) from the configuration\n"},
+     "Takes the repository's exclusive lock.\n"},
     {"export", cmd_export,
      COMMON | B(O_REPO) | B(O_OUTPUT) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO) | B(O_OUTPUT), 1, 1,
@@ -196,14 +151,7 @@ static const struct command commands[] = {
      "Writes a snapshot as a standard pax tar compressed with zstd, sparse files recorded as\n"
      "sparse and the manifest inside as " SK_EXPORT_MANIFEST_NAME ". A host without slotkeeper\n"
      "restores it with: tar --zstd -xf FILE.tar.zst -C DATA_DIR. Every chunk is checked on\n"
-     "the way; memory does not grow with the snapshot. The file appears only when complete.\n"
-     "  -o, --output FILE  the archive to write, or - for stdout\n"
-     "  --repo REPO        the repository (or -c FILE)\n"
-     "  --level N          zstd level 1..19 (default: the repository's)\n"
-     "  --threads N        zstd threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  --no-progress      no progress line even on a terminal\n"
-     "  -c, --config FILE  take --repo from the configuration\n"},
+     "the way; memory does not grow with the snapshot. The file appears only when complete.\n"},
     {"import", cmd_import, COMMON | B(O_REPO) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO), 1, 1,
      "usage: slotkeeper import FILE|- --repo REPO [options]\n"
@@ -213,12 +161,7 @@ static const struct command commands[] = {
      "manifest inside; one without a manifest (a plain blocks/ + state/ tarball) is imported\n"
      "when 'check' says the data-dir it holds is clean. Hostile archives are refused (exit 3):\n"
      "absolute paths, '..', hard links, links leaving their folder, devices, fifos, truncated\n"
-     "streams, manifests that do not match; nothing is left behind. Prints the new id.\n"
-     "  --repo REPO        the repository (or -c FILE)\n"
-     "  --threads N        worker threads (default: one per CPU)\n"
-     "  --lock-wait DUR    wait up to DUR for the repository lock (default 60s)\n"
-     "  --no-progress      no progress line even on a terminal\n"
-     "  -c, --config FILE  take --repo from the configuration\n"},
+     "streams, manifests that do not match; nothing is left behind. Prints the new id.\n"},
     {"run", cmd_run,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SLOT) | B(O_CONFIG) | B(O_TRIES) | B(O_STARTUP_GRACE) | B(O_LOCK_WAIT),
      B(O_DATA_DIR), 1, 4096,
@@ -234,14 +177,7 @@ static const struct command commands[] = {
      "an error (exit 5). Then runs the node as its child, stdout/stderr passed through,\n"
      "forwards SIGTERM, SIGINT and SIGHUP, and exits with the node's own exit code (128+signal\n"
      "if it was killed). A node that fails at startup on corrupted state is restored and\n"
-     "started again, at most --tries starts in all; then run exits with the node's code.\n"
-     "  --slot N             with -c: worker slot N ([workers] data_dir); default: $SLOTKEEPER_SLOT\n"
-     "  -c, --config FILE    take the repository, the slot's data-dir and the startup grace from it\n"
-     "  --data-dir DIR       the data-dir (with --slot and -c: the slot's folder as mounted here)\n"
-     "  --repo REPO          the repository to restore from (without -c)\n"
-     "  --tries N            starts in all (default 2)\n"
-     "  --startup-grace DUR  an exit within this time of starting is a failure to start (default 120s)\n"
-     "  --lock-wait DUR      wait up to DUR for the repository lock (default 60s)\n"},
+     "started again, at most --tries starts in all; then run exits with the node's code.\n"},
     {"daemon", cmd_daemon, COMMON | B(O_CONFIG), 0, 0, 0,
      "usage: slotkeeper daemon [-c FILE]\n"
      "\n"
@@ -250,16 +186,12 @@ static const struct command commands[] = {
      "crash, restored from the newest good snapshot when they cannot start on their data).\n"
      "Serves the control socket that status, snapshot -c, restore --slot, stop, start and\n"
      "reset use. SIGHUP reloads the configuration; SIGTERM or SIGINT stops every node cleanly,\n"
-     "then exits 0. Nodes survive a crash of the daemon; the next daemon adopts them.\n"
-     "  -c, --config FILE  the configuration (default " SK_CONFIG_DEFAULT_PATH ")\n"},
+     "then exits 0. Nodes survive a crash of the daemon; the next daemon adopts them.\n"},
     {"status", cmd_status, COMMON | B(O_CONFIG) | B(O_JSON), 0, 0, 0,
      "usage: slotkeeper status [-c FILE] [--json]\n"
      "\n"
      "Asks the daemon for every slot's state, pid, uptime, head block, restarts, restores and\n"
-     "last failure, the archival node's, and the last snapshot cycles.\n"
-     "  -c, --config FILE  the configuration naming the control socket (default\n"
-     "                     " SK_CONFIG_DEFAULT_PATH ")\n"
-     "  --json             the daemon's answer as JSON\n"},
+     "last failure, the archival node's, and the last snapshot cycles.\n"},
     {"stop", cmd_stop, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
      "usage: slotkeeper stop --slot N [-c FILE]\n"
      "\n"
@@ -286,8 +218,7 @@ static const struct command commands[] = {
      "Reads the configuration file, checks every key (type, bounds, required keys, templates),\n"
      "and prints the effective configuration, defaults included, with each key's\n"
      "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2.\n"
-     "etc/slotkeeper.conf documents every key.\n"
-     "  -c, --config FILE  the configuration file\n"},
+     "etc/slotkeeper.conf documents every key.\n"},
     {"check", cmd_check, COMMON | B(O_JSON) | B(O_DEEP) | B(O_REFERENCE), 0, 1, 1,
      "usage: slotkeeper check DATA_DIR [--json] [--deep] [--reference FILE]\n"
      "\n"
@@ -301,12 +232,7 @@ static const struct command commands[] = {
      "  13 corrupt       block log or index damaged, fork database missing, bad state size\n"
      "  14 missing       no state file or no block log\n"
      "  15 restoring     a slotkeeper restore into it is unfinished\n"
-     "  (1: the data-dir could not be read; 2: usage error)\n"
-     "  --json             the same facts as one JSON object with a \"verdict\" field\n"
-     "  --deep             also walk every block-log entry and the whole index and report the\n"
-     "                     first inconsistency with its offset\n"
-     "  --reference FILE   a state file (shared_memory.bin) or a snapshot manifest whose\n"
-     "                     state environment (OS, arch, Boost, compiler) the data-dir must match\n"},
+     "  (1: the data-dir could not be read; 2: usage error)\n"},
 };
 
 static const char main_usage[] =
@@ -418,12 +344,15 @@ static int apply_config(const struct command *c, struct options *o)
         if (!o->given[O_LEVEL])
             o->level = (int)cf->level;
         if (!o->given[O_INCLUDE]) {
-            o->include_buf = strdup(cf->archive_include);
-            if (!o->include_buf)
-                return SK_EXIT_FAIL;
-            for (char *save, *t = strtok_r(o->include_buf, ",", &save); t && o->ninclude < 16;
-                 t = strtok_r(NULL, ",", &save))
-                o->include[o->ninclude++] = t;
+            /* The loader checked it against the same table: only out of memory can fail. */
+            char why[256];
+            int n = sk_option_split_list(cf->archive_include, &o->include_buf, o->include, SK_OPTION_LIST_MAX, why,
+                                         sizeof(why));
+            if (n < 0) {
+                log_errorx("%s: [archive] include: %s", o->config, n == -ENOMEM ? "out of memory" : why);
+                return n == -ENOMEM ? SK_EXIT_FAIL : SK_EXIT_USAGE;
+            }
+            o->ninclude = (size_t)n;
         }
     }
     if (c->run == cmd_run && !o->given[O_STARTUP_GRACE])
@@ -469,28 +398,42 @@ const struct sk_config *cli_config(void)
     return the_config_loaded ? &the_config : NULL;
 }
 
+/* Not an exit code: parse_options's result when it printed --help (main then exits 0). */
+enum { HELP_SHOWN = -1 };
+
+/* The default of a command-line option as the table gives it (the same as its key's). */
+static uint64_t table_default(int id)
+{
+    const sk_option_t *k = sk_option_by_id(id);
+    sk_optval_t v;
+    char why[128];
+    return k && k->def && sk_option_parse(k, k->def, false, &v, why, sizeof(why)) == 0 ? v.n : 0;
+}
+
 static int parse_options(const struct command *c, int argc, char **argv, struct options *o)
 {
     o->progress = true;
-    o->lock_wait_ms = 60000;
-    o->keep_quarantine = SK_QUARANTINE_KEEP;
+    o->lock_wait_ms = table_default(O_LOCK_WAIT);
+    o->keep_quarantine = (unsigned)table_default(O_KEEP_QUARANTINE);
     optind = 1;
     opterr = 0;
     int ch;
-    uint64_t v;
-    while ((ch = getopt_long(argc, argv, ":hc:o:", long_opts, NULL)) != -1) {
-        if (ch == 'h')
-            ch = O_HELP;
-        if (ch == 'o')
-            ch = O_OUTPUT;
-        if (ch == 'c')
-            ch = O_CONFIG;
+    while ((ch = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+        ch = short_to_id(ch);
         if (ch == '?')
             return usage_error(c, "unknown option '%s'", argv[optind - 1]);
         if (ch == ':')
             return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+        const sk_option_t *k = sk_option_by_id(ch);
+        if (!k)
+            return usage_error(c, "unknown option '%s'", argv[optind - 1]);
         if (!(c->allowed & B(ch)))
-            return usage_error(c, "option '--%s' does not apply to '%s'", long_opts[ch].name, c->name);
+            return usage_error(c, "option '--%s' does not apply to '%s'", k->flag, c->name);
+        /* Every value is checked against the table, with the bounds its configuration key has. */
+        sk_optval_t v = {0, optarg};
+        char why[512];
+        if (k->type != T_FLAG && sk_option_parse(k, optarg, false, &v, why, sizeof(why)) < 0)
+            return usage_error(c, "--%s: %s", k->flag, why);
         o->given[ch] = true;
         switch (ch) {
         case O_REPO:
@@ -500,67 +443,42 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             o->data_dir = optarg;
             break;
         case O_SNAPSHOT:
-            if (strcmp(optarg, "latest") && !sk_id_valid(optarg))
-                return usage_error(c, "--snapshot: '%s' is not a snapshot id", optarg);
             o->snapshot = optarg;
             break;
         case O_INCLUDE: {
             free(o->include_buf);
-            o->include_buf = strdup(optarg);
-            o->ninclude = 0;
-            if (!o->include_buf)
+            o->include_buf = NULL;
+            int n = sk_option_split_list(optarg, &o->include_buf, o->include, SK_OPTION_LIST_MAX, why, sizeof(why));
+            if (n == -ENOMEM)
                 return SK_EXIT_FAIL;
-            for (char *save, *t = strtok_r(o->include_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (o->ninclude == 16)
-                    return usage_error(c, "--include: at most 16 folders");
-                if (!*t || strchr(t, '/') || !strcmp(t, ".") || !strcmp(t, ".."))
-                    return usage_error(c, "--include: '%s' is not a plain folder name", t);
-                o->include[o->ninclude++] = t;
-            }
-            if (!o->ninclude)
-                return usage_error(c, "--include: empty list");
+            if (n < 0)
+                return usage_error(c, "--include: %s", why);
+            o->ninclude = (size_t)n;
             break;
         }
         case O_LEVEL:
-            if (sk_parse_uint(optarg, 1, 19, &v) < 0)
-                return usage_error(c, "--level: '%s' is not a zstd level 1..19", optarg);
-            o->level = (int)v;
+            o->level = (int)v.n;
             break;
         case O_THREADS:
-            if (sk_parse_uint(optarg, 1, 256, &v) < 0)
-                return usage_error(c, "--threads: '%s' is not a number 1..256", optarg);
-            o->threads = (int)v;
+            o->threads = (int)v.n;
             break;
         case O_LOCK_WAIT:
-            if (sk_parse_duration_ms(optarg, &o->lock_wait_ms) < 0)
-                return usage_error(c, "--lock-wait: '%s' is not a duration (e.g. 0, 30s, 5m)", optarg);
+            o->lock_wait_ms = v.n;
             break;
         case O_CHUNK_SIZE:
-        case O_LOG_CHUNK_SIZE: {
-            uint64_t *dst = ch == O_CHUNK_SIZE ? &o->chunk_size : &o->log_chunk_size;
-            if (sk_parse_size(optarg, dst) < 0 || *dst < SK_CHUNK_SIZE_MIN || *dst > SK_CHUNK_SIZE_MAX ||
-                (*dst & (*dst - 1)))
-                return usage_error(c, "--%s: '%s' is not a power of two from 4KiB to 64MiB", long_opts[ch].name,
-                                   optarg);
+            o->chunk_size = v.n;
             break;
-        }
+        case O_LOG_CHUNK_SIZE:
+            o->log_chunk_size = v.n;
+            break;
         case O_QUARANTINE:
-            if (!strcmp(optarg, "delete"))
-                o->quarantine_delete = true;
-            else if (!strcmp(optarg, "keep"))
-                o->quarantine_delete = false;
-            else
-                return usage_error(c, "--quarantine: '%s' is not 'keep' or 'delete'", optarg);
+            o->quarantine_delete = v.n == 1;
             break;
         case O_KEEP_QUARANTINE:
-            if (sk_parse_uint(optarg, 0, 1000, &v) < 0)
-                return usage_error(c, "--keep-quarantine: '%s' is not a number 0..1000", optarg);
-            o->keep_quarantine = (unsigned)v;
+            o->keep_quarantine = (unsigned)v.n;
             break;
         case O_KEEP_LAST:
-            if (sk_parse_uint(optarg, 1, 1000000, &v) < 0)
-                return usage_error(c, "--keep-last: '%s' is not a number of at least 1", optarg);
-            o->keep_last = (unsigned)v;
+            o->keep_last = (unsigned)v.n;
             break;
         case O_JSON:
             o->json = true;
@@ -581,8 +499,6 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             o->reference = optarg;
             break;
         case O_CHAIN_ID:
-            if (!sk_chainid_valid(optarg))
-                return usage_error(c, "--chain-id: '%s' is not a chain id (64 lowercase hex digits)", optarg);
             o->chain_id = optarg;
             break;
         case O_FORCE_CHAIN:
@@ -592,21 +508,16 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             o->config = optarg;
             break;
         case O_TRIES:
-            if (sk_parse_uint(optarg, 1, 100, &v) < 0)
-                return usage_error(c, "--tries: '%s' is not a number 1..100", optarg);
-            o->tries = (unsigned)v;
+            o->tries = (unsigned)v.n;
             break;
         case O_STARTUP_GRACE:
-            if (sk_parse_duration_ms(optarg, &o->startup_grace_ms) < 0)
-                return usage_error(c, "--startup-grace: '%s' is not a duration (e.g. 120s)", optarg);
+            o->startup_grace_ms = v.n;
             break;
         case O_OUTPUT:
             o->output = optarg;
             break;
         case O_SLOT:
-            if (sk_parse_uint(optarg, 1, 1000, &v) < 0)
-                return usage_error(c, "--slot: '%s' is not a slot number 1..1000", optarg);
-            o->slot = (unsigned)v;
+            o->slot = (unsigned)v.n;
             break;
         case O_HELP:
             break;
@@ -614,7 +525,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     if (o->given[O_HELP]) {
         fputs(c->usage, stdout);
-        return -1;
+        fputs("\noptions:\n", stdout);
+        sk_option_print_help(c->allowed, stdout);
+        return HELP_SHOWN;
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
@@ -622,9 +535,11 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
      * SLOTKEEPER_SLOT={{.Task.Slot}} when --slot is not given. */
     const char *env_slot = getenv("SLOTKEEPER_SLOT");
     if (c->run == cmd_run && !o->given[O_SLOT] && (!o->given[O_DATA_DIR] || o->config) && env_slot && *env_slot) {
-        if (sk_parse_uint(env_slot, 1, 1000, &v) < 0)
-            return usage_error(c, "SLOTKEEPER_SLOT: '%s' is not a slot number 1..1000", env_slot);
-        o->slot = (unsigned)v;
+        sk_optval_t v;
+        char why[256];
+        if (sk_option_parse(sk_option_by_id(O_SLOT), env_slot, false, &v, why, sizeof(why)) < 0)
+            return usage_error(c, "SLOTKEEPER_SLOT: %s", why);
+        o->slot = (unsigned)v.n;
         o->given[O_SLOT] = true;
     }
     o->explicit_repo = o->given[O_REPO];
@@ -644,7 +559,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
                            o->nargs > c->max_args ? argv[optind + c->max_args] : "");
     for (int i = 0; i < O_COUNT; i++)
         if ((c->required & B(i)) && !o->given[i])
-            return usage_error(c, "missing --%s", long_opts[i].name);
+            return usage_error(c, "missing --%s", sk_option_by_id(i)->flag);
     return 0;
 }
 
@@ -656,6 +571,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    build_long_opts();
     log_init("slotkeeper", NULL, SK_LOG_INFO);
     if (argc < 2) {
         fputs(main_usage, stderr);
@@ -711,7 +627,7 @@ int main(int argc, char **argv)
     int rc = parse_options(c, argc - skip, argv + skip, &o);
     if (rc == 0)
         rc = c->run(&o);
-    else if (rc < 0)
+    else if (rc == HELP_SHOWN)
         rc = SK_EXIT_OK;
     free(o.include_buf);
     if (the_config_loaded)

@@ -24,7 +24,7 @@ run 2 "option of another command" "$SK" list --repo x --keep-last 3
 run 2 "missing --repo" "$SK" snapshot --data-dir x
 run 2 "missing --data-dir" "$SK" restore --repo x
 run 2 "bad --level" "$SK" snapshot --data-dir x --repo y --level 99
-run 2 "bad --threads" "$SK" snapshot --data-dir x --repo y --threads 0
+run 2 "bad --threads" "$SK" snapshot --data-dir x --repo y --threads 257
 run 2 "bad --lock-wait" "$SK" snapshot --data-dir x --repo y --lock-wait soon
 run 2 "bad --chunk-size" "$SK" repo init "$W/r" --chunk-size 1000
 check "no repository was made by the bad init" test ! -e "$W/r"
