@@ -143,7 +143,7 @@ static bool run_one(const struct unit_test *t, const char *base, double *secs)
 
 int main(int argc, char **argv)
 {
-    log_init("slotkeeper", "unit", SK_LOG_ERROR);
+    log_init("slotkeeper", "unit", SK_LOG_WARN);
     qsort(tests, ntests, sizeof(tests[0]), cmp_test);
 
     const struct unit_test **run = calloc(ntests + (size_t)argc, sizeof(*run));
