@@ -24,13 +24,13 @@ PC_LIBS   = $(shell pkg-config --libs $(PC_MODULES) 2>/dev/null)
 
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
+ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude -Isupervisor $(PC_CFLAGS) -pthread -MMD -MP
 LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # supervisor/main.c and supervisor/cmd_*.c are the command line; everything else is library.
 BIN_SRC := supervisor/main.c $(wildcard supervisor/cmd_*.c)
-LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c))
+LIB_SRC := $(wildcard snapshot/*.c) $(filter-out $(BIN_SRC),$(wildcard supervisor/*.c)) $(wildcard supervisor/daemon/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOLS   := mkdatadir runstat holdlock ctlsend yamlcheck
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 
 #include "slotkeeper/fsutil.h"
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 #include "slotkeeper/paths.h"
 
 /* T_SOCKET: an absolute path that fits a UNIX socket address (max: bytes); T_ADDRESS: HOST:PORT

@@ -43,7 +43,7 @@
 #include <uv.h>
 
 #include "fuzz_common.h"
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 
 #define MAX_HELD 256
 

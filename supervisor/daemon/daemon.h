@@ -24,11 +24,11 @@
 #include <uv.h>
 
 #include "slotkeeper/config.h"
-#include "slotkeeper/control.h"
-#include "slotkeeper/health.h"
-#include "slotkeeper/metrics.h"
-#include "slotkeeper/slot.h"
-#include "slotkeeper/statefile.h"
+#include "daemon/control.h"
+#include "daemon/health.h"
+#include "daemon/metrics.h"
+#include "daemon/slot.h"
+#include "daemon/statefile.h"
 
 typedef struct sk_waiter sk_waiter_t;
 

@@ -12,7 +12,7 @@
  *
  * The client, for the CLI, is plain blocking sockets with a deadline.
  */
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 
 #include <errno.h>
 #include <fcntl.h>

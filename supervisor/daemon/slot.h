@@ -36,7 +36,7 @@
 
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
-#include "slotkeeper/health.h"
+#include "daemon/health.h"
 #include "slotkeeper/manifest.h"
 
 typedef enum sk_slot_state {

@@ -5,7 +5,7 @@
  * they concern reaches the outcome: each waits as a waiter, checked after
  * every transition of its slot.
  */
-#include "slotkeeper/daemon.h"
+#include "daemon/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -22,7 +22,7 @@
  * rest) closes the connection: scrapes are small, and memory held for a client
  * that does not read stays bounded.
  */
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -7,7 +7,7 @@
  * that an operator's stop made moot is dropped; restores and snapshots are
  * never dropped (they change the disk) and a stop waits for them.
  */
-#include "slotkeeper/slot.h"
+#include "daemon/slot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +24,17 @@
 #include <unistd.h>
 
 #include "slotkeeper/chainid.h"
-#include "slotkeeper/daemon.h"
+#include "daemon/daemon.h"
 #include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
-#include "slotkeeper/logwriter.h"
-#include "slotkeeper/metrics.h"
+#include "daemon/logwriter.h"
+#include "daemon/metrics.h"
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
 #include "slotkeeper/snapshot.h"
-#include "slotkeeper/statefile.h"
+#include "daemon/statefile.h"
 #include "slotkeeper/verify.h"
 
 /* nodeos's exit codes for "cannot start on this data" (nodeos-facts.md section 2). */
