@@ -1,7 +1,7 @@
 /*
  * slot: one node the daemon supervises, a worker slot (1..N) or the archival
  * node (number 0), followed through a state machine written as a table of
- * states x events (supervisor/slot.c). Disk work (check, restore, snapshot,
+ * states x events (supervisor/daemon/slot_fsm.c). Disk work (check, restore, snapshot,
  * verify, prune) runs on libuv's thread pool; its result comes back as an
  * event, so the loop never blocks.
  *
