@@ -24,7 +24,7 @@ PC_LIBS   = $(shell pkg-config --libs $(PC_MODULES) 2>/dev/null)
 
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude $(PC_CFLAGS) -pthread -MMD -MP
+ALL_CFLAGS = $(WARN) $(CFLAGS) -Iinclude -Isupervisor $(PC_CFLAGS) -pthread -MMD -MP
 LDLIBS  = $(PC_LIBS) -pthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 
 #include "slotkeeper/fsutil.h"
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 #include "slotkeeper/paths.h"
 #include "option.h"
 

@@ -17,7 +17,7 @@
 #include "slotkeeper/config.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/manifest.h"
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define OFF(f)       offsetof(sk_config_t, f)

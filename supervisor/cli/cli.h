@@ -16,7 +16,7 @@
 #include "slotkeeper/error.h"
 #include "slotkeeper/exitcode.h"
 #include "slotkeeper/repo.h"
-#include "../option.h"
+#include "option.h"
 
 /* snapshot -c and restore --slot through the daemon: not an exit code, the result of a
  * forwarding helper when no daemon listens, so that the caller does the work itself. */

@@ -16,11 +16,11 @@
 
 #include "cli.h"
 #include "slotkeeper/config.h"
-#include "slotkeeper/control.h"
-#include "slotkeeper/daemon.h"
+#include "daemon/control.h"
+#include "daemon/daemon.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
-#include "slotkeeper/logwriter.h"
+#include "daemon/logwriter.h"
 
 int cmd_daemon(struct options *o)
 {

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "../option.h"
+#include "option.h"
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/exitcode.h"
 #include "slotkeeper/fsutil.h"

@@ -1,5 +1,5 @@
 /*
- * fuzz_control: libFuzzer target for the control protocol (supervisor/control.c): the daemon's
+ * fuzz_control: libFuzzer target for the control protocol (supervisor/daemon/control.c): the daemon's
  * request decoding (line framing in a fixed buffer, JSON, "v"/"cmd" checks, oversized lines,
  * answers given now or later, hang-ups) and the CLI's answer decoding (sk_ctl_call).
  *
@@ -43,7 +43,7 @@
 #include <uv.h>
 
 #include "fuzz_common.h"
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 
 #define MAX_HELD 256
 

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 #include "unit.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "slotkeeper/health.h"
+#include "daemon/health.h"
 #include "unit.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "slotkeeper/logwriter.h"
+#include "daemon/logwriter.h"
 #include "unit.h"
 
 /* ---- helpers --------------------------------------------------------------- */

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 #include "unit.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "slotkeeper/statefile.h"
+#include "daemon/statefile.h"
 #include "unit.h"
 
 static size_t entries(const char *dir)

@@ -1,7 +1,7 @@
 /*
  * slot: one node the daemon supervises, a worker slot (1..N) or the archival
  * node (number 0), followed through a state machine written as a table of
- * states x events (supervisor/slot.c). Disk work (check, restore, snapshot,
+ * states x events (supervisor/daemon/slot_fsm.c). Disk work (check, restore, snapshot,
  * verify, prune) runs on libuv's thread pool; its result comes back as an
  * event, so the loop never blocks.
  *
@@ -29,6 +29,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
@@ -36,7 +37,7 @@
 
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
-#include "slotkeeper/health.h"
+#include "daemon/health.h"
 #include "slotkeeper/manifest.h"
 
 typedef enum sk_slot_state {
@@ -79,8 +80,6 @@ typedef struct sk_cycle {
     char note[160];     /* verify/prune outcome */
 } sk_cycle_t;
 
-struct sk_daemon;
-
 /* Why a restore ran: the verdicts' order (datadir.h) for the first ones, then the others. */
 typedef enum sk_restore_reason {
     SK_REASON_DIRTY = SK_VERDICT_DIRTY,
@@ -97,102 +96,92 @@ typedef enum sk_restore_reason {
 /* "dirty", "corrupt", ..., for logs and metrics (index 0 and 1 are unused). */
 extern const char *const sk_restore_reason_names[SK_REASON_COUNT];
 
-typedef enum { SK_THEN_NONE, SK_THEN_START, SK_THEN_RESTORE, SK_THEN_SNAPSHOT } sk_then_t;
+/* A slot. Its struct is private to the slot module (slot_impl.h); the host reads it through
+ * sk_slot_view() and drives it through the functions below. */
+typedef struct sk_slot sk_slot_t;
 
-typedef struct sk_slot {
-    struct sk_daemon *d;
+/* What the host (status, metrics, control replies) may read of a slot. Kept current by the
+ * slot; read-only outside it. */
+typedef struct sk_slot_view {
     unsigned num; /* 1..N, 0 for the archival node */
     bool archive;
     char name[24]; /* "slot 3" or "archive" */
-    char data_dir[PATH_MAX], log_file[PATH_MAX], pid_file[PATH_MAX];
-    char *command; /* expanded command line, for reload comparison */
-    char **argv;
-    char health_url[1024];
-    char include[256];
+    char data_dir[PATH_MAX];
+    bool external; /* no command: run elsewhere, only restored on request */
 
     sk_slot_state_t state;
     double state_since;
-    char detail[512]; /* what the state is about, for status */
+    char detail[512]; /* what the state is about */
 
-    /* the node */
-    pid_t pid;
-    bool adopted; /* found running at daemon start, not our child */
-    bool killed;  /* we had to SIGKILL it */
-    int64_t exit_status;
-    int term_signal;
+    pid_t pid; /* the node's, 0 when none runs */
+    bool adopted;
     double started_at;
-    uv_process_t proc;
-    uv_process_t logger;
-    uv_timer_t timer, health_timer, watch_timer;
-    uv_poll_t pidfd_poll;
-    int pidfd;
-    bool proc_active, logger_active, pidfd_active;
-    int open_handles;
-    bool closing;
-
-    /* health */
-    sk_probe_t *probe;
-    uint64_t head;
+    uint64_t head; /* the head block get_info last reported, when head_known */
     bool head_known;
-    double head_changed_at, answered_at;
 
-    /* policy */
-    uint64_t backoff_ms;
     unsigned restarts, restores;
     unsigned restores_by[SK_REASON_COUNT]; /* successful restores by reason */
-    sk_restore_reason_t restore_reason;    /* of the restore asked for last */
-    bool external;                         /* no command: run elsewhere, only restored on request */
-    double *restore_times;                 /* starts of restores within the window */
-    unsigned nrestore_times;
     char last_failure[512];
 
-    /* jobs on the thread pool */
-    unsigned gen;
-    bool job_busy;
-    bool check_after_exit;
-    bool check_pending;      /* a check waits for the running job to end */
-    bool check_after_logger; /* ... or for the log-writer to write the node's last lines */
-    bool failed_start;       /* the last exit was early or one of nodeos's startup codes */
-    uint64_t log_offset;     /* the log's size when the node was started */
-    sk_verdict_t verdict;
-    char verdict_reason[512];
-    pid_t lock_pid;
-    bool state_present;    /* the last check found a state file */
-    int check_rc;          /* the last check could not read the data-dir (an error, never a verdict) */
-    unsigned check_errors; /* ... so many times in a row */
-    bool log_says_corrupt;
-    bool log_says_env; /* ... with a message about another build's state */
-    int job_rc;
-    char job_err[640];
-
-    /* what to do once stopped */
-    sk_then_t then;
-    bool stay_stopped_after; /* an archival cycle of a stopped node leaves it stopped */
-    bool operator_restore;   /* bypasses the budget */
-    bool counted_restore;    /* the restore running counts against the budget */
-    char want_snapshot[SK_ID_MAX];
-
-    /* outcomes the control socket waits for */
+    /* outcomes the control socket waits for: each counter moves when one is reached */
     unsigned restore_seq, cycle_seq, start_seq, stop_seq;
-    bool restore_ok;
+    bool restore_ok; /* the last restore's outcome: */
+    int restore_rc;  /* ... its -errno when it failed */
     char restore_id[SK_ID_MAX];
     char restore_err[640];
+
+    /* the archival node's cycles */
     sk_cycle_t cycles[SK_CYCLES_KEPT];
     unsigned ncycles; /* total; the last SK_CYCLES_KEPT are in cycles[n % KEPT] */
     unsigned cycles_published, cycles_failed;
     int64_t last_success; /* unix time of the last published cycle, 0 if none */
-    sk_cycle_t cur;       /* the cycle in progress */
-    double cycle_t0, down_t0;
-} sk_slot_t;
+} sk_slot_view_t;
+
+typedef struct sk_slot_ops sk_slot_ops_t;
+
+/*
+ * The host interface: what a slot needs from whoever holds it (the daemon, or a test). One
+ * host serves every slot. The slot never calls the host's code by name, only through here.
+ */
+typedef struct sk_slot_host {
+    uv_loop_t *loop;
+    const sk_config_t *cfg; /* the configuration in force; the host keeps it current on reload */
+    const char *exe;        /* this binary, run as `exe log-writer` beside each node */
+    sk_health_t *health;    /* the prober, or NULL when probes are unavailable */
+    /* How the slot runs its disk jobs and its node: &sk_slot_node_ops (slot_ops.c), the real
+     * thread-pool jobs and processes, or a test's fakes. */
+    const sk_slot_ops_t *ops;
+    void *arg; /* passed to every callback below */
+    /* After every transition, and when a job ends: the host answers what waited for it. */
+    void (*changed)(void *arg, sk_slot_t *s);
+    /* s waits for a restore: the host queues it and feeds SK_EV_RESTORE_GO when its turn comes. */
+    void (*want_restore)(void *arg, sk_slot_t *s);
+    /* s's restore ended (or never started): its place is free. */
+    void (*restore_done)(void *arg, sk_slot_t *s);
+    /* s was queued for a restore and no longer wants it. */
+    void (*dequeue)(void *arg, sk_slot_t *s);
+    /* The archival node recorded a cycle: the host schedules the next one. */
+    void (*cycle_done)(void *arg, sk_slot_t *s);
+    /* True once the host is shutting down: nothing is started any more. */
+    bool (*shutting_down)(void *arg);
+    /* Writes a small state file atomically, off the loop, in order; buf NULL removes it. */
+    void (*put_file)(void *arg, const char *path, const void *buf, size_t len);
+} sk_slot_host_t;
+
+/* The real jobs and processes (thread pool, uv_spawn, log-writers, health probes). */
+extern const sk_slot_ops_t sk_slot_node_ops;
 
 /* A cycle as the status and state_dir/archive.cycles give it: start, downtime_ms,
  * duration_ms, bytes_read, new_bytes, snapshot (null when none was published), failure
  * (null when none), note. A new reference. */
 json_t *sk_cycle_json(const sk_cycle_t *c);
 
-/* Creates slot num (0: the archival node) from the configuration; NULL with a logged
- * reason if a template does not expand. The slot starts in `stopped`. */
-sk_slot_t *sk_slot_new(struct sk_daemon *d, unsigned num, const sk_config_t *c);
+/* Creates slot num (0: the archival node) from host->cfg; NULL with a logged reason if a
+ * template does not expand. The slot starts in `stopped`. host must outlive the slot. */
+sk_slot_t *sk_slot_new(const sk_slot_host_t *host, unsigned num);
+
+/* What the host may read of s. */
+const sk_slot_view_t *sk_slot_view(const sk_slot_t *s);
 
 /* True if the slot's node would be started differently under c (a reload then restarts it). */
 bool sk_slot_changed(const sk_slot_t *s, const sk_config_t *c);
@@ -203,6 +192,22 @@ bool sk_slot_adopt(sk_slot_t *s);
 
 /* Feeds an event through the state table. */
 void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev);
+
+/* An operator's restore of snapshot id ("" or "latest": the newest good one): SK_EV_RESTORE,
+ * unless a restore is already queued or running. -ENAMETOOLONG if id cannot be an id. */
+int sk_slot_request_restore(sk_slot_t *s, const char *id);
+
+/* True while the archival node is in a cycle (stopping for it, or snapshotting). */
+bool sk_slot_in_cycle(const sk_slot_t *s);
+
+/* True while a disk job (check, restore, snapshot, verify) runs for s. */
+bool sk_slot_job_busy(const sk_slot_t *s);
+
+/* The repository knows a snapshot published at t (unix time): the last success is at least then. */
+void sk_slot_saw_success(sk_slot_t *s, int64_t t);
+
+/* A reload changed restore_budget: the slot's budget follows. */
+void sk_slot_set_budget(sk_slot_t *s, unsigned restore_budget);
 
 /* Clears the slot's restore budget (also on disk), back-off and last failure. */
 void sk_slot_reset(sk_slot_t *s);

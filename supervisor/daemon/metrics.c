@@ -2,9 +2,8 @@
  * metrics: the Prometheus endpoint (see metrics.h), a minimal HTTP/1.x server
  * on the daemon's libuv loop.
  *
- * One listening uv_tcp_t and, per client, a TCP handle and a timer, each freed
- * in its close callback; the server itself is freed, and done() called, once its
- * last handle has closed (the same discipline as control.c). A connection
+ * The listener, the connections' TCP handles and timers, and their lifetimes
+ * are sockserver.h's (shared with control.c); this file speaks HTTP. A connection
  * lives through four steps: it reads the request head into a fixed buffer of
  * MAX_HEAD bytes until an empty line; it answers with one write (head and body,
  * the body rendered on the spot by the render callback); it shuts its side
@@ -22,7 +21,7 @@
  * rest) closes the connection: scrapes are small, and memory held for a client
  * that does not read stays bounded.
  */
-#include "slotkeeper/metrics.h"
+#include "daemon/metrics.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -39,6 +38,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "daemon/sockserver.h"
 #include "slotkeeper/log.h"
 
 #define MAX_HEAD     8192 /* bytes of request head, the empty line included */
@@ -57,17 +57,12 @@ enum conn_state {
 };
 
 struct conn {
+    sk_srv_conn_t base; /* the TCP handle (base.h.tcp), the timer (base.timer), the server's bookkeeping */
     sk_metrics_t *m;
-    struct conn *prev, *next;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    int open_handles; /* of tcp and timer; the conn is freed when both have closed */
     enum conn_state state;
-    bool counted; /* counts towards MAX_CONNS */
     bool reading; /* uv_read_start is in effect */
-    bool closing; /* uv_close called */
     char *body;   /* malloc'd rendered text, or NULL */
     size_t len;   /* bytes in buf */
     char head[256];
@@ -75,13 +70,9 @@ struct conn {
 };
 
 struct sk_metrics {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
+    sk_srv_t *srv; /* the listener and the connections */
     sk_metrics_render_fn fn;
     void *arg;
-    struct conn *conns;
-    unsigned nconns;  /* counted connections */
-    unsigned handles; /* not yet closed: the listener and each connection (both its handles) */
     uint64_t idle_ms;
     bool closing;
     void (*done)(void *arg);
@@ -130,53 +121,16 @@ void sk_mbuf_printf(sk_mbuf_t *b, const char *fmt, ...)
 
 /* ---- connections ----------------------------------------------------------- */
 
-static void server_release(sk_metrics_t *m)
+static void on_conn_free(sk_srv_conn_t *b)
 {
-    if (--m->handles > 0 || !m->closing)
-        return;
-    void (*done)(void *) = m->done;
-    void *arg = m->done_arg;
-    free(m);
-    if (done)
-        done(arg);
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    server_release(h->data);
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    sk_metrics_t *m = c->m;
-    free(c->body);
-    free(c);
-    server_release(m);
+    free(((struct conn *)b)->body);
 }
 
 /* Closes both handles; a write or shutdown in flight is cancelled (its callback sees
  * UV_ECANCELED before the close callbacks run, while c is still allocated). */
 static void conn_close(struct conn *c)
 {
-    if (c->closing)
-        return;
-    c->closing = true;
-    sk_metrics_t *m = c->m;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        m->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    if (c->counted)
-        m->nconns--;
-    c->counted = false;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+    sk_srv_conn_close(&c->base);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -194,7 +148,7 @@ static void on_timer(uv_timer_t *t)
 static void stop_reading(struct conn *c)
 {
     if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_read_stop((uv_stream_t *)&c->base.h.tcp);
         c->reading = false;
     }
 }
@@ -214,7 +168,7 @@ static int start_reading(struct conn *c)
 {
     if (c->reading)
         return 0;
-    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    int rc = uv_read_start((uv_stream_t *)&c->base.h.tcp, on_alloc, on_read);
     if (rc < 0) {
         log_debug("metrics: cannot read from a connection: %s", uv_strerror(rc));
         conn_close(c);
@@ -227,7 +181,7 @@ static int start_reading(struct conn *c)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     struct conn *c = req->data;
-    if (c->closing)
+    if (c->base.closing)
         return;
     if (status < 0) {
         conn_close(c);
@@ -237,7 +191,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     c->len = 0;
     if (start_reading(c) < 0)
         return;
-    uv_timer_start(&c->timer, on_timer, c->m->idle_ms < LINGER_MS ? c->m->idle_ms : LINGER_MS, 0);
+    uv_timer_start(&c->base.timer, on_timer, c->m->idle_ms < LINGER_MS ? c->m->idle_ms : LINGER_MS, 0);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -245,7 +199,7 @@ static void on_write(uv_write_t *w, int status)
     struct conn *c = w->data;
     free(c->body);
     c->body = NULL;
-    if (c->closing)
+    if (c->base.closing)
         return;
     if (status < 0) {
         log_debug("metrics: cannot answer a client: %s", uv_strerror(status));
@@ -254,7 +208,7 @@ static void on_write(uv_write_t *w, int status)
     }
     c->state = C_SHUTDOWN;
     c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->base.h.tcp, on_shutdown) < 0)
         conn_close(c);
 }
 
@@ -282,7 +236,7 @@ static const char *reason_of(int status)
  * text) unless head_only. Stops reading and starts the write deadline. */
 static void conn_answer(struct conn *c, int status, const char *body, size_t body_len, bool head_only)
 {
-    if (c->closing)
+    if (c->base.closing)
         return;
     stop_reading(c);
     const char *type = status == 200 ? CONTENT_TYPE : "text/plain; charset=utf-8";
@@ -300,7 +254,7 @@ static void conn_answer(struct conn *c, int status, const char *body, size_t bod
         bufs[nbufs++] = uv_buf_init((char *)body, (unsigned)body_len);
     c->state = C_ANSWER;
     c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->base.h.tcp, bufs, nbufs, on_write);
     if (rc < 0) {
         log_debug("metrics: cannot answer a client: %s", uv_strerror(rc));
         free(c->body);
@@ -308,13 +262,13 @@ static void conn_answer(struct conn *c, int status, const char *body, size_t bod
         conn_close(c);
         return;
     }
-    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->base.h.tcp);
     if (queued > MAX_PENDING) {
         log_warnx("metrics: a client does not read its answer (%zu bytes waiting); closing its connection", queued);
         conn_close(c); /* the write is cancelled; on_write frees the body */
         return;
     }
-    uv_timer_start(&c->timer, on_timer, c->m->idle_ms, 0);
+    uv_timer_start(&c->base.timer, on_timer, c->m->idle_ms, 0);
 }
 
 static void conn_answer_text(struct conn *c, int status, const char *text, bool head_only)
@@ -328,7 +282,7 @@ static void conn_scrape(struct conn *c, bool head_only)
     sk_mbuf_t b = {0};
     if (m->fn)
         m->fn(&b, m->arg);
-    if (c->closing) { /* the callback closed the server */
+    if (c->base.closing) { /* the callback closed the server */
         free(b.data);
         return;
     }
@@ -453,48 +407,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void on_accept(sk_srv_conn_t *b)
 {
-    sk_metrics_t *m = listener->data;
-    if (status < 0) {
-        log_warnx("metrics: %s: cannot accept a connection: %s", m->address, uv_strerror(status));
-        return;
-    }
-    struct conn *c = malloc(sizeof(*c));
-    if (!c) {
-        log_warnx("metrics: %s: cannot accept a connection: out of memory", m->address);
-        return;
-    }
-    memset(c, 0, offsetof(struct conn, head));
+    struct conn *c = (struct conn *)b;
+    sk_metrics_t *m = sk_srv_arg(b->srv);
     c->m = m;
     c->state = C_HEAD;
-    uv_tcp_init(m->loop, &c->tcp);
-    uv_timer_init(m->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->open_handles = 2;
-    m->handles++;
-    c->next = m->conns;
-    if (m->conns)
-        m->conns->prev = c;
-    m->conns = c;
-
-    int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    if (rc < 0) {
-        log_warnx("metrics: %s: cannot accept a connection: %s", m->address, uv_strerror(rc));
-        conn_close(c);
-        return;
-    }
-    if (m->nconns >= MAX_CONNS) {
+    if (!sk_srv_admit(b)) {
         log_warnx("metrics: %s: refused a connection: already %d open", m->address, MAX_CONNS);
         conn_close(c);
         return;
     }
-    c->counted = true;
-    m->nconns++;
     if (start_reading(c) < 0)
         return;
-    uv_timer_start(&c->timer, on_timer, m->idle_ms, 0);
+    uv_timer_start(&c->base.timer, on_timer, m->idle_ms, 0);
 }
 
 /* ---- server ---------------------------------------------------------------- */
@@ -586,32 +512,27 @@ int sk_metrics_listen(uv_loop_t *loop, const char *address, sk_metrics_render_fn
     if (!m)
         return sk_err_set(err, -ENOMEM, address, NULL);
     memcpy(m->address, address, alen + 1);
-    m->loop = loop;
     m->fn = fn;
     m->arg = arg;
     m->idle_ms = idle_ms_from_env();
-    rc = uv_tcp_init(loop, &m->listener);
+    char name[64 + 16];
+    snprintf(name, sizeof(name), "metrics: %.64s", address);
+    sk_srv_config_t sc = {
+        .name = name,
+        .conn_size = sizeof(struct conn),
+        .conn_zero = offsetof(struct conn, head),
+        .max_conns = MAX_CONNS,
+        .on_accept = on_accept,
+        .on_free = on_conn_free,
+        .arg = m,
+    };
+    rc = sk_srv_listen_tcp(loop, (const struct sockaddr *)&ss, &sc, &m->srv);
     if (rc < 0) {
         free(m);
-        return sk_err_set(err, rc, address, "%s", uv_strerror(rc));
-    }
-    m->listener.data = m;
-    m->handles = 1;
-    /* libuv sets SO_REUSEADDR; EADDRINUSE from bind() is reported by uv_listen. */
-    rc = uv_tcp_bind(&m->listener, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&m->listener, SOMAXCONN, on_connection);
-    if (rc < 0) {
-        m->closing = true;
-        uv_close((uv_handle_t *)&m->listener, on_listener_closed); /* frees m from the loop */
         if (rc == UV_EADDRINUSE)
             return sk_err_set(err, -EADDRINUSE, address, "cannot listen: address already in use");
         return sk_err_set(err, rc, address, "cannot listen: %s", uv_strerror(rc));
     }
-    /* A client that hangs up before its answer must not kill the daemon. */
-    struct sigaction sact;
-    if (sigaction(SIGPIPE, NULL, &sact) == 0 && sact.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
     log_debug("metrics: listening on %s (port %d)", address, sk_metrics_port(m));
     *out = m;
     return 0;
@@ -623,7 +544,7 @@ int sk_metrics_port(const sk_metrics_t *m)
         return -EINVAL;
     struct sockaddr_storage ss;
     int len = (int)sizeof(ss);
-    int rc = uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &len);
+    int rc = uv_tcp_getsockname((const uv_tcp_t *)sk_srv_listener(m->srv), (struct sockaddr *)&ss, &len);
     if (rc < 0)
         return rc;
     if (ss.ss_family == AF_INET)
@@ -633,6 +554,16 @@ int sk_metrics_port(const sk_metrics_t *m)
     return -EAFNOSUPPORT;
 }
 
+static void on_srv_closed(void *arg)
+{
+    sk_metrics_t *m = arg;
+    void (*done)(void *) = m->done;
+    void *done_arg = m->done_arg;
+    free(m);
+    if (done)
+        done(done_arg);
+}
+
 void sk_metrics_close(sk_metrics_t *m, void (*done)(void *arg), void *arg)
 {
     if (!m || m->closing)
@@ -640,7 +571,5 @@ void sk_metrics_close(sk_metrics_t *m, void (*done)(void *arg), void *arg)
     m->closing = true;
     m->done = done;
     m->done_arg = arg;
-    uv_close((uv_handle_t *)&m->listener, on_listener_closed); /* first: no new connections */
-    while (m->conns)
-        conn_close(m->conns);
+    sk_srv_close(m->srv, on_srv_closed, m);
 }

@@ -5,7 +5,9 @@
  * they concern reaches the outcome: each waits as a waiter, checked after
  * every transition of its slot.
  */
-#include "slotkeeper/daemon.h"
+#include "daemon/daemon.h"
+
+#include "slotkeeper/exitcode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,30 +45,31 @@ static json_t *slot_json(const sk_slot_t *s)
 {
     double now = sk_now();
     json_t *o = json_object();
-    if (s->archive)
+    if (sk_slot_view(s)->archive)
         json_object_set_new(o, "slot", json_string("archive"));
     else
-        json_object_set_new(o, "slot", json_integer(s->num));
-    json_object_set_new(o, "state", json_string(sk_slot_state_name(s->state)));
-    json_object_set_new(o, "detail", json_string(s->detail));
-    json_object_set_new(o, "since_s", json_integer((json_int_t)(now - s->state_since)));
-    json_object_set_new(o, "data_dir", json_string(s->data_dir));
-    if (s->pid > 0) {
-        json_object_set_new(o, "pid", json_integer(s->pid));
-        json_object_set_new(o, "uptime_s", json_integer((json_int_t)(now - s->started_at)));
-        json_object_set_new(o, "adopted", json_boolean(s->adopted));
+        json_object_set_new(o, "slot", json_integer(sk_slot_view(s)->num));
+    json_object_set_new(o, "state", json_string(sk_slot_state_name(sk_slot_view(s)->state)));
+    json_object_set_new(o, "detail", json_string(sk_slot_view(s)->detail));
+    json_object_set_new(o, "since_s", json_integer((json_int_t)(now - sk_slot_view(s)->state_since)));
+    json_object_set_new(o, "data_dir", json_string(sk_slot_view(s)->data_dir));
+    if (sk_slot_view(s)->pid > 0) {
+        json_object_set_new(o, "pid", json_integer(sk_slot_view(s)->pid));
+        json_object_set_new(o, "uptime_s", json_integer((json_int_t)(now - sk_slot_view(s)->started_at)));
+        json_object_set_new(o, "adopted", json_boolean(sk_slot_view(s)->adopted));
     } else {
         json_object_set_new(o, "pid", json_null());
     }
-    json_object_set_new(o, "head", s->head_known ? json_integer((json_int_t)s->head) : json_null());
-    json_object_set_new(o, "restarts", json_integer(s->restarts));
-    json_object_set_new(o, "restores", json_integer(s->restores));
-    json_object_set_new(o, "last_failure", json_string(s->last_failure));
-    json_object_set_new(o, "external", json_boolean(s->external));
+    json_object_set_new(o, "head",
+                        sk_slot_view(s)->head_known ? json_integer((json_int_t)sk_slot_view(s)->head) : json_null());
+    json_object_set_new(o, "restarts", json_integer(sk_slot_view(s)->restarts));
+    json_object_set_new(o, "restores", json_integer(sk_slot_view(s)->restores));
+    json_object_set_new(o, "last_failure", json_string(sk_slot_view(s)->last_failure));
+    json_object_set_new(o, "external", json_boolean(sk_slot_view(s)->external));
     json_t *by = json_object();
     for (int i = SK_REASON_DIRTY; i < SK_REASON_COUNT; i++)
-        if (s->restores_by[i])
-            json_object_set_new(by, sk_restore_reason_names[i], json_integer(s->restores_by[i]));
+        if (sk_slot_view(s)->restores_by[i])
+            json_object_set_new(by, sk_restore_reason_names[i], json_integer(sk_slot_view(s)->restores_by[i]));
     json_object_set_new(o, "restores_by_reason", by);
     return o;
 }
@@ -79,16 +82,17 @@ static json_t *status_json(sk_daemon_t *d)
     json_object_set_new(dm, "uptime_s", json_integer((json_int_t)(sk_now() - d->started_at)));
     json_object_set_new(dm, "config", json_string(d->cfg.path));
     json_object_set_new(dm, "repository", json_string(d->cfg.repo_path));
-    json_object_set_new(dm, "restores_running", json_integer(d->restores_running));
-    json_object_set_new(dm, "restores_queued", json_integer(d->nqueue));
+    json_object_set_new(dm, "restores_running", json_integer(d->restoreq.running));
+    json_object_set_new(dm, "restores_queued", json_integer(d->restoreq.n));
     json_object_set_new(o, "daemon", dm);
     sk_slot_t *a = d->slots[0];
     if (a) {
         json_t *aj = slot_json(a);
         json_t *cy = json_array();
-        unsigned n = a->ncycles < SK_CYCLES_KEPT ? a->ncycles : SK_CYCLES_KEPT;
+        unsigned n = sk_slot_view(a)->ncycles < SK_CYCLES_KEPT ? sk_slot_view(a)->ncycles : SK_CYCLES_KEPT;
         for (unsigned i = 0; i < n; i++)
-            json_array_append_new(cy, sk_cycle_json(&a->cycles[(a->ncycles - n + i) % SK_CYCLES_KEPT]));
+            json_array_append_new(
+                cy, sk_cycle_json(&sk_slot_view(a)->cycles[(sk_slot_view(a)->ncycles - n + i) % SK_CYCLES_KEPT]));
         json_object_set_new(aj, "cycles", cy);
         uint64_t due = uv_timer_get_due_in(&d->cycle_timer);
         json_object_set_new(aj, "next_cycle_in_s",
@@ -180,7 +184,7 @@ static void on_measured(uv_work_t *w, int status)
     free(m);
 }
 
-void sk_daemon_measure_repo(sk_daemon_t *d)
+static void measure_repo(sk_daemon_t *d)
 {
     if (d->repo_measuring || d->shutting_down || !d->metrics)
         return;
@@ -200,10 +204,10 @@ void sk_daemon_measure_repo(sk_daemon_t *d)
 
 static void slot_label(const sk_slot_t *s, char *buf, size_t len)
 {
-    if (s->archive)
+    if (sk_slot_view(s)->archive)
         snprintf(buf, len, "archive");
     else
-        snprintf(buf, len, "%u", s->num);
+        snprintf(buf, len, "%u", sk_slot_view(s)->num);
 }
 
 static void render_metrics(sk_mbuf_t *b, void *arg)
@@ -219,28 +223,30 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
         slot_label(s, l, sizeof(l));
         for (int st = 0; st < SK_SLOT_NSTATES; st++)
             sk_mbuf_printf(b, "slotkeeper_slot_state{slot=\"%s\",state=\"%s\"} %d\n", l, sk_slot_state_name(st),
-                           s->state == (sk_slot_state_t)st);
+                           sk_slot_view(s)->state == (sk_slot_state_t)st);
     }
     sk_mbuf_printf(b, "# HELP slotkeeper_slot_up 1 while the slot's node process runs.\n"
                       "# TYPE slotkeeper_slot_up gauge\n");
     for (unsigned i = 0; i <= d->nslots; i++)
         if (d->slots[i]) {
             slot_label(d->slots[i], l, sizeof(l));
-            sk_mbuf_printf(b, "slotkeeper_slot_up{slot=\"%s\"} %d\n", l, d->slots[i]->pid > 0);
+            sk_mbuf_printf(b, "slotkeeper_slot_up{slot=\"%s\"} %d\n", l, sk_slot_view(d->slots[i])->pid > 0);
         }
     sk_mbuf_printf(b, "# HELP slotkeeper_slot_head_block The head block number get_info last reported.\n"
                       "# TYPE slotkeeper_slot_head_block gauge\n");
     for (unsigned i = 0; i <= d->nslots; i++)
-        if (d->slots[i] && d->slots[i]->head_known) {
+        if (d->slots[i] && sk_slot_view(d->slots[i])->head_known) {
             slot_label(d->slots[i], l, sizeof(l));
-            sk_mbuf_printf(b, "slotkeeper_slot_head_block{slot=\"%s\"} %" PRIu64 "\n", l, d->slots[i]->head);
+            sk_mbuf_printf(b, "slotkeeper_slot_head_block{slot=\"%s\"} %" PRIu64 "\n", l,
+                           sk_slot_view(d->slots[i])->head);
         }
     sk_mbuf_printf(b, "# HELP slotkeeper_slot_restarts_total Restarts of the slot's node (crashes, stalls).\n"
                       "# TYPE slotkeeper_slot_restarts_total counter\n");
     for (unsigned i = 0; i <= d->nslots; i++)
         if (d->slots[i]) {
             slot_label(d->slots[i], l, sizeof(l));
-            sk_mbuf_printf(b, "slotkeeper_slot_restarts_total{slot=\"%s\"} %u\n", l, d->slots[i]->restarts);
+            sk_mbuf_printf(b, "slotkeeper_slot_restarts_total{slot=\"%s\"} %u\n", l,
+                           sk_slot_view(d->slots[i])->restarts);
         }
     sk_mbuf_printf(b, "# HELP slotkeeper_slot_restores_total Completed restores of the slot, by why they ran.\n"
                       "# TYPE slotkeeper_slot_restores_total counter\n");
@@ -249,7 +255,7 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
             slot_label(d->slots[i], l, sizeof(l));
             for (int r = SK_REASON_DIRTY; r < SK_REASON_COUNT; r++)
                 sk_mbuf_printf(b, "slotkeeper_slot_restores_total{slot=\"%s\",reason=\"%s\"} %u\n", l,
-                               sk_restore_reason_names[r], d->slots[i]->restores_by[r]);
+                               sk_restore_reason_names[r], sk_slot_view(d->slots[i])->restores_by[r]);
         }
     sk_mbuf_printf(b,
                    "# HELP slotkeeper_restores_running Restores running on this host.\n"
@@ -258,7 +264,7 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                    "# HELP slotkeeper_restores_queued Slots waiting for a restore.\n"
                    "# TYPE slotkeeper_restores_queued gauge\n"
                    "slotkeeper_restores_queued %u\n",
-                   d->restores_running, d->nqueue);
+                   d->restoreq.running, d->restoreq.n);
     sk_slot_t *a = d->slots[0];
     if (a) {
         const sk_cycle_t *c = sk_slot_last_cycle(a);
@@ -267,7 +273,7 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                        "# TYPE slotkeeper_archive_cycles_total counter\n"
                        "slotkeeper_archive_cycles_total{result=\"published\"} %u\n"
                        "slotkeeper_archive_cycles_total{result=\"failed\"} %u\n",
-                       a->cycles_published, a->cycles_failed);
+                       sk_slot_view(a)->cycles_published, sk_slot_view(a)->cycles_failed);
         if (c)
             sk_mbuf_printf(b,
                            "# HELP slotkeeper_archive_last_cycle_duration_seconds Duration of the last cycle.\n"
@@ -285,13 +291,13 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                            "slotkeeper_archive_last_cycle_stored_bytes %" PRIu64 "\n",
                            (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0, c->bytes_read,
                            c->new_bytes);
-        if (a->last_success)
+        if (sk_slot_view(a)->last_success)
             sk_mbuf_printf(b,
                            "# HELP slotkeeper_archive_last_success_timestamp_seconds When the last snapshot was "
                            "published.\n"
                            "# TYPE slotkeeper_archive_last_success_timestamp_seconds gauge\n"
                            "slotkeeper_archive_last_success_timestamp_seconds %" PRId64 "\n",
-                           a->last_success);
+                           sk_slot_view(a)->last_success);
     }
     if (d->repo_measured)
         sk_mbuf_printf(b,
@@ -313,27 +319,16 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
 
 /* ---- waiters ---- */
 
-static int exit_code_of(int rc)
-{
-    return rc == -EBADMSG          ? 3
-           : rc == -EWOULDBLOCK    ? 4
-           : rc == -EBUSY          ? 5
-           : sk_err_is_nospace(rc) ? 6
-           : rc == -EUCLEAN        ? 7
-           : rc == -EPROTOTYPE     ? 8
-                                   : 1;
-}
-
 /* Answers w if its slot reached the outcome; returns true if it did. */
 static bool settle(sk_daemon_t *d, sk_waiter_t *w)
 {
     sk_slot_t *s = w->slot;
-    sk_slot_state_t st = s->state;
+    sk_slot_state_t st = sk_slot_view(s)->state;
     bool moving = st == SK_SLOT_CHECKING || st == SK_SLOT_QUEUED || st == SK_SLOT_RESTORING || st == SK_SLOT_STOPPING ||
                   st == SK_SLOT_SNAPSHOTTING;
     switch (w->kind) {
     case W_CYCLE: {
-        if (s->cycle_seq == w->seq)
+        if (sk_slot_view(s)->cycle_seq == w->seq)
             return false;
         const sk_cycle_t *c = sk_slot_last_cycle(s);
         if (c && c->id[0] && !c->failure[0]) {
@@ -342,29 +337,29 @@ static bool settle(sk_daemon_t *d, sk_waiter_t *w)
             json_object_set_new(a, "cycle", sk_cycle_json(c));
             sk_ctl_reply(w->req, a);
         } else {
-            sk_ctl_reply_error(w->req, 1, "%s: snapshot cycle failed: %s", d->cfg.archive_data_dir,
+            sk_ctl_reply_error(w->req, SK_EXIT_FAIL, "%s: snapshot cycle failed: %s", d->cfg.archive_data_dir,
                                c ? c->failure : "unknown");
         }
         return true;
     }
     case W_RESTORE:
-        if (s->restore_seq == w->seq)
+        if (sk_slot_view(s)->restore_seq == w->seq)
             return false;
-        if (!s->restore_ok) {
-            sk_ctl_reply_error(w->req, exit_code_of(s->job_rc), "%s", s->restore_err);
+        if (!sk_slot_view(s)->restore_ok) {
+            sk_ctl_reply_error(w->req, sk_exit_code(sk_slot_view(s)->restore_rc), "%s", sk_slot_view(s)->restore_err);
             return true;
         }
         if (moving)
             return false;
         {
             json_t *a = json_object();
-            json_object_set_new(a, "snapshot", json_string(s->restore_id));
+            json_object_set_new(a, "snapshot", json_string(sk_slot_view(s)->restore_id));
             json_object_set_new(a, "slot", slot_json(s));
             sk_ctl_reply(w->req, a);
         }
         return true;
     case W_STOP:
-        if (moving || s->pid > 0)
+        if (moving || sk_slot_view(s)->pid > 0)
             return false;
         sk_ctl_reply(w->req, json_pack("{s:o}", "slot", slot_json(s)));
         return true;
@@ -374,8 +369,9 @@ static bool settle(sk_daemon_t *d, sk_waiter_t *w)
         if (st == SK_SLOT_STARTING || st == SK_SLOT_RUNNING)
             sk_ctl_reply(w->req, json_pack("{s:o}", "slot", slot_json(s)));
         else
-            sk_ctl_reply_error(w->req, 1, "%s: did not start: %s (%s)", s->name, sk_slot_state_name(st),
-                               s->last_failure[0] ? s->last_failure : s->detail);
+            sk_ctl_reply_error(
+                w->req, SK_EXIT_FAIL, "%s: did not start: %s (%s)", sk_slot_view(s)->name, sk_slot_state_name(st),
+                sk_slot_view(s)->last_failure[0] ? sk_slot_view(s)->last_failure : sk_slot_view(s)->detail);
         return true;
     }
     return false;
@@ -399,7 +395,7 @@ static void drop_waiters(sk_daemon_t *d, sk_slot_t *s, const char *why)
     for (sk_waiter_t **pp = &d->waiters; *pp;) {
         sk_waiter_t *w = *pp;
         if (!s || w->slot == s) {
-            sk_ctl_reply_error(w->req, 1, "%s: %s", w->slot->name, why);
+            sk_ctl_reply_error(w->req, SK_EXIT_FAIL, "%s: %s", sk_slot_view(w->slot)->name, why);
             *pp = w->next;
             free(w);
         } else {
@@ -412,7 +408,7 @@ static void add_waiter(sk_daemon_t *d, sk_ctl_req_t *req, sk_slot_t *s, enum wai
 {
     sk_waiter_t *w = calloc(1, sizeof(*w));
     if (!w) {
-        sk_ctl_reply_error(req, 1, "out of memory");
+        sk_ctl_reply_error(req, SK_EXIT_FAIL, "out of memory");
         return;
     }
     *w = (sk_waiter_t){.next = d->waiters, .req = req, .slot = s, .kind = kind, .seq = seq};
@@ -427,54 +423,57 @@ static void add_waiter(sk_daemon_t *d, sk_ctl_req_t *req, sk_slot_t *s, enum wai
 
 static void pump_queue(sk_daemon_t *d)
 {
-    while (d->nqueue && d->restores_running < d->cfg.restores_at_once && !d->shutting_down) {
-        sk_slot_t *s = d->queue[0];
-        memmove(d->queue, d->queue + 1, (d->nqueue - 1) * sizeof(*d->queue));
-        d->nqueue--;
-        d->restores_running++;
+    sk_slot_t *s;
+    while (!d->shutting_down && (s = sk_restoreq_next(&d->restoreq, d->cfg.restores_at_once)))
         sk_slot_event(s, SK_EV_RESTORE_GO);
-    }
 }
 
-void sk_daemon_slot_changed(sk_daemon_t *d, sk_slot_t *s)
+static void host_changed(void *arg, sk_slot_t *s)
 {
-    settle_all(d, s);
+    settle_all(arg, s);
 }
 
-void sk_daemon_want_restore(sk_daemon_t *d, sk_slot_t *s)
+static void host_want_restore(void *arg, sk_slot_t *s)
 {
-    sk_slot_t **q = realloc(d->queue, (d->nqueue + 1) * sizeof(*q));
-    if (!q) {
-        log_warnx("%s: out of memory queueing a restore", s->name);
+    sk_daemon_t *d = arg;
+    if (sk_restoreq_push(&d->restoreq, s) < 0) {
+        log_warnx("%s: out of memory queueing a restore", sk_slot_view(s)->name);
         return;
     }
-    d->queue = q;
-    d->queue[d->nqueue++] = s;
     pump_queue(d);
 }
 
-void sk_daemon_dequeue(sk_daemon_t *d, sk_slot_t *s)
+static void host_dequeue(void *arg, sk_slot_t *s)
 {
-    for (unsigned i = 0; i < d->nqueue; i++)
-        if (d->queue[i] == s) {
-            memmove(d->queue + i, d->queue + i + 1, (d->nqueue - i - 1) * sizeof(*d->queue));
-            d->nqueue--;
-            return;
-        }
+    sk_daemon_t *d = arg;
+    sk_restoreq_remove(&d->restoreq, s);
 }
 
-void sk_daemon_restore_done(sk_daemon_t *d, sk_slot_t *s)
+static void host_restore_done(void *arg, sk_slot_t *s)
 {
-    if (d->restores_running)
-        d->restores_running--;
+    sk_daemon_t *d = arg;
+    sk_restoreq_done(&d->restoreq);
     pump_queue(d);
+}
+
+static bool host_shutting_down(void *arg)
+{
+    sk_daemon_t *d = arg;
+    return d->shutting_down;
+}
+
+static void host_put_file(void *arg, const char *path, const void *buf, size_t len)
+{
+    sk_daemon_t *d = arg;
+    sk_statefile_put(d->statefiles, path, buf, len);
 }
 
 static void on_cycle_timer(uv_timer_t *t);
 
-void sk_daemon_cycle_done(sk_daemon_t *d)
+static void host_cycle_done(void *arg, sk_slot_t *s)
 {
-    sk_daemon_measure_repo(d);
+    sk_daemon_t *d = arg;
+    measure_repo(d);
     if (!d->shutting_down && d->slots[0])
         uv_timer_start(&d->cycle_timer, on_cycle_timer, d->cfg.snapshot_interval_ms, 0);
 }
@@ -497,16 +496,16 @@ static sk_slot_t *find_slot(sk_daemon_t *d, json_t *req, sk_ctl_req_t *r)
     if (json_is_string(v) && !strcmp(json_string_value(v), "archive")) {
         if (d->slots[0])
             return d->slots[0];
-        sk_ctl_reply_error(r, 2, "no archival node is configured");
+        sk_ctl_reply_error(r, SK_EXIT_USAGE, "no archival node is configured");
         return NULL;
     }
     if (!json_is_integer(v)) {
-        sk_ctl_reply_error(r, 2, "request needs \"slot\": a slot number or \"archive\"");
+        sk_ctl_reply_error(r, SK_EXIT_USAGE, "request needs \"slot\": a slot number or \"archive\"");
         return NULL;
     }
     json_int_t n = json_integer_value(v);
     if (n < 1 || (unsigned long long)n > d->nslots || !d->slots[n]) {
-        sk_ctl_reply_error(r, 2, "no slot %lld: %s has %u slot(s)", (long long)n, d->cfg.path, d->nslots);
+        sk_ctl_reply_error(r, SK_EXIT_USAGE, "no slot %lld: %s has %u slot(s)", (long long)n, d->cfg.path, d->nslots);
         return NULL;
     }
     return d->slots[n];
@@ -520,7 +519,7 @@ static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
     sk_ctl_req_peer(r, &pid, &uid);
     log_debug("control: %s from pid %ld uid %ld", cmd, (long)pid, (long)uid);
     if (d->shutting_down && strcmp(cmd, "status") && strcmp(cmd, "ping")) {
-        sk_ctl_reply_error(r, 1, "the daemon is shutting down");
+        sk_ctl_reply_error(r, SK_EXIT_FAIL, "the daemon is shutting down");
         return;
     }
     if (!strcmp(cmd, "ping")) {
@@ -530,13 +529,12 @@ static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
     } else if (!strcmp(cmd, "snapshot")) {
         sk_slot_t *a = d->slots[0];
         if (!a) {
-            sk_ctl_reply_error(r, 2, "%s: no archival node is configured ([archive] data_dir)", d->cfg.path);
+            sk_ctl_reply_error(r, SK_EXIT_USAGE, "%s: no archival node is configured ([archive] data_dir)",
+                               d->cfg.path);
             return;
         }
-        unsigned seq = a->cycle_seq;
-        bool in_cycle =
-            a->state == SK_SLOT_SNAPSHOTTING || (a->state == SK_SLOT_STOPPING && a->then == SK_THEN_SNAPSHOT);
-        if (!in_cycle)
+        unsigned seq = sk_slot_view(a)->cycle_seq;
+        if (!sk_slot_in_cycle(a))
             sk_slot_event(a, SK_EV_CYCLE);
         add_waiter(d, r, a, W_CYCLE, seq);
     } else if (!strcmp(cmd, "restore")) {
@@ -545,18 +543,14 @@ static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
             return;
         json_t *id = json_object_get(req, "snapshot");
         if (id && !json_is_string(id)) {
-            sk_ctl_reply_error(r, 2, "\"snapshot\" must be a string");
+            sk_ctl_reply_error(r, SK_EXIT_USAGE, "\"snapshot\" must be a string");
             return;
         }
         const char *ids = id ? json_string_value(id) : "";
-        if (strlen(ids) >= sizeof(s->want_snapshot)) {
-            sk_ctl_reply_error(r, 2, "\"snapshot\": not a snapshot id");
+        unsigned seq = sk_slot_view(s)->restore_seq;
+        if (sk_slot_request_restore(s, ids) < 0) {
+            sk_ctl_reply_error(r, SK_EXIT_USAGE, "\"snapshot\": not a snapshot id");
             return;
-        }
-        unsigned seq = s->restore_seq;
-        if (s->state != SK_SLOT_QUEUED && s->state != SK_SLOT_RESTORING) {
-            snprintf(s->want_snapshot, sizeof(s->want_snapshot), "%s", strcmp(ids, "latest") ? ids : "");
-            sk_slot_event(s, SK_EV_RESTORE);
         }
         add_waiter(d, r, s, W_RESTORE, seq);
     } else if (!strcmp(cmd, "stop")) {
@@ -564,27 +558,29 @@ static void on_request(sk_ctl_req_t *r, const char *cmd, json_t *req, void *arg)
         if (!s)
             return;
         sk_slot_event(s, SK_EV_STOP);
-        add_waiter(d, r, s, W_STOP, s->stop_seq);
+        add_waiter(d, r, s, W_STOP, sk_slot_view(s)->stop_seq);
     } else if (!strcmp(cmd, "start")) {
         sk_slot_t *s = find_slot(d, req, r);
         if (!s)
             return;
-        if (s->state == SK_SLOT_STARTING || s->state == SK_SLOT_RUNNING) {
+        if (sk_slot_view(s)->state == SK_SLOT_STARTING || sk_slot_view(s)->state == SK_SLOT_RUNNING) {
             sk_ctl_reply(r, json_pack("{s:o}", "slot", slot_json(s)));
             return;
         }
         sk_slot_event(s, SK_EV_START);
-        add_waiter(d, r, s, W_START, s->start_seq);
+        add_waiter(d, r, s, W_START, sk_slot_view(s)->start_seq);
     } else if (!strcmp(cmd, "reset")) {
         sk_slot_t *s = find_slot(d, req, r);
         if (!s)
             return;
         sk_slot_reset(s);
-        if (s->state == SK_SLOT_FAILED || s->state == SK_SLOT_BACKOFF || s->state == SK_SLOT_STOPPED)
+        if (sk_slot_view(s)->state == SK_SLOT_FAILED || sk_slot_view(s)->state == SK_SLOT_BACKOFF ||
+            sk_slot_view(s)->state == SK_SLOT_STOPPED)
             sk_slot_event(s, SK_EV_START);
         sk_ctl_reply(r, json_pack("{s:o}", "slot", slot_json(s)));
     } else {
-        sk_ctl_reply_error(r, 2, "unknown command '%s' (ping, status, snapshot, restore, stop, start, reset)", cmd);
+        sk_ctl_reply_error(r, SK_EXIT_USAGE,
+                           "unknown command '%s' (ping, status, snapshot, restore, stop, start, reset)", cmd);
     }
 }
 
@@ -597,7 +593,7 @@ static void retire(sk_daemon_t *d, sk_slot_t *s)
         return;
     d->retired = r;
     d->retired[d->nretired++] = s;
-    sk_daemon_dequeue(d, s);
+    sk_restoreq_remove(&d->restoreq, s);
     drop_waiters(d, s, "removed from the configuration");
     sk_slot_event(s, SK_EV_STOP);
 }
@@ -605,7 +601,7 @@ static void retire(sk_daemon_t *d, sk_slot_t *s)
 static bool slot_num_busy(sk_daemon_t *d, unsigned num)
 {
     for (unsigned i = 0; i < d->nretired; i++)
-        if (d->retired[i]->num == num)
+        if (sk_slot_view(d->retired[i])->num == num)
             return true;
     return false;
 }
@@ -617,11 +613,11 @@ static void on_reap(uv_timer_t *t)
     for (unsigned i = 0; i < d->nretired;) {
         sk_slot_t *s = d->retired[i];
         if (sk_slot_idle(s)) {
-            unsigned num = s->num;
+            unsigned num = sk_slot_view(s)->num;
             sk_slot_free(s);
             d->retired[i] = d->retired[--d->nretired];
             if (!slot_num_busy(d, num) && num <= d->nslots && d->slots[num] &&
-                d->slots[num]->state == SK_SLOT_STOPPED && !d->shutting_down)
+                sk_slot_view(d->slots[num])->state == SK_SLOT_STOPPED && !d->shutting_down)
                 sk_slot_event(d->slots[num], SK_EV_START);
         } else {
             i++;
@@ -646,7 +642,7 @@ static void create_slots(sk_daemon_t *d, bool adopt)
             continue;
         if (d->slots[i])
             continue;
-        d->slots[i] = sk_slot_new(d, i, &d->cfg);
+        d->slots[i] = sk_slot_new(&d->host, i);
         if (!d->slots[i])
             continue;
         if (adopt && sk_slot_adopt(d->slots[i]))
@@ -680,8 +676,7 @@ static void schedule_first_cycle(sk_daemon_t *d)
         if (sk_repo_latest_good_where(repo, &where, known ? 1 : 0, NULL, &m, &err) == 0 && m) {
             /* A restarted daemon knows when the last snapshot was made (for its metrics and
              * alerts on them) before its first cycle. */
-            if (m->time > d->slots[0]->last_success)
-                d->slots[0]->last_success = m->time;
+            sk_slot_saw_success(d->slots[0], m->time);
             int64_t age_ms = ((int64_t)time(NULL) - m->time) * 1000;
             if (age_ms >= 0 && (uint64_t)age_ms < d->cfg.snapshot_interval_ms)
                 delay = d->cfg.snapshot_interval_ms - (uint64_t)age_ms;
@@ -743,14 +738,8 @@ static void reload(sk_daemon_t *d)
             removed++;
     }
     for (unsigned i = 0; i <= old_n && i <= newn; i++)
-        if (d->slots[i]) {
-            double *rt = realloc(d->slots[i]->restore_times, (nc.restore_budget + 1) * sizeof(double));
-            if (rt) {
-                d->slots[i]->restore_times = rt;
-                if (d->slots[i]->nrestore_times > nc.restore_budget + 1)
-                    d->slots[i]->nrestore_times = nc.restore_budget + 1;
-            }
-        }
+        if (d->slots[i])
+            sk_slot_set_budget(d->slots[i], nc.restore_budget);
     d->nslots = newn;
     create_slots(d, false);
     unsigned added = newn > old_n ? newn - old_n : 0;
@@ -771,11 +760,11 @@ static void begin_shutdown(sk_daemon_t *d, int sig)
     d->shutting_down = true;
     uv_timer_stop(&d->cycle_timer);
     drop_waiters(d, NULL, "the daemon is shutting down");
-    d->nqueue = 0;
+    sk_restoreq_clear(&d->restoreq);
     bool jobs = false;
     for (unsigned i = 0; i <= d->nslots; i++)
         if (d->slots[i]) {
-            jobs |= d->slots[i]->job_busy;
+            jobs |= sk_slot_job_busy(d->slots[i]);
             sk_slot_event(d->slots[i], SK_EV_STOP);
         }
     if (jobs)
@@ -897,6 +886,21 @@ int sk_daemon_main(const char *config_path)
     d->cycle_timer.data = d->reap_timer.data = d;
     uv_timer_start(&d->reap_timer, on_reap, 1000, 1000);
 
+    d->host = (sk_slot_host_t){
+        .loop = d->loop,
+        .cfg = &d->cfg,
+        .exe = d->exe,
+        .health = d->health,
+        .ops = &sk_slot_node_ops,
+        .arg = d,
+        .changed = host_changed,
+        .want_restore = host_want_restore,
+        .restore_done = host_restore_done,
+        .dequeue = host_dequeue,
+        .cycle_done = host_cycle_done,
+        .shutting_down = host_shutting_down,
+        .put_file = host_put_file,
+    };
     d->nslots = d->cfg.slots;
     d->slots = calloc(d->nslots + 1, sizeof(*d->slots));
     d->statefiles = sk_statefiles_new(d->loop);
@@ -906,7 +910,7 @@ int sk_daemon_main(const char *config_path)
              d->cfg.archive_data_dir[0] ? " and an archival node" : "", d->cfg.control_socket);
     create_slots(d, true);
     schedule_first_cycle(d);
-    sk_daemon_measure_repo(d);
+    measure_repo(d);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 
@@ -925,7 +929,7 @@ int sk_daemon_main(const char *config_path)
     sk_statefiles_free(d->statefiles);
     free(d->slots);
     free(d->retired);
-    free(d->queue);
+    sk_restoreq_free(&d->restoreq);
     unlink(lockp);
     close(d->lockfd);
     log_info("all nodes stopped; exiting");

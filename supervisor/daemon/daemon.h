@@ -24,11 +24,12 @@
 #include <uv.h>
 
 #include "slotkeeper/config.h"
-#include "slotkeeper/control.h"
-#include "slotkeeper/health.h"
-#include "slotkeeper/metrics.h"
-#include "slotkeeper/slot.h"
-#include "slotkeeper/statefile.h"
+#include "daemon/control.h"
+#include "daemon/health.h"
+#include "daemon/metrics.h"
+#include "daemon/restoreq.h"
+#include "daemon/slot.h"
+#include "daemon/statefile.h"
 
 typedef struct sk_waiter sk_waiter_t;
 
@@ -49,8 +50,8 @@ typedef struct sk_daemon {
     bool repo_measured, repo_measuring;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t cycle_timer, reap_timer;
-    sk_slot_t **queue; /* slots waiting for a restore, oldest first */
-    unsigned nqueue, restores_running;
+    sk_slot_host_t host;    /* what the slots get of the daemon */
+    sk_restoreq_t restoreq; /* slots waiting for a restore, and the restores running */
     sk_waiter_t *waiters;
     bool shutting_down;
     int lockfd;
@@ -61,13 +62,5 @@ typedef struct sk_daemon {
 
 /* Runs the daemon on config_path until SIGTERM/SIGINT; returns the process exit code. */
 int sk_daemon_main(const char *config_path);
-
-/* Slots call these. */
-void sk_daemon_slot_changed(sk_daemon_t *d, sk_slot_t *s); /* after every transition */
-void sk_daemon_want_restore(sk_daemon_t *d, sk_slot_t *s); /* queue s; SK_EV_RESTORE_GO comes */
-void sk_daemon_restore_done(sk_daemon_t *d, sk_slot_t *s); /* frees its place */
-void sk_daemon_dequeue(sk_daemon_t *d, sk_slot_t *s);      /* a queued slot no longer waits */
-void sk_daemon_cycle_done(sk_daemon_t *d);                 /* schedules the next cycle */
-void sk_daemon_measure_repo(sk_daemon_t *d);               /* refreshes the repository figures */
 
 #endif

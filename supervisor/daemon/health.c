@@ -27,7 +27,7 @@
  * followed, only http and https are allowed, and proxies from the
  * environment are ignored.
  */
-#include "slotkeeper/health.h"
+#include "daemon/health.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -14,7 +14,7 @@
  * arrives), and only changes of state are logged: the first failure, and the
  * first successful write after it, with the number of bytes dropped meanwhile.
  */
-#include "slotkeeper/logwriter.h"
+#include "daemon/logwriter.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,18 +1,16 @@
 /*
  * control: the daemon's control socket (see control.h for the protocol).
  *
- * The server lives on the daemon's libuv loop: one listening uv_pipe_t and, per
- * client, a pipe and an idle timer, each freed in its close callback; the
- * server itself is freed, and done() called, when its last handle has closed.
- * Each connection reads into a fixed buffer of SK_CTL_MAX_LINE bytes and takes
- * its lines one at a time: while the handler owes an answer the connection does
- * not read. A request (sk_ctl_req_t) points back at its connection only while
- * that connection is open, so an answer given after a hang-up or after
- * sk_ctl_close is simply dropped.
+ * The server lives on the daemon's libuv loop; the listening pipe, each
+ * client's pipe and idle timer, and their lifetimes are sockserver.h's (shared
+ * with metrics.c); this file speaks the protocol. Each connection reads into a fixed buffer of SK_CTL_MAX_LINE bytes
+ * and takes its lines one at a time: while the handler owes an answer the connection does not read. A request
+ * (sk_ctl_req_t) points back at its connection only while that connection is open, so an answer given after a hang-up
+ * or after sk_ctl_close is simply dropped.
  *
  * The client, for the CLI, is plain blocking sockets with a deadline.
  */
-#include "slotkeeper/control.h"
+#include "daemon/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/sockserver.h"
 #include "slotkeeper/log.h"
 
 struct conn;
@@ -44,33 +43,24 @@ struct sk_ctl_req {
 };
 
 struct conn {
+    sk_srv_conn_t base; /* the pipe (base.h.pipe), the idle timer (base.timer), the server's bookkeeping */
     sk_ctl_server_t *s;
-    struct conn *prev, *next;
-    uv_pipe_t pipe;
-    uv_timer_t idle;
-    int open_handles;      /* of pipe and idle; the conn is freed when both have closed */
     sk_ctl_req_t *pending; /* the request whose answer the handler owes */
     unsigned nwrites;      /* answers not yet written */
     pid_t pid;
     uid_t uid;
-    bool counted;    /* counts towards SK_CTL_MAX_CLIENTS */
     bool reading;    /* uv_read_start is in effect */
     bool in_handler; /* the handler runs: a reply from inside it must not recurse */
     bool eof;        /* the client has shut down its side */
     bool finishing;  /* no more requests: close once the answers are written */
-    bool closing;    /* uv_close called */
     size_t len;      /* bytes in buf */
     char buf[SK_CTL_MAX_LINE];
 };
 
 struct sk_ctl_server {
-    uv_loop_t *loop;
-    uv_pipe_t listener;
+    sk_srv_t *srv; /* the listener and the connections */
     sk_ctl_handler fn;
     void *arg;
-    struct conn *conns;
-    unsigned nclients;
-    unsigned handles; /* not yet closed: the listener and each connection (both its handles) */
     uint64_t idle_ms;
     dev_t dev; /* the socket file we bound, so that close removes only ours */
     ino_t ino;
@@ -153,49 +143,19 @@ static json_t *build_answer(json_t *answer)
 
 /* ---- connections ----------------------------------------------------------- */
 
-static void server_release(sk_ctl_server_t *s)
+/* The server closes c: an answer owed to it is dropped when it comes. */
+static void on_conn_close(sk_srv_conn_t *b)
 {
-    if (--s->handles > 0 || !s->closing)
-        return;
-    void (*done)(void *) = s->done;
-    void *arg = s->done_arg;
-    free(s);
-    if (done)
-        done(arg);
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    sk_ctl_server_t *s = c->s;
-    free(c);
-    server_release(s);
-}
-
-static void conn_close(struct conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
+    struct conn *c = (struct conn *)b;
     if (c->pending) {
         c->pending->conn = NULL;
         c->pending = NULL;
     }
-    sk_ctl_server_t *s = c->s;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    if (c->counted)
-        s->nclients--;
-    c->counted = false;
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
-    uv_close((uv_handle_t *)&c->idle, on_conn_closed);
+}
+
+static void conn_close(struct conn *c)
+{
+    sk_srv_conn_close(&c->base);
 }
 
 static void on_idle(uv_timer_t *t)
@@ -209,17 +169,17 @@ static void on_idle(uv_timer_t *t)
 /* Takes no more requests; closes once the answers queued are written (or the idle time passes). */
 static void conn_finish(struct conn *c)
 {
-    if (c->closing)
+    if (c->base.closing)
         return;
     c->finishing = true;
     if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->pipe);
+        uv_read_stop((uv_stream_t *)&c->base.h.pipe);
         c->reading = false;
     }
     if (c->nwrites == 0)
         conn_close(c);
     else
-        uv_timer_start(&c->idle, on_idle, c->s->idle_ms, 0);
+        uv_timer_start(&c->base.timer, on_idle, c->s->idle_ms, 0);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -242,7 +202,7 @@ static void on_write(uv_write_t *w, int status)
 /* Sends the answer out (stolen) as one line. */
 static void conn_send(struct conn *c, json_t *out)
 {
-    if (!out || c->closing) {
+    if (!out || c->base.closing) {
         json_decref(out);
         if (!out)
             conn_close(c);
@@ -263,7 +223,7 @@ static void conn_send(struct conn *c, json_t *out)
     free(text);
     r->c = c;
     uv_buf_t b = uv_buf_init(r->data, (unsigned)(n + 1));
-    int rc = uv_write(&r->w, (uv_stream_t *)&c->pipe, &b, 1, on_write);
+    int rc = uv_write(&r->w, (uv_stream_t *)&c->base.h.pipe, &b, 1, on_write);
     if (rc < 0) {
         free(r);
         log_debug("control: cannot answer pid %ld: %s", (long)c->pid, uv_strerror(rc));
@@ -271,7 +231,7 @@ static void conn_send(struct conn *c, json_t *out)
         return;
     }
     c->nwrites++;
-    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe);
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->base.h.pipe);
     if (queued > SK_CTL_MAX_PENDING) {
         log_warnx("control: pid %ld does not read its answers (%zu bytes waiting); closing its connection",
                   (long)c->pid, queued);
@@ -349,7 +309,7 @@ static void conn_advance(struct conn *c)
 {
     if (c->in_handler)
         return; /* the handler answered from inside conn_request: its caller goes on */
-    while (!c->closing && !c->finishing && !c->pending) {
+    while (!c->base.closing && !c->finishing && !c->pending) {
         char *nl = memchr(c->buf, '\n', c->len);
         if (!nl) {
             if (c->len == sizeof(c->buf)) {
@@ -375,18 +335,18 @@ static void conn_advance(struct conn *c)
         c->len -= n + 1;
         conn_request(c, req, &jerr);
     }
-    if (c->closing || c->finishing)
+    if (c->base.closing || c->finishing)
         return;
     if (c->pending) {
         if (c->reading) {
-            uv_read_stop((uv_stream_t *)&c->pipe);
+            uv_read_stop((uv_stream_t *)&c->base.h.pipe);
             c->reading = false;
         }
-        uv_timer_stop(&c->idle);
+        uv_timer_stop(&c->base.timer);
         return;
     }
     if (!c->reading) {
-        int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+        int rc = uv_read_start((uv_stream_t *)&c->base.h.pipe, on_alloc, on_read);
         if (rc < 0) {
             log_debug("control: cannot read from pid %ld: %s", (long)c->pid, uv_strerror(rc));
             conn_close(c);
@@ -394,7 +354,7 @@ static void conn_advance(struct conn *c)
         }
         c->reading = true;
     }
-    uv_timer_start(&c->idle, on_idle, c->s->idle_ms, 0);
+    uv_timer_start(&c->base.timer, on_idle, c->s->idle_ms, 0);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -414,43 +374,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void on_accept(sk_srv_conn_t *b)
 {
-    sk_ctl_server_t *s = listener->data;
-    if (status < 0) {
-        log_warnx("%s: cannot accept a connection: %s", s->path, uv_strerror(status));
-        return;
-    }
-    struct conn *c = malloc(sizeof(*c));
-    if (!c) {
-        log_warnx("%s: cannot accept a connection: out of memory", s->path);
-        return;
-    }
-    memset(c, 0, offsetof(struct conn, buf));
+    struct conn *c = (struct conn *)b;
+    sk_ctl_server_t *s = sk_srv_arg(b->srv);
     c->s = s;
     c->pid = -1;
     c->uid = (uid_t)-1;
-    uv_pipe_init(s->loop, &c->pipe, 0);
-    uv_timer_init(s->loop, &c->idle);
-    c->pipe.data = c;
-    c->idle.data = c;
-    c->open_handles = 2;
-    s->handles++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-
-    int rc = uv_accept(listener, (uv_stream_t *)&c->pipe);
-    if (rc < 0) {
-        log_warnx("%s: cannot accept a connection: %s", s->path, uv_strerror(rc));
-        conn_close(c);
-        return;
-    }
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+    if (uv_fileno((uv_handle_t *)&c->base.h.pipe, &fd) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
         log_warn("%s: cannot get the credentials of a client", s->path);
         conn_close(c);
         return;
@@ -464,14 +399,12 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_finish(c);
         return;
     }
-    if (s->nclients >= SK_CTL_MAX_CLIENTS) {
+    if (!sk_srv_admit(&c->base)) {
         log_warnx("%s: refused pid %ld: already %d clients", s->path, (long)cred.pid, SK_CTL_MAX_CLIENTS);
         conn_send_error(c, 1, "too many clients (%d); try again later", SK_CTL_MAX_CLIENTS);
         conn_finish(c);
         return;
     }
-    c->counted = true;
-    s->nclients++;
     conn_advance(c);
 }
 
@@ -520,9 +453,14 @@ static int clear_stale(const struct sockaddr_un *sa, const char *path, sk_err_t 
     return 0;
 }
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_srv_closed(void *arg)
 {
-    server_release(h->data);
+    sk_ctl_server_t *s = arg;
+    void (*done)(void *) = s->done;
+    void *done_arg = s->done_arg;
+    free(s);
+    if (done)
+        done(done_arg);
 }
 
 static uint64_t idle_ms_from_env(void)
@@ -582,36 +520,26 @@ int sk_ctl_listen(uv_loop_t *loop, const char *path, unsigned mode, sk_ctl_handl
         return sk_err_set(err, -ENOMEM, path, NULL);
     }
     memcpy(s->path, path, plen + 1);
-    s->loop = loop;
     s->fn = fn;
     s->arg = arg;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     s->idle_ms = idle_ms_from_env();
-    rc = uv_pipe_init(loop, &s->listener, 0);
+    sk_srv_config_t sc = {
+        .name = path,
+        .conn_size = sizeof(struct conn),
+        .conn_zero = offsetof(struct conn, buf),
+        .max_conns = SK_CTL_MAX_CLIENTS,
+        .on_accept = on_accept,
+        .on_close = on_conn_close,
+        .arg = s,
+    };
+    rc = sk_srv_listen_pipe(loop, fd, &sc, &s->srv); /* fd is the server's now, also on failure */
     if (rc < 0) {
+        unlink(path);
         free(s);
-        unlink(path);
-        close(fd);
         return sk_err_set(err, rc, path, "%s", uv_strerror(rc));
     }
-    s->listener.data = s;
-    s->handles = 1;
-    rc = uv_pipe_open(&s->listener, fd);
-    if (rc < 0)
-        close(fd);
-    else
-        rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, on_connection);
-    if (rc < 0) {
-        unlink(path);
-        s->closing = true;
-        uv_close((uv_handle_t *)&s->listener, on_listener_closed); /* frees s from the loop */
-        return sk_err_set(err, rc, path, "%s", uv_strerror(rc));
-    }
-    /* A client that hangs up before its answer must not kill the daemon. */
-    struct sigaction sact;
-    if (sigaction(SIGPIPE, NULL, &sact) == 0 && sact.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
     log_debug("%s: listening (mode %04o)", path, mode & 07777);
     *out = s;
     return 0;
@@ -627,9 +555,7 @@ void sk_ctl_close(sk_ctl_server_t *s, void (*done)(void *arg), void *arg)
     struct stat st;
     if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino && unlink(s->path) < 0)
         log_warn("%s: cannot remove the socket", s->path);
-    while (s->conns)
-        conn_close(s->conns);
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    sk_srv_close(s->srv, on_srv_closed, s);
 }
 
 /* ---- requests -------------------------------------------------------------- */

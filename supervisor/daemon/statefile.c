@@ -4,7 +4,7 @@
  * the work callback does the file system calls, the after-work callback (on the
  * loop) logs a failure, frees the write and starts the next one.
  */
-#include "slotkeeper/statefile.h"
+#include "daemon/statefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
