@@ -23,6 +23,7 @@
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 
 #define MAX_INCLUDES 16
 
@@ -175,7 +176,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
     if (!im->m && (!strcmp(path, ".slotkeeper") || !strncmp(path, ".slotkeeper/", 12))) {
         /* A data-dir's own slotkeeper folder (marker, staging, quarantine) is never data. */
         if (!im->skipped_meta)
-            log_info("%s: .slotkeeper/: skipped (slotkeeper's own folder in a data-dir)", im->name);
+            sk_notice(SK_NOTICE_INFO, "%s: .slotkeeper/: skipped (slotkeeper's own folder in a data-dir)", im->name);
         im->skipped_meta = true;
         return 0;
     }
@@ -184,7 +185,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
             return refuse(im, path, "a file outside the manifest's folders%s", NULL);
         /* A tarball of a whole data-dir also holds config.ini, genesis.json...: a snapshot
          * takes folders only, and every slot keeps its own copies of those. */
-        log_info("%s: %s: skipped (a snapshot takes only folders)", im->name, path);
+        sk_notice(SK_NOTICE_INFO, "%s: %s: skipped (a snapshot takes only folders)", im->name, path);
         return 0;
     }
     int rc = note_include(im, path);

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "slotkeeper/error.h"
 #include "slotkeeper/hashset.h"
-#include "slotkeeper/log.h"
 
 /* ---- building ---------------------------------------------------------- */
 

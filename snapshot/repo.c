@@ -19,6 +19,7 @@
 
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/notice.h"
 
 #define CONFIG_MAGIC "slotkeeper-repository 1"
 
@@ -225,7 +226,7 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
          * wins, and so still exclude each other. */
         r->lockfd = openat(r->dirfd, "lock", flags | O_CREAT, 0644);
         if (r->lockfd >= 0)
-            log_warnx("%s: was missing; recreated it", p);
+            sk_notice(SK_NOTICE_WARN, "%s: was missing; recreated it", p);
         else if (errno == EROFS)
             return sk_err_set(err, -ENOENT, p, "missing, and the repository is read-only: it cannot be locked");
     }
@@ -252,7 +253,7 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
                               holder, wait_ms ? "; gave up waiting" : "; use --lock-wait to wait");
         }
         if (!told) {
-            log_info("%s: waiting for the repository lock", r->path);
+            sk_notice(SK_NOTICE_INFO, "%s: waiting for the repository lock", r->path);
             told = true;
         }
         struct timespec ts = {0, 50 * 1000 * 1000};
@@ -385,7 +386,7 @@ int sk_repo_sweep(sk_repo_t *r)
             if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
                 if (sk_rm_rf_at(r->tmpfd, de->d_name) == 0) {
                     removed++;
-                    log_debug("%s/tmp/%s: removed what an interrupted run left", r->path, de->d_name);
+                    sk_notice(SK_NOTICE_DEBUG, "%s/tmp/%s: removed what an interrupted run left", r->path, de->d_name);
                 }
             }
             close(fd);
@@ -457,8 +458,7 @@ void sk_repo_session_end(sk_repo_t *r)
         return;
     int rc = sk_rm_rf_at(r->tmpfd, r->sessname);
     if (rc < 0) {
-        errno = -rc;
-        log_warn("%s/tmp/%s: cannot remove", r->path, r->sessname);
+        sk_notice_errno(SK_NOTICE_WARN, rc, "%s/tmp/%s: cannot remove", r->path, r->sessname);
     }
     close(r->sessfd);
     r->sessfd = -1;
@@ -895,10 +895,9 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason)
     int rc = sk_write_file_atomic(r->snapsfd, name, text, (size_t)n, 0644);
     if (rc == -EROFS) {
         /* A read-only repository: the command reads, and reports the snapshot bad itself. */
-        log_debug("%s/snapshots/%s: read-only; snapshot not marked bad", r->path, name);
+        sk_notice(SK_NOTICE_DEBUG, "%s/snapshots/%s: read-only; snapshot not marked bad", r->path, name);
     } else if (rc < 0) {
-        errno = -rc;
-        log_warn("%s/snapshots/%s: cannot mark snapshot bad", r->path, name);
+        sk_notice_errno(SK_NOTICE_WARN, rc, "%s/snapshots/%s: cannot mark snapshot bad", r->path, name);
     }
     return rc;
 }
@@ -945,7 +944,7 @@ int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwher
             break;
         }
         if (lr == -EBADMSG) {
-            log_warnx("%s: skipped snapshot %s and marked it bad: %s", e.path, ids[i], e.msg);
+            sk_notice(SK_NOTICE_WARN, "%s: skipped snapshot %s and marked it bad: %s", e.path, ids[i], e.msg);
             sk_repo_mark_bad(r, ids[i], e.msg);
             continue;
         }

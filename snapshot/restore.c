@@ -23,6 +23,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 
 struct rjob {
     size_t entry;
@@ -344,7 +345,8 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
             goto out;
         }
         if (!*chown_warned)
-            log_warnx("%s: cannot restore owner %u:%u (not root); files keep the current user", full, e->uid, e->gid);
+            sk_notice(SK_NOTICE_WARN, "%s: cannot restore owner %u:%u (not root); files keep the current user", full,
+                      e->uid, e->gid);
         *chown_warned = true;
     }
     SK_CRASHPOINT("chmod");
@@ -490,8 +492,8 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
         }
         int rc = sk_rm_rf_at(qfd, names[i]);
         if (rc < 0) {
-            errno = -rc;
-            log_warn("%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir, SK_QUARANTINE_DIR, names[i]);
+            sk_notice_errno(SK_NOTICE_WARN, rc, "%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir,
+                            SK_QUARANTINE_DIR, names[i]);
         }
     }
     SK_CRASHPOINT("fsync");
@@ -776,8 +778,7 @@ out:
     if (r.metafd >= 0) {
         int rr = sk_rm_rf_at(r.metafd, "staging");
         if (rr < 0) {
-            errno = -rr;
-            log_warn("%s/%s: cannot remove", opts->data_dir, SK_STAGING_DIR);
+            sk_notice_errno(SK_NOTICE_WARN, rr, "%s/%s: cannot remove", opts->data_dir, SK_STAGING_DIR);
         }
         /* A failure before the swap leaves the slot as it was: take our marker back,
          * unless an interrupted restore had left one (then the slot is still half-restored). */

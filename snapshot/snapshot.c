@@ -29,6 +29,7 @@
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/restore.h"
+#include "slotkeeper/notice.h"
 
 #define WALK_MAX_DEPTH 32
 #define SK_SYNC_BATCH  64 /* above this many new chunks, one syncfs instead of one fdatasync each */
@@ -265,7 +266,7 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
             return sk_err_set(s->err, -ENOMEM, full, NULL);
         return 0;
     }
-    log_warnx("%s: skipped (not a regular file, folder or symbolic link)", full);
+    sk_notice(SK_NOTICE_WARN, "%s: skipped (not a regular file, folder or symbolic link)", full);
     return 0;
 }
 
