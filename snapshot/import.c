@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/export.h"
@@ -95,14 +96,8 @@ static int remember(struct imp *im, const char *path, char type, struct archive_
 {
     if (im->nst == MAX_ENTRIES)
         return refuse(im, path, "more than a million entries%s", NULL);
-    if (im->nst == im->capst) {
-        size_t ncap = im->capst ? im->capst * 2 : 64;
-        struct staged *n = realloc(im->st, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        im->st = n;
-        im->capst = ncap;
-    }
+    if (sk_grow(&im->st, &im->capst, im->nst + 1, sizeof(*im->st), 64) < 0)
+        return -ENOMEM;
     struct staged *s = &im->st[im->nst];
     if (!(s->path = strdup(path)))
         return -ENOMEM;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/notice.h"
@@ -775,14 +776,9 @@ int sk_repo_list(sk_repo_t *r, sk_snap_order_t **out, size_t *np, sk_err_t *err)
     while ((de = readdir(d)) != NULL) {
         if (!sk_id_valid(de->d_name))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            sk_snap_order_t *nv = realloc(v, cap * sizeof(*nv));
-            if (!nv) {
-                rc = sk_err_set(err, -ENOMEM, p, NULL);
-                break;
-            }
-            v = nv;
+        if (sk_grow(&v, &cap, n + 1, sizeof(*v), 16) < 0) {
+            rc = sk_err_set(err, -ENOMEM, p, NULL);
+            break;
         }
         order_peek(r, de->d_name, &v[n++]);
     }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/chainid.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/crashpoint.h"
@@ -181,13 +182,8 @@ static void new_stamp(struct rst *r)
 
 static int add_rjob(struct rst *r, size_t *cap, size_t entry, size_t chunk)
 {
-    if (r->njobs == *cap) {
-        *cap = *cap ? *cap * 2 : 1024;
-        struct rjob *n = realloc(r->jobs, *cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        r->jobs = n;
-    }
+    if (sk_grow(&r->jobs, cap, r->njobs + 1, sizeof(*r->jobs), 1024) < 0)
+        return -ENOMEM;
     r->jobs[r->njobs++] = (struct rjob){.entry = entry, .chunk = chunk};
     return 0;
 }
@@ -465,16 +461,14 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
     unlinkat(qfd, r->stamp, AT_REMOVEDIR); /* succeeds only when nothing was replaced */
     DIR *d = sk_opendir_at(qfd);
     char **names = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     if (d) {
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             if (de->d_name[0] == '.')
                 continue;
-            char **nn = realloc(names, (n + 1) * sizeof(*nn));
-            if (!nn)
+            if (sk_grow(&names, &cap, n + 1, sizeof(*names), 16) < 0)
                 break;
-            names = nn;
             if (!(names[n] = strdup(de->d_name)))
                 break;
             n++;

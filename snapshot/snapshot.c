@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
@@ -105,14 +106,8 @@ static void fill_meta(sk_mentry_t *e, const struct stat *st)
 
 static int add_file(struct snap *s, size_t entry, uint32_t cs, uint16_t inc, const struct stat *st)
 {
-    if (s->nfiles == s->capfiles) {
-        size_t ncap = s->capfiles ? s->capfiles * 2 : 32;
-        struct sfile *n = realloc(s->files, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->files = n;
-        s->capfiles = ncap;
-    }
+    if (sk_grow(&s->files, &s->capfiles, s->nfiles + 1, sizeof(*s->files), 32) < 0)
+        return -ENOMEM;
     s->files[s->nfiles++] = (struct sfile){.entry = entry, .cs = cs, .inc = inc, .st = *st};
     return 0;
 }
@@ -284,14 +279,9 @@ static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_
     while ((de = readdir(d)) != NULL) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                rc = sk_err_set(s->err, -ENOMEM, full, NULL);
-                break;
-            }
-            names = nn;
+        if (sk_grow(&names, &cap, n + 1, sizeof(*names), 32) < 0) {
+            rc = sk_err_set(s->err, -ENOMEM, full, NULL);
+            break;
         }
         if (!(names[n] = strdup(de->d_name))) {
             rc = sk_err_set(s->err, -ENOMEM, full, NULL);
@@ -317,14 +307,8 @@ static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_
 
 static int add_job(struct snap *s, uint32_t file, uint64_t index)
 {
-    if (s->njobs == s->capjobs) {
-        size_t ncap = s->capjobs ? s->capjobs * 2 : 1024;
-        struct job *n = realloc(s->jobs, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->jobs = n;
-        s->capjobs = ncap;
-    }
+    if (sk_grow(&s->jobs, &s->capjobs, s->njobs + 1, sizeof(*s->jobs), 1024) < 0)
+        return -ENOMEM;
     s->jobs[s->njobs++] = (struct job){.file = file, .index = index, .state = JOB_PENDING};
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
@@ -141,14 +142,9 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
                 rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
                 break;
             }
-            if (v->njobs == cap) {
-                cap = cap ? cap * 2 : 1024;
-                struct vjob *nj = realloc(v->jobs, cap * sizeof(*nj));
-                if (!nj) {
-                    rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
-                    break;
-                }
-                v->jobs = nj;
+            if (sk_grow(&v->jobs, &cap, v->njobs + 1, sizeof(*v->jobs), 1024) < 0) {
+                rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
+                break;
             }
             v->jobs[v->njobs++] = (struct vjob){.hash = ch->hash, .csize = ch->csize, .len = len};
         }
