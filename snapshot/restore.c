@@ -40,7 +40,6 @@ struct rst {
     int datafd, metafd, stagefd;
     struct rjob *jobs;
     size_t njobs;
-    _Atomic size_t next;
     int *lockfds;
     size_t nlocks;
     char stamp[64];
@@ -234,82 +233,93 @@ static int stage_entries(struct rst *r)
     return 0;
 }
 
-static void restore_work(void *arg, int worker)
+/* One worker's buffers and its open staged file (the jobs of one file come in a row). */
+struct rworker {
+    void *out, *cbuf;
+    size_t ccap;
+    int fd;
+    size_t fd_entry;
+    sk_codec_t *codec;
+};
+
+static int restore_init(void *arg, void **state)
 {
-    (void)worker;
     struct rst *r = arg;
     uint32_t max_cs = sk_manifest_max_chunk_size(r->m);
-    void *out = malloc(max_cs), *cbuf = NULL;
-    size_t ccap = 0;
-    int fd = -1; /* this worker's open staged file: the jobs of one file come in a row */
-    size_t fd_entry = SIZE_MAX;
-    sk_codec_t *codec = sk_codec_new(max_cs, 1);
-    if (!out || !codec) {
-        sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
-        goto done;
+    struct rworker *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->fd = -1;
+        w->fd_entry = SIZE_MAX;
+        w->out = malloc(max_cs);
+        w->codec = sk_codec_new(max_cs, 1);
     }
-    for (;;) {
-        size_t i = atomic_fetch_add(&r->next, 1);
-        if (i >= r->njobs || r->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(r->err, -ECANCELED, r->opts->data_dir, "interrupted");
-            break;
-        }
-        sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
-        sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
-        uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
-        size_t len = sk_mentry_chunk_len(r->m, e, c->index);
-        size_t clen = 0;
-        char cpath[PATH_MAX], full[PATH_MAX];
-        sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
-        int rc = sk_repo_chunk_read(r->repo, &c->hash, &cbuf, &ccap, &clen);
-        if (rc == 0 && clen != c->csize)
-            rc = -EBADMSG;
-        if (rc == 0)
-            rc = sk_codec_decompress_check(codec, cbuf, clen, out, len, &c->hash);
-        if (rc == -ENOENT || rc == -EBADMSG) {
-            char rp[PATH_MAX];
-            sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
-            sk_err_set(r->err, -EBADMSG, rp, "%s chunk %llu of %s; snapshot %s marked bad",
-                       rc == -ENOENT ? "missing" : "damaged", (unsigned long long)c->index, e->path, r->m->id);
-            snprintf(r->damage, sizeof(r->damage), "%s %s (chunk %llu of %s)", rc == -ENOENT ? "missing" : "damaged",
-                     cpath, (unsigned long long)c->index, e->path);
-            r->damaged = true;
-            if (rc == -EBADMSG)
-                sk_repo_chunk_set_aside(r->repo, &c->hash);
-            break;
-        }
-        if (rc < 0) {
-            sk_path_join(full, sizeof(full), r->repo->path, cpath);
-            sk_err_set(r->err, rc, full, NULL);
-            break;
-        }
-        if (fd_entry != r->jobs[i].entry) {
-            if (fd >= 0)
-                close(fd);
-            fd_entry = r->jobs[i].entry;
-            fd = sk_open_beneath(r->stagefd, e->path, O_WRONLY, 0);
-            rc = fd < 0 ? fd : 0;
-        }
-        if (rc == 0)
-            rc = sk_pwrite_sparse(fd, out, len, (off_t)off);
-        if (rc < 0) {
-            char rel[PATH_MAX];
-            snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
-            slot_path(r, rel, full, sizeof(full));
-            sk_err_set(r->err, rc, full, NULL);
-            break;
-        }
-        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-        sk_progress_add(r->progress, len);
+    *state = w;
+    return w && w->out && w->codec ? 0 : -ENOMEM;
+}
+
+static void restore_fini(void *arg, void *state)
+{
+    struct rworker *w = state;
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->out);
+    free(w->cbuf);
+    sk_codec_free(w->codec);
+    free(w);
+}
+
+static int restore_item(void *arg, void *state, size_t i)
+{
+    struct rst *r = arg;
+    struct rworker *w = state;
+    sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
+    sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
+    uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
+    size_t len = sk_mentry_chunk_len(r->m, e, c->index);
+    size_t clen = 0;
+    char cpath[PATH_MAX], full[PATH_MAX];
+    sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
+    int rc = sk_repo_chunk_read(r->repo, &c->hash, &w->cbuf, &w->ccap, &clen);
+    if (rc == 0 && clen != c->csize)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = sk_codec_decompress_check(w->codec, w->cbuf, clen, w->out, len, &c->hash);
+    if (rc == -ENOENT || rc == -EBADMSG) {
+        char rp[PATH_MAX];
+        sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
+        sk_err_set(r->err, -EBADMSG, rp, "%s chunk %llu of %s; snapshot %s marked bad",
+                   rc == -ENOENT ? "missing" : "damaged", (unsigned long long)c->index, e->path, r->m->id);
+        snprintf(r->damage, sizeof(r->damage), "%s %s (chunk %llu of %s)", rc == -ENOENT ? "missing" : "damaged", cpath,
+                 (unsigned long long)c->index, e->path);
+        r->damaged = true;
+        if (rc == -EBADMSG)
+            sk_repo_chunk_set_aside(r->repo, &c->hash);
+        return -EBADMSG;
     }
-done:
-    if (fd >= 0)
-        close(fd);
-    free(out);
-    free(cbuf);
-    sk_codec_free(codec);
+    if (rc < 0) {
+        sk_path_join(full, sizeof(full), r->repo->path, cpath);
+        return sk_err_set(r->err, rc, full, NULL);
+    }
+    if (w->fd_entry != r->jobs[i].entry) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd_entry = r->jobs[i].entry;
+        w->fd = sk_open_beneath(r->stagefd, e->path, O_WRONLY, 0);
+        rc = w->fd < 0 ? w->fd : 0;
+    }
+    if (rc == 0)
+        rc = sk_pwrite_sparse(w->fd, w->out, len, (off_t)off);
+    if (rc < 0) {
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
+        slot_path(r, rel, full, sizeof(full));
+        return sk_err_set(r->err, rc, full, NULL);
+    }
+    sync_file_range(w->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    sk_progress_add(r->progress, len);
+    return 0;
 }
 
 /* Owner, mode and mtime of one staged entry, reached beneath staging without following a link;
@@ -734,8 +744,14 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     if (rc < 0)
         goto out;
     sk_progress_start(progress, "restore", r.m->data_bytes);
-    atomic_store(&r.next, 0);
-    sk_pool_run(threads, restore_work, &r, sk_progress_tick, progress);
+    sk_pool_each_t each = {.n = r.njobs,
+                           .arg = &r,
+                           .init = restore_init,
+                           .item = restore_item,
+                           .fini = restore_fini,
+                           .err = err,
+                           .path = opts->data_dir};
+    sk_pool_each(threads, &each, sk_progress_tick, progress);
     sk_progress_end(progress);
     if (err->code) {
         rc = err->code;

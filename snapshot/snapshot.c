@@ -70,7 +70,6 @@ struct snap {
     struct job *jobs;
     size_t njobs, capjobs;
     uint64_t total;
-    _Atomic size_t next;
     _Atomic uint64_t new_bytes;
     pthread_mutex_t set_lock;
     sk_hset_t set; /* every distinct non-zero chunk of this snapshot -> compressed size */
@@ -318,123 +317,120 @@ static void file_path(struct snap *s, const struct sfile *f, char *out, size_t l
     sk_path_join(out, len, s->opts->data_dir, s->m->entries[f->entry].path);
 }
 
-static void work(void *arg, int worker)
+/* One worker's buffer, codec and open file (the jobs of one file come in a row). */
+struct sworker {
+    int fd;
+    uint32_t fd_file;
+    void *buf;
+    sk_codec_t *codec;
+};
+
+static int work_init(void *arg, void **state)
 {
-    (void)worker;
     struct snap *s = arg;
-    int fd = -1; /* this worker's open file: the jobs of one file come in a row */
-    uint32_t fd_file = UINT32_MAX;
-    void *buf = malloc(s->max_cs);
-    sk_codec_t *codec = sk_codec_new(s->max_cs, s->level);
-    if (!buf || !codec) {
-        sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-        goto out;
+    struct sworker *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->fd = -1;
+        w->fd_file = UINT32_MAX;
+        w->buf = malloc(s->max_cs);
+        w->codec = sk_codec_new(s->max_cs, s->level);
     }
-    for (;;) {
-        size_t i = atomic_fetch_add(&s->next, 1);
-        if (i >= s->njobs || s->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
-            break;
-        }
-        struct job *j = &s->jobs[i];
-        struct sfile *f = &s->files[j->file];
-        char p[PATH_MAX];
-        if (fd_file != j->file) {
-            if (fd >= 0)
-                close(fd);
-            fd_file = j->file;
-            fd = open_sfile(s, f);
-            if (fd < 0) {
-                file_path(s, f, p, sizeof(p));
-                if (fd == -ESTALE)
-                    sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
-                else
-                    sk_err_set(s->err, fd, p, "%s", sk_beneath_strerror(fd));
-                break;
-            }
-            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        }
-        uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
-        size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
-        ssize_t n = sk_pread_full(fd, buf, len, (off_t)off);
-        if (n < 0 || (size_t)n != len) {
-            file_path(s, f, p, sizeof(p));
-            if (n < 0)
-                sk_err_set(s->err, (int)n, p, NULL);
-            else
-                sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
-            break;
-        }
-        sk_progress_add(s->progress, len);
-        if (sk_is_zero(buf, len)) {
-            j->state = JOB_ZERO;
-            continue;
-        }
-        sk_hash_compute(buf, len, &j->hash);
-        pthread_mutex_lock(&s->set_lock);
-        int added = sk_hset_add(&s->set, &j->hash, 0);
-        pthread_mutex_unlock(&s->set_lock);
-        if (added < 0) {
-            sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-            break;
-        }
-        if (added == 0) {
-            j->state = JOB_DUP; /* another job of this run stores it */
-            continue;
-        }
-        uint32_t csize = 0;
-        int st = sk_repo_chunk_stat(s->repo, &j->hash, &csize);
-        if (st < 0) {
-            sk_repo_chunk_relpath(&j->hash, p, sizeof(p));
-            sk_err_set(s->err, st, p, NULL);
-            break;
-        }
-        if (st == 1) {
-            j->state = JOB_STORED;
-        } else {
-            const void *out;
-            size_t outlen;
-            int rc = sk_codec_compress(codec, buf, len, &out, &outlen);
-            if (rc < 0) {
-                file_path(s, f, p, sizeof(p));
-                sk_err_set(s->err, rc, p, "zstd compression failed");
-                break;
-            }
-            if (sk_repo_chunk_stage(s->repo, &j->hash, out, outlen, s->err) < 0)
-                break;
-            csize = (uint32_t)outlen;
-            j->state = JOB_NEW;
-            atomic_fetch_add(&s->new_bytes, outlen);
-        }
-        j->csize = csize;
-        pthread_mutex_lock(&s->set_lock);
-        sk_hset_find(&s->set, &j->hash)->value = csize;
-        pthread_mutex_unlock(&s->set_lock);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    sk_codec_free(codec);
+    *state = w;
+    return w && w->buf && w->codec ? 0 : -ENOMEM;
 }
 
-static void sync_work(void *arg, int worker)
+static void work_fini(void *arg, void *state)
 {
-    (void)worker;
+    struct sworker *w = state;
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->buf);
+    sk_codec_free(w->codec);
+    free(w);
+}
+
+/* Reads, hashes and (when the repository lacks it) compresses and stages one chunk. */
+static int work_item(void *arg, void *state, size_t i)
+{
     struct snap *s = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&s->next, 1);
-        if (i >= s->nnew || s->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
-            break;
+    struct sworker *w = state;
+    struct job *j = &s->jobs[i];
+    struct sfile *f = &s->files[j->file];
+    char p[PATH_MAX];
+    if (w->fd_file != j->file) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd_file = j->file;
+        w->fd = open_sfile(s, f);
+        if (w->fd < 0) {
+            file_path(s, f, p, sizeof(p));
+            if (w->fd == -ESTALE)
+                return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+            return sk_err_set(s->err, w->fd, p, "%s", sk_beneath_strerror(w->fd));
         }
-        if (sk_repo_chunk_sync(s->repo, &s->new_hashes[i], s->err) < 0)
-            break;
+        posix_fadvise(w->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+    void *buf = w->buf;
+    uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
+    size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
+    ssize_t n = sk_pread_full(w->fd, buf, len, (off_t)off);
+    if (n < 0 || (size_t)n != len) {
+        file_path(s, f, p, sizeof(p));
+        if (n < 0)
+            return sk_err_set(s->err, (int)n, p, NULL);
+        return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+    }
+    sk_progress_add(s->progress, len);
+    if (sk_is_zero(buf, len)) {
+        j->state = JOB_ZERO;
+        return 0;
+    }
+    sk_hash_compute(buf, len, &j->hash);
+    pthread_mutex_lock(&s->set_lock);
+    int added = sk_hset_add(&s->set, &j->hash, 0);
+    pthread_mutex_unlock(&s->set_lock);
+    if (added < 0)
+        return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+    if (added == 0) {
+        j->state = JOB_DUP; /* another job of this run stores it */
+        return 0;
+    }
+    uint32_t csize = 0;
+    int st = sk_repo_chunk_stat(s->repo, &j->hash, &csize);
+    if (st < 0) {
+        sk_repo_chunk_relpath(&j->hash, p, sizeof(p));
+        return sk_err_set(s->err, st, p, NULL);
+    }
+    if (st == 1) {
+        j->state = JOB_STORED;
+    } else {
+        const void *out;
+        size_t outlen;
+        int rc = sk_codec_compress(w->codec, buf, len, &out, &outlen);
+        if (rc < 0) {
+            file_path(s, f, p, sizeof(p));
+            return sk_err_set(s->err, rc, p, "zstd compression failed");
+        }
+        rc = sk_repo_chunk_stage(s->repo, &j->hash, out, outlen, s->err);
+        if (rc < 0)
+            return rc;
+        csize = (uint32_t)outlen;
+        j->state = JOB_NEW;
+        atomic_fetch_add(&s->new_bytes, outlen);
+    }
+    j->csize = csize;
+    pthread_mutex_lock(&s->set_lock);
+    sk_hset_find(&s->set, &j->hash)->value = csize;
+    pthread_mutex_unlock(&s->set_lock);
+    return 0;
+}
+
+static int sync_item(void *arg, void *state, size_t i)
+{
+    struct snap *s = arg;
+    return sk_repo_chunk_sync(s->repo, &s->new_hashes[i], s->err);
 }
 
 /* Fails if any file's size, mtime or inode changed since the walk. */
@@ -518,9 +514,8 @@ static int commit(struct snap *s, int threads)
         if (rc < 0)
             return rc;
     } else {
-        atomic_store(&s->next, 0);
-        sk_pool_run(threads, sync_work, s, NULL, NULL);
-        if (s->err->code)
+        sk_pool_each_t each = {.n = s->nnew, .arg = s, .item = sync_item, .err = s->err, .path = s->opts->data_dir};
+        if (sk_pool_each(threads, &each, NULL, NULL) < 0)
             return s->err->code;
     }
     /* 2. the manifest durable in the session */
@@ -664,8 +659,14 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     if (rc < 0)
         goto out;
     sk_progress_start(progress, "snapshot", s.total);
-    atomic_store(&s.next, 0);
-    sk_pool_run(threads, work, &s, sk_progress_tick, progress);
+    sk_pool_each_t each = {.n = s.njobs,
+                           .arg = &s,
+                           .init = work_init,
+                           .item = work_item,
+                           .fini = work_fini,
+                           .err = err,
+                           .path = opts->data_dir};
+    sk_pool_each(threads, &each, sk_progress_tick, progress);
     sk_progress_end(progress);
     if (err->code) {
         rc = err->code;
