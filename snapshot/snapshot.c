@@ -28,6 +28,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/hashset.h"
+#include "slotkeeper/inclist.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/restore.h"
 #include "slotkeeper/notice.h"
@@ -617,24 +618,14 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
         const char *inc = opts->include[i];
         char full[PATH_MAX];
         sk_path_join(full, sizeof(full), opts->data_dir, inc);
-        bool plain = *inc && strcmp(inc, ".") && strcmp(inc, "..");
-        for (const unsigned char *c = (const unsigned char *)inc; *c; c++)
-            if (*c <= 0x20 || *c >= 0x7f || *c == '/' || *c == '%')
-                plain = false;
-        if (!plain) {
-            rc = sk_err_set(err, -EINVAL, full,
-                            "an included folder must be a plain name (printable ASCII, no space, '/' or '%%')");
+        rc = sk_include_check(inc, full, err);
+        if (rc < 0)
             goto out;
-        }
         for (size_t k = 0; k < i; k++)
             if (!strcmp(opts->include[k], inc)) {
                 rc = sk_err_set(err, -EINVAL, full, "included twice");
                 goto out;
             }
-        if (!strcmp(inc, ".slotkeeper")) {
-            rc = sk_err_set(err, -EINVAL, full, "slotkeeper's own folder is never part of a snapshot");
-            goto out;
-        }
         struct stat st;
         if (fstatat(s.datafd, inc, &st, 0) < 0) {
             rc = sk_err_errno(err, full);
