@@ -363,13 +363,9 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
     rc = sk_repo_session_begin(repo, err);
     if (rc < 0)
         goto out;
-    snprintf(im.stage_path, sizeof(im.stage_path), "%s/tmp/%s/import", repo->path, repo->sessname);
-    SK_CRASHPOINT("mkdir");
-    if (mkdirat(repo->sessfd, "import", 0755) < 0 ||
-        (im.stagefd = openat(repo->sessfd, "import", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        rc = sk_err_errno(err, im.stage_path);
+    rc = sk_repo_session_scratch(repo, "import", im.stage_path, sizeof(im.stage_path), &im.stagefd, err);
+    if (rc < 0)
         goto out;
-    }
     struct archive_entry *ae;
     bool first = true;
     int r;
