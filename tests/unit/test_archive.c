@@ -1,0 +1,249 @@
+/*
+ * test_archive: export and import through the library. A snapshot exported and imported into
+ * another repository is the same snapshot (its files and chunks); a plain tarball of a clean
+ * data-dir imports as a new snapshot whose facts come from the check; what import refuses
+ * (not an archive, a path that climbs out, a truncated stream, a damaged member) leaves the
+ * repository as it was; export refuses what it cannot find.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "slotkeeper/export.h"
+#include "slotkeeper/import.h"
+#include "slotkeeper/notice.h"
+#include "slotkeeper/repo.h"
+#include "slotkeeper/restore.h"
+#include "slotkeeper/snapshot.h"
+#include "unit.h"
+
+static void tool(const char *args)
+{
+    char exe[PATH_MAX], t[PATH_MAX + 64], cmd[2 * PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    CHECK(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(t, sizeof(t), "%s/tools/mkdatadir", exe);
+    if (access(t, X_OK) < 0)
+        snprintf(t, sizeof(t), "%s/../tools/mkdatadir", exe);
+    snprintf(cmd, sizeof(cmd), "%s %s >/dev/null 2>&1", t, args);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static sk_repo_t *repo(const char *path)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_repo_init(path, 64 * 1024, 3, &err), &err);
+    sk_repo_t *r = NULL;
+    CHECK_OK(sk_repo_open(path, SK_LOCK_SHARED, 0, "unit", &r, &err), &err);
+    return r;
+}
+
+static const char *const inc[] = {"blocks", "state"};
+
+static void snap(sk_repo_t *r, const char *dir, sk_snapshot_result_t *res)
+{
+    sk_snapshot_opts_t o = {.data_dir = dir, .include = inc, .ninclude = 2, .threads = 2};
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_snapshot_create(r, &o, NULL, res, &err), &err);
+}
+
+static int do_import(sk_repo_t *r, const char *file, sk_import_result_t *res, sk_err_t *err)
+{
+    int fd = open(file, O_RDONLY);
+    CHECK(fd >= 0);
+    sk_err_clear(err);
+    int rc = sk_import(r, fd, file, 2, NULL, res, err);
+    close(fd);
+    return rc;
+}
+
+static size_t count_snapshots(sk_repo_t *r)
+{
+    char **ids;
+    size_t n;
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_repo_list_ids(r, &ids, &n, &err), &err);
+    sk_repo_ids_free(ids, n);
+    return n;
+}
+
+static void same_files(const sk_manifest_t *a, const sk_manifest_t *b)
+{
+    CHECK_EQ(a->nentries, b->nentries);
+    for (size_t i = 0; i < a->nentries; i++) {
+        CHECK_STR(a->entries[i].path, b->entries[i].path);
+        CHECK_EQ(a->entries[i].size, b->entries[i].size);
+        CHECK_EQ(a->entries[i].nchunks, b->entries[i].nchunks);
+        for (size_t c = 0; c < a->entries[i].nchunks; c++)
+            CHECK(!memcmp(&a->entries[i].chunks[c].hash, &b->entries[i].chunks[c].hash, sizeof(sk_hash_t)));
+    }
+}
+
+static int notices;
+static void count_notice(enum sk_notice_level level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+    notices++;
+}
+
+TEST(archive_export_import_round_trip)
+{
+    tool("create d --blocks-size 256K --state-size 2M --state-data 128K --seed 3");
+    sk_repo_t *a = repo("a"), *b = repo("b");
+    sk_snapshot_result_t sr;
+    snap(a, "d", &sr);
+    int fd = open("x.tar.zst", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    sk_export_result_t er;
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_progress_t p;
+    sk_progress_setup(&p, NULL, NULL, "export");
+    CHECK_OK(sk_export(a, "latest", fd, 0, 2, &p, &er, &err), &err);
+    close(fd);
+    CHECK_STR(er.id, sr.id);
+    CHECK(er.out_bytes > 0 && er.entries > 0);
+    CHECK(atomic_load(&p.done) > 0);
+
+    sk_import_result_t ir;
+    CHECK_OK(do_import(b, "x.tar.zst", &ir, &err), &err);
+    CHECK(ir.had_manifest);
+    CHECK_STR(ir.source_id, sr.id);
+    sk_manifest_t *ma, *mb;
+    CHECK_OK(sk_repo_manifest_load(a, sr.id, &ma, &err), &err);
+    CHECK_OK(sk_repo_manifest_load(b, ir.snap.id, &mb, &err), &err);
+    same_files(ma, mb);
+    sk_manifest_free(ma);
+    sk_manifest_free(mb);
+
+    /* By id, into a plain (uncompressed) level; and an id that is not there. */
+    fd = open("y.tar.zst", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK_OK(sk_export(a, sr.id, fd, 1, 1, NULL, &er, &err), &err);
+    CHECK_EQ(sk_export(a, "20000101T000000Z-000000-0000", fd, 1, 1, NULL, &er, &err), -ENOENT);
+    close(fd);
+    sk_repo_close(a);
+    sk_repo_close(b);
+}
+
+TEST(archive_import_of_a_plain_tarball)
+{
+    tool("create d --blocks-size 256K --state-size 2M --state-data 64K --seed 5");
+    CHECK_EQ(mkdir("d/.slotkeeper", 0755), 0);
+    unit_write_text("d/config.ini", "# not taken\n");
+    CHECK_EQ(system("tar -C d -cf plain.tar blocks state .slotkeeper config.ini"), 0);
+    CHECK_EQ(system("tar -C d -czf plain.tar.gz blocks state"), 0);
+    sk_repo_t *r = repo("r");
+    sk_import_result_t ir;
+    sk_err_t err;
+    notices = 0;
+    sk_set_notice(count_notice);
+    CHECK_OK(do_import(r, "plain.tar", &ir, &err), &err);
+    sk_set_notice(NULL);
+    CHECK(!ir.had_manifest);
+    CHECK(notices >= 2); /* .slotkeeper/ and config.ini skipped, said so */
+    sk_manifest_t *m;
+    CHECK_OK(sk_repo_manifest_load(r, ir.snap.id, &m, &err), &err);
+    CHECK(sk_manifest_fact(m, "source.chain-id") != NULL);
+    CHECK(sk_manifest_fact(m, "source.last-block") != NULL);
+    sk_manifest_free(m);
+    CHECK_OK(do_import(r, "plain.tar.gz", &ir, &err), &err);
+    CHECK_EQ(count_snapshots(r), 2);
+    /* The restore of the import gives the data-dir back. */
+    sk_restore_opts_t o = {.data_dir = "slot", .snapshot = ir.snap.id, .threads = 2};
+    sk_restore_result_t rr;
+    sk_err_clear(&err);
+    CHECK_OK(sk_restore(r, &o, NULL, &rr, &err), &err);
+    CHECK_EQ(system("cmp -s d/blocks/blocks.log slot/blocks/blocks.log"), 0);
+    sk_repo_close(r);
+}
+
+TEST(archive_import_refuses_and_leaves_nothing)
+{
+    sk_repo_t *r = repo("r");
+    sk_import_result_t ir;
+    sk_err_t err;
+    unit_write_text("garbage", "this is not a tar archive at all, not even close\n");
+    CHECK_EQ(do_import(r, "garbage", &ir, &err), -EBADMSG);
+    CHECK(strstr(err.msg, "refused"));
+
+    /* A member that climbs out of the archive's folder. */
+    CHECK_EQ(mkdir("x", 0755), 0);
+    CHECK_EQ(mkdir("x/blocks", 0755), 0);
+    unit_write_text("x/evil", "evil\n");
+    CHECK_EQ(system("tar -C x -cf climb.tar --transform='s|^evil|blocks/../../evil|' blocks evil 2>/dev/null"), 0);
+    CHECK(do_import(r, "climb.tar", &ir, &err) < 0);
+
+    /* A fifo, a hard link: refused. */
+    CHECK_EQ(mkfifo("x/blocks/fifo", 0644), 0);
+    CHECK_EQ(system("tar -C x -cf fifo.tar blocks"), 0);
+    CHECK(do_import(r, "fifo.tar", &ir, &err) < 0);
+    CHECK_EQ(unlink("x/blocks/fifo"), 0);
+    unit_write_text("x/blocks/a", "a\n");
+    CHECK_EQ(link("x/blocks/a", "x/blocks/b"), 0);
+    CHECK_EQ(system("tar -C x -cf hard.tar blocks"), 0);
+    CHECK(do_import(r, "hard.tar", &ir, &err) < 0);
+
+    /* An archive without a clean data-dir in it. */
+    CHECK_EQ(unlink("x/blocks/b"), 0);
+    CHECK_EQ(system("tar -C x -cf notclean.tar blocks"), 0);
+    CHECK(do_import(r, "notclean.tar", &ir, &err) < 0);
+
+    /* An export cut short. */
+    tool("create d --blocks-size 128K --state-size 1M --state-data 32K --seed 9");
+    sk_repo_t *a = repo("a");
+    sk_snapshot_result_t sr;
+    snap(a, "d", &sr);
+    int fd = open("full.tar.zst", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    sk_export_result_t er;
+    sk_err_clear(&err);
+    CHECK_OK(sk_export(a, sr.id, fd, 0, 1, NULL, &er, &err), &err);
+    close(fd);
+    struct stat st;
+    CHECK_EQ(stat("full.tar.zst", &st), 0);
+    CHECK_EQ(truncate("full.tar.zst", st.st_size / 2), 0);
+    CHECK(do_import(r, "full.tar.zst", &ir, &err) < 0);
+    sk_repo_close(a);
+
+    CHECK_EQ(count_snapshots(r), 0);
+    /* nothing left in the session area */
+    CHECK_EQ(system("test -z \"$(ls -A r/tmp)\""), 0);
+    sk_repo_close(r);
+}
+
+TEST(archive_export_reports_a_damaged_chunk)
+{
+    tool("create d --blocks-size 128K --state-size 1M --state-data 32K --seed 11");
+    sk_repo_t *a = repo("a");
+    sk_snapshot_result_t sr;
+    snap(a, "d", &sr);
+    sk_manifest_t *m;
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_repo_manifest_load(a, sr.id, &m, &err), &err);
+    const sk_mchunk_t *c = NULL;
+    for (size_t i = 0; i < m->nentries && !c; i++)
+        if (m->entries[i].nchunks)
+            c = &m->entries[i].chunks[0];
+    CHECK(c);
+    char rel[PATH_MAX], path[PATH_MAX + 8];
+    sk_repo_chunk_relpath(&c->hash, rel, sizeof(rel));
+    snprintf(path, sizeof(path), "a/%s", rel);
+    unit_write_text(path, "garbage instead of a zstd frame");
+    sk_manifest_free(m);
+    int fd = open("out.tar.zst", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    sk_export_result_t er;
+    CHECK(sk_export(a, sr.id, fd, 0, 1, NULL, &er, &err) < 0);
+    close(fd);
+    sk_repo_close(a);
+}
