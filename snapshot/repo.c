@@ -636,7 +636,7 @@ static int sweep_chunk(void *arg, const char *name)
     hex[SK_HASH_HEX_LEN] = '\0';
     if (sk_hash_parse(hex, &h) < 0 || h.b[0] != cs->prefix)
         return 0;
-    if (!aside && cs->keep(&h, cs->arg))
+    if (!aside && (!cs->keep || cs->keep(&h, cs->arg)))
         return 0;
     char rel[CHUNK_REL];
     snprintf(rel, sizeof(rel), "chunks/%02x/%s", cs->prefix, name);

@@ -247,3 +247,101 @@ TEST(archive_export_reports_a_damaged_chunk)
     close(fd);
     sk_repo_close(a);
 }
+
+/* Unpacks x.tar.zst into dir t/, lets the caller change it, and packs it back as a plain tar
+ * with the given member order. */
+static void unpack(const char *zst)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf t && mkdir t && zstd -dqc %s | tar -C t -xf -", zst);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void pack(const char *out, const char *members)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "tar -C t --format=pax -cf %s %s", out, members);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void refused(sk_repo_t *r, const char *file, const char *why)
+{
+    sk_import_result_t ir;
+    sk_err_t err;
+    int rc = do_import(r, file, &ir, &err);
+    if (rc >= 0 || !strstr(err.msg, why))
+        unit_fail(__FILE__, __LINE__, "%s: rc %d, \"%s\" does not say \"%s\"", file, rc, err.msg, why);
+}
+
+TEST(archive_import_checks_every_file_against_the_manifest)
+{
+    tool("create d --blocks-size 128K --state-size 1M --state-data 32K --seed 13");
+    sk_repo_t *a = repo("a"), *b = repo("b");
+    sk_snapshot_result_t sr;
+    snap(a, "d", &sr);
+    int fd = open("x.tar.zst", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    sk_export_result_t er;
+    sk_err_t err;
+    sk_err_clear(&err);
+    CHECK_OK(sk_export(a, sr.id, fd, 0, 1, NULL, &er, &err), &err);
+    close(fd);
+    const char *all = ".slotkeeper-manifest blocks state";
+
+    unpack("x.tar.zst");
+    pack("ok.tar", all);
+    sk_import_result_t ir;
+    CHECK_OK(do_import(b, "ok.tar", &ir, &err), &err); /* unpacked and repacked: still the same */
+
+    unpack("x.tar.zst");
+    pack("late.tar", "blocks .slotkeeper-manifest state");
+    refused(b, "late.tar", "manifest must come first");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(truncate("t/blocks/blocks.log", 4096), 0);
+    pack("size.tar", all);
+    refused(b, "size.tar", "size differs");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(unlink("t/blocks/blocks.index"), 0);
+    pack("gone.tar", all);
+    refused(b, "gone.tar", "");
+
+    unpack("x.tar.zst");
+    unit_write_text("t/state/extra", "not in the manifest\n");
+    pack("extra.tar", all);
+    refused(b, "extra.tar", "");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(chmod("t/blocks/blocks.index", 0600), 0);
+    pack("mode.tar", all);
+    refused(b, "mode.tar", "mode differs");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(system("printf 'XXXXXXXX' | dd of=t/blocks/blocks.log bs=1 seek=200 conv=notrunc 2>/dev/null"), 0);
+    pack("bytes.tar", all);
+    refused(b, "bytes.tar", "hash");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(mkdir("t/other", 0755), 0);
+    unit_write_text("t/other/f", "x\n");
+    pack("otherdir.tar", ".slotkeeper-manifest blocks state other");
+    refused(b, "otherdir.tar", "");
+
+    unpack("x.tar.zst");
+    CHECK_EQ(symlink("/etc/passwd", "t/state/abs"), 0);
+    pack("abslink.tar", all);
+    refused(b, "abslink.tar", "symbolic link target");
+
+    unpack("x.tar.zst");
+    unit_write_text("t/.slotkeeper-manifest", "slotkeeper-manifest 1\nnot really\n");
+    pack("badman.tar", all);
+    refused(b, "badman.tar", "manifest");
+
+    unpack("x.tar.zst");
+    pack("empty.tar", ".slotkeeper-manifest");
+    refused(b, "empty.tar", "");
+
+    CHECK_EQ(count_snapshots(b), 1);
+    sk_repo_close(a);
+    sk_repo_close(b);
+}
