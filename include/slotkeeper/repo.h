@@ -162,7 +162,7 @@ int sk_repo_sweep_orphan_marks(sk_repo_t *r);
 /* Makes the removals in snapshots/ durable (prune, before it touches a chunk). */
 int sk_repo_snapshots_sync(sk_repo_t *r, sk_err_t *err);
 
-/* Removes every stored chunk that keep(hash, arg) does not want (keep NULL: none of them), and
+/* Removes every stored chunk that keep(hash, arg) does not want (a NULL keep wants them all), and
  * every chunk set aside as damaged, then makes each changed chunk folder durable; counts the chunks removed and the
  * bytes they took. Needs the exclusive lock. */
 int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
