@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/datadir.h"
 #include "slotkeeper/export.h"
+#include "slotkeeper/facts.h"
 #include "slotkeeper/import.h"
 #include "slotkeeper/notice.h"
 #include "slotkeeper/repo.h"
@@ -344,4 +346,62 @@ TEST(archive_import_checks_every_file_against_the_manifest)
     CHECK_EQ(count_snapshots(b), 1);
     sk_repo_close(a);
     sk_repo_close(b);
+}
+
+/* Not an archive test, but it shares the helpers: restore's chain and environment options. */
+TEST(restore_chain_and_environment_options)
+{
+    tool("create d --blocks-size 128K --state-size 1M --state-data 32K --seed 17");
+    sk_repo_t *a = repo("a");
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_datadir_report_t rep;
+    CHECK_OK(sk_datadir_check("d", &(sk_check_opts_t){0}, &rep, &err), &err);
+    sk_facts_t fs;
+    sk_facts_from_check(&fs, "d", &rep);
+    sk_snapshot_opts_t so = {
+        .data_dir = "d", .include = inc, .ninclude = 2, .threads = 1, .facts = fs.f, .nfacts = fs.n};
+    sk_snapshot_result_t sr;
+    CHECK_OK(sk_snapshot_create(a, &so, NULL, &sr, &err), &err);
+    char chain[65];
+    snprintf(chain, sizeof(chain), "%s", rep.chain_id);
+    const char *other = "00000000000000000000000000000000000000000000000000000000000000aa";
+    sk_restore_result_t rr;
+
+    sk_restore_opts_t o = {.data_dir = "s1", .snapshot = "latest", .threads = 1, .chain_id = "nothex"};
+    sk_err_clear(&err);
+    CHECK_EQ(sk_restore(a, &o, NULL, &rr, &err), -EINVAL);
+    CHECK(strstr(err.msg, "not a chain id"));
+
+    /* An empty slot: the chain the option names decides "latest". */
+    o.chain_id = other;
+    sk_err_clear(&err);
+    CHECK_EQ(sk_restore(a, &o, NULL, &rr, &err), -ENOENT);
+    CHECK(strstr(err.msg, "of chain"));
+    o.chain_id = chain;
+    sk_err_clear(&err);
+    CHECK_OK(sk_restore(a, &o, NULL, &rr, &err), &err);
+
+    /* A slot of one chain, an option naming another: refused, unless forced. */
+    o.chain_id = other;
+    sk_err_clear(&err);
+    CHECK_EQ(sk_restore(a, &o, NULL, &rr, &err), -EPROTOTYPE);
+    o.force_chain = true;
+    sk_err_clear(&err);
+    CHECK_EQ(sk_restore(a, &o, NULL, &rr, &err), -ENOENT);
+    o.force_chain = false;
+    o.chain_id = NULL;
+
+    /* An environment no snapshot has. */
+    char env[2 * 775 + 1];
+    memset(env, '0', sizeof(env) - 1);
+    env[sizeof(env) - 1] = '\0';
+    o.require_env = env;
+    sk_err_clear(&err);
+    CHECK(sk_restore(a, &o, NULL, &rr, &err) < 0);
+    /* Named by id, a snapshot of another environment is refused too. */
+    o.snapshot = sr.id;
+    sk_err_clear(&err);
+    CHECK(sk_restore(a, &o, NULL, &rr, &err) < 0);
+    sk_repo_close(a);
 }
