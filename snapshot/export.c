@@ -16,6 +16,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 
 struct out {
     int fd;
@@ -149,7 +150,7 @@ int sk_export(sk_repo_t *repo, const char *which, int out_fd, int level, int thr
         goto out;
     }
     if (threads > 1 && ZSTD_isError(ZSTD_CCtx_setParameter(o.cctx, ZSTD_c_nbWorkers, threads)))
-        log_debug("zstd without multithreading here: compressing on one thread");
+        sk_notice(SK_NOTICE_DEBUG, "zstd without multithreading here: compressing on one thread");
     rc = sk_manifest_serialize(m, &mtext, &mlen);
     if (rc < 0) {
         sk_err_set(err, rc, repo->path, NULL);

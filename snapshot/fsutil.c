@@ -159,6 +159,11 @@ bool sk_path_plain(const char *p)
 /* 1 while openat2 is worth trying; 0 once the kernel (or a seccomp filter) said it has none. */
 static _Atomic int have_openat2 = 1;
 
+void sk_beneath_force_walk(bool on)
+{
+    have_openat2 = !on;
+}
+
 /* The walk for kernels without openat2: each folder on the way opened with O_NOFOLLOW. */
 static int open_beneath_walk(int dirfd, const char *rel, int flags, mode_t mode)
 {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/export.h"
@@ -23,6 +24,7 @@
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 
 #define MAX_INCLUDES 16
 
@@ -94,14 +96,8 @@ static int remember(struct imp *im, const char *path, char type, struct archive_
 {
     if (im->nst == MAX_ENTRIES)
         return refuse(im, path, "more than a million entries%s", NULL);
-    if (im->nst == im->capst) {
-        size_t ncap = im->capst ? im->capst * 2 : 64;
-        struct staged *n = realloc(im->st, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        im->st = n;
-        im->capst = ncap;
-    }
+    if (sk_grow(&im->st, &im->capst, im->nst + 1, sizeof(*im->st), 64) < 0)
+        return -ENOMEM;
     struct staged *s = &im->st[im->nst];
     if (!(s->path = strdup(path)))
         return -ENOMEM;
@@ -175,7 +171,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
     if (!im->m && (!strcmp(path, ".slotkeeper") || !strncmp(path, ".slotkeeper/", 12))) {
         /* A data-dir's own slotkeeper folder (marker, staging, quarantine) is never data. */
         if (!im->skipped_meta)
-            log_info("%s: .slotkeeper/: skipped (slotkeeper's own folder in a data-dir)", im->name);
+            sk_notice(SK_NOTICE_INFO, "%s: .slotkeeper/: skipped (slotkeeper's own folder in a data-dir)", im->name);
         im->skipped_meta = true;
         return 0;
     }
@@ -184,7 +180,7 @@ static int unpack_entry(struct imp *im, struct archive *a, struct archive_entry 
             return refuse(im, path, "a file outside the manifest's folders%s", NULL);
         /* A tarball of a whole data-dir also holds config.ini, genesis.json...: a snapshot
          * takes folders only, and every slot keeps its own copies of those. */
-        log_info("%s: %s: skipped (a snapshot takes only folders)", im->name, path);
+        sk_notice(SK_NOTICE_INFO, "%s: %s: skipped (a snapshot takes only folders)", im->name, path);
         return 0;
     }
     int rc = note_include(im, path);
@@ -367,13 +363,9 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
     rc = sk_repo_session_begin(repo, err);
     if (rc < 0)
         goto out;
-    snprintf(im.stage_path, sizeof(im.stage_path), "%s/tmp/%s/import", repo->path, repo->sessname);
-    SK_CRASHPOINT("mkdir");
-    if (mkdirat(repo->sessfd, "import", 0755) < 0 ||
-        (im.stagefd = openat(repo->sessfd, "import", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        rc = sk_err_errno(err, im.stage_path);
+    rc = sk_repo_session_scratch(repo, "import", im.stage_path, sizeof(im.stage_path), &im.stagefd, err);
+    if (rc < 0)
         goto out;
-    }
     struct archive_entry *ae;
     bool first = true;
     int r;

@@ -16,8 +16,9 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "slotkeeper/buf.h"
+#include "slotkeeper/error.h"
 #include "slotkeeper/hashset.h"
-#include "slotkeeper/log.h"
 
 /* ---- building ---------------------------------------------------------- */
 
@@ -49,11 +50,10 @@ void sk_manifest_free(sk_manifest_t *m)
 
 int sk_manifest_add_include(sk_manifest_t *m, const char *name)
 {
-    char **n = realloc(m->include, (m->ninclude + 1) * sizeof(*n));
-    if (!n)
+    size_t cap = m->ninclude;
+    if (sk_grow(&m->include, &cap, m->ninclude + 1, sizeof(*m->include), 1) < 0)
         return -ENOMEM;
-    m->include = n;
-    if (!(n[m->ninclude] = strdup(name)))
+    if (!(m->include[m->ninclude] = strdup(name)))
         return -ENOMEM;
     m->ninclude++;
     return 0;
@@ -73,10 +73,10 @@ int sk_manifest_set_fact(sk_manifest_t *m, const char *key, const char *value)
             return 0;
         }
     }
-    sk_fact_t *f = realloc(m->facts, (m->nfacts + 1) * sizeof(*f));
-    if (!f)
+    size_t cap = m->nfacts;
+    if (sk_grow(&m->facts, &cap, m->nfacts + 1, sizeof(*m->facts), 1) < 0)
         return -ENOMEM;
-    m->facts = f;
+    sk_fact_t *f = m->facts;
     f[m->nfacts].key = strdup(key);
     f[m->nfacts].value = strdup(value);
     if (!f[m->nfacts].key || !f[m->nfacts].value) {
@@ -98,14 +98,8 @@ const char *sk_manifest_fact(const sk_manifest_t *m, const char *key)
 
 long sk_manifest_add_entry(sk_manifest_t *m, const sk_mentry_t *e)
 {
-    if (m->nentries == m->capentries) {
-        size_t ncap = m->capentries ? m->capentries * 2 : 32;
-        sk_mentry_t *n = realloc(m->entries, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        m->entries = n;
-        m->capentries = ncap;
-    }
+    if (sk_grow(&m->entries, &m->capentries, m->nentries + 1, sizeof(*m->entries), 32) < 0)
+        return -ENOMEM;
     sk_mentry_t *d = &m->entries[m->nentries];
     *d = *e;
     d->chunks = NULL;
@@ -122,14 +116,8 @@ long sk_manifest_add_entry(sk_manifest_t *m, const sk_mentry_t *e)
 
 int sk_mentry_add_chunk(sk_mentry_t *e, uint64_t index, const sk_hash_t *hash, uint32_t csize)
 {
-    if (e->nchunks == e->capchunks) {
-        size_t ncap = e->capchunks ? e->capchunks * 2 : 16;
-        sk_mchunk_t *n = realloc(e->chunks, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        e->chunks = n;
-        e->capchunks = ncap;
-    }
+    if (sk_grow(&e->chunks, &e->capchunks, e->nchunks + 1, sizeof(*e->chunks), 16) < 0)
+        return -ENOMEM;
     e->chunks[e->nchunks++] = (sk_mchunk_t){.index = index, .hash = *hash, .csize = csize};
     return 0;
 }
@@ -234,133 +222,91 @@ bool sk_fact_key_valid(const char *key)
 
 /* ---- serialising ------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int err;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
-{
-    if (b->err || b->len + more + 1 <= b->cap)
-        return;
-    size_t ncap = b->cap ? b->cap : 4096;
-    while (ncap < b->len + more + 1)
-        ncap *= 2;
-    char *n = realloc(b->p, ncap);
-    if (!n) {
-        b->err = -ENOMEM;
-        return;
-    }
-    b->p = n;
-    b->cap = ncap;
-}
-
-static void SK_PRINTF(2, 3) buf_printf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->err = -EINVAL;
-        return;
-    }
-    buf_reserve(b, (size_t)n);
-    if (b->err)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void buf_escaped(struct buf *b, const char *s)
+static void buf_escaped(sk_mbuf_t *b, const char *s)
 {
     static const char digits[] = "0123456789ABCDEF";
     size_t n = strlen(s);
-    buf_reserve(b, 3 * n);
-    if (b->err)
+    if (sk_mbuf_reserve(b, 3 * n) < 0)
         return;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c <= 0x20 || c >= 0x7f || c == '%') {
-            b->p[b->len++] = '%';
-            b->p[b->len++] = digits[c >> 4];
-            b->p[b->len++] = digits[c & 15];
+            b->data[b->len++] = '%';
+            b->data[b->len++] = digits[c >> 4];
+            b->data[b->len++] = digits[c & 15];
         } else {
-            b->p[b->len++] = (char)c;
+            b->data[b->len++] = (char)c;
         }
     }
-    b->p[b->len] = '\0';
+    b->data[b->len] = '\0';
 }
 
-static void put_meta(struct buf *b, const sk_mentry_t *e)
+static void put_meta(sk_mbuf_t *b, const sk_mentry_t *e)
 {
-    buf_printf(b, "%c %04" PRIo32 " %" PRIu32 " %" PRIu32 " %" PRId64 ".%09" PRIu32 " ", e->type, e->mode, e->uid,
-               e->gid, e->mtime_sec, e->mtime_nsec);
+    sk_mbuf_printf(b, "%c %04" PRIo32 " %" PRIu32 " %" PRIu32 " %" PRId64 ".%09" PRIu32 " ", e->type, e->mode, e->uid,
+                   e->gid, e->mtime_sec, e->mtime_nsec);
 }
 
 int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
 {
-    struct buf b = {0};
+    sk_mbuf_t b = {0};
     char tbuf[32];
     time_t t = (time_t)m->time;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 
-    buf_printf(&b, "slotkeeper-manifest 1\nid %s\ntime %" PRId64 " %s\nchunk-size %" PRIu32 "\ninclude", m->id, m->time,
-               tbuf, m->chunk_size);
+    sk_mbuf_printf(&b, "slotkeeper-manifest 1\nid %s\ntime %" PRId64 " %s\nchunk-size %" PRIu32 "\ninclude", m->id,
+                   m->time, tbuf, m->chunk_size);
     for (size_t i = 0; i < m->ninclude; i++) {
-        buf_printf(&b, " ");
+        sk_mbuf_printf(&b, " ");
         buf_escaped(&b, m->include[i]);
     }
-    buf_printf(&b, "\n");
+    sk_mbuf_printf(&b, "\n");
     for (size_t i = 0; i < m->nfacts; i++) {
-        buf_printf(&b, "fact %s ", m->facts[i].key);
+        sk_mbuf_printf(&b, "fact %s ", m->facts[i].key);
         buf_escaped(&b, m->facts[i].value);
-        buf_printf(&b, "\n");
+        sk_mbuf_printf(&b, "\n");
     }
-    buf_printf(&b,
-               "stats files=%" PRIu64 " logical=%" PRIu64 " data=%" PRIu64 " stored=%" PRIu64 " new=%" PRIu64
-               " chunks=%" PRIu64 "\n",
-               m->files, m->logical_bytes, m->data_bytes, m->stored_bytes, m->new_bytes, m->chunks);
+    sk_mbuf_printf(&b,
+                   "stats files=%" PRIu64 " logical=%" PRIu64 " data=%" PRIu64 " stored=%" PRIu64 " new=%" PRIu64
+                   " chunks=%" PRIu64 "\n",
+                   m->files, m->logical_bytes, m->data_bytes, m->stored_bytes, m->new_bytes, m->chunks);
     for (size_t i = 0; i < m->nentries; i++) {
         const sk_mentry_t *e = &m->entries[i];
         put_meta(&b, e);
         if (e->type == 'f') {
-            buf_printf(&b, "%" PRIu64 " ", e->size);
+            sk_mbuf_printf(&b, "%" PRIu64 " ", e->size);
             if (e->chunk_size && e->chunk_size != m->chunk_size)
-                buf_printf(&b, "%" PRIu32 " ", e->chunk_size);
+                sk_mbuf_printf(&b, "%" PRIu32 " ", e->chunk_size);
         }
         buf_escaped(&b, e->path);
         if (e->type == 'l') {
-            buf_printf(&b, " ");
+            sk_mbuf_printf(&b, " ");
             buf_escaped(&b, e->target);
         }
-        buf_printf(&b, "\n");
+        sk_mbuf_printf(&b, "\n");
         for (size_t j = 0; j < e->nchunks; j++) {
             char hex[SK_HASH_HEX_LEN + 1];
             sk_hash_hex(&e->chunks[j].hash, hex);
-            buf_printf(&b, "c %" PRIu64 " %s %" PRIu32 "\n", e->chunks[j].index, hex, e->chunks[j].csize);
+            sk_mbuf_printf(&b, "c %" PRIu64 " %s %" PRIu32 "\n", e->chunks[j].index, hex, e->chunks[j].csize);
         }
     }
-    buf_printf(&b, "end\n");
-    if (b.err) {
-        free(b.p);
-        return b.err;
+    sk_mbuf_printf(&b, "end\n");
+    if (b.failed) {
+        sk_mbuf_free(&b);
+        return -ENOMEM;
     }
     sk_hash_t h;
-    sk_hash_compute(b.p, b.len, &h);
+    sk_hash_compute(b.data, b.len, &h);
     char hex[SK_HASH_HEX_LEN + 1];
     sk_hash_hex(&h, hex);
-    buf_printf(&b, "checksum %s\n", hex);
-    if (b.err) {
-        free(b.p);
-        return b.err;
+    sk_mbuf_printf(&b, "checksum %s\n", hex);
+    if (b.failed) {
+        sk_mbuf_free(&b);
+        return -ENOMEM;
     }
-    *out = b.p;
+    *out = b.data;
     *outlen = b.len;
     return 0;
 }

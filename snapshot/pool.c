@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,4 +121,48 @@ int sk_pool_run(int nthreads, sk_pool_fn fn, void *arg, sk_pool_tick_fn tick, vo
     pthread_cond_destroy(&run.done_cond);
     pthread_mutex_destroy(&run.lock);
     return started > 0 ? 0 : rc;
+}
+
+/* ---- the worker loop ---- */
+
+struct each_run {
+    const sk_pool_each_t *e;
+    _Atomic size_t next;
+};
+
+static void each_worker(void *arg, int worker)
+{
+    (void)worker;
+    struct each_run *run = arg;
+    const sk_pool_each_t *e = run->e;
+    void *state = NULL;
+    int rc = e->init ? e->init(e->arg, &state) : 0;
+    if (rc < 0) {
+        sk_err_set(e->err, rc, e->path, NULL);
+        return;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&run->next, 1);
+        if (i >= e->n || e->err->code)
+            break;
+        if (sk_cancelled()) {
+            sk_err_set(e->err, -ECANCELED, e->path, "interrupted");
+            break;
+        }
+        rc = e->item(e->arg, state, i);
+        if (rc < 0) {
+            sk_err_set(e->err, rc, e->path, NULL); /* kept only when the item recorded none */
+            break;
+        }
+    }
+    if (e->fini)
+        e->fini(e->arg, state);
+}
+
+int sk_pool_each(int nthreads, const sk_pool_each_t *e, sk_pool_tick_fn tick, void *tick_arg)
+{
+    struct each_run run = {.e = e};
+    atomic_init(&run.next, 0);
+    sk_pool_run(nthreads, each_worker, &run, tick, tick_arg);
+    return e->err->code;
 }

@@ -3,13 +3,10 @@
  */
 #include "slotkeeper/prune.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "slotkeeper/crashpoint.h"
@@ -44,84 +41,9 @@ static int collect_refs(sk_repo_t *repo, sk_hset_t *refs, sk_err_t *err)
     return rc;
 }
 
-static int sweep_chunks(sk_repo_t *repo, const sk_hset_t *refs, sk_prune_result_t *res, sk_err_t *err)
+static bool referenced(const sk_hash_t *h, void *arg)
 {
-    for (int i = 0; i < 256; i++) {
-        char sub[3], p[PATH_MAX];
-        snprintf(sub, sizeof(sub), "%02x", i);
-        snprintf(p, sizeof(p), "%s/chunks/%s", repo->path, sub);
-        int fd = openat(repo->chunksfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-            if (errno == ENOENT)
-                continue;
-            return sk_err_errno(err, p);
-        }
-        DIR *d = fdopendir(fd);
-        if (!d) {
-            close(fd);
-            return sk_err_errno(err, p);
-        }
-        struct dirent *de;
-        bool changed = false;
-        int rc = 0;
-        while ((de = readdir(d)) != NULL) {
-            sk_hash_t h;
-            char name[SK_HASH_HEX_LEN + 1];
-            size_t len = strlen(de->d_name);
-            bool aside = len == SK_HASH_HEX_LEN + 8 && !strcmp(de->d_name + SK_HASH_HEX_LEN, ".damaged");
-            if (len != SK_HASH_HEX_LEN && !aside)
-                continue;
-            memcpy(name, de->d_name, SK_HASH_HEX_LEN);
-            name[SK_HASH_HEX_LEN] = '\0';
-            if (sk_hash_parse(name, &h) < 0 || h.b[0] != i)
-                continue;
-            if (!aside && sk_hset_find(refs, &h))
-                continue;
-            struct stat st;
-            if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                continue;
-            SK_CRASHPOINT("unlink");
-            if (unlinkat(fd, de->d_name, 0) < 0) {
-                rc = sk_err_errno(err, p);
-                break;
-            }
-            res->chunks_removed++;
-            res->bytes_freed += (uint64_t)st.st_blocks * 512;
-            changed = true;
-        }
-        if (rc == 0 && changed && (SK_CRASHPOINT("fsync"), fsync(fd)) < 0)
-            rc = sk_err_errno(err, p);
-        closedir(d);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Removes the marks "<id>.bad" whose manifest is gone: a prune killed between removing a bad
- * snapshot's manifest and its mark leaves the mark alone. Returns whether it removed any. */
-static bool sweep_orphan_marks(sk_repo_t *repo)
-{
-    DIR *d = sk_opendir_at(repo->snapsfd);
-    if (!d)
-        return false;
-    bool removed = false;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        char id[SK_ID_MAX];
-        size_t n = strlen(de->d_name);
-        if (n <= 4 || n - 4 >= sizeof(id) || strcmp(de->d_name + n - 4, ".bad"))
-            continue;
-        memcpy(id, de->d_name, n - 4);
-        id[n - 4] = '\0';
-        if (!sk_id_valid(id) || faccessat(repo->snapsfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
-            continue;
-        SK_CRASHPOINT("unlink");
-        if (unlinkat(repo->snapsfd, de->d_name, 0) == 0)
-            removed = true;
-    }
-    closedir(d);
-    return removed;
+    return sk_hset_find(arg, h) != NULL;
 }
 
 int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err_t *err)
@@ -194,21 +116,17 @@ int sk_prune(sk_repo_t *repo, unsigned keep_last, sk_prune_result_t *res, sk_err
         ids[i] = NULL;
         removed_any = true;
     }
-    if (sweep_orphan_marks(repo))
+    if (sk_repo_sweep_orphan_marks(repo) > 0)
         removed_any = true;
-    if (removed_any && (SK_CRASHPOINT("fsync"), fsync(repo->snapsfd)) < 0) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/snapshots", repo->path);
-        rc = sk_err_errno(err, p);
+    if (removed_any && (rc = sk_repo_snapshots_sync(repo, err)) < 0)
         goto out;
-    }
     /* 2. what interrupted writers left, then the chunks nothing references */
     res->sessions_swept = sk_repo_sweep(repo);
     sk_hset_t refs;
     sk_hset_init(&refs);
     rc = collect_refs(repo, &refs, err);
     if (rc == 0)
-        rc = sweep_chunks(repo, &refs, res, err);
+        rc = sk_repo_chunk_sweep(repo, referenced, &refs, &res->chunks_removed, &res->bytes_freed, err);
     sk_hset_free(&refs);
 out:
     free(keep);

@@ -1,24 +1,24 @@
 /*
  * repo: opening, locking and laying out a repository (see repo.h for the
- * layout and the write order). Only this file knows where things live on disk.
+ * layout and the write order). Only this file knows where things live in the
+ * repository, and it reaches them only through the storage interface
+ * (storage.h): repository-relative names, never a file descriptor of its own.
  */
 #include "slotkeeper/repo.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "slotkeeper/crashpoint.h"
+#include "slotkeeper/buf.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/notice.h"
+#include "slotkeeper/storage.h"
 
 #define CONFIG_MAGIC "slotkeeper-repository 1"
 
@@ -26,30 +26,6 @@ static void repo_path(const sk_repo_t *r, const char *rel, char *out, size_t len
 {
     if (sk_path_join(out, len, r->path, rel) < 0)
         snprintf(out, len, "%s", r->path);
-}
-
-/* Opens a folder; inside the repository (dirfd not AT_FDCWD) never through a symbolic link. */
-static int open_dir_at(int dirfd, const char *name)
-{
-    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dirfd == AT_FDCWD ? 0 : O_NOFOLLOW));
-}
-
-/* renameat between two paths beneath two folders, following no link on either side. */
-static int rename_beneath(int fromfd, const char *from, int tofd, const char *to)
-{
-    const char *fl, *tl;
-    int fp = sk_open_parent_beneath(fromfd, from, &fl);
-    if (fp < 0)
-        return fp;
-    int tp = sk_open_parent_beneath(tofd, to, &tl);
-    if (tp < 0) {
-        close(fp);
-        return tp;
-    }
-    int rc = renameat(fp, fl, tp, tl) < 0 ? -errno : 0;
-    close(fp);
-    close(tp);
-    return rc;
 }
 
 static bool chunk_size_ok(uint64_t cs)
@@ -70,6 +46,14 @@ int sk_repo_init(const char *path, uint32_t chunk_size, int level, sk_err_t *err
     return sk_repo_init_ex(path, chunk_size, 0, level, err);
 }
 
+/* A list callback that counts names. */
+static int count_name(void *arg, const char *name)
+{
+    (void)name;
+    ++*(int *)arg;
+    return 0;
+}
+
 int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_size, int level, sk_err_t *err)
 {
     char p[PATH_MAX];
@@ -81,76 +65,59 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
         return sk_err_set(err, -EINVAL, path, "log chunk size must be a power of two from 4 KiB to 64 MiB");
     if (level < 1 || level > 19)
         return sk_err_set(err, -EINVAL, path, "zstd level must be 1..19");
-    int rc = sk_mkdir_p(path, 0755);
+    sk_storage_t *st;
+    int rc = sk_storage_posix_open(path, true, &st);
     if (rc < 0)
         return sk_err_set(err, rc, path, NULL);
-    int dfd = open_dir_at(AT_FDCWD, path);
-    if (dfd < 0)
-        return sk_err_errno(err, path);
-    DIR *d = sk_opendir_at(dfd);
-    if (!d) {
-        close(dfd);
-        return sk_err_errno(err, path);
-    }
-    struct dirent *de;
     int nonempty = 0;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            nonempty = 1;
-    closedir(d);
+    rc = sk_storage_list(st, "", count_name, &nonempty);
+    if (rc < 0) {
+        sk_storage_close(st);
+        return sk_err_set(err, rc, path, NULL);
+    }
     if (nonempty) {
-        close(dfd);
-        if (sk_path_join(p, sizeof(p), path, "config") == 0 && access(p, F_OK) == 0)
+        sk_storage_info_t ci;
+        rc = sk_storage_info(st, "config", &ci);
+        sk_storage_close(st);
+        if (rc == 0)
             return sk_err_set(err, -EEXIST, path, "already a slotkeeper repository");
         return sk_err_set(err, -ENOTEMPTY, path, "folder is not empty");
     }
     static const char *dirs[] = {"chunks", "snapshots", "tmp"};
-    for (size_t i = 0; i < 3; i++) {
-        SK_CRASHPOINT("mkdir");
-        if (mkdirat(dfd, dirs[i], 0755) < 0) {
-            rc = sk_err_errno(err, path);
+    for (size_t i = 0; i < 3; i++)
+        if ((rc = sk_storage_mkdir(st, dirs[i], 0755)) < 0) {
+            sk_err_set(err, rc, path, NULL);
             goto out;
         }
-    }
-    int cfd = open_dir_at(dfd, "chunks");
-    if (cfd < 0) {
-        rc = sk_err_errno(err, path);
-        goto out;
-    }
     for (int i = 0; i < 256 && rc == 0; i++) {
-        char name[3];
-        snprintf(name, sizeof(name), "%02x", i);
-        SK_CRASHPOINT("mkdir");
-        if (mkdirat(cfd, name, 0755) < 0)
-            rc = sk_err_errno(err, path);
+        char name[16];
+        snprintf(name, sizeof(name), "chunks/%02x", i);
+        if ((rc = sk_storage_mkdir(st, name, 0755)) < 0)
+            sk_err_set(err, rc, path, NULL);
     }
-    SK_CRASHPOINT("fsync");
-    if (rc == 0 && fsync(cfd) < 0)
-        rc = sk_err_errno(err, path);
-    close(cfd);
+    if (rc == 0 && (rc = sk_storage_sync(st, "chunks", 0)) < 0)
+        sk_err_set(err, rc, path, NULL);
     if (rc < 0)
         goto out;
-    SK_CRASHPOINT("create");
-    int lfd = openat(dfd, "lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (lfd < 0) {
-        rc = sk_err_errno(err, path);
+    rc = sk_storage_write(st, "lock", "", 0, SK_STORAGE_EXCL);
+    if (rc < 0) {
+        sk_err_set(err, rc, path, NULL);
         goto out;
     }
-    close(lfd);
     char cfg[256];
     int n = snprintf(cfg, sizeof(cfg), CONFIG_MAGIC "\nchunk-size %u\nlog-chunk-size %u\nlevel %d\n", chunk_size,
                      log_chunk_size, level);
-    rc = sk_write_file_atomic(dfd, "config", cfg, (size_t)n, 0644);
+    rc = sk_storage_write(st, "config", cfg, (size_t)n, SK_STORAGE_ATOMIC);
     if (rc < 0) {
         sk_path_join(p, sizeof(p), path, "config");
         sk_err_set(err, rc, p, NULL);
         goto out;
     }
-    rc = sk_fsync_dir(path);
+    rc = sk_storage_sync(st, "", 0);
     if (rc < 0)
         sk_err_set(err, rc, path, NULL);
 out:
-    close(dfd);
+    sk_storage_close(st);
     return rc;
 }
 
@@ -216,43 +183,42 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
     repo_path(r, "lock", p, sizeof(p));
     /* A shared lock only reads, so that a repository on a read-only mount can be listed,
      * verified and restored from; the exclusive holder writes its name into the file. */
-    int flags = (mode == SK_LOCK_EXCLUSIVE ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW;
-    r->lockfd = openat(r->dirfd, "lock", flags);
-    if (r->lockfd < 0 && errno == ENOENT) {
-        /* The repository's config was read and is valid, so the lock file was removed (by
-         * hand, or a copy that left it out): recreate it rather than refuse every command.
-         * O_CREAT without O_EXCL: processes doing this at once all open the one file that
-         * wins, and so still exclude each other. */
-        r->lockfd = openat(r->dirfd, "lock", flags | O_CREAT, 0644);
-        if (r->lockfd >= 0)
-            log_warnx("%s: was missing; recreated it", p);
-        else if (errno == EROFS)
-            return sk_err_set(err, -ENOENT, p, "missing, and the repository is read-only: it cannot be locked");
-    }
-    if (r->lockfd < 0)
-        return sk_err_errno(err, p);
-    int op = (mode == SK_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB;
+    unsigned flags = (mode == SK_LOCK_EXCLUSIVE ? SK_STORAGE_LOCK_EX | SK_STORAGE_LOCK_WRITE : 0) | SK_STORAGE_LOCK_NB;
     double deadline = sk_now() + (double)wait_ms / 1000.0;
-    bool told = false;
+    bool told = false, create = false;
     for (;;) {
-        if (flock(r->lockfd, op) == 0)
+        int rc = sk_storage_lock(r->st, "lock", flags | (create ? SK_STORAGE_LOCK_CREATE : 0), &r->lock);
+        if (rc == -ENOENT && !create) {
+            /* The repository's config was read and is valid, so the lock file was removed (by
+             * hand, or a copy that left it out): recreate it rather than refuse every command.
+             * Without O_EXCL: processes doing this at once all open the one file that wins,
+             * and so still exclude each other. */
+            create = true;
+            rc = sk_storage_lock(r->st, "lock", flags | SK_STORAGE_LOCK_CREATE, &r->lock);
+            if (rc == 0 || rc == -EWOULDBLOCK)
+                sk_notice(SK_NOTICE_WARN, "%s: was missing; recreated it", p);
+            else if (rc == -EROFS)
+                return sk_err_set(err, -ENOENT, p, "missing, and the repository is read-only: it cannot be locked");
+        }
+        if (rc == 0)
             break;
-        if (errno != EWOULDBLOCK && errno != EINTR)
-            return sk_err_errno(err, p);
+        if (rc != -EWOULDBLOCK && rc != -EINTR)
+            return sk_err_set(err, rc, p, NULL);
         if (sk_now() >= deadline) {
             char holder[128] = "";
-            char *buf = NULL;
-            size_t len;
-            if (mode == SK_LOCK_SHARED && sk_read_file_at(r->dirfd, "lock", 4096, &buf, &len) == 0 && len > 0) {
-                buf[strcspn(buf, "\n")] = '\0';
-                snprintf(holder, sizeof(holder), " (held by %s)", buf);
+            void *buf = NULL;
+            size_t cap = 0, len;
+            if (mode == SK_LOCK_SHARED && sk_storage_read(r->st, "lock", 4096, 0, &buf, &cap, &len) == 0 && len > 0) {
+                char *t = buf;
+                t[strcspn(t, "\n")] = '\0';
+                snprintf(holder, sizeof(holder), " (held by %s)", t);
             }
             free(buf);
             return sk_err_set(err, -EWOULDBLOCK, r->path, "repository is locked by another slotkeeper process%s%s",
                               holder, wait_ms ? "; gave up waiting" : "; use --lock-wait to wait");
         }
         if (!told) {
-            log_info("%s: waiting for the repository lock", r->path);
+            sk_notice(SK_NOTICE_INFO, "%s: waiting for the repository lock", r->path);
             told = true;
         }
         struct timespec ts = {0, 50 * 1000 * 1000};
@@ -261,9 +227,7 @@ static int take_lock(sk_repo_t *r, enum sk_lock_mode mode, uint64_t wait_ms, con
     if (mode == SK_LOCK_EXCLUSIVE) {
         char info[128];
         int n = snprintf(info, sizeof(info), "%s pid %ld\n", command ? command : "slotkeeper", (long)getpid());
-        SK_CRASHPOINT("truncate");
-        if (ftruncate(r->lockfd, 0) == 0)
-            (void)!(SK_CRASHPOINT("write"), pwrite(r->lockfd, info, (size_t)n, 0));
+        (void)sk_storage_lock_note(r->st, r->lock, info, (size_t)n);
     }
     return 0;
 }
@@ -274,23 +238,23 @@ int sk_repo_open(const char *path, enum sk_lock_mode mode, uint64_t wait_ms, con
     sk_repo_t *r = calloc(1, sizeof(*r));
     if (!r)
         return sk_err_set(err, -ENOMEM, path, NULL);
-    r->dirfd = r->chunksfd = r->snapsfd = r->tmpfd = r->lockfd = r->sessfd = -1;
     int rc;
     if (strlen(path) >= sizeof(r->path) - 64) {
         rc = sk_err_set(err, -ENAMETOOLONG, path, NULL);
         goto fail;
     }
     snprintf(r->path, sizeof(r->path), "%s", path);
-    r->dirfd = open_dir_at(AT_FDCWD, path);
-    if (r->dirfd < 0) {
-        rc = errno == ENOENT ? sk_err_set(err, -ENOENT, path, "no such repository (run 'slotkeeper repo init')")
-                             : sk_err_errno(err, path);
+    rc = sk_storage_posix_open(path, false, &r->st);
+    if (rc < 0) {
+        rc = rc == -ENOENT ? sk_err_set(err, -ENOENT, path, "no such repository (run 'slotkeeper repo init')")
+                           : sk_err_set(err, rc, path, NULL);
         goto fail;
     }
-    char *cfg = NULL;
-    size_t len;
-    rc = sk_read_file_at(r->dirfd, "config", 4096, &cfg, &len);
+    void *cfg = NULL;
+    size_t cap = 0, len;
+    rc = sk_storage_read(r->st, "config", 4096, 0, &cfg, &cap, &len);
     if (rc < 0) {
+        free(cfg);
         char p[PATH_MAX];
         repo_path(r, "config", p, sizeof(p));
         rc = rc == -ENOENT ? sk_err_set(err, -ENOENT, path, "not a slotkeeper repository (no config)")
@@ -302,13 +266,15 @@ int sk_repo_open(const char *path, enum sk_lock_mode mode, uint64_t wait_ms, con
     if (rc < 0)
         goto fail;
     static const char *names[] = {"chunks", "snapshots", "tmp"};
-    int *fds[] = {&r->chunksfd, &r->snapsfd, &r->tmpfd};
     for (int i = 0; i < 3; i++) {
-        *fds[i] = open_dir_at(r->dirfd, names[i]);
-        if (*fds[i] < 0) {
+        sk_storage_info_t in;
+        rc = sk_storage_info(r->st, names[i], &in);
+        if (rc == 0 && in.type != SK_STORAGE_DIR)
+            rc = in.type == SK_STORAGE_LINK ? -ELOOP : -ENOTDIR;
+        if (rc < 0) {
             char p[PATH_MAX];
             repo_path(r, names[i], p, sizeof(p));
-            rc = sk_err_errno(err, p);
+            rc = sk_err_set(err, rc, p, NULL);
             goto fail;
         }
     }
@@ -326,11 +292,11 @@ void sk_repo_close(sk_repo_t *r)
 {
     if (!r)
         return;
-    sk_repo_session_end(r);
-    int fds[] = {r->chunksfd, r->snapsfd, r->tmpfd, r->lockfd, r->dirfd};
-    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
+    if (r->st) {
+        sk_repo_session_end(r);
+        sk_storage_unlock(r->st, r->lock);
+        sk_storage_close(r->st);
+    }
     free(r);
 }
 
@@ -353,12 +319,12 @@ static bool stale_tmp_file(const char *name)
  * before its writer holds the lock. It is left over when its writer is gone (a process of
  * another pid namespace sharing the repository may look gone; it then fails its rename and
  * reports it, nothing is lost), or when it is older than an hour whatever its pid says. */
-static bool stale_new_session(int tmpfd, const char *name)
+static bool stale_new_session(sk_repo_t *r, const char *rel, const char *name)
 {
-    struct stat st;
-    if (fstatat(tmpfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    sk_storage_info_t in;
+    if (sk_storage_info(r->st, rel, &in) < 0)
         return false;
-    if (time(NULL) - st.st_mtime >= 3600)
+    if (time(NULL) - in.mtime >= 3600)
         return true;
     char *end;
     long pid = strtol(name + 4, &end, 10);
@@ -367,41 +333,70 @@ static bool stale_new_session(int tmpfd, const char *name)
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/* The names of a folder (list callback into an array of strings). */
+struct names {
+    char **v;
+    size_t n, cap;
+};
+
+static int collect_name(void *arg, const char *name)
+{
+    struct names *ns = arg;
+    if (sk_grow(&ns->v, &ns->cap, ns->n + 1, sizeof(*ns->v), 16) < 0)
+        return -ENOMEM;
+    if (!(ns->v[ns->n] = strdup(name)))
+        return -ENOMEM;
+    ns->n++;
+    return 0;
+}
+
+static int list_names(sk_repo_t *r, const char *dir, struct names *ns)
+{
+    *ns = (struct names){0};
+    int rc = sk_storage_list(r->st, dir, collect_name, ns);
+    if (rc < 0) {
+        sk_repo_ids_free(ns->v, ns->n);
+        *ns = (struct names){0};
+    }
+    return rc;
+}
+
 int sk_repo_sweep(sk_repo_t *r)
 {
     int removed = 0;
-    DIR *d = sk_opendir_at(r->tmpfd);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, r->sessname))
+    struct names ns;
+    if (list_names(r, "tmp", &ns) == 0) {
+        for (size_t i = 0; i < ns.n; i++) {
+            const char *name = ns.v[i];
+            char rel[PATH_MAX];
+            snprintf(rel, sizeof(rel), "tmp/%s", name);
+            if (!strcmp(name, r->sessname))
                 continue;
-            if (!strncmp(de->d_name, "new-", 4) && !stale_new_session(r->tmpfd, de->d_name))
-                continue;
-            int fd = openat(r->tmpfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-            if (fd < 0)
+            if (!strncmp(name, "new-", 4) && !stale_new_session(r, rel, name))
                 continue;
             /* A live writer holds its session's lock; anything we can lock is left over from a crash. */
-            if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-                if (sk_rm_rf_at(r->tmpfd, de->d_name) == 0) {
+            sk_storage_lock_t *l;
+            if (sk_storage_lock(r->st, rel, SK_STORAGE_LOCK_EX | SK_STORAGE_LOCK_NB, &l) == 0) {
+                if (sk_storage_remove(r->st, rel, SK_STORAGE_TREE) == 0) {
                     removed++;
-                    log_debug("%s/tmp/%s: removed what an interrupted run left", r->path, de->d_name);
+                    sk_notice(SK_NOTICE_DEBUG, "%s/tmp/%s: removed what an interrupted run left", r->path, name);
                 }
+                sk_storage_unlock(r->st, l);
             }
-            close(fd);
         }
-        closedir(d);
+        sk_repo_ids_free(ns.v, ns.n);
     }
-    int dfds[] = {r->snapsfd, r->dirfd};
+    static const char *dirs[] = {"snapshots", ""};
     for (int i = 0; i < 2; i++) {
-        DIR *sd = sk_opendir_at(dfds[i]);
-        if (!sd)
+        if (list_names(r, dirs[i], &ns) < 0)
             continue;
-        struct dirent *de;
-        while ((de = readdir(sd)) != NULL)
-            if (stale_tmp_file(de->d_name) && (SK_CRASHPOINT("unlink"), unlinkat(dfds[i], de->d_name, 0)) == 0)
+        for (size_t k = 0; k < ns.n; k++) {
+            char rel[PATH_MAX];
+            snprintf(rel, sizeof(rel), "%s%s%s", dirs[i], *dirs[i] ? "/" : "", ns.v[k]);
+            if (stale_tmp_file(ns.v[k]) && sk_storage_remove(r->st, rel, 0) == 0)
                 removed++;
-        closedir(sd);
+        }
+        sk_repo_ids_free(ns.v, ns.n);
     }
     return removed;
 }
@@ -410,40 +405,41 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 {
     char p[PATH_MAX];
     repo_path(r, "tmp", p, sizeof(p));
-    if (r->sessfd >= 0)
+    if (r->sesslock)
         return 0;
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint32_t)time(NULL);
     /* Made under a "new-" name that sweeps leave alone, locked, then renamed: a sweep
      * never sees a session folder before its writer holds the lock. */
-    char newname[64];
+    char newrel[64], rel[96];
     snprintf(r->sessname, sizeof(r->sessname), "s-%ld-%08x", (long)getpid(), rnd);
-    snprintf(newname, sizeof(newname), "new-%ld-%08x", (long)getpid(), rnd);
-    SK_CRASHPOINT("mkdir");
-    if (mkdirat(r->tmpfd, newname, 0700) < 0) {
+    snprintf(newrel, sizeof(newrel), "tmp/new-%ld-%08x", (long)getpid(), rnd);
+    snprintf(rel, sizeof(rel), "tmp/%s", r->sessname);
+    int rc = sk_storage_mkdir(r->st, newrel, 0700);
+    if (rc < 0) {
         r->sessname[0] = '\0';
-        return sk_err_errno(err, p);
+        return sk_err_set(err, rc, p, NULL);
     }
-    r->sessfd = open_dir_at(r->tmpfd, newname);
-    if (r->sessfd < 0 || flock(r->sessfd, LOCK_EX | LOCK_NB) < 0 ||
-        (SK_CRASHPOINT("rename"), renameat(r->tmpfd, newname, r->tmpfd, r->sessname)) < 0) {
-        int rc = sk_err_errno(err, p);
-        if (r->sessfd >= 0)
-            close(r->sessfd);
-        r->sessfd = -1;
-        SK_CRASHPOINT("rmdir");
-        unlinkat(r->tmpfd, newname, AT_REMOVEDIR);
+    rc = sk_storage_lock(r->st, newrel, SK_STORAGE_LOCK_EX | SK_STORAGE_LOCK_NB, &r->sesslock);
+    if (rc == 0)
+        rc = sk_storage_rename(r->st, newrel, rel, 0);
+    if (rc < 0) {
+        sk_err_set(err, rc, p, NULL);
+        sk_storage_unlock(r->st, r->sesslock);
+        r->sesslock = NULL;
+        sk_storage_remove(r->st, newrel, SK_STORAGE_EMPTY_DIR);
         r->sessname[0] = '\0';
         return rc;
     }
     /* Staged chunks are spread over 16 folders, so that workers creating files at the same
      * time do not queue on one directory's lock. */
     for (int i = 0; i < 16; i++) {
-        char sub[2] = {"0123456789abcdef"[i], '\0'};
-        SK_CRASHPOINT("mkdir");
-        if (mkdirat(r->sessfd, sub, 0700) < 0) {
-            int rc = sk_err_errno(err, p);
+        char sub[128];
+        snprintf(sub, sizeof(sub), "%s/%c", rel, "0123456789abcdef"[i]);
+        rc = sk_storage_mkdir(r->st, sub, 0700);
+        if (rc < 0) {
+            sk_err_set(err, rc, p, NULL);
             sk_repo_session_end(r);
             return rc;
         }
@@ -453,16 +449,32 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 
 void sk_repo_session_end(sk_repo_t *r)
 {
-    if (r->sessfd < 0)
+    if (!r->sesslock)
         return;
-    int rc = sk_rm_rf_at(r->tmpfd, r->sessname);
-    if (rc < 0) {
-        errno = -rc;
-        log_warn("%s/tmp/%s: cannot remove", r->path, r->sessname);
-    }
-    close(r->sessfd);
-    r->sessfd = -1;
+    char rel[96];
+    snprintf(rel, sizeof(rel), "tmp/%s", r->sessname);
+    int rc = sk_storage_remove(r->st, rel, SK_STORAGE_TREE);
+    if (rc < 0)
+        sk_notice_errno(SK_NOTICE_WARN, rc, "%s/tmp/%s: cannot remove", r->path, r->sessname);
+    sk_storage_unlock(r->st, r->sesslock);
+    r->sesslock = NULL;
     r->sessname[0] = '\0';
+}
+
+int sk_repo_session_scratch(sk_repo_t *r, const char *name, char *path, size_t len, int *fd, sk_err_t *err)
+{
+    char rel[PATH_MAX];
+    snprintf(path, len, "%s/tmp/%s/%s", r->path, r->sessname, name);
+    if (!r->sesslock)
+        return sk_err_set(err, -EINVAL, path, "no writer session");
+    snprintf(rel, sizeof(rel), "tmp/%s/%s", r->sessname, name);
+    int rc = sk_storage_mkdir(r->st, rel, 0755);
+    if (rc == 0)
+        rc = sk_storage_open_dir(r->st, rel);
+    if (rc < 0)
+        return sk_err_set(err, rc, path, NULL);
+    *fd = rc;
+    return 0;
 }
 
 void sk_repo_chunk_relpath(const sk_hash_t *h, char *out, size_t len)
@@ -472,86 +484,76 @@ void sk_repo_chunk_relpath(const sk_hash_t *h, char *out, size_t len)
     snprintf(out, len, "chunks/%.2s/%s", hex, hex);
 }
 
-static void chunk_name(const sk_hash_t *h, char out[3 + SK_HASH_HEX_LEN + 1])
+enum { CHUNK_REL = sizeof("chunks/ab/") + SK_HASH_HEX_LEN + sizeof(".damaged") };
+
+/* "chunks/ab/<hash>" */
+static void chunk_rel(const sk_hash_t *h, char out[CHUNK_REL])
+{
+    sk_repo_chunk_relpath(h, out, CHUNK_REL);
+}
+
+/* "tmp/<session>/a/<hash>" */
+static void staged_rel(const sk_repo_t *r, const sk_hash_t *h, char *out, size_t len)
 {
     char hex[SK_HASH_HEX_LEN + 1];
     sk_hash_hex(h, hex);
-    snprintf(out, 3 + SK_HASH_HEX_LEN + 1, "%.2s/%s", hex, hex);
+    snprintf(out, len, "tmp/%s/%c/%s", r->sessname, hex[0], hex);
+}
+
+static void full_path(const sk_repo_t *r, const char *rel, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", r->path, rel);
 }
 
 int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
 {
-    char name[3 + SK_HASH_HEX_LEN + 1];
-    chunk_name(h, name);
-    struct stat st;
-    int rc = sk_stat_beneath(r->chunksfd, name, &st);
+    char rel[CHUNK_REL];
+    chunk_rel(h, rel);
+    sk_storage_info_t in;
+    int rc = sk_storage_info(r->st, rel, &in);
     if (rc < 0)
         return rc == -ENOENT ? 0 : rc;
-    if (!S_ISREG(st.st_mode) || st.st_size == 0)
+    if (in.type != SK_STORAGE_FILE || in.size == 0)
         return 0;
     if (csize)
-        *csize = (uint32_t)st.st_size;
+        *csize = (uint32_t)in.size;
     return 1;
-}
-
-static void staged_name(const sk_hash_t *h, char out[3 + SK_HASH_HEX_LEN + 1])
-{
-    char hex[SK_HASH_HEX_LEN + 1];
-    sk_hash_hex(h, hex);
-    snprintf(out, 3 + SK_HASH_HEX_LEN + 1, "%c/%s", hex[0], hex);
 }
 
 int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size_t len, sk_err_t *err)
 {
-    char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
-    staged_name(h, hex);
-    SK_CRASHPOINT("create");
-    int fd = sk_open_beneath(r->sessfd, hex, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
-        return sk_err_set(err, fd, p, "%s", sk_beneath_strerror(fd));
-    }
-    int rc = sk_write_all(fd, data, len);
+    char rel[PATH_MAX], p[PATH_MAX];
+    staged_rel(r, h, rel, sizeof(rel));
     /* Start writeback now; the fdatasync at commit then finds little left to do. */
-    if (rc == 0)
-        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
+    int rc = sk_storage_write(r->st, rel, data, len, SK_STORAGE_WRITEBACK);
     if (rc < 0) {
-        snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
-        SK_CRASHPOINT("unlink");
-        unlinkat(r->sessfd, hex, 0);
-        return sk_err_set(err, rc, p, NULL);
+        full_path(r, rel, p, sizeof(p));
+        return sk_err_set(err, rc, p, "%s", sk_beneath_strerror(rc));
     }
     return 0;
 }
 
 int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
-    char hex[3 + SK_HASH_HEX_LEN + 1], p[PATH_MAX];
-    staged_name(h, hex);
-    int fd = sk_open_beneath(r->sessfd, hex, O_RDONLY, 0);
-    int rc = 0;
-    SK_CRASHPOINT("fsync");
-    if (fd < 0 || fdatasync(fd) < 0) {
-        snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, hex);
-        rc = sk_err_set(err, fd < 0 ? fd : -errno, p, NULL);
+    char rel[PATH_MAX], p[PATH_MAX];
+    staged_rel(r, h, rel, sizeof(rel));
+    int rc = sk_storage_sync(r->st, rel, SK_STORAGE_DATA);
+    if (rc < 0) {
+        full_path(r, rel, p, sizeof(p));
+        return sk_err_set(err, rc, p, NULL);
     }
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    return 0;
 }
 
 int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
-    char hex[3 + SK_HASH_HEX_LEN + 1], name[3 + SK_HASH_HEX_LEN + 1];
-    staged_name(h, hex);
-    chunk_name(h, name);
-    SK_CRASHPOINT("rename");
-    int rc = rename_beneath(r->sessfd, hex, r->chunksfd, name);
+    char from[PATH_MAX], to[CHUNK_REL];
+    staged_rel(r, h, from, sizeof(from));
+    chunk_rel(h, to);
+    int rc = sk_storage_rename(r->st, from, to, 0);
     if (rc < 0) {
         char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/chunks/%s", r->path, name);
+        full_path(r, to, p, sizeof(p));
         return sk_err_set(err, rc, p, "%s", sk_beneath_strerror(rc));
     }
     return 0;
@@ -562,12 +564,12 @@ int sk_repo_chunk_dirs_sync(sk_repo_t *r, const bool touched[256], sk_err_t *err
     for (int i = 0; i < 256; i++) {
         if (!touched[i])
             continue;
-        char name[3];
-        snprintf(name, sizeof(name), "%02x", i);
-        int rc = sk_fsync_at(r->chunksfd, name);
+        char rel[16];
+        snprintf(rel, sizeof(rel), "chunks/%02x", i);
+        int rc = sk_storage_sync(r->st, rel, 0);
         if (rc < 0) {
             char p[PATH_MAX];
-            snprintf(p, sizeof(p), "%s/chunks/%s", r->path, name);
+            full_path(r, rel, p, sizeof(p));
             return sk_err_set(err, rc, p, NULL);
         }
     }
@@ -576,109 +578,169 @@ int sk_repo_chunk_dirs_sync(sk_repo_t *r, const bool touched[256], sk_err_t *err
 
 int sk_repo_chunk_set_aside(sk_repo_t *r, const sk_hash_t *h)
 {
-    char name[3 + SK_HASH_HEX_LEN + 1], aside[3 + SK_HASH_HEX_LEN + 16];
-    chunk_name(h, name);
-    snprintf(aside, sizeof(aside), "%s.damaged", name);
-    SK_CRASHPOINT("rename");
-    int rc = rename_beneath(r->chunksfd, name, r->chunksfd, aside);
+    char rel[CHUNK_REL], aside[CHUNK_REL];
+    chunk_rel(h, rel);
+    snprintf(aside, sizeof(aside), "%s.damaged", rel);
+    int rc = sk_storage_rename(r->st, rel, aside, 0);
     return rc == -ENOENT ? 0 : rc;
 }
 
 int sk_repo_sync_all(sk_repo_t *r, sk_err_t *err)
 {
-    /* syncfs reports write-back errors of the whole file system since Linux 5.8. */
-    SK_CRASHPOINT("fsync");
-    if (syncfs(r->dirfd) < 0)
-        return sk_err_errno(err, r->path);
+    int rc = sk_storage_sync(r->st, "", SK_STORAGE_ALL);
+    if (rc < 0)
+        return sk_err_set(err, rc, r->path, NULL);
     return 0;
 }
 
 int sk_repo_chunk_read(sk_repo_t *r, const sk_hash_t *h, void **buf, size_t *cap, size_t *len)
 {
-    char name[3 + SK_HASH_HEX_LEN + 1];
-    chunk_name(h, name);
-    int fd = sk_open_beneath(r->chunksfd, name, O_RDONLY, 0);
-    if (fd < 0) {
-        int e = fd;
-        char aside[3 + SK_HASH_HEX_LEN + 16];
-        snprintf(aside, sizeof(aside), "%s.damaged", name);
-        struct stat st;
-        if (e == -ENOENT && sk_stat_beneath(r->chunksfd, aside, &st) == 0)
-            return -EBADMSG;               /* found damaged earlier and set aside */
-        return e == -ELOOP ? -EBADMSG : e; /* a link in place of a chunk is damage */
+    char rel[CHUNK_REL];
+    chunk_rel(h, rel);
+    int rc = sk_storage_read(r->st, rel, 2 * (size_t)SK_CHUNK_SIZE_MAX, 0, buf, cap, len);
+    if (rc == -ENOENT) {
+        char aside[CHUNK_REL];
+        snprintf(aside, sizeof(aside), "%s.damaged", rel);
+        sk_storage_info_t in;
+        if (sk_storage_info(r->st, aside, &in) == 0)
+            return -EBADMSG; /* found damaged earlier and set aside */
+        return rc;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > 2 * (uint64_t)SK_CHUNK_SIZE_MAX) {
-        close(fd);
+    /* A link in place of a chunk, or something other than a chunk-sized file, is damage. */
+    if (rc == -ELOOP || rc == -EINVAL || rc == -EFBIG)
         return -EBADMSG;
-    }
-    size_t need = (size_t)st.st_size;
-    if (need > *cap) {
-        void *n = realloc(*buf, need);
-        if (!n) {
-            close(fd);
-            return -ENOMEM;
-        }
-        *buf = n;
-        *cap = need;
-    }
-    ssize_t got = sk_pread_full(fd, *buf, need, 0);
-    close(fd);
-    if (got < 0)
-        return (int)got;
-    *len = (size_t)got;
+    return rc;
+}
+
+/* ---- pruning: what only the exclusive holder does ---- */
+
+struct chunk_sweep {
+    sk_repo_t *r;
+    int prefix;
+    bool (*keep)(const sk_hash_t *h, void *arg);
+    void *arg;
+    uint64_t removed, freed;
+    bool changed;
+};
+
+static int sweep_chunk(void *arg, const char *name)
+{
+    struct chunk_sweep *cs = arg;
+    sk_hash_t h;
+    char hex[SK_HASH_HEX_LEN + 1];
+    size_t len = strlen(name);
+    bool aside = len == SK_HASH_HEX_LEN + 8 && !strcmp(name + SK_HASH_HEX_LEN, ".damaged");
+    if (len != SK_HASH_HEX_LEN && !aside)
+        return 0;
+    memcpy(hex, name, SK_HASH_HEX_LEN);
+    hex[SK_HASH_HEX_LEN] = '\0';
+    if (sk_hash_parse(hex, &h) < 0 || h.b[0] != cs->prefix)
+        return 0;
+    if (!aside && (!cs->keep || cs->keep(&h, cs->arg)))
+        return 0;
+    char rel[CHUNK_REL];
+    snprintf(rel, sizeof(rel), "chunks/%02x/%s", cs->prefix, name);
+    sk_storage_info_t in;
+    if (sk_storage_info(cs->r->st, rel, &in) < 0)
+        return 0;
+    int rc = sk_storage_remove(cs->r->st, rel, 0);
+    if (rc < 0)
+        return rc;
+    cs->removed++;
+    cs->freed += in.allocated;
+    cs->changed = true;
     return 0;
 }
 
-static void manifest_tmpname(const char *id, char *out, size_t len)
+int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
+                        uint64_t *freed, sk_err_t *err)
 {
-    snprintf(out, len, "%s.manifest", id);
+    struct chunk_sweep cs = {.r = r, .keep = keep, .arg = arg};
+    int rc = 0;
+    for (int i = 0; i < 256 && rc == 0; i++) {
+        char rel[16], p[PATH_MAX];
+        snprintf(rel, sizeof(rel), "chunks/%02x", i);
+        full_path(r, rel, p, sizeof(p));
+        cs.prefix = i;
+        cs.changed = false;
+        rc = sk_storage_list(r->st, rel, sweep_chunk, &cs);
+        if (rc == -ENOENT) {
+            rc = 0;
+            continue;
+        }
+        if (rc == 0 && cs.changed)
+            rc = sk_storage_sync(r->st, rel, 0);
+        if (rc < 0)
+            sk_err_set(err, rc, p, NULL);
+    }
+    *removed = cs.removed;
+    *freed = cs.freed;
+    return rc;
 }
+
+int sk_repo_sweep_orphan_marks(sk_repo_t *r)
+{
+    struct names ns;
+    if (list_names(r, "snapshots", &ns) < 0)
+        return 0;
+    int removed = 0;
+    for (size_t i = 0; i < ns.n; i++) {
+        const char *name = ns.v[i];
+        char id[SK_ID_MAX], rel[PATH_MAX];
+        size_t n = strlen(name);
+        if (n <= 4 || n - 4 >= sizeof(id) || strcmp(name + n - 4, ".bad"))
+            continue;
+        memcpy(id, name, n - 4);
+        id[n - 4] = '\0';
+        sk_storage_info_t in;
+        snprintf(rel, sizeof(rel), "snapshots/%s", id);
+        if (!sk_id_valid(id) || sk_storage_info(r->st, rel, &in) != -ENOENT)
+            continue;
+        snprintf(rel, sizeof(rel), "snapshots/%s", name);
+        if (sk_storage_remove(r->st, rel, 0) == 0)
+            removed++;
+    }
+    sk_repo_ids_free(ns.v, ns.n);
+    return removed;
+}
+
+int sk_repo_snapshots_sync(sk_repo_t *r, sk_err_t *err)
+{
+    int rc = sk_storage_sync(r->st, "snapshots", 0);
+    if (rc < 0) {
+        char p[PATH_MAX];
+        repo_path(r, "snapshots", p, sizeof(p));
+        return sk_err_set(err, rc, p, NULL);
+    }
+    return 0;
+}
+
+/* ---- manifests ---- */
 
 int sk_repo_manifest_stage(sk_repo_t *r, const char *id, const char *buf, size_t len, sk_err_t *err)
 {
-    char name[SK_ID_MAX + 16], p[PATH_MAX];
-    manifest_tmpname(id, name, sizeof(name));
-    snprintf(p, sizeof(p), "%s/tmp/%s/%s", r->path, r->sessname, name);
-    SK_CRASHPOINT("create");
-    int fd = openat(r->sessfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return sk_err_errno(err, p);
-    int rc = sk_write_all(fd, buf, len);
-    SK_CRASHPOINT("fsync");
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc < 0)
+    char rel[PATH_MAX], p[PATH_MAX];
+    snprintf(rel, sizeof(rel), "tmp/%s/%s.manifest", r->sessname, id);
+    int rc = sk_storage_write(r->st, rel, buf, len, SK_STORAGE_SYNC);
+    if (rc < 0) {
+        full_path(r, rel, p, sizeof(p));
         return sk_err_set(err, rc, p, NULL);
+    }
     return 0;
 }
 
 int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err)
 {
-    char name[SK_ID_MAX + 16], p[PATH_MAX];
-    manifest_tmpname(id, name, sizeof(name));
-    snprintf(p, sizeof(p), "%s/snapshots/%s", r->path, id);
-    /* renameat2 with RENAME_NOREPLACE: an id is never reused, not even by a racing writer. */
-    SK_CRASHPOINT("rename");
-    if (renameat2(r->sessfd, name, r->snapsfd, id, RENAME_NOREPLACE) < 0) {
-        if (errno != EINVAL && errno != ENOSYS)
-            return sk_err_errno(err, p);
-        if (faccessat(r->snapsfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-            return sk_err_set(err, -EEXIST, p, NULL);
-        SK_CRASHPOINT("rename");
-        if (renameat(r->sessfd, name, r->snapsfd, id) < 0)
-            return sk_err_errno(err, p);
-    }
-    SK_CRASHPOINT("fsync");
-    if (fsync(r->snapsfd) < 0)
-        return sk_err_errno(err, p);
+    char from[PATH_MAX], to[SK_ID_MAX + 16], p[PATH_MAX];
+    snprintf(from, sizeof(from), "tmp/%s/%s.manifest", r->sessname, id);
+    snprintf(to, sizeof(to), "snapshots/%s", id);
+    full_path(r, to, p, sizeof(p));
+    /* An id is never reused, not even by a racing writer. */
+    int rc = sk_storage_rename(r->st, from, to, SK_STORAGE_NOREPLACE);
+    if (rc == 0)
+        rc = sk_storage_sync(r->st, "snapshots", 0);
+    if (rc < 0)
+        return sk_err_set(err, rc, p, NULL);
     return 0;
 }
 
@@ -725,19 +787,15 @@ static void order_peek(sk_repo_t *r, const char *id, sk_snap_order_t *o)
 {
     memset(o, 0, sizeof(*o));
     snprintf(o->id, sizeof(o->id), "%s", id);
-    int fd = openat(r->snapsfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return;
-    enum { HEAD = 64 * 1024 };
-    char *buf = malloc(HEAD + 1);
-    struct stat st;
-    ssize_t n = buf && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, buf, HEAD, 0) : -1;
-    close(fd);
-    if (n <= 0) {
-        free(buf);
+    char rel[SK_ID_MAX + 16];
+    snprintf(rel, sizeof(rel), "snapshots/%s", id);
+    void *head = NULL;
+    size_t cap = 0, n = 0;
+    if (sk_storage_read(r->st, rel, 64 * 1024, SK_STORAGE_PREFIX, &head, &cap, &n) < 0 || n == 0) {
+        free(head);
         return;
     }
-    buf[n] = '\0';
+    char *buf = head;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "stats ", 6) || line[1] == ' ')
@@ -764,29 +822,22 @@ int sk_repo_list(sk_repo_t *r, sk_snap_order_t **out, size_t *np, sk_err_t *err)
 {
     char p[PATH_MAX];
     repo_path(r, "snapshots", p, sizeof(p));
-    DIR *d = fdopendir(dup(r->snapsfd));
-    if (!d)
-        return sk_err_errno(err, p);
-    rewinddir(d);
+    struct names ns;
+    int rc = list_names(r, "snapshots", &ns);
+    if (rc < 0)
+        return sk_err_set(err, rc, p, NULL);
     sk_snap_order_t *v = NULL;
     size_t n = 0, cap = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!sk_id_valid(de->d_name))
+    for (size_t i = 0; i < ns.n; i++) {
+        if (!sk_id_valid(ns.v[i]))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            sk_snap_order_t *nv = realloc(v, cap * sizeof(*nv));
-            if (!nv) {
-                rc = sk_err_set(err, -ENOMEM, p, NULL);
-                break;
-            }
-            v = nv;
+        if (sk_grow(&v, &cap, n + 1, sizeof(*v), 16) < 0) {
+            rc = sk_err_set(err, -ENOMEM, p, NULL);
+            break;
         }
-        order_peek(r, de->d_name, &v[n++]);
+        order_peek(r, ns.v[i], &v[n++]);
     }
-    closedir(d);
+    sk_repo_ids_free(ns.v, ns.n);
     if (rc < 0) {
         free(v);
         return rc;
@@ -832,9 +883,14 @@ int sk_repo_manifest_load(sk_repo_t *r, const char *id, sk_manifest_t **out, sk_
     snprintf(p, sizeof(p), "%s/snapshots/%s", r->path, id);
     if (!sk_id_valid(id))
         return sk_err_set(err, -EINVAL, id, "not a valid snapshot id");
-    char *buf;
-    size_t len;
-    int rc = sk_read_file_at(r->snapsfd, id, SK_MANIFEST_MAX, &buf, &len);
+    char rel[SK_ID_MAX + 16];
+    snprintf(rel, sizeof(rel), "snapshots/%s", id);
+    void *data = NULL;
+    size_t cap = 0, len;
+    int rc = sk_storage_read(r->st, rel, SK_MANIFEST_MAX, 0, &data, &cap, &len);
+    char *buf = data;
+    if (rc < 0)
+        free(data);
     if (rc == -ENOENT)
         return sk_err_set(err, rc, p, "no such snapshot");
     /* Something other than a manifest-sized regular file under a snapshot's name is damage
@@ -864,11 +920,14 @@ int sk_repo_manifest_load(sk_repo_t *r, const char *id, sk_manifest_t **out, sk_
 
 int sk_repo_is_bad(sk_repo_t *r, const char *id, char *reason, size_t len)
 {
-    char name[SK_ID_MAX + 8];
-    snprintf(name, sizeof(name), "%s.bad", id);
-    char *buf;
-    size_t n;
-    int rc = sk_read_file_at(r->snapsfd, name, 64 * 1024, &buf, &n);
+    char rel[SK_ID_MAX + 32];
+    snprintf(rel, sizeof(rel), "snapshots/%s.bad", id);
+    void *data = NULL;
+    size_t cap = 0, n;
+    int rc = sk_storage_read(r->st, rel, 64 * 1024, 0, &data, &cap, &n);
+    char *buf = data;
+    if (rc < 0)
+        free(data);
     if (rc == -ENOENT)
         return 0;
     if (rc < 0) {
@@ -892,13 +951,14 @@ int sk_repo_mark_bad(sk_repo_t *r, const char *id, const char *reason)
     int n = snprintf(text, sizeof(text), "%s\n", reason);
     if (n >= (int)sizeof(text))
         n = (int)sizeof(text) - 1;
-    int rc = sk_write_file_atomic(r->snapsfd, name, text, (size_t)n, 0644);
+    char rel[SK_ID_MAX + 32];
+    snprintf(rel, sizeof(rel), "snapshots/%s", name);
+    int rc = sk_storage_write(r->st, rel, text, (size_t)n, SK_STORAGE_ATOMIC);
     if (rc == -EROFS) {
         /* A read-only repository: the command reads, and reports the snapshot bad itself. */
-        log_debug("%s/snapshots/%s: read-only; snapshot not marked bad", r->path, name);
+        sk_notice(SK_NOTICE_DEBUG, "%s/snapshots/%s: read-only; snapshot not marked bad", r->path, name);
     } else if (rc < 0) {
-        errno = -rc;
-        log_warn("%s/snapshots/%s: cannot mark snapshot bad", r->path, name);
+        sk_notice_errno(SK_NOTICE_WARN, rc, "%s/snapshots/%s: cannot mark snapshot bad", r->path, name);
     }
     return rc;
 }
@@ -945,7 +1005,7 @@ int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwher
             break;
         }
         if (lr == -EBADMSG) {
-            log_warnx("%s: skipped snapshot %s and marked it bad: %s", e.path, ids[i], e.msg);
+            sk_notice(SK_NOTICE_WARN, "%s: skipped snapshot %s and marked it bad: %s", e.path, ids[i], e.msg);
             sk_repo_mark_bad(r, ids[i], e.msg);
             continue;
         }
@@ -960,14 +1020,15 @@ int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwher
 
 int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err)
 {
-    char p[PATH_MAX], bad[SK_ID_MAX + 8];
+    char p[PATH_MAX], rel[SK_ID_MAX + 32];
     snprintf(p, sizeof(p), "%s/snapshots/%s", r->path, id);
-    SK_CRASHPOINT("unlink");
-    if (unlinkat(r->snapsfd, id, 0) < 0 && errno != ENOENT)
-        return sk_err_errno(err, p);
-    snprintf(bad, sizeof(bad), "%s.bad", id);
-    SK_CRASHPOINT("unlink");
-    if (unlinkat(r->snapsfd, bad, 0) < 0 && errno != ENOENT)
-        return sk_err_errno(err, p);
+    snprintf(rel, sizeof(rel), "snapshots/%s", id);
+    int rc = sk_storage_remove(r->st, rel, 0);
+    if (rc < 0 && rc != -ENOENT)
+        return sk_err_set(err, rc, p, NULL);
+    snprintf(rel, sizeof(rel), "snapshots/%s.bad", id);
+    rc = sk_storage_remove(r->st, rel, 0);
+    if (rc < 0 && rc != -ENOENT)
+        return sk_err_set(err, rc, p, NULL);
     return 0;
 }

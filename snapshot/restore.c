@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/chainid.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/crashpoint.h"
@@ -23,6 +24,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 
 struct rjob {
     size_t entry;
@@ -38,7 +40,6 @@ struct rst {
     int datafd, metafd, stagefd;
     struct rjob *jobs;
     size_t njobs;
-    _Atomic size_t next;
     int *lockfds;
     size_t nlocks;
     char stamp[64];
@@ -180,13 +181,8 @@ static void new_stamp(struct rst *r)
 
 static int add_rjob(struct rst *r, size_t *cap, size_t entry, size_t chunk)
 {
-    if (r->njobs == *cap) {
-        *cap = *cap ? *cap * 2 : 1024;
-        struct rjob *n = realloc(r->jobs, *cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        r->jobs = n;
-    }
+    if (sk_grow(&r->jobs, cap, r->njobs + 1, sizeof(*r->jobs), 1024) < 0)
+        return -ENOMEM;
     r->jobs[r->njobs++] = (struct rjob){.entry = entry, .chunk = chunk};
     return 0;
 }
@@ -237,82 +233,93 @@ static int stage_entries(struct rst *r)
     return 0;
 }
 
-static void restore_work(void *arg, int worker)
+/* One worker's buffers and its open staged file (the jobs of one file come in a row). */
+struct rworker {
+    void *out, *cbuf;
+    size_t ccap;
+    int fd;
+    size_t fd_entry;
+    sk_codec_t *codec;
+};
+
+static int restore_init(void *arg, void **state)
 {
-    (void)worker;
     struct rst *r = arg;
     uint32_t max_cs = sk_manifest_max_chunk_size(r->m);
-    void *out = malloc(max_cs), *cbuf = NULL;
-    size_t ccap = 0;
-    int fd = -1; /* this worker's open staged file: the jobs of one file come in a row */
-    size_t fd_entry = SIZE_MAX;
-    sk_codec_t *codec = sk_codec_new(max_cs, 1);
-    if (!out || !codec) {
-        sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
-        goto done;
+    struct rworker *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->fd = -1;
+        w->fd_entry = SIZE_MAX;
+        w->out = malloc(max_cs);
+        w->codec = sk_codec_new(max_cs, 1);
     }
-    for (;;) {
-        size_t i = atomic_fetch_add(&r->next, 1);
-        if (i >= r->njobs || r->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(r->err, -ECANCELED, r->opts->data_dir, "interrupted");
-            break;
-        }
-        sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
-        sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
-        uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
-        size_t len = sk_mentry_chunk_len(r->m, e, c->index);
-        size_t clen = 0;
-        char cpath[PATH_MAX], full[PATH_MAX];
-        sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
-        int rc = sk_repo_chunk_read(r->repo, &c->hash, &cbuf, &ccap, &clen);
-        if (rc == 0 && clen != c->csize)
-            rc = -EBADMSG;
-        if (rc == 0)
-            rc = sk_codec_decompress_check(codec, cbuf, clen, out, len, &c->hash);
-        if (rc == -ENOENT || rc == -EBADMSG) {
-            char rp[PATH_MAX];
-            sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
-            sk_err_set(r->err, -EBADMSG, rp, "%s chunk %llu of %s; snapshot %s marked bad",
-                       rc == -ENOENT ? "missing" : "damaged", (unsigned long long)c->index, e->path, r->m->id);
-            snprintf(r->damage, sizeof(r->damage), "%s %s (chunk %llu of %s)", rc == -ENOENT ? "missing" : "damaged",
-                     cpath, (unsigned long long)c->index, e->path);
-            r->damaged = true;
-            if (rc == -EBADMSG)
-                sk_repo_chunk_set_aside(r->repo, &c->hash);
-            break;
-        }
-        if (rc < 0) {
-            sk_path_join(full, sizeof(full), r->repo->path, cpath);
-            sk_err_set(r->err, rc, full, NULL);
-            break;
-        }
-        if (fd_entry != r->jobs[i].entry) {
-            if (fd >= 0)
-                close(fd);
-            fd_entry = r->jobs[i].entry;
-            fd = sk_open_beneath(r->stagefd, e->path, O_WRONLY, 0);
-            rc = fd < 0 ? fd : 0;
-        }
-        if (rc == 0)
-            rc = sk_pwrite_sparse(fd, out, len, (off_t)off);
-        if (rc < 0) {
-            char rel[PATH_MAX];
-            snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
-            slot_path(r, rel, full, sizeof(full));
-            sk_err_set(r->err, rc, full, NULL);
-            break;
-        }
-        sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-        sk_progress_add(r->progress, len);
+    *state = w;
+    return w && w->out && w->codec ? 0 : -ENOMEM;
+}
+
+static void restore_fini(void *arg, void *state)
+{
+    struct rworker *w = state;
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->out);
+    free(w->cbuf);
+    sk_codec_free(w->codec);
+    free(w);
+}
+
+static int restore_item(void *arg, void *state, size_t i)
+{
+    struct rst *r = arg;
+    struct rworker *w = state;
+    sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
+    sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
+    uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
+    size_t len = sk_mentry_chunk_len(r->m, e, c->index);
+    size_t clen = 0;
+    char cpath[PATH_MAX], full[PATH_MAX];
+    sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
+    int rc = sk_repo_chunk_read(r->repo, &c->hash, &w->cbuf, &w->ccap, &clen);
+    if (rc == 0 && clen != c->csize)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = sk_codec_decompress_check(w->codec, w->cbuf, clen, w->out, len, &c->hash);
+    if (rc == -ENOENT || rc == -EBADMSG) {
+        char rp[PATH_MAX];
+        sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
+        sk_err_set(r->err, -EBADMSG, rp, "%s chunk %llu of %s; snapshot %s marked bad",
+                   rc == -ENOENT ? "missing" : "damaged", (unsigned long long)c->index, e->path, r->m->id);
+        snprintf(r->damage, sizeof(r->damage), "%s %s (chunk %llu of %s)", rc == -ENOENT ? "missing" : "damaged", cpath,
+                 (unsigned long long)c->index, e->path);
+        r->damaged = true;
+        if (rc == -EBADMSG)
+            sk_repo_chunk_set_aside(r->repo, &c->hash);
+        return -EBADMSG;
     }
-done:
-    if (fd >= 0)
-        close(fd);
-    free(out);
-    free(cbuf);
-    sk_codec_free(codec);
+    if (rc < 0) {
+        sk_path_join(full, sizeof(full), r->repo->path, cpath);
+        return sk_err_set(r->err, rc, full, NULL);
+    }
+    if (w->fd_entry != r->jobs[i].entry) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd_entry = r->jobs[i].entry;
+        w->fd = sk_open_beneath(r->stagefd, e->path, O_WRONLY, 0);
+        rc = w->fd < 0 ? w->fd : 0;
+    }
+    if (rc == 0)
+        rc = sk_pwrite_sparse(w->fd, w->out, len, (off_t)off);
+    if (rc < 0) {
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
+        slot_path(r, rel, full, sizeof(full));
+        return sk_err_set(r->err, rc, full, NULL);
+    }
+    sync_file_range(w->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    sk_progress_add(r->progress, len);
+    return 0;
 }
 
 /* Owner, mode and mtime of one staged entry, reached beneath staging without following a link;
@@ -344,7 +351,8 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
             goto out;
         }
         if (!*chown_warned)
-            log_warnx("%s: cannot restore owner %u:%u (not root); files keep the current user", full, e->uid, e->gid);
+            sk_notice(SK_NOTICE_WARN, "%s: cannot restore owner %u:%u (not root); files keep the current user", full,
+                      e->uid, e->gid);
         *chown_warned = true;
     }
     SK_CRASHPOINT("chmod");
@@ -463,16 +471,14 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
     unlinkat(qfd, r->stamp, AT_REMOVEDIR); /* succeeds only when nothing was replaced */
     DIR *d = sk_opendir_at(qfd);
     char **names = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     if (d) {
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             if (de->d_name[0] == '.')
                 continue;
-            char **nn = realloc(names, (n + 1) * sizeof(*nn));
-            if (!nn)
+            if (sk_grow(&names, &cap, n + 1, sizeof(*names), 16) < 0)
                 break;
-            names = nn;
             if (!(names[n] = strdup(de->d_name)))
                 break;
             n++;
@@ -490,8 +496,8 @@ static void apply_quarantine_policy(struct rst *r, unsigned keep, sk_restore_res
         }
         int rc = sk_rm_rf_at(qfd, names[i]);
         if (rc < 0) {
-            errno = -rc;
-            log_warn("%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir, SK_QUARANTINE_DIR, names[i]);
+            sk_notice_errno(SK_NOTICE_WARN, rc, "%s/%s/%s: cannot remove old quarantined copy", r->opts->data_dir,
+                            SK_QUARANTINE_DIR, names[i]);
         }
     }
     SK_CRASHPOINT("fsync");
@@ -738,8 +744,14 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     if (rc < 0)
         goto out;
     sk_progress_start(progress, "restore", r.m->data_bytes);
-    atomic_store(&r.next, 0);
-    sk_pool_run(threads, restore_work, &r, sk_progress_tick, progress);
+    sk_pool_each_t each = {.n = r.njobs,
+                           .arg = &r,
+                           .init = restore_init,
+                           .item = restore_item,
+                           .fini = restore_fini,
+                           .err = err,
+                           .path = opts->data_dir};
+    sk_pool_each(threads, &each, sk_progress_tick, progress);
     sk_progress_end(progress);
     if (err->code) {
         rc = err->code;
@@ -776,8 +788,7 @@ out:
     if (r.metafd >= 0) {
         int rr = sk_rm_rf_at(r.metafd, "staging");
         if (rr < 0) {
-            errno = -rr;
-            log_warn("%s/%s: cannot remove", opts->data_dir, SK_STAGING_DIR);
+            sk_notice_errno(SK_NOTICE_WARN, rr, "%s/%s: cannot remove", opts->data_dir, SK_STAGING_DIR);
         }
         /* A failure before the swap leaves the slot as it was: take our marker back,
          * unless an interrupted restore had left one (then the slot is still half-restored). */

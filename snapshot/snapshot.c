@@ -22,13 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/hashset.h"
+#include "slotkeeper/inclist.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/restore.h"
+#include "slotkeeper/notice.h"
 
 #define WALK_MAX_DEPTH 32
 #define SK_SYNC_BATCH  64 /* above this many new chunks, one syncfs instead of one fdatasync each */
@@ -68,7 +71,6 @@ struct snap {
     struct job *jobs;
     size_t njobs, capjobs;
     uint64_t total;
-    _Atomic size_t next;
     _Atomic uint64_t new_bytes;
     pthread_mutex_t set_lock;
     sk_hset_t set; /* every distinct non-zero chunk of this snapshot -> compressed size */
@@ -104,14 +106,8 @@ static void fill_meta(sk_mentry_t *e, const struct stat *st)
 
 static int add_file(struct snap *s, size_t entry, uint32_t cs, uint16_t inc, const struct stat *st)
 {
-    if (s->nfiles == s->capfiles) {
-        size_t ncap = s->capfiles ? s->capfiles * 2 : 32;
-        struct sfile *n = realloc(s->files, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->files = n;
-        s->capfiles = ncap;
-    }
+    if (sk_grow(&s->files, &s->capfiles, s->nfiles + 1, sizeof(*s->files), 32) < 0)
+        return -ENOMEM;
     s->files[s->nfiles++] = (struct sfile){.entry = entry, .cs = cs, .inc = inc, .st = *st};
     return 0;
 }
@@ -265,7 +261,7 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
             return sk_err_set(s->err, -ENOMEM, full, NULL);
         return 0;
     }
-    log_warnx("%s: skipped (not a regular file, folder or symbolic link)", full);
+    sk_notice(SK_NOTICE_WARN, "%s: skipped (not a regular file, folder or symbolic link)", full);
     return 0;
 }
 
@@ -283,14 +279,9 @@ static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_
     while ((de = readdir(d)) != NULL) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof(*nn));
-            if (!nn) {
-                rc = sk_err_set(s->err, -ENOMEM, full, NULL);
-                break;
-            }
-            names = nn;
+        if (sk_grow(&names, &cap, n + 1, sizeof(*names), 32) < 0) {
+            rc = sk_err_set(s->err, -ENOMEM, full, NULL);
+            break;
         }
         if (!(names[n] = strdup(de->d_name))) {
             rc = sk_err_set(s->err, -ENOMEM, full, NULL);
@@ -316,14 +307,8 @@ static int walk_dir(struct snap *s, int dfd, const char *rel, int depth, uint16_
 
 static int add_job(struct snap *s, uint32_t file, uint64_t index)
 {
-    if (s->njobs == s->capjobs) {
-        size_t ncap = s->capjobs ? s->capjobs * 2 : 1024;
-        struct job *n = realloc(s->jobs, ncap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->jobs = n;
-        s->capjobs = ncap;
-    }
+    if (sk_grow(&s->jobs, &s->capjobs, s->njobs + 1, sizeof(*s->jobs), 1024) < 0)
+        return -ENOMEM;
     s->jobs[s->njobs++] = (struct job){.file = file, .index = index, .state = JOB_PENDING};
     return 0;
 }
@@ -333,123 +318,120 @@ static void file_path(struct snap *s, const struct sfile *f, char *out, size_t l
     sk_path_join(out, len, s->opts->data_dir, s->m->entries[f->entry].path);
 }
 
-static void work(void *arg, int worker)
+/* One worker's buffer, codec and open file (the jobs of one file come in a row). */
+struct sworker {
+    int fd;
+    uint32_t fd_file;
+    void *buf;
+    sk_codec_t *codec;
+};
+
+static int work_init(void *arg, void **state)
 {
-    (void)worker;
     struct snap *s = arg;
-    int fd = -1; /* this worker's open file: the jobs of one file come in a row */
-    uint32_t fd_file = UINT32_MAX;
-    void *buf = malloc(s->max_cs);
-    sk_codec_t *codec = sk_codec_new(s->max_cs, s->level);
-    if (!buf || !codec) {
-        sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-        goto out;
+    struct sworker *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->fd = -1;
+        w->fd_file = UINT32_MAX;
+        w->buf = malloc(s->max_cs);
+        w->codec = sk_codec_new(s->max_cs, s->level);
     }
-    for (;;) {
-        size_t i = atomic_fetch_add(&s->next, 1);
-        if (i >= s->njobs || s->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
-            break;
-        }
-        struct job *j = &s->jobs[i];
-        struct sfile *f = &s->files[j->file];
-        char p[PATH_MAX];
-        if (fd_file != j->file) {
-            if (fd >= 0)
-                close(fd);
-            fd_file = j->file;
-            fd = open_sfile(s, f);
-            if (fd < 0) {
-                file_path(s, f, p, sizeof(p));
-                if (fd == -ESTALE)
-                    sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
-                else
-                    sk_err_set(s->err, fd, p, "%s", sk_beneath_strerror(fd));
-                break;
-            }
-            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        }
-        uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
-        size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
-        ssize_t n = sk_pread_full(fd, buf, len, (off_t)off);
-        if (n < 0 || (size_t)n != len) {
-            file_path(s, f, p, sizeof(p));
-            if (n < 0)
-                sk_err_set(s->err, (int)n, p, NULL);
-            else
-                sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
-            break;
-        }
-        sk_progress_add(s->progress, len);
-        if (sk_is_zero(buf, len)) {
-            j->state = JOB_ZERO;
-            continue;
-        }
-        sk_hash_compute(buf, len, &j->hash);
-        pthread_mutex_lock(&s->set_lock);
-        int added = sk_hset_add(&s->set, &j->hash, 0);
-        pthread_mutex_unlock(&s->set_lock);
-        if (added < 0) {
-            sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-            break;
-        }
-        if (added == 0) {
-            j->state = JOB_DUP; /* another job of this run stores it */
-            continue;
-        }
-        uint32_t csize = 0;
-        int st = sk_repo_chunk_stat(s->repo, &j->hash, &csize);
-        if (st < 0) {
-            sk_repo_chunk_relpath(&j->hash, p, sizeof(p));
-            sk_err_set(s->err, st, p, NULL);
-            break;
-        }
-        if (st == 1) {
-            j->state = JOB_STORED;
-        } else {
-            const void *out;
-            size_t outlen;
-            int rc = sk_codec_compress(codec, buf, len, &out, &outlen);
-            if (rc < 0) {
-                file_path(s, f, p, sizeof(p));
-                sk_err_set(s->err, rc, p, "zstd compression failed");
-                break;
-            }
-            if (sk_repo_chunk_stage(s->repo, &j->hash, out, outlen, s->err) < 0)
-                break;
-            csize = (uint32_t)outlen;
-            j->state = JOB_NEW;
-            atomic_fetch_add(&s->new_bytes, outlen);
-        }
-        j->csize = csize;
-        pthread_mutex_lock(&s->set_lock);
-        sk_hset_find(&s->set, &j->hash)->value = csize;
-        pthread_mutex_unlock(&s->set_lock);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    sk_codec_free(codec);
+    *state = w;
+    return w && w->buf && w->codec ? 0 : -ENOMEM;
 }
 
-static void sync_work(void *arg, int worker)
+static void work_fini(void *arg, void *state)
 {
-    (void)worker;
+    struct sworker *w = state;
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->buf);
+    sk_codec_free(w->codec);
+    free(w);
+}
+
+/* Reads, hashes and (when the repository lacks it) compresses and stages one chunk. */
+static int work_item(void *arg, void *state, size_t i)
+{
     struct snap *s = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&s->next, 1);
-        if (i >= s->nnew || s->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(s->err, -ECANCELED, s->opts->data_dir, "interrupted");
-            break;
+    struct sworker *w = state;
+    struct job *j = &s->jobs[i];
+    struct sfile *f = &s->files[j->file];
+    char p[PATH_MAX];
+    if (w->fd_file != j->file) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd_file = j->file;
+        w->fd = open_sfile(s, f);
+        if (w->fd < 0) {
+            file_path(s, f, p, sizeof(p));
+            if (w->fd == -ESTALE)
+                return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+            return sk_err_set(s->err, w->fd, p, "%s", sk_beneath_strerror(w->fd));
         }
-        if (sk_repo_chunk_sync(s->repo, &s->new_hashes[i], s->err) < 0)
-            break;
+        posix_fadvise(w->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
+    void *buf = w->buf;
+    uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
+    size_t len = size - off < f->cs ? (size_t)(size - off) : f->cs;
+    ssize_t n = sk_pread_full(w->fd, buf, len, (off_t)off);
+    if (n < 0 || (size_t)n != len) {
+        file_path(s, f, p, sizeof(p));
+        if (n < 0)
+            return sk_err_set(s->err, (int)n, p, NULL);
+        return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
+    }
+    sk_progress_add(s->progress, len);
+    if (sk_is_zero(buf, len)) {
+        j->state = JOB_ZERO;
+        return 0;
+    }
+    sk_hash_compute(buf, len, &j->hash);
+    pthread_mutex_lock(&s->set_lock);
+    int added = sk_hset_add(&s->set, &j->hash, 0);
+    pthread_mutex_unlock(&s->set_lock);
+    if (added < 0)
+        return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+    if (added == 0) {
+        j->state = JOB_DUP; /* another job of this run stores it */
+        return 0;
+    }
+    uint32_t csize = 0;
+    int st = sk_repo_chunk_stat(s->repo, &j->hash, &csize);
+    if (st < 0) {
+        sk_repo_chunk_relpath(&j->hash, p, sizeof(p));
+        return sk_err_set(s->err, st, p, NULL);
+    }
+    if (st == 1) {
+        j->state = JOB_STORED;
+    } else {
+        const void *out;
+        size_t outlen;
+        int rc = sk_codec_compress(w->codec, buf, len, &out, &outlen);
+        if (rc < 0) {
+            file_path(s, f, p, sizeof(p));
+            return sk_err_set(s->err, rc, p, "zstd compression failed");
+        }
+        rc = sk_repo_chunk_stage(s->repo, &j->hash, out, outlen, s->err);
+        if (rc < 0)
+            return rc;
+        csize = (uint32_t)outlen;
+        j->state = JOB_NEW;
+        atomic_fetch_add(&s->new_bytes, outlen);
+    }
+    j->csize = csize;
+    pthread_mutex_lock(&s->set_lock);
+    sk_hset_find(&s->set, &j->hash)->value = csize;
+    pthread_mutex_unlock(&s->set_lock);
+    return 0;
+}
+
+static int sync_item(void *arg, void *state, size_t i)
+{
+    struct snap *s = arg;
+    return sk_repo_chunk_sync(s->repo, &s->new_hashes[i], s->err);
 }
 
 /* Fails if any file's size, mtime or inode changed since the walk. */
@@ -533,9 +515,8 @@ static int commit(struct snap *s, int threads)
         if (rc < 0)
             return rc;
     } else {
-        atomic_store(&s->next, 0);
-        sk_pool_run(threads, sync_work, s, NULL, NULL);
-        if (s->err->code)
+        sk_pool_each_t each = {.n = s->nnew, .arg = s, .item = sync_item, .err = s->err, .path = s->opts->data_dir};
+        if (sk_pool_each(threads, &each, NULL, NULL) < 0)
             return s->err->code;
     }
     /* 2. the manifest durable in the session */
@@ -637,24 +618,14 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
         const char *inc = opts->include[i];
         char full[PATH_MAX];
         sk_path_join(full, sizeof(full), opts->data_dir, inc);
-        bool plain = *inc && strcmp(inc, ".") && strcmp(inc, "..");
-        for (const unsigned char *c = (const unsigned char *)inc; *c; c++)
-            if (*c <= 0x20 || *c >= 0x7f || *c == '/' || *c == '%')
-                plain = false;
-        if (!plain) {
-            rc = sk_err_set(err, -EINVAL, full,
-                            "an included folder must be a plain name (printable ASCII, no space, '/' or '%%')");
+        rc = sk_include_check(inc, full, err);
+        if (rc < 0)
             goto out;
-        }
         for (size_t k = 0; k < i; k++)
             if (!strcmp(opts->include[k], inc)) {
                 rc = sk_err_set(err, -EINVAL, full, "included twice");
                 goto out;
             }
-        if (!strcmp(inc, ".slotkeeper")) {
-            rc = sk_err_set(err, -EINVAL, full, "slotkeeper's own folder is never part of a snapshot");
-            goto out;
-        }
         struct stat st;
         if (fstatat(s.datafd, inc, &st, 0) < 0) {
             rc = sk_err_errno(err, full);
@@ -679,8 +650,14 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     if (rc < 0)
         goto out;
     sk_progress_start(progress, "snapshot", s.total);
-    atomic_store(&s.next, 0);
-    sk_pool_run(threads, work, &s, sk_progress_tick, progress);
+    sk_pool_each_t each = {.n = s.njobs,
+                           .arg = &s,
+                           .init = work_init,
+                           .item = work_item,
+                           .fini = work_fini,
+                           .err = err,
+                           .path = opts->data_dir};
+    sk_pool_each(threads, &each, sk_progress_tick, progress);
     sk_progress_end(progress);
     if (err->code) {
         rc = err->code;

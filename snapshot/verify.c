@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slotkeeper/buf.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
@@ -29,59 +30,68 @@ struct vrun {
     uint32_t cs;
     struct vjob *jobs;
     size_t njobs;
-    _Atomic size_t next;
     _Atomic uint64_t bytes;
 };
 
-static void verify_work(void *arg, int worker)
+/* One worker's buffers. */
+struct vworker {
+    void *out, *cbuf;
+    size_t ccap;
+    sk_codec_t *codec;
+};
+
+static int verify_init(void *arg, void **state)
 {
-    (void)worker;
     struct vrun *v = arg;
-    void *out = malloc(v->cs), *cbuf = NULL;
-    size_t ccap = 0;
-    sk_codec_t *codec = sk_codec_new(v->cs, 1);
-    if (!out || !codec) {
-        sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
-        goto done;
+    struct vworker *w = calloc(1, sizeof(*w));
+    if (w) {
+        w->out = malloc(v->cs);
+        w->codec = sk_codec_new(v->cs, 1);
     }
-    for (;;) {
-        size_t i = atomic_fetch_add(&v->next, 1);
-        if (i >= v->njobs || v->err->code)
-            break;
-        if (sk_cancelled()) {
-            sk_err_set(v->err, -ECANCELED, v->repo->path, "interrupted");
-            break;
-        }
-        struct vjob *j = &v->jobs[i];
-        size_t clen = 0;
-        int rc = sk_repo_chunk_read(v->repo, &j->hash, &cbuf, &ccap, &clen);
-        if (rc == -ENOENT) {
-            j->status = CHUNK_MISSING;
-            continue;
-        }
-        if (rc == 0 && clen != j->csize)
-            rc = -EBADMSG;
-        if (rc == 0)
-            rc = sk_codec_decompress_check(codec, cbuf, clen, out, j->len, &j->hash);
-        if (rc == -EBADMSG) {
-            j->status = CHUNK_DAMAGED;
-            sk_repo_chunk_set_aside(v->repo, &j->hash);
-        } else if (rc < 0) {
-            char p[PATH_MAX], rel[PATH_MAX];
-            sk_repo_chunk_relpath(&j->hash, rel, sizeof(rel));
-            sk_path_join(p, sizeof(p), v->repo->path, rel);
-            sk_err_set(v->err, rc, p, NULL);
-            break;
-        } else {
-            j->status = CHUNK_OK;
-        }
-        atomic_fetch_add(&v->bytes, j->len);
-        sk_progress_add(v->progress, j->len);
+    *state = w;
+    return w && w->out && w->codec ? 0 : -ENOMEM;
+}
+
+static void verify_fini(void *arg, void *state)
+{
+    struct vworker *w = state;
+    if (!w)
+        return;
+    free(w->out);
+    free(w->cbuf);
+    sk_codec_free(w->codec);
+    free(w);
+}
+
+static int verify_item(void *arg, void *state, size_t i)
+{
+    struct vrun *v = arg;
+    struct vworker *w = state;
+    struct vjob *j = &v->jobs[i];
+    size_t clen = 0;
+    int rc = sk_repo_chunk_read(v->repo, &j->hash, &w->cbuf, &w->ccap, &clen);
+    if (rc == -ENOENT) {
+        j->status = CHUNK_MISSING;
+        return 0;
     }
-done:
-    free(out);
-    free(cbuf);
-    sk_codec_free(codec);
+    if (rc == 0 && clen != j->csize)
+        rc = -EBADMSG;
+    if (rc == 0)
+        rc = sk_codec_decompress_check(w->codec, w->cbuf, clen, w->out, j->len, &j->hash);
+    if (rc == -EBADMSG) {
+        j->status = CHUNK_DAMAGED;
+        sk_repo_chunk_set_aside(v->repo, &j->hash);
+    } else if (rc < 0) {
+        char p[PATH_MAX], rel[PATH_MAX];
+        sk_repo_chunk_relpath(&j->hash, rel, sizeof(rel));
+        sk_path_join(p, sizeof(p), v->repo->path, rel);
+        return sk_err_set(v->err, rc, p, NULL);
+    } else {
+        j->status = CHUNK_OK;
+    }
+    atomic_fetch_add(&v->bytes, j->len);
+    sk_progress_add(v->progress, j->len);
+    return 0;
 }
 
 static void add_damage(sk_verify_snapshot_t *s, const sk_hash_t *h, const char *file, uint64_t index, bool missing)
@@ -141,14 +151,9 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
                 rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
                 break;
             }
-            if (v->njobs == cap) {
-                cap = cap ? cap * 2 : 1024;
-                struct vjob *nj = realloc(v->jobs, cap * sizeof(*nj));
-                if (!nj) {
-                    rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
-                    break;
-                }
-                v->jobs = nj;
+            if (sk_grow(&v->jobs, &cap, v->njobs + 1, sizeof(*v->jobs), 1024) < 0) {
+                rc = sk_err_set(v->err, -ENOMEM, v->repo->path, NULL);
+                break;
             }
             v->jobs[v->njobs++] = (struct vjob){.hash = ch->hash, .csize = ch->csize, .len = len};
         }
@@ -159,8 +164,14 @@ static int verify_one(struct vrun *v, sk_verify_snapshot_t *s, sk_hset_t *status
         for (size_t i = 0; i < v->njobs; i++)
             total += v->jobs[i].len;
         sk_progress_start(v->progress, "verify", total);
-        atomic_store(&v->next, 0);
-        sk_pool_run(threads, verify_work, v, sk_progress_tick, v->progress);
+        sk_pool_each_t each = {.n = v->njobs,
+                               .arg = v,
+                               .init = verify_init,
+                               .item = verify_item,
+                               .fini = verify_fini,
+                               .err = v->err,
+                               .path = v->repo->path};
+        sk_pool_each(threads, &each, sk_progress_tick, v->progress);
         sk_progress_end(v->progress);
         rc = v->err->code;
     }

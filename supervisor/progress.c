@@ -1,49 +1,17 @@
 /*
- * progress: draws the progress line on a terminal (see progress.h).
+ * progress: draws the library's progress on a terminal line (see progress.h here and
+ * slotkeeper/progress.h for the interface).
  */
-#include "slotkeeper/progress.h"
+#include "progress.h"
 
 #include <stdio.h>
 #include <unistd.h>
 
 #include "slotkeeper/fsutil.h"
 
-void sk_progress_init(sk_progress_t *p, const char *label, bool show)
+static void term_draw(sk_progress_t *p)
 {
-    p->label = label;
-    atomic_store(&p->done, 0);
-    p->total = 0;
-    p->start = sk_now();
-    p->last_draw = 0;
-    p->enabled = show && isatty(STDERR_FILENO);
-    p->drawn = false;
-}
-
-void sk_progress_start(sk_progress_t *p, const char *label, uint64_t total)
-{
-    if (!p)
-        return;
-    p->label = label;
-    p->total = total;
-    atomic_store(&p->done, 0);
-    p->start = sk_now();
-}
-
-void sk_progress_add(sk_progress_t *p, uint64_t bytes)
-{
-    if (p)
-        atomic_fetch_add_explicit(&p->done, bytes, memory_order_relaxed);
-}
-
-void sk_progress_tick(void *arg)
-{
-    sk_progress_t *p = arg;
-    if (!p || !p->enabled)
-        return;
     double now = sk_now();
-    if (now - p->last_draw < 0.15)
-        return;
-    p->last_draw = now;
     uint64_t done = atomic_load(&p->done);
     double el = now - p->start;
     double rate = el > 0 ? (double)done / el : 0;
@@ -55,14 +23,20 @@ void sk_progress_tick(void *arg)
     fprintf(stderr, "\r\033[K%s: %s / %s, %s/s, ETA %s", p->label ? p->label : "", sk_fmt_bytes(done, a, sizeof(a)),
             sk_fmt_bytes(p->total, b, sizeof(b)), sk_fmt_bytes((uint64_t)rate, r, sizeof(r)), eta);
     fflush(stderr);
-    p->drawn = true;
 }
 
-void sk_progress_end(sk_progress_t *p)
+static void term_end(sk_progress_t *p)
 {
-    if (p && p->drawn) {
+    if (p->draws) {
         fputs("\r\033[K", stderr);
         fflush(stderr);
-        p->drawn = false;
+        p->draws = 0;
     }
+}
+
+static const sk_progress_ops_t term_ops = {.draw = term_draw, .end = term_end};
+
+void sk_progress_init(sk_progress_t *p, const char *label, bool show)
+{
+    sk_progress_setup(p, show && isatty(STDERR_FILENO) ? &term_ops : NULL, NULL, label);
 }

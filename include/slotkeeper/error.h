@@ -20,7 +20,9 @@
 
 #include <limits.h>
 
-#include "slotkeeper/log.h"
+#ifndef SK_PRINTF
+#define SK_PRINTF(a, b) __attribute__((__format__(printf, a, b)))
+#endif
 
 typedef struct sk_err {
     int code;            /* 0, or the first negative errno-style code recorded */

@@ -41,6 +41,10 @@ int sk_mkdir_p(const char *path, mode_t mode);
  * or another negative errno. */
 int sk_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
 
+/* For tests: resolve with the O_NOFOLLOW walk (what kernels without openat2 get) from now on,
+ * or try openat2 again. */
+void sk_beneath_force_walk(bool on);
+
 /* Opens rel (e.g. "blocks/blocks.log") in a data-dir open as dfd: its first component may be a
  * symbolic link (a top-level folder on another disk, which snapshot follows too); nothing
  * below it is followed (-ELOOP, as sk_open_beneath). */

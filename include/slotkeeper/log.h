@@ -16,7 +16,9 @@
 
 enum sk_log_level { SK_LOG_ERROR = 0, SK_LOG_WARN = 1, SK_LOG_INFO = 2, SK_LOG_DEBUG = 3 };
 
+#ifndef SK_PRINTF
 #define SK_PRINTF(a, b) __attribute__((__format__(printf, a, b)))
+#endif
 
 /* Sets the program name, the command shown in each line (may be NULL) and the level. */
 void log_init(const char *prog, const char *command, int level);

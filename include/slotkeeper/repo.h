@@ -17,6 +17,9 @@
  * Readers never look into tmp/; writers sweep stale sessions when they start.
  * Locks are flock(2) locks, released by the kernel when their holder dies, so
  * a crashed process never blocks the repository.
+ *
+ * The repository reaches these names only through its storage (storage.h; the POSIX
+ * driver today), and the other modules reach the repository only through this API.
  */
 #ifndef SLOTKEEPER_REPO_H
 #define SLOTKEEPER_REPO_H
@@ -28,6 +31,7 @@
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/error.h"
 #include "slotkeeper/manifest.h"
+#include "slotkeeper/storage.h"
 
 /* Chunk sizes. Files that only grow (names ending in .log or .index: blocks.log, blocks.index,
  * state-history) get the log chunk size: only their last chunk changes between snapshots, and
@@ -41,12 +45,13 @@
 enum sk_lock_mode { SK_LOCK_SHARED, SK_LOCK_EXCLUSIVE };
 
 typedef struct sk_repo {
-    char path[PATH_MAX];
-    int dirfd, chunksfd, snapsfd, tmpfd, lockfd;
+    char path[PATH_MAX]; /* as given, for messages */
+    sk_storage_t *st;    /* where the bytes are */
+    sk_storage_lock_t *lock;
     uint32_t chunk_size;     /* for files changed in place */
     uint32_t log_chunk_size; /* for append-only files (*.log, *.index) */
     int level;
-    int sessfd; /* the open writer session, or -1 */
+    sk_storage_lock_t *sesslock; /* the writer session's lock, or NULL when there is none */
     char sessname[64];
 } sk_repo_t;
 
@@ -71,6 +76,10 @@ int sk_repo_sweep(sk_repo_t *r);
 /* Starts / ends this process's writer session (end removes it with what it still holds). */
 int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err);
 void sk_repo_session_end(sk_repo_t *r);
+
+/* A folder "tmp/<session>/<name>" made for a writer's scratch work (import unpacks an archive
+ * there), open as *fd; path gets its full path. Needs a session and a local storage. */
+int sk_repo_session_scratch(sk_repo_t *r, const char *name, char *path, size_t len, int *fd, sk_err_t *err);
 
 /* Whether the chunk is stored; if so and csize is not NULL, its compressed size. 1, 0, or -errno. */
 int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize);
@@ -145,5 +154,18 @@ int sk_repo_latest_good_where(sk_repo_t *r, const sk_fact_t *where, size_t nwher
 
 /* Removes a snapshot's manifest and bad marker (prune; needs the exclusive lock). */
 int sk_repo_snapshot_remove(sk_repo_t *r, const char *id, sk_err_t *err);
+
+/* Removes the marks "<id>.bad" whose manifest is gone (a prune killed between the two
+ * removals leaves the mark alone); returns how many. Needs the exclusive lock. */
+int sk_repo_sweep_orphan_marks(sk_repo_t *r);
+
+/* Makes the removals in snapshots/ durable (prune, before it touches a chunk). */
+int sk_repo_snapshots_sync(sk_repo_t *r, sk_err_t *err);
+
+/* Removes every stored chunk that keep(hash, arg) does not want (a NULL keep wants them all), and
+ * every chunk set aside as damaged, then makes each changed chunk folder durable; counts the chunks removed and the
+ * bytes they took. Needs the exclusive lock. */
+int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
+                        uint64_t *freed, sk_err_t *err);
 
 #endif

@@ -19,7 +19,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/import.h"
 #include "slotkeeper/log.h"
-#include "slotkeeper/progress.h"
+#include "progress.h"
 #include "slotkeeper/repo.h"
 
 int cmd_export(struct options *o)

@@ -23,7 +23,7 @@
 #include "slotkeeper/facts.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
-#include "slotkeeper/progress.h"
+#include "progress.h"
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"

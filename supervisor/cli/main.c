@@ -42,6 +42,7 @@
 #include "slotkeeper/log.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/notice.h"
 #include "slotkeeper/progress.h"
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
@@ -563,6 +564,17 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     return 0;
 }
 
+/* The library's notices (slotkeeper/notice.h) go to the log at their level. */
+static void on_notice(enum sk_notice_level level, const char *msg)
+{
+    if (level == SK_NOTICE_WARN)
+        log_warnx("%s", msg);
+    else if (level == SK_NOTICE_INFO)
+        log_info("%s", msg);
+    else
+        log_debug("%s", msg);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -573,6 +585,7 @@ int main(int argc, char **argv)
 {
     build_long_opts();
     log_init("slotkeeper", NULL, SK_LOG_INFO);
+    sk_set_notice(on_notice);
     if (argc < 2) {
         fputs(main_usage, stderr);
         return SK_EXIT_USAGE;

@@ -80,45 +80,6 @@ struct sk_metrics {
     char address[];
 };
 
-/* ---- text buffer ----------------------------------------------------------- */
-
-void sk_mbuf_printf(sk_mbuf_t *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        size_t room = b->cap - b->len;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t need = b->len + (size_t)n + 1;
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < need) {
-            if (cap > SIZE_MAX / 2) {
-                b->failed = 1;
-                return;
-            }
-            cap *= 2;
-        }
-        char *p = realloc(b->data, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-}
-
 /* ---- connections ----------------------------------------------------------- */
 
 static void on_conn_free(sk_srv_conn_t *b)

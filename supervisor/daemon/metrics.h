@@ -15,18 +15,10 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "slotkeeper/buf.h" /* sk_mbuf_t, the text buffer the render callback appends to */
 #include "slotkeeper/error.h"
 
 typedef struct sk_metrics sk_metrics_t;
-
-/* A growing text buffer the render callback appends to. */
-typedef struct sk_mbuf {
-    char *data;
-    size_t len, cap;
-    int failed; /* an allocation failed: the answer is a 500 */
-} sk_mbuf_t;
-
-void sk_mbuf_printf(sk_mbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes the metrics into b, called on the loop for each scrape. */
 typedef void (*sk_metrics_render_fn)(sk_mbuf_t *b, void *arg);

@@ -294,9 +294,10 @@ setup_prune() {
     rm -rf "$W/prune-setup.trace" "$W/probe-repo"
     cp -a "$1/repo" "$W/probe-repo"
     SK_CRASH_TRACE=$W/prune-setup.trace "$SKC" snapshot --data-dir "$W/src3" --repo "$W/probe-repo" >/dev/null 2>&1
-    # the step right before the manifest is renamed into snapshots/
+    # the step right before the manifest is renamed into snapshots/ (the run's last rename, which the
+    # storage driver performs)
     local at
-    at=$(grep -n ' rename snapshot/repo.c' "$W/prune-setup.trace" | tail -1 | cut -d: -f1)
+    at=$(grep -n ' rename snapshot/storage_posix.c' "$W/prune-setup.trace" | tail -1 | cut -d: -f1)
     { SK_CRASH_AT=$at "$SKC" snapshot --data-dir "$W/src3" --repo "$1/repo"; } >/dev/null 2>&1
     [ -n "$(ls -A "$1/repo/tmp")" ] || echo "sweep.sh: prune: the killed snapshot left nothing in tmp/" >&2
     # the result of an uninterrupted prune: what the next run must reach

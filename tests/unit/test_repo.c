@@ -86,7 +86,7 @@ TEST(repo_init_layout)
     sk_repo_t *r = open_repo("repo", SK_LOCK_SHARED);
     CHECK_EQ(r->chunk_size, 65536);
     CHECK_EQ(r->level, 3);
-    CHECK_EQ(r->sessfd, -1);
+    CHECK(r->sesslock == NULL);
     CHECK_STR(r->path, "repo");
     sk_repo_close(r);
 
