@@ -16,6 +16,7 @@
 
 #include "slotkeeper/chainid.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/nodeos.h"
 #include "slotkeeper/restore.h"
 
 #define TOTEM            0xFFFFFFFFFFFFFFFFULL
@@ -424,7 +425,7 @@ static bool magic_file(struct probe *pr, const char *rel, bool u64magic)
 int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_report_t *rep, sk_err_t *err)
 {
     memset(rep, 0, sizeof(*rep));
-    rep->layout = "unknown";
+    rep->layout = SK_NODEOS_LAYOUT_UNKNOWN;
     rep->deep = opts && opts->deep;
     read_error = 0;
 #define VERDICT(v, ...)                                                                                                \
@@ -451,13 +452,13 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     sk_state_info_t *s = &rep->state;
     bool dawn = false;
     struct stat st;
-    int sfd = open_data(&pr, "state/shared_memory.bin", O_RDONLY);
+    int sfd = open_data(&pr, SK_NODEOS_STATE_FILE, O_RDONLY);
     if (sfd >= 0) {
-        snprintf(s->path, sizeof(s->path), "state/shared_memory.bin");
-    } else if ((sfd = open_data(&pr, "shared_mem/shared_memory.bin", O_RDONLY)) >= 0) {
-        snprintf(s->path, sizeof(s->path), "shared_mem/shared_memory.bin");
+        snprintf(s->path, sizeof(s->path), SK_NODEOS_STATE_FILE);
+    } else if ((sfd = open_data(&pr, SK_NODEOS_DAWN_STATE_FILE, O_RDONLY)) >= 0) {
+        snprintf(s->path, sizeof(s->path), SK_NODEOS_DAWN_STATE_FILE);
         dawn = true;
-        rep->layout = "dawn3";
+        rep->layout = SK_NODEOS_LAYOUT_DAWN3;
     }
     unsigned char h[SK_STATE_HEADER_SIZE];
     bool header_read = false;
@@ -475,23 +476,25 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     }
     if (s->has_header) {
         if (!memcmp(s->id, "CHAINB01", 8))
-            rep->layout = "spring";
+            rep->layout = SK_NODEOS_LAYOUT_SPRING;
         else if (!memcmp(s->id, "EOSIODB3", 8))
-            rep->layout = "leap5";
+            rep->layout = SK_NODEOS_LAYOUT_LEAP5;
         else
-            rep->layout = magic_file(&pr, "blocks/reversible/fork_db.dat", false) ? "leap4" : "eosio";
+            rep->layout =
+                magic_file(&pr, SK_NODEOS_REVERSIBLE_FORK_DB, false) ? SK_NODEOS_LAYOUT_LEAP4 : SK_NODEOS_LAYOUT_EOSIO;
     }
-    if (!strcmp(rep->layout, "spring"))
-        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
-    else if (!strcmp(rep->layout, "eosio"))
-        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "state/fork_db.dat");
+    if (!strcmp(rep->layout, SK_NODEOS_LAYOUT_SPRING))
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), SK_NODEOS_REVERSIBLE_FORK_DB);
+    else if (!strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO))
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), SK_NODEOS_STATE_FORK_DB);
     else
-        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), "blocks/reversible/fork_db.dat");
+        snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), SK_NODEOS_REVERSIBLE_FORK_DB);
     rep->fork_db_present = magic_file(&pr, rep->fork_db_path, false);
-    rep->chain_head_present = magic_file(&pr, "state/chain_head.dat", true);
+    rep->chain_head_present = magic_file(&pr, SK_NODEOS_CHAIN_HEAD_FILE, true);
     char problem[512];
     check_blocks(&pr, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
-    bool eosio_fork_db = !strcmp(rep->layout, "eosio") && magic_file(&pr, "blocks/reversible/fork_db.dat", false);
+    bool eosio_fork_db =
+        !strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO) && magic_file(&pr, SK_NODEOS_REVERSIBLE_FORK_DB, false);
     int mfd = sk_open_beneath(dfd, SK_RESTORE_MARKER, O_PATH, 0);
     bool marker = mfd >= 0;
     if (mfd >= 0)
@@ -536,12 +539,12 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     if (s->present) {
         /* chainbase locks the state file; Dawn 3.0 locked shared_memory.meta. */
         pid_t pid = 0;
-        int lfd = dawn ? open_data(&pr, "shared_mem/shared_memory.meta", O_RDONLY) : dup(sfd);
+        int lfd = dawn ? open_data(&pr, SK_NODEOS_DAWN_META_FILE, O_RDONLY) : dup(sfd);
         if (lfd >= 0 && sk_fcntl_lock_holder_fd(lfd, &pid) == 1) {
             close(lfd);
             rep->lock_pid = pid;
             VERDICT(SK_VERDICT_RUNNING, "process %ld holds the lock on %s", (long)pid,
-                    dawn ? "shared_mem/shared_memory.meta" : s->path);
+                    dawn ? SK_NODEOS_DAWN_META_FILE : s->path);
         }
         if (lfd >= 0)
             close(lfd);
@@ -581,12 +584,12 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     }
     if (problem[0])
         VERDICT(SK_VERDICT_CORRUPT, "%s", problem);
-    if (!dawn && !rep->fork_db_present && strcmp(rep->layout, "eosio"))
+    if (!dawn && !rep->fork_db_present && strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO))
         VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required. (%s)",
                 rep->fork_db_path);
-    if (!dawn && !rep->fork_db_present && !strcmp(rep->layout, "eosio") && !eosio_fork_db)
+    if (!dawn && !rep->fork_db_present && !strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO) && !eosio_fork_db)
         VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required.");
-    if (!strcmp(rep->layout, "spring") && !rep->chain_head_present)
+    if (!strcmp(rep->layout, SK_NODEOS_LAYOUT_SPRING) && !rep->chain_head_present)
         VERDICT(SK_VERDICT_CORRUPT, "No existing chain_head.dat file (state/chain_head.dat)");
     rep->verdict = SK_VERDICT_CLEAN;
     snprintf(rep->reason, sizeof(rep->reason), "nodeos would start");

@@ -6,6 +6,8 @@
  */
 #include "option.h"
 
+#include "slotkeeper/inclist.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -178,43 +180,6 @@ static bool template_ok(const char *v, char *why, size_t len)
     return true;
 }
 
-/* A folder name a snapshot may take: not empty, not . or .., no '/' and no control byte. */
-static bool plain_name(const char *s, size_t n)
-{
-    if (!n || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '/' || (unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ')
-            return false;
-    return true;
-}
-
-int sk_option_split_list(const char *v, char **buf, const char **names, size_t max, char *why, size_t len)
-{
-    *buf = strdup(v);
-    if (!*buf)
-        return -ENOMEM;
-    size_t n = 0;
-    for (char *p = *buf;;) {
-        char *comma = strchr(p, ',');
-        size_t k = comma ? (size_t)(comma - p) : strlen(p);
-        if (!plain_name(p, k)) {
-            snprintf(why, len, "'%.*s' is not a plain folder name", (int)k, p);
-            return -EINVAL;
-        }
-        if (n == max) {
-            snprintf(why, len, "more than %zu folders", max);
-            return -EINVAL;
-        }
-        names[n++] = p;
-        if (!comma)
-            break;
-        *comma = '\0';
-        p = comma + 1;
-    }
-    return (int)n;
-}
-
 int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optval_t *out, char *why, size_t len)
 {
     out->n = 0;
@@ -254,12 +219,16 @@ int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optv
         if (k->type == T_TEMPLATE && !template_ok(v, why, len))
             return -EINVAL;
         if (k->type == T_LIST && *v) {
-            char *buf;
-            const char *names[SK_OPTION_LIST_MAX];
-            int rc = sk_option_split_list(v, &buf, names, SK_OPTION_LIST_MAX, why, len);
-            free(buf);
-            if (rc < 0)
+            char **names;
+            size_t nn;
+            sk_err_t e;
+            sk_err_clear(&e);
+            int rc = sk_include_parse(v, &names, &nn, &e);
+            if (rc < 0) {
+                snprintf(why, len, "%s", e.msg);
                 return rc;
+            }
+            sk_include_free(names, nn);
         }
         return 0;
     case T_UINT:

@@ -108,8 +108,6 @@ int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optv
 
 /* Splits a T_LIST value into at most max names in buf (a copy of v the caller frees).
  * Returns the count, or -EINVAL (why: the bad name, or more than max), or -ENOMEM. */
-int sk_option_split_list(const char *v, char **buf, const char **names, size_t max, char *why, size_t len);
-#define SK_OPTION_LIST_MAX 16
 
 /* Writes "  --flag ARG   doc (MIN..MAX, default DEF)" lines for every option whose bit is set
  * in mask, in the table's order. */

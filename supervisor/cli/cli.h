@@ -26,8 +26,7 @@ enum { CLI_NO_DAEMON = -1 };
 struct options {
     bool given[O_COUNT];
     const char *repo, *data_dir, *snapshot;
-    char *include_buf;
-    const char *include[SK_OPTION_LIST_MAX];
+    char **include; /* --include or [archive] include (sk_include_parse), unbounded */
     size_t ninclude;
     int level, threads;
     uint64_t lock_wait_ms, chunk_size, log_chunk_size;

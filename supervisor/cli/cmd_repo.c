@@ -123,7 +123,7 @@ static int snapshot_locked(struct options *o)
     const char *const *defaults = sk_nodeos_default_include(chk.layout, &ndefault);
     sk_snapshot_opts_t so = {
         .data_dir = o->data_dir,
-        .include = o->ninclude ? o->include : defaults,
+        .include = o->ninclude ? (const char *const *)o->include : defaults,
         .ninclude = o->ninclude ? o->ninclude : ndefault,
         .threads = o->threads,
         .level = o->level,

@@ -34,6 +34,7 @@
 #include "slotkeeper/config.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/error.h"
+#include "slotkeeper/inclist.h"
 #include "slotkeeper/export.h"
 #include "slotkeeper/import.h"
 #include "run.h"
@@ -346,14 +347,13 @@ static int apply_config(const struct command *c, struct options *o)
             o->level = (int)cf->level;
         if (!o->given[O_INCLUDE]) {
             /* The loader checked it against the same table: only out of memory can fail. */
-            char why[256];
-            int n = sk_option_split_list(cf->archive_include, &o->include_buf, o->include, SK_OPTION_LIST_MAX, why,
-                                         sizeof(why));
+            sk_err_t e;
+            sk_err_clear(&e);
+            int n = sk_include_parse(cf->archive_include, &o->include, &o->ninclude, &e);
             if (n < 0) {
-                log_errorx("%s: [archive] include: %s", o->config, n == -ENOMEM ? "out of memory" : why);
+                log_errorx("%s: [archive] include: %s", o->config, e.msg);
                 return n == -ENOMEM ? SK_EXIT_FAIL : SK_EXIT_USAGE;
             }
-            o->ninclude = (size_t)n;
         }
     }
     if (c->run == cmd_run && !o->given[O_STARTUP_GRACE])
@@ -447,14 +447,16 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             o->snapshot = optarg;
             break;
         case O_INCLUDE: {
-            free(o->include_buf);
-            o->include_buf = NULL;
-            int n = sk_option_split_list(optarg, &o->include_buf, o->include, SK_OPTION_LIST_MAX, why, sizeof(why));
+            sk_include_free(o->include, o->ninclude);
+            o->include = NULL;
+            o->ninclude = 0;
+            sk_err_t e;
+            sk_err_clear(&e);
+            int n = sk_include_parse(optarg, &o->include, &o->ninclude, &e);
             if (n == -ENOMEM)
                 return SK_EXIT_FAIL;
             if (n < 0)
-                return usage_error(c, "--include: %s", why);
-            o->ninclude = (size_t)n;
+                return usage_error(c, "--include: %s", e.msg);
             break;
         }
         case O_LEVEL:
@@ -642,7 +644,7 @@ int main(int argc, char **argv)
         rc = c->run(&o);
     else if (rc == HELP_SHOWN)
         rc = SK_EXIT_OK;
-    free(o.include_buf);
+    sk_include_free(o.include, o.ninclude);
     if (the_config_loaded)
         sk_config_free(&the_config);
     if (fflush(stdout) != 0 && rc == 0)

@@ -7,11 +7,12 @@
  * it on the pool; its outcome goes back to the state machine on the loop
  * (sk_slot_job_finished).
  *
- * The include-list split of the snapshot job (split_list, at most 16 names) is
- * kept here; nodeos's own words come from slotkeeper/nodeos.h.
+ * nodeos's own words come from slotkeeper/nodeos.h, the include list is split by
+ * the library's sk_include_parse.
  */
 #include "daemon/slot_proc.h"
 
+#include "slotkeeper/inclist.h"
 #include "slotkeeper/nodeos.h"
 
 #include <errno.h>
@@ -161,18 +162,6 @@ static void job_restore(struct job *j)
     sk_repo_close(repo);
 }
 
-static void split_list(char *buf, const char **out, size_t *n, size_t max)
-{
-    *n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok && *n < max; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (*tok)
-            out[(*n)++] = tok;
-    }
-}
-
 static void job_snapshot(struct job *j)
 {
     /* The data-dir lock (shared) from the check to the published snapshot: no restore can
@@ -203,14 +192,17 @@ static void job_snapshot(struct job *j)
         return;
     }
     sk_repo_sweep(repo);
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", j->include);
-    const char *inc[16];
-    size_t ninc;
-    split_list(buf, inc, &ninc, 16);
+    char **inc = NULL;
+    size_t ninc = 0;
+    j->rc = sk_include_parse(j->include, &inc, &ninc, &j->err);
+    if (j->rc < 0) {
+        sk_repo_close(repo);
+        close(lockfd);
+        return;
+    }
     sk_snapshot_opts_t so = {
         .data_dir = j->data_dir,
-        .include = inc,
+        .include = (const char *const *)inc,
         .ninclude = ninc,
         .threads = j->threads,
         .level = j->level,
@@ -219,6 +211,7 @@ static void job_snapshot(struct job *j)
     };
     sk_snapshot_result_t res;
     j->rc = sk_snapshot_create(repo, &so, NULL, &res, &j->err);
+    sk_include_free(inc, ninc);
     sk_repo_close(repo);
     close(lockfd);
     if (j->rc == 0) {
