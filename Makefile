@@ -30,7 +30,7 @@ FAKENODE_LIB := snapshot/chainid.c snapshot/error.c
 TOOL_PC_MODULES := yaml-0.1
 DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev libcrypto:libssl-dev
 DEB_OF_COMMAND := cc:gcc pkg-config:pkg-config
-TEST_DEB_OF_COMMAND := xxhsum:xxhash zstd:zstd faketime:faketime gcovr:gcovr systemd-analyze:systemd
+TEST_DEB_OF_COMMAND := xxhsum:xxhash zstd:zstd faketime:faketime systemd-analyze:systemd
 # Files (a glob) whose package has no command or module to look for, e.g. libFuzzer's runtime.
 TEST_DEB_OF_FILE :=
 module_debs = $(foreach m,$(1),$(foreach p,$(DEB_OF_MODULE),$(if $(filter $(m):%,$(p)),$(p))))
@@ -67,7 +67,7 @@ FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
 # includes a header living under supervisor/ does not compile; supervisor/ and the tests also
 # see every supervisor/ folder that holds a header (headers only the supervisor uses sit there).
 SNAP_INC := -Iinclude $(addprefix -I,$(sort $(patsubst %/,%,$(dir $(call rwildcard,snapshot,*.h)))))
-SUP_INC  := $(SNAP_INC) -Isupervisor $(addprefix -I,$(sort $(patsubst %/,%,$(dir $(call rwildcard,supervisor,*.h)))))
+SUP_INC  := $(SNAP_INC) $(addprefix -I,$(sort supervisor $(patsubst %/,%,$(dir $(call rwildcard,supervisor,*.h)))))
 inc_of    = $(if $(filter snapshot/%,$(1)),$(SNAP_INC),$(SUP_INC))
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(call inc_of,$<) $(PC_CFLAGS) -pthread -MMD -MP
 
@@ -171,11 +171,17 @@ deps-test:
 CHECK_BUILD := $(TEST_TOOLS:%=$(BUILD)/tools/%)
 -include mk/*.mk
 
+# The layer check, every test, then coverage with its floors; each runs even when an earlier
+# one failed, and the last lines say which failed.
 check: deps-test
 	@$(SUBMAKE) build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(CHECK_BUILD)
-	@$(MAKE) --no-print-directory layers
-	@bash tests/run.sh all
-	@$(MAKE) --no-print-directory coverage COV_FLOOR=1 COV_PASSES="$(COV_CHECK_PASSES)"
+	@echo "== layers"; $(MAKE) --no-print-directory layers; l=$$?; \
+	bash tests/run.sh all; t=$$?; \
+	$(MAKE) --no-print-directory coverage COV_FLOOR=1 COV_TESTS="$(COV_CHECK_TESTS)"; c=$$?; \
+	[ $$l = 0 ] || echo "check: the layer check failed (make layers)"; \
+	[ $$t = 0 ] || echo "check: tests failed or were skipped under CI=true (tests/run.sh)"; \
+	[ $$c = 0 ] || echo "check: the coverage run failed or is below a floor (make coverage)"; \
+	[ $$l = 0 ] && [ $$t = 0 ] && [ $$c = 0 ]
 
 test: check
 
