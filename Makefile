@@ -92,7 +92,9 @@ SAN_BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/san/%.o)
 SAN_UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all build deps deps-test check test unit integration san layers coverage demo bench format format-check clean
-all: build
+# `make` builds in parallel (-j$(NPROC)) unless a -j was given.
+all:
+	@$(SUBMAKE) build
 
 build: slotkeeper $(BUILD)/unit-tests $(TOOLS:%=$(BUILD)/tools/%) $(BUILD)/fakenode
 
