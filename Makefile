@@ -94,7 +94,7 @@ SAN_UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
 .PHONY: all build deps deps-test check test unit integration san layers coverage demo bench format format-check clean
 # `make` builds in parallel (-j$(NPROC)) unless a -j was given.
 all:
-	@$(SUBMAKE) build
+	+@$(SUBMAKE) build
 
 build: slotkeeper $(BUILD)/unit-tests $(TOOLS:%=$(BUILD)/tools/%) $(BUILD)/fakenode
 
@@ -176,7 +176,7 @@ CHECK_BUILD := $(TEST_TOOLS:%=$(BUILD)/tools/%)
 # The layer check, every test, then coverage with its floors; each runs even when an earlier
 # one failed, and the last lines say which failed.
 check: deps-test
-	@$(SUBMAKE) build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(CHECK_BUILD)
+	+@$(SUBMAKE) build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(CHECK_BUILD)
 	@echo "== layers"; $(MAKE) --no-print-directory layers; l=$$?; \
 	bash tests/run.sh all; t=$$?; \
 	$(MAKE) --no-print-directory coverage COV_FLOOR=1 COV_TESTS="$(COV_CHECK_TESTS)"; c=$$?; \
@@ -189,24 +189,24 @@ test: check
 
 # One pass of tests/run.sh each; they build what they run and install nothing.
 unit:
-	@$(SUBMAKE) $(BUILD)/unit-tests $(BUILD)/fakenode
+	+@$(SUBMAKE) $(BUILD)/unit-tests $(BUILD)/fakenode
 	@bash tests/run.sh unit
 
 integration:
-	@$(SUBMAKE) build $(CHECK_BUILD)
+	+@$(SUBMAKE) build $(CHECK_BUILD)
 	@bash tests/run.sh integration
 
 san:
-	@$(SUBMAKE) $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(BUILD)/fakenode $(TOOLS:%=$(BUILD)/tools/%) \
+	+@$(SUBMAKE) $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(BUILD)/fakenode $(TOOLS:%=$(BUILD)/tools/%) \
 	  $(TEST_TOOLS:%=$(BUILD)/tools/%)
 	@bash tests/run.sh san
 
 demo: deps
-	@$(SUBMAKE) build
+	+@$(SUBMAKE) build
 	@bash tests/demo.sh
 
 bench: deps
-	@$(SUBMAKE) build
+	+@$(SUBMAKE) build
 	@SLOTKEEPER=$(CURDIR)/slotkeeper MKDATADIR=$(CURDIR)/$(BUILD)/tools/mkdatadir \
 	  RUNSTAT=$(CURDIR)/$(BUILD)/tools/runstat bash tests/bench/bench.sh
 	@SLOTKEEPER=$(CURDIR)/slotkeeper FAKENODE=$(CURDIR)/$(BUILD)/fakenode bash tests/bench/daemon_idle.sh

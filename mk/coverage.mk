@@ -34,7 +34,7 @@ $(COV_DIR)/unit-tests: $(COV_LIB_OBJ) $(COV_UNIT_OBJ)
 coverage-build: build $(CHECK_BUILD) $(COV_DIR)/slotkeeper $(COV_DIR)/unit-tests
 
 coverage: deps-test
-	@$(SUBMAKE) coverage-build
+	+@$(SUBMAKE) coverage-build
 	@find $(COV_DIR) -name '*.gcda' -delete
 	@COV_TESTS="$(COV_TESTS)" bash tests/run.sh cov; rc=$$?; \
 	echo "== coverage"; \

@@ -32,7 +32,7 @@ TEST_DEB_OF_FILE += /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86
 .SECONDARY: $(FUZZ_LIB_OBJ)
 .PHONY: fuzz fuzz-build
 fuzz: deps
-	@$(MAKE) --no-print-directory fuzz-build
+	+@$(SUBMAKE) fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_DIR=$(FUZZ_DIR) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_BINS)

@@ -11,5 +11,5 @@ TEST_DEB_OF_COMMAND += valgrind:valgrind
 
 .PHONY: valgrind
 valgrind: deps-test
-	@$(MAKE) --no-print-directory build
+	+@$(SUBMAKE) build
 	@bash tests/run.sh valgrind
