@@ -4,4 +4,4 @@
 # over the objects `make` builds.
 .PHONY: layers
 layers: $(SNAP_OBJ) $(SUP_OBJ) $(CLI_OBJ)
-	@bash tests/tools/layers.sh $(BUILD)
+	@CC=$(CC) LAYERS_LDLIBS='$(LDLIBS)' bash tests/tools/layers.sh $(BUILD)

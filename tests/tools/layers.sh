@@ -2,8 +2,9 @@
 # layers.sh BUILD: proves that the build's layers hold (`make layers`, run by `make check`).
 # snapshot/ is the lower layer, supervisor/ the upper one; arrows may only point down.
 #   (a) the snapshot/ objects, linked together with `ld -r`, leave no undefined symbol that a
-#       supervisor/ object defines (whatever snapshot/ does not define must come from libc and
-#       the system libraries);
+#       supervisor/ object defines, and whatever snapshot/ does not define comes from libc and
+#       the system libraries (with LAYERS_LDLIBS set, snapshot/ alone and an empty main()
+#       must link into a program against them);
 #   (b) no file under snapshot/ and no shared header under include/slotkeeper/ includes a
 #       supervisor header (one that lives under supervisor/, or include/slotkeeper/X.h when
 #       supervisor/**/X.c exists: a header of a supervisor module);
@@ -50,6 +51,21 @@ while IFS='	' read -r sym def; do
     users=$(for s in "${SNAP_SRC[@]}"; do undefs "$(obj "$s")" | grep -qxF "$sym" && printf '%s ' "$s"; done)
     say "(a) ${users% }: calls $sym, defined in $def (an arrow from snapshot/ up to supervisor/)"
 done <"$T/up"
+
+# ...and what is left must come from the system libraries: snapshot/ alone, with an empty
+# main, links into a program against the libraries the binary links (LAYERS_LDLIBS).
+if [ -n "${LAYERS_LDLIBS:-}" ]; then
+    echo 'int main(void) { return 0; }' >"$T/main.c"
+    # shellcheck disable=SC2086 # a list of linker flags
+    if ! ${CC:-cc} -o "$T/snapshot.probe" "$T/main.c" "$T/snapshot.o" $LAYERS_LDLIBS 2>"$T/ld.err"; then
+        grep -oE "undefined reference to \`[^']+'" "$T/ld.err" | sed -E "s/.*\`([^']+)'/\1/" | LC_ALL=C sort -u >"$T/unres"
+        LC_ALL=C join -v1 "$T/unres" <(cut -f1 "$T/sup.defs") >"$T/unres.other"
+        while IFS= read -r sym; do
+            say "(a) snapshot/ needs $sym, which neither snapshot/ nor the system libraries define"
+        done <"$T/unres.other"
+        [ -s "$T/unres" ] || { say "(a) snapshot/ does not link on its own: $(head -3 "$T/ld.err" | tr '\n' ' ')"; }
+    fi
+fi
 
 # (b) includes of supervisor headers from snapshot/ and from the shared headers
 is_sup_header() { # HEADER-NAME-AS-INCLUDED
