@@ -8,7 +8,7 @@
 # lines and fails if any campaign found a broken invariant. A campaign that fails keeps its
 # folder (/var/tmp/sk-camp.*) and names it. The scripts use only what the build and the
 # integration tests already need (cc, tar, gzip, zstd, xxhsum, util-linux), so nothing is added
-# to DEB_OF_COMMAND; bzip2 and xz, when present, add two inputs to the hostile corpus.
+# to TEST_DEB_OF_COMMAND; bzip2 and xz, when present, add two inputs to the hostile corpus.
 CAMPAIGN_FLIPS ?= 2000
 CAMPAIGN_POINTS ?= 40
 CAMPAIGN_ENV = ROOT=$(CURDIR) SK=$(CURDIR)/slotkeeper TOOLS=$(CURDIR)/$(BUILD)/tools

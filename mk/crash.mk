@@ -18,5 +18,5 @@ $(BUILD)/crash/%.o: %.c
 	gcc $(ALL_CFLAGS) $(CRASH_CFLAGS) -c -o $@ $<
 
 crash-sweep: deps
-	@$(MAKE) --no-print-directory build $(BUILD)/crash/slotkeeper
+	+@$(SUBMAKE) build $(BUILD)/crash/slotkeeper
 	@bash tests/crash/sweep.sh

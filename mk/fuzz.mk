@@ -21,18 +21,18 @@ FUZZ_BINS     = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_ALL_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter -Iinclude -Isupervisor $(PC_CFLAGS) -pthread
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter $(call inc_of,$<) $(PC_CFLAGS) -pthread
 
 CHECK_BUILD += $(FUZZ_ALL_BINS)
-DEB_OF_COMMAND += clang:clang
+TEST_DEB_OF_COMMAND += clang:clang
 # libFuzzer's runtime is only a Recommends of clang, and deps installs without recommends.
-DEB_OF_FILE += /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+TEST_DEB_OF_FILE += /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # The library objects are not intermediate files: keep them between builds.
 .SECONDARY: $(FUZZ_LIB_OBJ)
 .PHONY: fuzz fuzz-build
 fuzz: deps
-	@$(MAKE) --no-print-directory fuzz-build
+	+@$(SUBMAKE) fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_DIR=$(FUZZ_DIR) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_BINS)

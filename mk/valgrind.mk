@@ -7,9 +7,9 @@
 # no report and are counted only. `make check` runs this pass last; `make valgrind` runs it
 # alone. The nodes and log-writers they spawn run natively (no --trace-children): the daemon
 # and `run` are what live for months.
-DEB_OF_COMMAND += valgrind:valgrind
+TEST_DEB_OF_COMMAND += valgrind:valgrind
 
 .PHONY: valgrind
-valgrind: deps
-	@$(MAKE) --no-print-directory build
+valgrind: deps-test
+	+@$(SUBMAKE) build
 	@bash tests/run.sh valgrind

@@ -81,6 +81,12 @@ int cmd_log_writer(struct options *o);
 
 /* The configuration loaded with -c (or the default path, for the daemon's commands), or NULL. */
 const struct sk_config *cli_config(void);
+
+/* The running command's name (for usage errors), and the configuration main loaded with -c;
+ * set by main only. */
+extern const char *cli_command;
+extern struct sk_config cli_the_config;
+extern bool cli_the_config_loaded;
 /* snapshot -c and restore --slot through a running daemon: an exit code (exitcode.h), or
  * CLI_NO_DAEMON when no daemon listens (the caller then works directly). */
 int cli_daemon_snapshot(struct options *o);

@@ -95,8 +95,6 @@ struct command {
 #define COMMON (B(O_HELP) | B(O_QUIET))
 
 /* The configuration given with -c, for the command's whole run. */
-static sk_config_t the_config;
-static bool the_config_loaded;
 
 static const struct command commands[] = {
     {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
@@ -262,74 +260,17 @@ static const char main_usage[] =
     "exit codes: 0 ok, 1 failed, 2 usage, 3 damaged data, 4 repository locked,\n"
     "            5 data-dir in use, 6 out of space, 7 data-dir not clean, 8 incompatible\n";
 
-static const struct command *current_command;
-
-int cli_fail(const sk_err_t *err)
-{
-    if (err->path[0])
-        log_errorx("%s: %s", err->path, err->msg);
-    else
-        log_errorx("%s", err->msg);
-    return sk_exit_code(err->code);
-}
-
-static int usage_error(const struct command *c, const char *fmt, ...) SK_PRINTF(2, 3);
-static int usage_error(const struct command *c, const char *fmt, ...)
-{
-    if (!c)
-        c = current_command;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_errorx("%s (see 'slotkeeper %s --help')", msg, c ? c->name : "");
-    return SK_EXIT_USAGE;
-}
-
-int cli_usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return usage_error(NULL, "%s", msg);
-}
-
-int cli_check_paths(const char *data_dir, const char *repo)
-{
-    sk_paths_item_t items[] = {{"the data-dir", data_dir, true}, {"the repository", repo, false}};
-    sk_err_t err;
-    sk_err_clear(&err);
-    int rc = sk_paths_check_apart(items, repo ? 2 : 1, NULL, &err);
-    if (rc < 0) {
-        int ex = cli_fail(&err);
-        return rc == -EINVAL ? SK_EXIT_USAGE : ex;
-    }
-    return 0;
-}
-
-int cli_open_repo(struct options *o, enum sk_lock_mode mode, const char *command, sk_repo_t **repo)
-{
-    sk_err_t err;
-    sk_err_clear(&err);
-    if (sk_repo_open(o->repo, mode, o->lock_wait_ms, command, repo, &err) < 0)
-        return cli_fail(&err);
-    return 0;
-}
-
 /* Fills what the command line left out from the configuration file given with -c. */
 static int apply_config(const struct command *c, struct options *o)
 {
     sk_err_t err;
     sk_err_clear(&err);
-    if (sk_config_load(o->config, &the_config, &err) < 0) {
+    if (sk_config_load(o->config, &cli_the_config, &err) < 0) {
         log_errorx("%s: %s", err.path, err.msg);
         return SK_EXIT_USAGE;
     }
-    the_config_loaded = true;
-    sk_config_t *cf = &the_config;
+    cli_the_config_loaded = true;
+    sk_config_t *cf = &cli_the_config;
     if (!o->given[O_REPO] && (c->allowed & B(O_REPO))) {
         o->repo = cf->repo_path;
         o->given[O_REPO] = true;
@@ -368,13 +309,13 @@ static int apply_config(const struct command *c, struct options *o)
             }
         } else if (o->given[O_SLOT]) {
             if (o->given[O_DATA_DIR])
-                return usage_error(c, "give --slot or --data-dir, not both");
+                return cli_usage_error("give --slot or --data-dir, not both");
             if (o->slot > cf->slots) {
                 log_errorx("%s: --slot %u: the configuration has %u slot(s)", o->config, o->slot, cf->slots);
                 return SK_EXIT_USAGE;
             }
             if (sk_config_expand(cf, cf->worker_data_dir, o->slot, o->slot_dir, sizeof(o->slot_dir)) < 0)
-                return usage_error(c, "--slot: the data-dir path is too long");
+                return cli_usage_error("--slot: the data-dir path is too long");
             o->data_dir = o->slot_dir;
             o->given[O_DATA_DIR] = true;
         }
@@ -392,11 +333,6 @@ static int apply_config(const struct command *c, struct options *o)
         o->given[O_KEEP_LAST] = true;
     }
     return 0;
-}
-
-const struct sk_config *cli_config(void)
-{
-    return the_config_loaded ? &the_config : NULL;
 }
 
 /* Not an exit code: parse_options's result when it printed --help (main then exits 0). */
@@ -422,19 +358,19 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     while ((ch = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
         ch = short_to_id(ch);
         if (ch == '?')
-            return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
         if (ch == ':')
-            return usage_error(c, "option '%s' needs a value", argv[optind - 1]);
+            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
         const sk_option_t *k = sk_option_by_id(ch);
         if (!k)
-            return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
         if (!(c->allowed & B(ch)))
-            return usage_error(c, "option '--%s' does not apply to '%s'", k->flag, c->name);
+            return cli_usage_error("option '--%s' does not apply to '%s'", k->flag, c->name);
         /* Every value is checked against the table, with the bounds its configuration key has. */
         sk_optval_t v = {0, optarg};
         char why[512];
         if (k->type != T_FLAG && sk_option_parse(k, optarg, false, &v, why, sizeof(why)) < 0)
-            return usage_error(c, "--%s: %s", k->flag, why);
+            return cli_usage_error("--%s: %s", k->flag, why);
         o->given[ch] = true;
         switch (ch) {
         case O_REPO:
@@ -456,7 +392,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             if (n == -ENOMEM)
                 return SK_EXIT_FAIL;
             if (n < 0)
-                return usage_error(c, "--include: %s", e.msg);
+                return cli_usage_error("--include: %s", e.msg);
             break;
         }
         case O_LEVEL:
@@ -541,7 +477,7 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
         sk_optval_t v;
         char why[256];
         if (sk_option_parse(sk_option_by_id(O_SLOT), env_slot, false, &v, why, sizeof(why)) < 0)
-            return usage_error(c, "SLOTKEEPER_SLOT: %s", why);
+            return cli_usage_error("SLOTKEEPER_SLOT: %s", why);
         o->slot = (unsigned)v.n;
         o->given[O_SLOT] = true;
     }
@@ -556,13 +492,13 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             return rc;
     }
     if (o->given[O_SLOT] && !o->config)
-        return usage_error(c, "--slot needs -c FILE (the slots' data-dirs are in the configuration)");
+        return cli_usage_error("--slot needs -c FILE (the slots' data-dirs are in the configuration)");
     if (o->nargs < c->min_args || o->nargs > c->max_args)
-        return usage_error(c, o->nargs > c->max_args ? "unexpected argument '%s'" : "missing argument%s",
-                           o->nargs > c->max_args ? argv[optind + c->max_args] : "");
+        return cli_usage_error(o->nargs > c->max_args ? "unexpected argument '%s'" : "missing argument%s",
+                               o->nargs > c->max_args ? argv[optind + c->max_args] : "");
     for (int i = 0; i < O_COUNT; i++)
         if ((c->required & B(i)) && !o->given[i])
-            return usage_error(c, "missing --%s", sk_option_by_id(i)->flag);
+            return cli_usage_error("missing --%s", sk_option_by_id(i)->flag);
     return 0;
 }
 
@@ -623,7 +559,7 @@ int main(int argc, char **argv)
         return SK_EXIT_USAGE;
     }
     log_set_command(c->name);
-    current_command = c;
+    cli_command = c->name;
 
     /* Many files may be open at once during a snapshot. */
     struct rlimit rl;
@@ -645,8 +581,8 @@ int main(int argc, char **argv)
     else if (rc == HELP_SHOWN)
         rc = SK_EXIT_OK;
     sk_include_free(o.include, o.ninclude);
-    if (the_config_loaded)
-        sk_config_free(&the_config);
+    if (cli_the_config_loaded)
+        sk_config_free(&cli_the_config);
     if (fflush(stdout) != 0 && rc == 0)
         rc = SK_EXIT_FAIL;
     return rc;

@@ -47,7 +47,7 @@ if mount -t tmpfs -o size=6m tmpfs "$W/small" 2>/dev/null; then
         bash -c "[ \"\$(cat '$W/mslot/blocks/blocks.log')\" = old ] && [ ! -e '$W/mslot/.slotkeeper/restoring' ]"
     umount "$W/mslot/blocks"
 else
-    echo "# tmpfs mount not permitted here: the file-size limit case below covers the same path"
+    ok "a full tmpfs # SKIP mounting a tmpfs is not permitted here (the file-size limit case below covers the same path)"
 fi
 
 # RLIMIT_FSIZE: writes past the limit fail with EFBIG, like a full disk.

@@ -67,4 +67,6 @@ if command -v script >/dev/null; then
     check "on a terminal, snapshot draws a progress line with rate and ETA" grep -q "ETA" "$W/tty.out"
     "$SK" snapshot --data-dir "$W/src" --repo "$W/repo" >/dev/null 2>"$W/err"
     check "not on a terminal: no progress line" bash -c "! grep -q ETA '$W/err'"
+else
+    ok "progress on a terminal # SKIP script (util-linux) is not installed"
 fi

@@ -2,9 +2,12 @@
  * main: the unit test runner. Runs every registered test (or the ones named on
  * the command line) in its own forked child and process group, inside a fresh
  * temporary directory under $TMPDIR (or /tmp) with a 60 s alarm, and prints
- * TAP: "1..N", one "ok K - name" / "not ok K - name" per test and a last line
- * "# unit: P passed, F failed". A passing test's directory is removed; a
- * failing test's is kept and its path printed. Exits 1 if any test failed.
+ * TAP: "1..N", one "ok K - name" / "not ok K - name" per test ("ok K - name
+ * # SKIP reason" for a test that called unit_skip) and a last line
+ * "# unit: P passed, F failed, S skipped". A passing or skipped test's directory
+ * is removed; a failing test's is kept and its path printed. Exits 1 if any
+ * test failed. Built with -DSK_COVERAGE (build/cov/), a test's process writes
+ * its coverage counters before it ends, as _exit would not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,16 @@
 #include "unit.h"
 
 #define UNIT_MAX_TESTS 512
+/* A test that calls unit_skip exits with this status after writing its reason to skip_path. */
+#define UNIT_SKIP_STATUS 77
+
+#ifdef SK_COVERAGE
+void __gcov_dump(void);
+#define unit_exit(status) (__gcov_dump(), _exit(status))
+#else
+#define unit_exit(status) _exit(status)
+#endif
+
 #ifndef UNIT_TIMEOUT_S
 #define UNIT_TIMEOUT_S 60 /* seconds per test */
 #endif
@@ -35,6 +48,8 @@ struct unit_test {
 
 static struct unit_test tests[UNIT_MAX_TESTS];
 static size_t ntests;
+/* The running test's skip file (absolute: a test may change its directory). */
+static char skip_path[4200];
 
 void unit_register(const char *name, unit_fn fn, const char *file)
 {
@@ -54,7 +69,37 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "# %s:%d: %s failed\n", file, line, msg);
     fflush(stderr);
-    _exit(1);
+    unit_exit(1);
+}
+
+void unit_skip(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(skip_path, "w");
+    if (f) {
+        fputs(msg, f);
+        fclose(f);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    unit_exit(UNIT_SKIP_STATUS);
+}
+
+/* The reason a skipped test left in skip_path, one line (into buf). */
+static void read_skip_reason(char *buf, size_t len)
+{
+    snprintf(buf, len, "no reason given");
+    FILE *f = fopen(skip_path, "r");
+    if (!f)
+        return;
+    if (!fgets(buf, (int)len, f))
+        snprintf(buf, len, "no reason given");
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
 }
 
 void unit_note(const char *fmt, ...)
@@ -82,15 +127,18 @@ static const struct unit_test *find_test(const char *name)
     return NULL;
 }
 
-/* Runs one test; returns true if it passed. */
-static bool run_one(const struct unit_test *t, const char *base, double *secs)
+enum unit_result { UNIT_PASS, UNIT_FAIL, UNIT_SKIP };
+
+/* Runs one test; says whether it passed, failed or was skipped (then with its reason in why). */
+static enum unit_result run_one(const struct unit_test *t, const char *base, double *secs, char *why, size_t whylen)
 {
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/sk-unit-%s-XXXXXX", base, t->name);
     if (!mkdtemp(dir)) {
         fprintf(stderr, "# %s: mkdtemp %s: %s\n", t->name, dir, strerror(errno));
-        return false;
+        return UNIT_FAIL;
     }
+    snprintf(skip_path, sizeof(skip_path), "%s/.unit-skip", dir);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fflush(stdout);
@@ -98,7 +146,7 @@ static bool run_one(const struct unit_test *t, const char *base, double *secs)
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "# %s: fork: %s\n", t->name, strerror(errno));
-        return false;
+        return UNIT_FAIL;
     }
     if (pid == 0) {
         setpgid(0, 0);
@@ -107,13 +155,13 @@ static bool run_one(const struct unit_test *t, const char *base, double *secs)
         alarm(UNIT_TIMEOUT_S);
         if (chdir(dir) < 0) {
             fprintf(stderr, "# %s: chdir %s: %s\n", t->name, dir, strerror(errno));
-            _exit(1);
+            unit_exit(1);
         }
         umask(022);
         t->fn();
         fflush(stdout);
         fflush(stderr);
-        _exit(0);
+        unit_exit(0);
     }
     setpgid(pid, pid);
     int status = 0;
@@ -125,20 +173,23 @@ static bool run_one(const struct unit_test *t, const char *base, double *secs)
         ;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    bool skip = WIFEXITED(status) && WEXITSTATUS(status) == UNIT_SKIP_STATUS;
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok) {
+    if (skip)
+        read_skip_reason(why, whylen);
+    if (!ok && !skip) {
         if (WIFSIGNALED(status))
             fprintf(stderr, "# %s: killed by signal %d%s\n", t->name, WTERMSIG(status),
                     WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
         else
             fprintf(stderr, "# %s: exit status %d\n", t->name, WEXITSTATUS(status));
         printf("# kept %s\n", dir);
-        return false;
+        return UNIT_FAIL;
     }
     int rc = sk_rm_rf_at(AT_FDCWD, dir);
     if (rc < 0)
         fprintf(stderr, "# %s: cannot remove %s: %s\n", t->name, dir, strerror(-rc));
-    return true;
+    return skip ? UNIT_SKIP : UNIT_PASS;
 }
 
 int main(int argc, char **argv)
@@ -175,20 +226,26 @@ int main(int argc, char **argv)
     if (!base || !*base)
         base = "/tmp";
     printf("1..%zu\n", nrun);
-    size_t passed = 0, failed = 0;
+    size_t passed = 0, failed = 0, skipped = 0;
     for (size_t k = 0; k < nrun; k++) {
         double secs = 0;
-        bool ok = run_one(run[k], base, &secs);
-        if (ok)
+        char why[1024] = "";
+        enum unit_result r = run_one(run[k], base, &secs, why, sizeof(why));
+        if (r == UNIT_PASS)
             passed++;
-        else
+        else if (r == UNIT_FAIL)
             failed++;
-        printf("%s %zu - %s\n", ok ? "ok" : "not ok", k + 1, run[k]->name);
+        else
+            skipped++;
+        if (r == UNIT_SKIP)
+            printf("ok %zu - %s # SKIP %s\n", k + 1, run[k]->name, why);
+        else
+            printf("%s %zu - %s\n", r == UNIT_PASS ? "ok" : "not ok", k + 1, run[k]->name);
         if (secs >= 5.0)
             printf("# %s took %.1f s\n", run[k]->name, secs);
         fflush(stdout);
     }
-    printf("# unit: %zu passed, %zu failed\n", passed, failed);
+    printf("# unit: %zu passed, %zu failed, %zu skipped\n", passed, failed, skipped);
     free(run);
     return failed ? 1 : 0;
 }

@@ -33,6 +33,10 @@ void unit_register(const char *name, unit_fn fn, const char *file);
 _Noreturn void unit_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A diagnostic line ("# ...") on stderr that does not fail the test. */
 void unit_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The test cannot run here (a missing tool, not root, ...): ends it, and the runner reports
+ * "ok N - name # SKIP reason", which tests/run.sh counts as a skip, not a pass. Call it from
+ * the test's own process (not from a thread or a child it started), before it checks anything. */
+_Noreturn void unit_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \
