@@ -178,11 +178,13 @@ CHECK_BUILD := $(TEST_TOOLS:%=$(BUILD)/tools/%)
 check: deps-test
 	+@$(SUBMAKE) build $(BUILD)/san/unit-tests $(BUILD)/san/slotkeeper $(CHECK_BUILD)
 	@echo "== layers"; $(MAKE) --no-print-directory layers; l=$$?; \
-	bash tests/run.sh all; t=$$?; \
+	{ bash tests/run.sh all; echo $$? >$(BUILD)/check.rc; } | tee $(BUILD)/check.log; t=$$(cat $(BUILD)/check.rc); \
 	$(MAKE) --no-print-directory coverage COV_FLOOR=1 COV_TESTS="$(COV_CHECK_TESTS)"; c=$$?; \
 	[ $$l = 0 ] || echo "check: the layer check failed (make layers)"; \
 	[ $$t = 0 ] || echo "check: tests failed or were skipped under CI=true (tests/run.sh)"; \
 	[ $$c = 0 ] || echo "check: the coverage run failed or is below a floor (make coverage)"; \
+	grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log | tail -1 | \
+	  awk -v l=$$l -v c=$$c '{ $$3 = $$3 + (l != 0) + (c != 0); print "check: " $$0 }'; \
 	[ $$l = 0 ] && [ $$t = 0 ] && [ $$c = 0 ]
 
 test: check
