@@ -205,10 +205,8 @@ int cmd_config_check(struct options *o)
     sk_err_t err;
     sk_err_clear(&err);
     sk_config_t cf;
-    if (sk_config_load(o->config, &cf, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
-        return SK_EXIT_USAGE;
-    }
+    if (sk_config_load(o->config, &cf, &err) < 0)
+        return cli_config_error(&err);
     printf("# effective configuration of %s, defaults included\n", o->config);
     sk_config_print(&cf, stdout);
     sk_config_free(&cf);

@@ -117,7 +117,7 @@ static const struct command commands[] = {
          B(O_FORCE_CHAIN),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
-     "       slotkeeper restore --slot N -c FILE [options]\n"
+     "       slotkeeper restore --slot N [-c FILE] [options]\n"
      "\n"
      "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
      "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
@@ -217,7 +217,8 @@ static const struct command commands[] = {
      "\n"
      "Reads the configuration file, checks every key (type, bounds, required keys, templates),\n"
      "and prints the effective configuration, defaults included, with each key's\n"
-     "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2.\n"
+     "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2\n"
+     "(a file that cannot be read: exit 1).\n"
      "etc/slotkeeper.conf documents every key.\n"},
     {"check", cmd_check, COMMON | B(O_JSON) | B(O_DEEP) | B(O_REFERENCE), 0, 1, 1,
      "usage: slotkeeper check DATA_DIR [--json] [--deep] [--reference FILE]\n"
@@ -265,10 +266,8 @@ static int apply_config(const struct command *c, struct options *o)
 {
     sk_err_t err;
     sk_err_clear(&err);
-    if (sk_config_load(o->config, &cli_the_config, &err) < 0) {
-        log_errorx("%s: %s", err.path, err.msg);
-        return SK_EXIT_USAGE;
-    }
+    if (sk_config_load(o->config, &cli_the_config, &err) < 0)
+        return cli_config_error(&err);
     cli_the_config_loaded = true;
     sk_config_t *cf = &cli_the_config;
     if (!o->given[O_REPO] && (c->allowed & B(O_REPO))) {
@@ -483,8 +482,10 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     o->explicit_repo = o->given[O_REPO];
     o->explicit_data_dir = o->given[O_DATA_DIR];
+    /* The daemon's commands, and restore --slot (the slots' data-dirs are in the configuration),
+     * read the default configuration file when -c is not given. */
     if (!o->config && (c->run == cmd_daemon || c->run == cmd_status || c->run == cmd_stop || c->run == cmd_start ||
-                       c->run == cmd_reset))
+                       c->run == cmd_reset || (c->run == cmd_restore && o->given[O_SLOT])))
         o->config = SK_CONFIG_DEFAULT_PATH;
     if (o->config && c->run != cmd_config_check) {
         int rc = apply_config(c, o);

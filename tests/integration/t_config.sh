@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The configuration file: etc/slotkeeper.conf documents every key and passes `config check`;
 # the printed effective configuration reads back the same; every bad input is refused with
-# "file: line N: [section] key: reason" and exit 2; commands take their settings from -c.
+# "slotkeeper: FILE: line N: [section] key: reason" and exit 2 (a file
+# that cannot be read: exit 1); commands take their settings from -c.
 . "$(dirname "$0")/lib.sh"
 
 run 0 "etc/slotkeeper.conf passes config check" "$SK" config check -c "$ROOT/etc/slotkeeper.conf"
@@ -23,6 +24,7 @@ bad() { # WANT_REGEX DESC CONTENT
     run 2 "refused: $2" "$SK" config check -c "$W/bad.conf"
     err_has "$1" "$2: the error says where and why"
     check "$2: one line" test "$(wc -l <"$W/err")" = 1
+    check "$2: the line is 'slotkeeper: FILE: ...' (no command name)" grep -q "^slotkeeper: $W/bad.conf: " "$W/err"
 }
 R='[repository]\npath = /r\n'
 bad "bad.conf: \\[repository\\] path: required" "missing required key" '[archive]\ninclude = blocks\n'
@@ -62,8 +64,10 @@ bad "line 5: \\[workers\\] data_dir: /home/../root: slot 1's data-dir is the sys
 bad "line 4: \\[daemon\\] state_dir: $W/x/1/state: the state folder is inside slot 1's data-dir|\\[workers\\] data_dir: $W/x/1: slot 1's data-dir contains the state folder" "the daemon's state folder inside a slot" "${R}[daemon]\nstate_dir = $W/x/1/state\n[workers]\nslots = 1\ndata_dir = $W/x/{slot}\n"
 printf '[repository]\npath = %s/x/repo\n[daemon]\nstate_dir = %s/x/repo/state\n[archive]\ndata_dir = %s/x/archive\n[workers]\nslots = 12\ndata_dir = %s/xlink/{slot}\n' "$W" "$W" "$W" "$W" >"$W/apart.conf"
 run 0 "folders apart (slot 1 and 12, a state folder in the repository) are fine" "$SK" config check -c "$W/apart.conf"
-run 2 "a missing file" "$SK" config check -c "$W/none.conf"
-err_has "none.conf: No such file" "names the missing file"
+run 1 "a missing file exits 1 (it cannot be read)" "$SK" config check -c "$W/none.conf"
+err_has "^slotkeeper: $W/none.conf: No such file" "names the missing file, as 'slotkeeper: FILE: reason'"
+run 1 "a command with a missing -c file exits 1 too" "$SK" list -c "$W/none.conf"
+err_has "^slotkeeper: $W/none.conf: No such file" "and names it"
 run 2 "config check without -c is a usage error" "$SK" config check
 
 # Commands take their settings from -c.
@@ -91,7 +95,12 @@ check "slot 2 holds the archive's data" same_tree "$W/archive" "$W/slots/2"
 run 0 "restore --slot 2 again (quarantine = delete)" "$SK" restore --slot 2 -c "$W/sk.conf"
 check "the configured quarantine policy deleted the replaced folders" test -z "$(ls "$W/slots/2/.slotkeeper/quarantine")"
 run 2 "restore --slot 4 when there are 3 slots" "$SK" restore --slot 4 -c "$W/sk.conf"
-run 2 "restore --slot without -c" "$SK" restore --slot 1 --repo "$W/repo"
+# restore --slot without -c reads the default file, as status, stop, start and reset do.
+if [ ! -e /etc/slotkeeper/slotkeeper.conf ]; then
+    run 1 "restore --slot without -c reads /etc/slotkeeper/slotkeeper.conf" "$SK" restore --slot 1 --repo "$W/repo"
+    err_has "^slotkeeper: /etc/slotkeeper/slotkeeper.conf: No such file" "and names it when it is missing"
+    check "not a usage error about -c" bash -c "! grep -q 'needs -c' '$W/err'"
+fi
 run 0 "list -c" "$SK" list -c "$W/sk.conf"
 check "list -c shows the snapshot" grep -q "$id1" "$W/out"
 "$SK" snapshot -c "$W/sk.conf" >/dev/null 2>&1
@@ -99,4 +108,4 @@ run 0 "prune -c uses [repository] keep_last" "$SK" prune -c "$W/sk.conf"
 check "one snapshot kept" test "$(ls "$W/repo/snapshots" | wc -l)" = 1
 printf '[repository]\npath = /r\nbogus = 1\n' >"$W/broken.conf"
 run 2 "a command with a bad -c file refuses to run" "$SK" list -c "$W/broken.conf"
-err_has "broken.conf: line 3: \\[repository\\] bogus: unknown key" "and says why"
+err_has "^slotkeeper: $W/broken.conf: line 3: \\[repository\\] bogus: unknown key" "and says why"
