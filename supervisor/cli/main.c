@@ -158,8 +158,9 @@ static const struct command commands[] = {
      "\n"
      "Adds a snapshot from a tar archive (.tar, .tar.gz, .tar.zst; - reads stdin). An archive\n"
      "made by 'slotkeeper export' is checked file by file and chunk by chunk against the\n"
-     "manifest inside; one without a manifest (a plain blocks/ + state/ tarball) is imported\n"
-     "when 'check' says the data-dir it holds is clean. Hostile archives are refused (exit 3):\n"
+     "manifest inside; one without a manifest (a plain blocks/ + state/ tarball, or one top\n"
+     "folder holding them: tar -C /srv/eos -czf x.tar.gz archive) is imported when 'check'\n"
+     "says the data-dir it holds is clean. Hostile archives are refused (exit 3):\n"
      "absolute paths, '..', hard links, links leaving their folder, devices, fifos, truncated\n"
      "streams, manifests that do not match; nothing is left behind. Prints the new id.\n"},
     {"run", cmd_run,

@@ -40,6 +40,21 @@ tar -C "$W/src" -cf "$W/whole.tar" .
 run 0 "a tarball of a whole data-dir (config.ini and all) imports its folders" "$SK" import "$W/whole.tar" --repo "$R2"
 err_has "config.ini: skipped" "and says it skipped the top-level files"
 check "that snapshot includes blocks and state only" grep -q '^include blocks state$' "$R2/snapshots/$(tail -1 "$W/out")"
+# The usual way to tar a data-dir: one top folder holding blocks/, state/, config.ini (issue 16, 4).
+mkdir -p "$W/eos" && cp -a "$W/src" "$W/eos/archive" && echo "p2p-peer-address = x:9876" >"$W/eos/archive/config.ini"
+mkdir -p "$W/eos/archive/.slotkeeper/quarantine/old"
+tar -C "$W/eos" -czf "$W/top.tar.gz" archive
+run 0 "a tarball of one top folder that is a data-dir (tar -C /srv/eos -czf x.tar.gz archive)" \
+    "$SK" import "$W/top.tar.gz" --repo "$R2"
+err_has "archive/: a whole data-dir in one folder" "and says it took the folder as the data-dir"
+check "that snapshot includes blocks and state only (no .slotkeeper, no archive/)" \
+    grep -q '^include blocks state$' "$R2/snapshots/$(tail -1 "$W/out")"
+rm -rf "$W/top-back"
+"$SK" restore --snapshot "$(tail -1 "$W/out")" --data-dir "$W/top-back" --repo "$R2" >/dev/null 2>&1
+check "and restores the data-dir's blocks and state" \
+    bash -c "diff -r --no-dereference '$W/src/blocks' '$W/top-back/blocks' && cmp '$W/src/state/shared_memory.bin' '$W/top-back/state/shared_memory.bin'"
+mkdir -p "$W/two/a" "$W/two/b" && tar -C "$W/two" -cf "$W/h2.tar" a b
+run 7 "two top folders that are no data-dir are still refused" "$SK" import "$W/h2.tar" --repo "$R2"
 mkdir -p "$W/dotx" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/dotx"
 tar -C "$W/dotx" -cf "$W/dot.tar" ./.slotkeeper-manifest ./blocks ./state
 run 0 "an export re-packed with ./ names still imports against its manifest" "$SK" import "$W/dot.tar" --repo "$R2"
