@@ -26,6 +26,7 @@
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/notice.h"
+#include "slotkeeper/restore.h"
 
 #define MAX_INCLUDES 16
 
@@ -114,11 +115,11 @@ static int remember(struct imp *im, const char *path, char type, struct archive_
     return 0;
 }
 
-static int read_manifest(struct imp *im, struct archive *a, struct archive_entry *ae)
+static int read_manifest(struct imp *im, struct archive *a, struct archive_entry *ae, const char *mname)
 {
     la_int64_t size = archive_entry_size(ae);
     if (archive_entry_filetype(ae) != AE_IFREG || size <= 0 || (uint64_t)size > SK_MANIFEST_MAX)
-        return refuse(im, SK_EXPORT_MANIFEST_NAME, "not a plausible manifest%s", NULL);
+        return refuse(im, mname, "not a plausible manifest%s", NULL);
     char *buf = malloc((size_t)size + 1);
     if (!buf)
         return sk_err_set(im->err, -ENOMEM, im->name, NULL);
@@ -127,7 +128,7 @@ static int read_manifest(struct imp *im, struct archive *a, struct archive_entry
         la_ssize_t n = archive_read_data(a, buf + got, (size_t)(size - got));
         if (n <= 0) {
             free(buf);
-            return refuse(im, SK_EXPORT_MANIFEST_NAME, "truncated%s", NULL);
+            return refuse(im, mname, "truncated%s", NULL);
         }
         got += n;
     }
@@ -458,14 +459,19 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         memcpy(clean, path, pl + 1);
         if (pl > 1 && clean[pl - 1] == '/')
             clean[pl - 1] = '\0'; /* folders may end with '/' */
-        if (!strcmp(clean, SK_EXPORT_MANIFEST_NAME) || !strcmp(clean, ".") || !*clean) {
-            if (strcmp(clean, SK_EXPORT_MANIFEST_NAME))
-                continue; /* the archive's root folder itself: the manifest may still follow */
+        /* The archive's root folder itself, and the folder entry of .slotkeeper/ before the
+         * manifest (an export repacked with tar): the manifest may still follow. */
+        if (!strcmp(clean, ".") || !*clean ||
+            (first && !strcmp(clean, SK_SLOT_META_DIR) && archive_entry_filetype(ae) == AE_IFDIR))
+            continue;
+        /* The manifest: .slotkeeper/manifest as the first entry (elsewhere it is a data-dir's
+         * own folder, skipped), or an older export's .slotkeeper-manifest, which must be first. */
+        if ((first && !strcmp(clean, SK_EXPORT_MANIFEST_NAME)) || !strcmp(clean, SK_EXPORT_MANIFEST_OLD_NAME)) {
             if (!first) {
                 rc = refuse(&im, clean, "the manifest must come first%s", NULL);
                 goto out;
             }
-            rc = read_manifest(&im, a, ae);
+            rc = read_manifest(&im, a, ae, clean);
             if (rc < 0)
                 goto out;
             for (size_t i = 0; i < im.m->ninclude; i++)
