@@ -160,9 +160,18 @@ int cmd_check(struct options *o)
             printf("\n");
         }
         if (b->present) {
-            printf("  blocks:  blocks.log %s, version %u%s, blocks %u..%u (%llu in the index)",
-                   sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version, b->pruned ? " (pruned)" : "", b->first_block,
-                   b->last_block, (unsigned long long)b->blocks);
+            printf("  blocks:  blocks.log %s, version %u%s, ", sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version,
+                   b->pruned ? " (pruned)" : "");
+            if (b->last_block)
+                printf("blocks %u..%u (%llu in the index)", b->first_block, b->last_block,
+                       (unsigned long long)b->blocks);
+            else if (b->blocks)
+                /* The log's last block could not be read (a cut or damaged tail: the verdict says
+                 * which); the index's range is all that is known. */
+                printf("the index lists blocks %u..%llu; the log's last block could not be read", b->first_block,
+                       (unsigned long long)b->first_block + b->blocks - 1);
+            else
+                printf("no blocks in the index");
             if (b->has_chain_id)
                 printf(", chain id %s", b->chain_id);
             printf("\n");
