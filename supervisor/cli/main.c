@@ -131,11 +131,12 @@ static const struct command commands[] = {
     {"verify", cmd_verify,
      COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO), 0, 64,
-     "usage: slotkeeper verify [ID...|--all] --repo REPO [--json]\n"
+     "usage: slotkeeper verify [ID...|latest|--all] --repo REPO [--json]\n"
      "\n"
      "Reads and decompresses every chunk the snapshots reference and checks every hash.\n"
      "A snapshot that fails is marked bad (never restored again) and its damaged chunks and\n"
-     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one.\n"},
+     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one;\n"
+     "'latest' is the one restore and export take: the newest good one (highest head block).\n"},
     {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
      0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
@@ -554,10 +555,27 @@ int main(int argc, char **argv)
         }
     }
     if (!c) {
-        if (!strcmp(argv[1], "repo"))
-            log_errorx("usage: slotkeeper repo init REPO");
-        else
-            log_errorx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
+        /* The first word of a two-word command ("config", "repo"): its usage, on stdout with
+         * --help, on stderr (exit 2) otherwise. */
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            const char *name = commands[i].name, *sp = strchr(name, ' ');
+            if (!sp || strlen(argv[1]) != (size_t)(sp - name) || strncmp(argv[1], name, (size_t)(sp - name)))
+                continue;
+            if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+                fputs(commands[i].usage, stdout);
+                fputs("\noptions:\n", stdout);
+                sk_option_print_help(commands[i].allowed, stdout);
+                return SK_EXIT_OK;
+            }
+            const char *u = commands[i].usage;
+            if (argc >= 3)
+                log_errorx("unknown command '%s %s'; %.*s (see 'slotkeeper %s --help')", argv[1], argv[2],
+                           (int)strcspn(u, "\n"), u, argv[1]);
+            else
+                log_errorx("%.*s (see 'slotkeeper %s --help')", (int)strcspn(u, "\n"), u, argv[1]);
+            return SK_EXIT_USAGE;
+        }
+        log_errorx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
         return SK_EXIT_USAGE;
     }
     log_set_command(c->name);
