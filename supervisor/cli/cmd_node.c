@@ -216,6 +216,12 @@ int cmd_config_check(struct options *o)
     sk_config_t cf;
     if (sk_config_load(o->config, &cf, &err) < 0)
         return cli_config_error(&err);
+    /* A command whose program does not exist would have the daemon retry it forever. */
+    if (sk_config_check_programs(&cf, &err) < 0) {
+        sk_config_free(&cf);
+        cli_config_error(&err);
+        return SK_EXIT_USAGE;
+    }
     printf("# effective configuration of %s, defaults included\n", o->config);
     sk_config_print(&cf, stdout);
     sk_config_free(&cf);
