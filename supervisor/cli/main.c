@@ -203,7 +203,8 @@ static const struct command commands[] = {
      "usage: slotkeeper start --slot N [-c FILE]\n"
      "\n"
      "Asks the daemon to check slot N's data-dir (restoring it if it needs it) and start its\n"
-     "node. Waits until the node runs, or says why it did not start.\n"},
+     "node. Waits until the node's process is started (state starting; `slotkeeper status`\n"
+     "shows when it answers and is running), or says why it did not start.\n"},
     {"reset", cmd_reset, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
      "usage: slotkeeper reset --slot N [-c FILE]\n"
      "\n"
