@@ -368,10 +368,27 @@ static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_inf
         goto out;
     }
     if (v != b->last_offset) {
+        /* What slotkeeper found first, in its own words; then nodeos's message, whose first
+         * position is whatever the last 8 bytes of a cut or overwritten tail hold. */
+        char found[256];
+        if (b->log_size - 8 < b->last_offset + 18)
+            snprintf(found, sizeof(found),
+                     "blocks.log is cut: it ends at byte %llu, before the end of the last block blocks.index lists "
+                     "(at byte %llu)",
+                     (unsigned long long)b->log_size, (unsigned long long)b->last_offset);
+        else if (v > b->last_offset && v < b->log_size - 8)
+            snprintf(found, sizeof(found),
+                     "blocks.index ends early: blocks.log holds blocks after the last one it lists (at byte %llu)",
+                     (unsigned long long)b->last_offset);
+        else
+            snprintf(found, sizeof(found),
+                     "blocks.log's tail is cut or overwritten: its last 8 bytes do not hold the position of the last "
+                     "block blocks.index lists (at byte %llu)",
+                     (unsigned long long)b->last_offset);
         snprintf(problem, plen,
-                 "The last block position from blocks.log is at %llu which does not match the last block postion "
-                 "%llu from blocks.index",
-                 (unsigned long long)v, (unsigned long long)b->last_offset);
+                 "%s; nodeos refuses it with \"The last block position from blocks.log is at %llu which does not "
+                 "match the last block postion %llu from blocks.index\"",
+                 found, (unsigned long long)v, (unsigned long long)b->last_offset);
         *bad_off = b->log_size - 8;
         goto out;
     }

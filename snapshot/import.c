@@ -7,6 +7,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/notice.h"
+#include "slotkeeper/restore.h"
 
 #define MAX_INCLUDES 16
 
@@ -113,11 +115,11 @@ static int remember(struct imp *im, const char *path, char type, struct archive_
     return 0;
 }
 
-static int read_manifest(struct imp *im, struct archive *a, struct archive_entry *ae)
+static int read_manifest(struct imp *im, struct archive *a, struct archive_entry *ae, const char *mname)
 {
     la_int64_t size = archive_entry_size(ae);
     if (archive_entry_filetype(ae) != AE_IFREG || size <= 0 || (uint64_t)size > SK_MANIFEST_MAX)
-        return refuse(im, SK_EXPORT_MANIFEST_NAME, "not a plausible manifest%s", NULL);
+        return refuse(im, mname, "not a plausible manifest%s", NULL);
     char *buf = malloc((size_t)size + 1);
     if (!buf)
         return sk_err_set(im->err, -ENOMEM, im->name, NULL);
@@ -126,7 +128,7 @@ static int read_manifest(struct imp *im, struct archive *a, struct archive_entry
         la_ssize_t n = archive_read_data(a, buf + got, (size_t)(size - got));
         if (n <= 0) {
             free(buf);
-            return refuse(im, SK_EXPORT_MANIFEST_NAME, "truncated%s", NULL);
+            return refuse(im, mname, "truncated%s", NULL);
         }
         got += n;
     }
@@ -343,6 +345,77 @@ static int check_against_manifest(struct imp *im)
     return rc;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A tarball made the usual way, `tar -C /srv/eos -czf x.tar.gz archive`, holds one top folder
+ * that is the data-dir itself. When the staged tree is no data-dir but its only folder is one,
+ * the snapshot is taken of that folder: data_dir becomes it and the includes become its
+ * sub-folders (slotkeeper's own .slotkeeper/ and names that are not plain left out, files such
+ * as config.ini ignored, as at the top level). 1 when it re-rooted, 0 when not, or -errno. */
+static int reroot(struct imp *im, char *data_dir, size_t dsz, sk_datadir_report_t *chk)
+{
+    if (im->m || im->nincludes != 1 || chk->verdict != SK_VERDICT_MISSING)
+        return 0;
+    char sub[PATH_MAX];
+    sk_path_join(sub, sizeof(sub), im->stage_path, im->includes[0]);
+    sk_datadir_report_t subchk;
+    sk_err_t cerr;
+    sk_err_clear(&cerr);
+    if (sk_datadir_check(sub, &(sk_check_opts_t){0}, &subchk, &cerr) < 0 || subchk.verdict == SK_VERDICT_MISSING)
+        return 0;
+    int dfd = openat(im->stagefd, im->includes[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return sk_err_errno(im->err, sub);
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return sk_err_errno(im->err, sub);
+    }
+    char *names[MAX_INCLUDES];
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && rc == 0) {
+        const char *nm = de->d_name;
+        if (nm[0] == '.' && (!nm[1] || !strcmp(nm, "..") || !strcmp(nm, ".slotkeeper")))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        bool plain = true;
+        for (const char *c = nm; *c; c++)
+            if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '%')
+                plain = false;
+        if (!plain)
+            continue;
+        if (n == MAX_INCLUDES)
+            rc = refuse(im, im->includes[0], "too many folders in the data-dir%s", NULL);
+        else if (!(names[n++] = strdup(nm)))
+            rc = sk_err_set(im->err, -ENOMEM, im->name, NULL);
+    }
+    closedir(d);
+    if (rc == 0 && n == 0)
+        rc = refuse(im, im->includes[0], "no folders in the data-dir%s", NULL);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        return rc;
+    }
+    qsort(names, n, sizeof(names[0]), cmp_names);
+    sk_notice(SK_NOTICE_INFO, "%s: %s/: a whole data-dir in one folder; its folders are imported", im->name,
+              im->includes[0]);
+    snprintf(data_dir, dsz, "%s", sub);
+    free(im->includes[0]);
+    for (size_t i = 0; i < n; i++)
+        im->includes[i] = names[i];
+    im->nincludes = n;
+    *chk = subchk;
+    return 1;
+}
+
 int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_progress_t *progress,
               sk_import_result_t *res, sk_err_t *err)
 {
@@ -386,14 +459,19 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         memcpy(clean, path, pl + 1);
         if (pl > 1 && clean[pl - 1] == '/')
             clean[pl - 1] = '\0'; /* folders may end with '/' */
-        if (!strcmp(clean, SK_EXPORT_MANIFEST_NAME) || !strcmp(clean, ".") || !*clean) {
-            if (strcmp(clean, SK_EXPORT_MANIFEST_NAME))
-                continue; /* the archive's root folder itself: the manifest may still follow */
+        /* The archive's root folder itself, and the folder entry of .slotkeeper/ before the
+         * manifest (an export repacked with tar): the manifest may still follow. */
+        if (!strcmp(clean, ".") || !*clean ||
+            (first && !strcmp(clean, SK_SLOT_META_DIR) && archive_entry_filetype(ae) == AE_IFDIR))
+            continue;
+        /* The manifest: .slotkeeper/manifest as the first entry (elsewhere it is a data-dir's
+         * own folder, skipped), or an older export's .slotkeeper-manifest, which must be first. */
+        if ((first && !strcmp(clean, SK_EXPORT_MANIFEST_NAME)) || !strcmp(clean, SK_EXPORT_MANIFEST_OLD_NAME)) {
             if (!first) {
                 rc = refuse(&im, clean, "the manifest must come first%s", NULL);
                 goto out;
             }
-            rc = read_manifest(&im, a, ae);
+            rc = read_manifest(&im, a, ae, clean);
             if (rc < 0)
                 goto out;
             for (size_t i = 0; i < im.m->ninclude; i++)
@@ -425,6 +503,8 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         goto out;
     sk_facts_t fs; /* an archive without a manifest: what a check of it found (chain, blocks, state) */
     fs.n = 0;
+    char data_dir[PATH_MAX];
+    snprintf(data_dir, sizeof(data_dir), "%s", im.stage_path);
     if (!im.m) {
         sk_datadir_report_t chk;
         sk_err_t cerr;
@@ -433,12 +513,15 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
             rc = sk_err_set(err, cerr.code, cerr.path, "%s", cerr.msg);
             goto out;
         }
+        rc = reroot(&im, data_dir, sizeof(data_dir), &chk);
+        if (rc < 0)
+            goto out;
         if (chk.verdict != SK_VERDICT_CLEAN) {
             rc = sk_err_set(err, -EUCLEAN, name, "refused: the data-dir in it is %s: %s", sk_verdict_name(chk.verdict),
                             chk.reason);
             goto out;
         }
-        sk_facts_from_check(&fs, im.stage_path, &chk);
+        sk_facts_from_check(&fs, data_dir, &chk);
     }
     sk_fact_t facts[64];
     size_t nfacts = 0;
@@ -454,7 +537,7 @@ int sk_import(sk_repo_t *repo, int in_fd, const char *name, int threads, sk_prog
         facts[nfacts++] = (sk_fact_t){.key = "import.source-id", .value = im.m->id};
     }
     sk_snapshot_opts_t so = {
-        .data_dir = im.stage_path,
+        .data_dir = data_dir,
         .include = (const char *const *)im.includes,
         .ninclude = im.nincludes,
         .threads = threads,

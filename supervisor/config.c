@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "slotkeeper/fsutil.h"
 #include "daemon/metrics.h"
@@ -277,6 +279,90 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
     }
     c.path = strdup(path);
     *out = c;
+    return 0;
+}
+
+/* The first word of a command line, as the daemon splits it (slot.c: blanks separate, '...'
+ * and "..." quote, \ escapes one character outside single quotes). */
+static void first_word(const char *cmd, char *out, size_t len)
+{
+    size_t o = 0;
+    const char *p = cmd + strspn(cmd, " \t");
+    char q = 0;
+    for (; *p && o + 1 < len; p++) {
+        if (q) {
+            if (*p == q)
+                q = 0;
+            else if (*p == '\\' && q == '"' && p[1])
+                out[o++] = *++p;
+            else
+                out[o++] = *p;
+        } else if (*p == '\'' || *p == '"') {
+            q = *p;
+        } else if (*p == '\\' && p[1]) {
+            out[o++] = *++p;
+        } else if (*p == ' ' || *p == '\t') {
+            break;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+static bool executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* As execvp finds it: a name with a '/' as it is, any other in each folder of PATH (an empty
+ * entry is the current folder; no PATH: confstr's default). */
+static bool program_found(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return executable(prog);
+    const char *path = getenv("PATH");
+    char def[256];
+    if (!path) {
+        size_t n = confstr(_CS_PATH, def, sizeof(def));
+        path = n > 0 && n <= sizeof(def) ? def : "/bin:/usr/bin";
+    }
+    for (const char *d = path;;) {
+        size_t n = strcspn(d, ":");
+        char full[PATH_MAX];
+        if (snprintf(full, sizeof(full), "%.*s%s%s", (int)n, n ? d : ".", "/", prog) < (int)sizeof(full) &&
+            executable(full))
+            return true;
+        if (!d[n])
+            return false;
+        d += n + 1;
+    }
+}
+
+int sk_config_check_programs(const sk_config_t *c, sk_err_t *err)
+{
+    struct {
+        const char *section, *cmd;
+    } cmds[] = {{"archive", c->archive_command}, {"workers", c->worker_command}};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char prog[PATH_MAX];
+        first_word(cmds[i].cmd ? cmds[i].cmd : "", prog, sizeof(prog));
+        /* Empty: no command; a template in the program's name: known only per slot. */
+        if (!prog[0] || strchr(prog, '{') || program_found(prog))
+            continue;
+        char *buf = NULL;
+        size_t len;
+        int line = c->path && sk_read_file_at(AT_FDCWD, c->path, 1024 * 1024, &buf, &len) == 0
+                       ? key_line(buf, cmds[i].section, "command")
+                       : 0;
+        free(buf);
+        char where[32] = "";
+        if (line)
+            snprintf(where, sizeof(where), "line %d: ", line);
+        return sk_err_set(err, -ENOENT, c->path, "%s[%s] command: '%s' not found or not executable", where,
+                          cmds[i].section, prog);
+    }
     return 0;
 }
 

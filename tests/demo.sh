@@ -61,7 +61,9 @@ cleanup() {
     if [ "${DEMO_KEEP:-0}" = 1 ]; then
         echo "demo: files kept in $D (remove with: rm -rf $D)"
     else
+        echo "demo: removing $D (the nodes' data-dirs and the repository; this can take up to a minute)"
         rm -rf "$D"
+        echo "demo: removed"
     fi
     exit "$rc"
 }

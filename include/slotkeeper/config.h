@@ -70,6 +70,12 @@ typedef struct sk_config {
 int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err);
 void sk_config_free(sk_config_t *c);
 
+/* What `config check` adds to the loader: the program of [archive] command and of [workers]
+ * command is found as execvp would find it (a name with a '/' as it is, any other on PATH) and
+ * is an executable file. -ENOENT with "line N: [section] command: 'X' not found or not
+ * executable" otherwise. A program named by a template ({...}) is not checked. */
+int sk_config_check_programs(const sk_config_t *c, sk_err_t *err);
+
 /* Writes the effective configuration, every key with its value and documentation, as an INI
  * file that sk_config_load reads back to the same values. */
 void sk_config_print(const sk_config_t *c, FILE *f);

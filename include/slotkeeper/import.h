@@ -4,8 +4,9 @@
  * manifest first: every file is checked against it (type, size, mode, link
  * target, and each chunk's hash at the manifest's chunk sizes), and nothing
  * else may be in the archive. An archive without a manifest (a plain blocks/
- * + state/ tarball from a public snapshot service) is imported when `check`
- * says the data-dir it holds is clean.
+ * + state/ tarball from a public snapshot service, or one top folder holding
+ * them, as `tar -C /srv/eos -czf x.tar.gz archive` makes) is imported when
+ * `check` says the data-dir it holds is clean.
  *
  * The archive is unpacked by this module, not by libarchive's disk writer,
  * into a private session folder of the repository, and is hostile until

@@ -29,6 +29,18 @@ int cli_fail(const sk_err_t *err)
     return sk_exit_code(err->code);
 }
 
+int cli_config_error(const sk_err_t *err)
+{
+    /* The line is "slotkeeper: FILE: line N: [section] key: reason", as README and
+     * `config check --help` show it: the file names the problem, not the command. */
+    log_set_command(NULL);
+    log_errorx("%s: %s", err->path, err->msg);
+    log_set_command(cli_command);
+    /* A file that cannot be read is a failure (1); a file that reads but is wrong is a usage
+     * error (2). */
+    return err->code == -EINVAL || err->code == -EFBIG ? SK_EXIT_USAGE : SK_EXIT_FAIL;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     char msg[512];

@@ -49,6 +49,10 @@ struct options {
 
 /* Prints the error as one line "slotkeeper: <command>: <path>: <reason>"; returns its exit code. */
 int cli_fail(const sk_err_t *err);
+/* Prints a configuration file's error as one line "slotkeeper: FILE: line N: reason" (no
+ * command name); returns 1 when the file could not be read (missing, unreadable), 2 when it is
+ * wrong. */
+int cli_config_error(const sk_err_t *err);
 /* Prints a usage error of the current command; returns SK_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) SK_PRINTF(1, 2);
 /* Opens o->repo with its lock; 0, or an exit code after printing why. */

@@ -86,11 +86,18 @@ int cli_daemon_snapshot(struct options *o)
     const char *id = json_string_value(json_object_get(a, "snapshot"));
     if (!o->quiet && cy) {
         char b[32], c[32];
-        log_info("%s: through the daemon: %s read, %s new, archival node down %.1fs, cycle %.1fs", id ? id : "?",
+        /* duration_ms runs from the stop request to the published snapshot, downtime_ms on to the
+         * node's start: the downtime is the stop and snapshot, then the start. */
+        uint64_t down = (uint64_t)json_integer_value(json_object_get(cy, "downtime_ms"));
+        uint64_t snap = (uint64_t)json_integer_value(json_object_get(cy, "duration_ms"));
+        if (snap > down)
+            snap = down;
+        log_info("%s: through the daemon: %s read, %s new; archival node down %.1fs (stop and snapshot %.1fs, "
+                 "start %.1fs)",
+                 id ? id : "?",
                  sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "bytes_read")), b, sizeof(b)),
                  sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "new_bytes")), c, sizeof(c)),
-                 (double)json_integer_value(json_object_get(cy, "downtime_ms")) / 1000.0,
-                 (double)json_integer_value(json_object_get(cy, "duration_ms")) / 1000.0);
+                 (double)down / 1000.0, (double)snap / 1000.0, (double)(down - snap) / 1000.0);
     }
     printf("%s\n", id ? id : "");
     json_decref(a);
@@ -132,8 +139,16 @@ int cmd_slot_control(struct options *o, const char *verb)
     if (rc)
         return rc;
     json_t *sl = json_object_get(a, "slot");
-    if (!o->quiet)
-        log_info("slot %u: %s", o->slot, json_string_value(json_object_get(sl, "state")));
+    const char *state = json_string_value(json_object_get(sl, "state"));
+    json_t *pid = json_object_get(sl, "pid");
+    if (o->quiet)
+        ;
+    else if (!strcmp(verb, "start") && state && !strcmp(state, "starting") && json_is_integer(pid))
+        /* start waits until the node's process is started, not until it answers: say so. */
+        log_info("slot %u: node started, pid %lld; state starting until it answers (see `slotkeeper status`)", o->slot,
+                 (long long)json_integer_value(pid));
+    else
+        log_info("slot %u: %s", o->slot, state ? state : "?");
     json_decref(a);
     return SK_EXIT_OK;
 }
@@ -187,6 +202,13 @@ static void print_slot(json_t *s)
         snprintf(head, sizeof(head), "%lld", (long long)json_integer_value(h));
     const char *fail = json_string_value(json_object_get(s, "last_failure"));
     const char *detail = json_string_value(json_object_get(s, "detail"));
+    /* A failure is shown while it holds: a node that runs again (running, starting) has healed
+     * it, and its detail, if any, is what is current. --json keeps last_failure. */
+    const char *st = json_string_value(json_object_get(s, "state"));
+    if (st && (!strcmp(st, "running") || !strcmp(st, "starting")))
+        fail = NULL;
+    if (st && !strcmp(st, "running") && detail && !strncmp(detail, "pid ", 4))
+        detail = NULL; /* its head block is in HEAD, fresh; the detail was written when it came up */
     printf("%-8s %-12s %-8s %-8s %-8s %-10s %8lld %8lld  %s\n", name, json_string_value(json_object_get(s, "state")),
            fmt_dur(json_object_get(s, "since_s"), since, sizeof(since)), pid,
            fmt_dur(json_object_get(s, "uptime_s"), up, sizeof(up)), head,
@@ -220,8 +242,9 @@ int cmd_status(struct options *o)
            json_string_value(json_object_get(dm, "repository")),
            (long long)json_integer_value(json_object_get(dm, "restores_running")),
            (long long)json_integer_value(json_object_get(dm, "restores_queued")));
+    printf("DETAIL: why a slot does not run (its current failure), or what it is doing; '-' when running well\n");
     printf("%-8s %-12s %-8s %-8s %-8s %-10s %8s %8s  %s\n", "SLOT", "STATE", "FOR", "PID", "UPTIME", "HEAD", "RESTARTS",
-           "RESTORES", "LAST FAILURE / DETAIL");
+           "RESTORES", "DETAIL");
     json_t *ar = json_object_get(a, "archive");
     if (json_is_object(ar))
         print_slot(ar);
@@ -235,7 +258,7 @@ int cmd_status(struct options *o)
         if (!json_array_size(cy))
             printf("  none yet\n");
         else
-            printf("  %-20s %9s %9s %10s %10s  %s\n", "START", "DOWNTIME", "DURATION", "READ", "NEW", "RESULT");
+            printf("  %-20s %9s %9s %10s %10s  %s\n", "START", "DOWNTIME", "STOP+SNAP", "READ", "NEW", "RESULT");
         json_array_foreach(cy, i, s)
         {
             char when[32], r[32], nw[32];

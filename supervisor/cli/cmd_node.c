@@ -160,9 +160,18 @@ int cmd_check(struct options *o)
             printf("\n");
         }
         if (b->present) {
-            printf("  blocks:  blocks.log %s, version %u%s, blocks %u..%u (%llu in the index)",
-                   sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version, b->pruned ? " (pruned)" : "", b->first_block,
-                   b->last_block, (unsigned long long)b->blocks);
+            printf("  blocks:  blocks.log %s, version %u%s, ", sk_fmt_bytes(b->log_size, a, sizeof(a)), b->version,
+                   b->pruned ? " (pruned)" : "");
+            if (b->last_block)
+                printf("blocks %u..%u (%llu in the index)", b->first_block, b->last_block,
+                       (unsigned long long)b->blocks);
+            else if (b->blocks)
+                /* The log's last block could not be read (a cut or damaged tail: the verdict says
+                 * which); the index's range is all that is known. */
+                printf("the index lists blocks %u..%llu; the log's last block could not be read", b->first_block,
+                       (unsigned long long)b->first_block + b->blocks - 1);
+            else
+                printf("no blocks in the index");
             if (b->has_chain_id)
                 printf(", chain id %s", b->chain_id);
             printf("\n");
@@ -205,8 +214,12 @@ int cmd_config_check(struct options *o)
     sk_err_t err;
     sk_err_clear(&err);
     sk_config_t cf;
-    if (sk_config_load(o->config, &cf, &err) < 0) {
-        log_warnx("%s: %s", err.path, err.msg);
+    if (sk_config_load(o->config, &cf, &err) < 0)
+        return cli_config_error(&err);
+    /* A command whose program does not exist would have the daemon retry it forever. */
+    if (sk_config_check_programs(&cf, &err) < 0) {
+        sk_config_free(&cf);
+        cli_config_error(&err);
         return SK_EXIT_USAGE;
     }
     printf("# effective configuration of %s, defaults included\n", o->config);

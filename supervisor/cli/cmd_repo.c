@@ -314,6 +314,33 @@ int cmd_verify(struct options *o)
         ids = latest;
         nids = 1;
     }
+    /* 'latest', as restore and export take it: the newest good snapshot (highest head block). */
+    char latest_id[SK_ID_MAX] = "";
+    const char **named = NULL;
+    for (size_t i = 0; i < nids && !o->all; i++) {
+        if (strcmp(ids[i], "latest"))
+            continue;
+        if (!named) {
+            sk_manifest_t *lm;
+            if (sk_repo_latest_good(repo, &lm, &err) < 0) {
+                sk_repo_ids_free(all, nall);
+                sk_repo_close(repo);
+                return cli_fail(&err);
+            }
+            snprintf(latest_id, sizeof(latest_id), "%s", lm->id);
+            sk_manifest_free(lm);
+            if (!(named = calloc(nids, sizeof(*named)))) {
+                sk_repo_ids_free(all, nall);
+                sk_repo_close(repo);
+                sk_err_set(&err, -ENOMEM, o->repo, NULL);
+                return cli_fail(&err);
+            }
+            memcpy(named, ids, nids * sizeof(*named));
+        }
+        named[i] = latest_id;
+    }
+    if (named)
+        ids = named;
     for (size_t i = 0; i < nids; i++) {
         sk_manifest_t *m;
         sk_err_t lerr;
@@ -323,6 +350,7 @@ int cmd_verify(struct options *o)
             sk_manifest_free(m);
         else if (rc != -EBADMSG) {
             sk_repo_ids_free(all, nall);
+            free(named);
             sk_repo_close(repo);
             return cli_fail(&lerr);
         }
@@ -332,6 +360,7 @@ int cmd_verify(struct options *o)
     sk_verify_report_t rep;
     int rc = sk_verify(repo, ids, o->all ? 0 : nids, o->threads, &prog, &rep, &err);
     sk_repo_ids_free(all, nall);
+    free(named);
     sk_repo_close(repo);
     if (rc < 0) {
         sk_verify_report_free(&rep);

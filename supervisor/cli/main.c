@@ -117,7 +117,7 @@ static const struct command commands[] = {
          B(O_FORCE_CHAIN),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
-     "       slotkeeper restore --slot N -c FILE [options]\n"
+     "       slotkeeper restore --slot N [-c FILE] [options]\n"
      "\n"
      "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
      "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
@@ -131,11 +131,12 @@ static const struct command commands[] = {
     {"verify", cmd_verify,
      COMMON | B(O_REPO) | B(O_JSON) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_CONFIG),
      B(O_REPO), 0, 64,
-     "usage: slotkeeper verify [ID...|--all] --repo REPO [--json]\n"
+     "usage: slotkeeper verify [ID...|latest|--all] --repo REPO [--json]\n"
      "\n"
      "Reads and decompresses every chunk the snapshots reference and checks every hash.\n"
      "A snapshot that fails is marked bad (never restored again) and its damaged chunks and\n"
-     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one.\n"},
+     "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one;\n"
+     "'latest' is the one restore and export take: the newest good one (highest head block).\n"},
     {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
      0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
@@ -158,8 +159,9 @@ static const struct command commands[] = {
      "\n"
      "Adds a snapshot from a tar archive (.tar, .tar.gz, .tar.zst; - reads stdin). An archive\n"
      "made by 'slotkeeper export' is checked file by file and chunk by chunk against the\n"
-     "manifest inside; one without a manifest (a plain blocks/ + state/ tarball) is imported\n"
-     "when 'check' says the data-dir it holds is clean. Hostile archives are refused (exit 3):\n"
+     "manifest inside; one without a manifest (a plain blocks/ + state/ tarball, or one top\n"
+     "folder holding them: tar -C /srv/eos -czf x.tar.gz archive) is imported when 'check'\n"
+     "says the data-dir it holds is clean. Hostile archives are refused (exit 3):\n"
      "absolute paths, '..', hard links, links leaving their folder, devices, fifos, truncated\n"
      "streams, manifests that do not match; nothing is left behind. Prints the new id.\n"},
     {"run", cmd_run,
@@ -201,7 +203,8 @@ static const struct command commands[] = {
      "usage: slotkeeper start --slot N [-c FILE]\n"
      "\n"
      "Asks the daemon to check slot N's data-dir (restoring it if it needs it) and start its\n"
-     "node. Waits until the node runs, or says why it did not start.\n"},
+     "node. Waits until the node's process is started (state starting; `slotkeeper status`\n"
+     "shows when it answers and is running), or says why it did not start.\n"},
     {"reset", cmd_reset, COMMON | B(O_CONFIG) | B(O_SLOT), B(O_SLOT), 0, 0,
      "usage: slotkeeper reset --slot N [-c FILE]\n"
      "\n"
@@ -217,7 +220,8 @@ static const struct command commands[] = {
      "\n"
      "Reads the configuration file, checks every key (type, bounds, required keys, templates),\n"
      "and prints the effective configuration, defaults included, with each key's\n"
-     "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2.\n"
+     "documentation. A bad file gets one line 'FILE: line N: [section] key: reason' and exit 2\n"
+     "(a file that cannot be read: exit 1).\n"
      "etc/slotkeeper.conf documents every key.\n"},
     {"check", cmd_check, COMMON | B(O_JSON) | B(O_DEEP) | B(O_REFERENCE), 0, 1, 1,
      "usage: slotkeeper check DATA_DIR [--json] [--deep] [--reference FILE]\n"
@@ -265,10 +269,8 @@ static int apply_config(const struct command *c, struct options *o)
 {
     sk_err_t err;
     sk_err_clear(&err);
-    if (sk_config_load(o->config, &cli_the_config, &err) < 0) {
-        log_errorx("%s: %s", err.path, err.msg);
-        return SK_EXIT_USAGE;
-    }
+    if (sk_config_load(o->config, &cli_the_config, &err) < 0)
+        return cli_config_error(&err);
     cli_the_config_loaded = true;
     sk_config_t *cf = &cli_the_config;
     if (!o->given[O_REPO] && (c->allowed & B(O_REPO))) {
@@ -483,8 +485,10 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     o->explicit_repo = o->given[O_REPO];
     o->explicit_data_dir = o->given[O_DATA_DIR];
+    /* The daemon's commands, and restore --slot (the slots' data-dirs are in the configuration),
+     * read the default configuration file when -c is not given. */
     if (!o->config && (c->run == cmd_daemon || c->run == cmd_status || c->run == cmd_stop || c->run == cmd_start ||
-                       c->run == cmd_reset))
+                       c->run == cmd_reset || (c->run == cmd_restore && o->given[O_SLOT])))
         o->config = SK_CONFIG_DEFAULT_PATH;
     if (o->config && c->run != cmd_config_check) {
         int rc = apply_config(c, o);
@@ -552,10 +556,27 @@ int main(int argc, char **argv)
         }
     }
     if (!c) {
-        if (!strcmp(argv[1], "repo"))
-            log_errorx("usage: slotkeeper repo init REPO");
-        else
-            log_errorx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
+        /* The first word of a two-word command ("config", "repo"): its usage, on stdout with
+         * --help, on stderr (exit 2) otherwise. */
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            const char *name = commands[i].name, *sp = strchr(name, ' ');
+            if (!sp || strlen(argv[1]) != (size_t)(sp - name) || strncmp(argv[1], name, (size_t)(sp - name)))
+                continue;
+            if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+                fputs(commands[i].usage, stdout);
+                fputs("\noptions:\n", stdout);
+                sk_option_print_help(commands[i].allowed, stdout);
+                return SK_EXIT_OK;
+            }
+            const char *u = commands[i].usage;
+            if (argc >= 3)
+                log_errorx("unknown command '%s %s'; %.*s (see 'slotkeeper %s --help')", argv[1], argv[2],
+                           (int)strcspn(u, "\n"), u, argv[1]);
+            else
+                log_errorx("%.*s (see 'slotkeeper %s --help')", (int)strcspn(u, "\n"), u, argv[1]);
+            return SK_EXIT_USAGE;
+        }
+        log_errorx("unknown command '%s' (see 'slotkeeper --help')", argv[1]);
         return SK_EXIT_USAGE;
     }
     log_set_command(c->name);

@@ -799,8 +799,11 @@ int sk_daemon_main(const char *config_path)
     sk_err_t err;
     sk_err_clear(&err);
     if (sk_config_load(config_path, &d->cfg, &err) < 0) {
+        /* As the command line prints it (cli_config_error): "FILE: line N: reason", exit 1 for a
+         * file that cannot be read, 2 for a wrong one. */
+        log_init("slotkeeper", NULL, SK_LOG_INFO);
         log_warnx("%s: %s", err.path, err.msg);
-        return 2;
+        return err.code == -EINVAL || err.code == -EFBIG ? SK_EXIT_USAGE : SK_EXIT_FAIL;
     }
     log_init("slotkeeper", "daemon", (int)d->cfg.log_level);
     if (!d->cfg.archive_data_dir[0] && d->cfg.slots == 0) {

@@ -282,7 +282,8 @@ imp dirty.tar 7 "dirty" "$C/dirty.tar"
 imp no-state.tar 7 "missing" "$C/no-state.tar"
 
 # manifests that lie (an export unpacked, changed, packed again with the manifest first)
-fresh() { rm -rf "$W/lie" && mkdir -p "$W/lie" && tar --zstd -xf "$C/export.tar.zst" -C "$W/lie"; }
+# (packed under an older export's name, .slotkeeper-manifest, which import still reads)
+fresh() { rm -rf "$W/lie" && mkdir -p "$W/lie" && tar --zstd -xf "$C/export.tar.zst" -C "$W/lie" && cp "$W/lie/.slotkeeper/manifest" "$W/lie/.slotkeeper-manifest"; }
 repack() { tar -C "$W/lie" --sparse -cf "$C/$1" .slotkeeper-manifest blocks state; }
 fresh && printf 'Z' | dd of="$W/lie/blocks/blocks.log" bs=1 seek=1000 conv=notrunc status=none && repack lie-hash.tar
 imp lie-hash.tar 3 "does not match the manifest" "$C/lie-hash.tar"

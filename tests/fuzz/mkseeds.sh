@@ -137,7 +137,7 @@ gzip -9 -c "$W/snap.tar" >"$W/snap.tar.gz"
 imp 0 "$W/snap.tar.gz" export.tar.gz
 # byte 0 bit 1: the export split into its manifest body (the target adds the header and the
 # checksum line) and the rest of the archive
-tar -xOf "$W/snap.tar" .slotkeeper-manifest >"$W/man"
+tar -xOf "$W/snap.tar" .slotkeeper/manifest >"$W/man"
 head -n -1 "$W/man" >"$W/man.body"
 skip=$((512 + ($(stat -c %s "$W/man") + 511) / 512 * 512))
 tail -c +$((skip + 1)) "$W/snap.tar" >"$W/rest"
@@ -165,7 +165,7 @@ mkdir -p "$W/e3/blocks" && echo x >"$W/e3/blocks/a" && ln "$W/e3/blocks/a" "$W/e
 mkdir -p "$W/e4/blocks" && mkfifo "$W/e4/blocks/fifo" && tar -b1 -C "$W/e4" -cf "$W/h/fifo.tar" blocks
 long=$(printf 'x%.0s' $(seq 5000))
 tar -b1 -C "$W/dd" -cf "$W/h/long.tar" --transform "s|^blocks/blocks.index|blocks/$long|" blocks/blocks.index
-mkdir -p "$W/lie" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie"
+mkdir -p "$W/lie" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie" && cp "$W/lie/.slotkeeper/manifest" "$W/lie/.slotkeeper-manifest"
 tar -b1 -C "$W/lie" --sparse -cf "$W/h/late-manifest.tar" blocks .slotkeeper-manifest state
 truncate -s -1 "$W/lie/blocks/blocks.index"
 tar -b1 -C "$W/lie" --sparse -cf "$W/h/lie-size.tar" .slotkeeper-manifest blocks state

@@ -37,10 +37,26 @@ for n in $(seq 1 16); do
     [ "$rc" = 13 ] || { echo "# truncated by $n: exit $rc: $(head -1 "$W/o")"; bad=$((bad + 1)); }
 done
 check "a block log truncated by 1..16 bytes is corrupt" test "$bad" = 0
+# What check prints for a cut tail is true (issue 16, 7): its own finding first, then nodeos's
+# words; no "blocks 1..0".
+mkfx "$W/t"
+truncate -s -5 "$W/t/blocks/blocks.log"
+verdict 13 corrupt "a block log cut by 5 bytes" "$W/t"
+check "the verdict says first, in slotkeeper's words, that the tail is cut" \
+    grep -Eq "^$W/t: corrupt: blocks.log('s tail)? is cut" "$W/out"
+check "then quotes nodeos" grep -q 'nodeos refuses it with "The last block position' "$W/out"
+check "the blocks line gives the index's range and says the last block could not be read" \
+    grep -q "the index lists blocks 1..3; the log's last block could not be read" "$W/out"
+check "no empty range such as 1..0" bash -c "! grep -q 'blocks 1\.\.0' '$W/out'"
+mkfx "$W/t"
+truncate -s 790 "$W/t/blocks/blocks.log" # the last block starts at byte 777
+verdict 13 corrupt "a block log cut just after its last block starts" "$W/t"
+check "says it ends before the end of the index's last block" grep -q "blocks.log is cut: it ends at byte" "$W/out"
 mkfx "$W/t"
 truncate -s -8 "$W/t/blocks/blocks.index"
 verdict 13 corrupt "last index entry dropped" "$W/t"
 check "names the mismatch as nodeos does" grep -q "does not match the last block postion" "$W/out"
+check "and says first that the index ends early" grep -q "blocks.index ends early" "$W/out"
 mkfx "$W/t"
 printf '\x00\x00\x00\x00' | dd of="$W/t/blocks/blocks.log" bs=1 seek=$((0x76)) conv=notrunc status=none
 verdict 13 corrupt "totem flipped" "$W/t"

@@ -21,6 +21,10 @@ run 0 "snapshot -c asks the daemon for a cycle" "$SK" snapshot -c "$C"
 ID1=$(cat "$W/out")
 check "it prints the new snapshot id" test -n "$ID1" -a -f "$W/repo/snapshots/$ID1"
 err_has "through the daemon" "and says it went through the daemon"
+# The downtime is the stop and snapshot, then the start: the parts add up (issue 16, 7).
+check "it says the downtime and its parts, which add up" bash -c "
+    l=\$(grep -Eo 'archival node down [0-9.]+s \\(stop and snapshot [0-9.]+s, start [0-9.]+s\\)' '$W/err') &&
+    echo \"\$l\" | tr -c '0-9.\\n' ' ' | awk '{ d = \$1 - \$2 - \$3; exit !(d > -0.15 && d < 0.15) }'"
 check "the archival node runs again after the cycle" wait_for archive running
 check "the cycle is in the status, with its downtime" bash -c "'$SK' status -c '$C' | grep -q '$ID1'"
 run 0 "the new snapshot verifies" "$SK" verify "$ID1" --repo "$W/repo"
@@ -43,6 +47,8 @@ check "no node on slot 2" nodes_are "$W/2" 0
 run 0 "and its data-dir is clean" "$SK" check "$W/2"
 truncate -s -100 "$W/2/blocks/blocks.log"
 run 0 "start --slot 2" "$SK" start --slot 2 -c "$C"
+err_has "slot 2: node started, pid [0-9]+; state starting until it answers|slot 2: running" \
+    "start says the node was started (it does not wait until it answers)"
 check "slot 2 with a truncated blocks.log was restored before it started" test "$(field 2 8)" = 1
 check "the daemon named what was wrong" grep -Eq "slot 2: corrupt: .*block" "$W/daemon.log"
 check "and runs" wait_for 2 running
@@ -53,6 +59,14 @@ rm -rf "$W/2/state"
 run 0 "start --slot 2 again" "$SK" start --slot 2 -c "$C"
 check "slot 2 without its state was restored" test "$(field 2 8)" = 2
 check "and runs" wait_for 2 running
+# Beside a running slot, DETAIL shows no healed failure and no stale head block (issue 16, 7).
+sleep 1.2 # one more health probe
+run 0 "status" "$SK" status -c "$C"
+check "status has a legend for DETAIL" grep -q "^DETAIL: " "$W/out"
+check "a running slot's DETAIL is '-' (its restore is healed; HEAD has the head)" \
+    bash -c "awk '\$1 == 2 && \$2 == \"running\" { print \$NF }' '$W/out' | grep -qx -- -"
+run 0 "status --json" "$SK" status -c "$C" --json
+check "--json still has the last failure" bash -c "grep -q '\"last_failure\": \"[a-z]' '$W/out'"
 
 # A state made by another build (its header's compiler string differs): check cannot tell
 # without a reference, nodeos refuses it at startup and says why in its log; the daemon

@@ -262,4 +262,6 @@ check "cron.d/slotkeeper: calls slotkeeper snapshot -c" \
     grep -Eq '^[^#]*(^|[ /])slotkeeper snapshot( .*)? -c [^ ]+' "$CRON"
 
 # --- etc/slotkeeper.conf ---------------------------------------------------------------------
-run 0 "etc/slotkeeper.conf passes config check" "$SK" config check -c "$ETC/slotkeeper.conf"
+# (config check refuses a missing program: without /usr/local/bin/nodeos, /bin/true stands in)
+sed "$([ -x /usr/local/bin/nodeos ] || echo 's|/usr/local/bin/nodeos|/bin/true|g')" "$ETC/slotkeeper.conf" >"$W/etc-sk.conf"
+run 0 "etc/slotkeeper.conf passes config check" "$SK" config check -c "$W/etc-sk.conf"

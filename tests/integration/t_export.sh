@@ -17,11 +17,19 @@ check "GNU tar extracts it" tar --zstd -xf "$W/snap.tar.zst" -C "$W/x"
 check "what tar extracts is identical (content, mode, owner, mtime, links)" same_tree "$W/src" "$W/x"
 check "tar kept the state file's holes" \
     test "$(blocks_of "$W/x/state/shared_memory.bin")" -le $(($(blocks_of "$W/src/state/shared_memory.bin") + 2048))
-check "the manifest is inside, as .slotkeeper-manifest" cmp -s "$W/x/.slotkeeper-manifest" "$R/snapshots/$ID"
+check "the manifest is inside, in slotkeeper's own folder (.slotkeeper/manifest)" cmp -s "$W/x/.slotkeeper/manifest" "$R/snapshots/$ID"
+check "a plain extraction leaves nothing but blocks/, state/ and .slotkeeper/ in the data-dir" \
+    test "$(ls -A "$W/x" | tr '\n' ' ')" = ".slotkeeper blocks state "
+# Extracted over a data-dir a restore already used, the folder keeps its mode and contents.
+mkdir -p "$W/x2/.slotkeeper/quarantine" && chmod 0700 "$W/x2/.slotkeeper"
+tar --zstd -xf "$W/snap.tar.zst" -C "$W/x2"
+check "an existing .slotkeeper/ keeps its mode and quarantine" \
+    bash -c "[ \"\$(stat -c %a '$W/x2/.slotkeeper')\" = 700 ] && [ -d '$W/x2/.slotkeeper/quarantine' ]"
+check "the extracted data-dir passes check" "$SK" check "$W/x"
 check "no temporary file left next to it" test -z "$(ls "$W" | grep 'snap.tar.zst.tmp')"
 
 run 0 "export latest to stdout" bash -c "'$SK' export latest -o - --repo '$R' | zstd -dcq | tar -tf - >'$W/list'"
-check "the manifest is the first entry" test "$(head -1 "$W/list")" = .slotkeeper-manifest
+check "the manifest is the first entry" test "$(head -1 "$W/list")" = .slotkeeper/manifest
 check "every file is listed" bash -c "grep -qx 'state/shared_memory.bin' '$W/list' && grep -qx 'blocks/blocks.log' '$W/list'"
 
 run 2 "a bad snapshot id" "$SK" export ../x -o "$W/y.tar.zst" --repo "$R"

@@ -40,9 +40,34 @@ tar -C "$W/src" -cf "$W/whole.tar" .
 run 0 "a tarball of a whole data-dir (config.ini and all) imports its folders" "$SK" import "$W/whole.tar" --repo "$R2"
 err_has "config.ini: skipped" "and says it skipped the top-level files"
 check "that snapshot includes blocks and state only" grep -q '^include blocks state$' "$R2/snapshots/$(tail -1 "$W/out")"
+# The usual way to tar a data-dir: one top folder holding blocks/, state/, config.ini (issue 16, 4).
+mkdir -p "$W/eos" && cp -a "$W/src" "$W/eos/archive" && echo "p2p-peer-address = x:9876" >"$W/eos/archive/config.ini"
+mkdir -p "$W/eos/archive/.slotkeeper/quarantine/old"
+tar -C "$W/eos" -czf "$W/top.tar.gz" archive
+run 0 "a tarball of one top folder that is a data-dir (tar -C /srv/eos -czf x.tar.gz archive)" \
+    "$SK" import "$W/top.tar.gz" --repo "$R2"
+err_has "archive/: a whole data-dir in one folder" "and says it took the folder as the data-dir"
+check "that snapshot includes blocks and state only (no .slotkeeper, no archive/)" \
+    grep -q '^include blocks state$' "$R2/snapshots/$(tail -1 "$W/out")"
+rm -rf "$W/top-back"
+"$SK" restore --snapshot "$(tail -1 "$W/out")" --data-dir "$W/top-back" --repo "$R2" >/dev/null 2>&1
+check "and restores the data-dir's blocks and state" \
+    bash -c "diff -r --no-dereference '$W/src/blocks' '$W/top-back/blocks' && cmp '$W/src/state/shared_memory.bin' '$W/top-back/state/shared_memory.bin'"
+mkdir -p "$W/two/a" "$W/two/b" && tar -C "$W/two" -cf "$W/h2.tar" a b
+run 7 "two top folders that are no data-dir are still refused" "$SK" import "$W/h2.tar" --repo "$R2"
 mkdir -p "$W/dotx" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/dotx"
-tar -C "$W/dotx" -cf "$W/dot.tar" ./.slotkeeper-manifest ./blocks ./state
+tar -C "$W/dotx" -cf "$W/dot.tar" ./.slotkeeper/manifest ./blocks ./state
 run 0 "an export re-packed with ./ names still imports against its manifest" "$SK" import "$W/dot.tar" --repo "$R2"
+err_has "checked against its manifest" "and is checked against it"
+tar -C "$W/dotx" -cf "$W/dotdir.tar" .slotkeeper blocks state
+run 0 "an export re-packed with its .slotkeeper/ folder entry first imports against its manifest" \
+    "$SK" import "$W/dotdir.tar" --repo "$R2"
+err_has "checked against its manifest" "and is checked against it"
+# An export made before the manifest moved to .slotkeeper/manifest: the old name still reads.
+mkdir -p "$W/oldx" && cp -a "$W/dotx/blocks" "$W/dotx/state" "$W/oldx/" && cp "$W/dotx/.slotkeeper/manifest" "$W/oldx/.slotkeeper-manifest"
+tar -C "$W/oldx" -cf "$W/old.tar" .slotkeeper-manifest blocks state
+run 0 "an older export (.slotkeeper-manifest at the top) imports against its manifest" "$SK" import "$W/old.tar" --repo "$R2"
+err_has "checked against its manifest" "and is checked against it"
 rm -rf "$W/back2"
 "$SK" restore --data-dir "$W/back2" --repo "$R2" >/dev/null 2>&1
 # (a GNU-format tarball keeps whole-second mtimes only, so compare contents and links here)
@@ -104,21 +129,28 @@ head -c 100000 /dev/urandom >"$W/h/garbage.bin"
 refused "$W/h/garbage.bin" "not an archive at all" "not a tar|truncated or damaged"
 
 # Manifests that lie.
-mkdir -p "$W/lie" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie"
+mkdir -p "$W/lie" && tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie" && cp "$W/lie/.slotkeeper/manifest" "$W/lie/.slotkeeper-manifest"
 printf 'Z' | dd of="$W/lie/blocks/blocks.log" bs=1 seek=1000 conv=notrunc status=none
 tar -C "$W/lie" -cf "$W/h/lie-hash.tar" .slotkeeper-manifest blocks state
 refused "$W/h/lie-hash.tar" "a file whose data does not match the manifest's hashes" "does not match the manifest"
-tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie"
+tar -C "$W/lie" -cf "$W/h/lie-hash2.tar" .slotkeeper/manifest blocks state
+refused "$W/h/lie-hash2.tar" "the same under .slotkeeper/manifest" "does not match the manifest"
+tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie" && cp "$W/lie/.slotkeeper/manifest" "$W/lie/.slotkeeper-manifest"
 truncate -s -1 "$W/lie/blocks/blocks.index"
 tar -C "$W/lie" -cf "$W/h/lie-size.tar" .slotkeeper-manifest blocks state
 refused "$W/h/lie-size.tar" "a file whose size differs from the manifest" "size differs from the manifest"
-tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie"
+tar --zstd -xf "$W/snap.tar.zst" -C "$W/lie" && cp "$W/lie/.slotkeeper/manifest" "$W/lie/.slotkeeper-manifest"
 echo extra >"$W/lie/blocks/extra"
 tar -C "$W/lie" -cf "$W/h/lie-extra.tar" .slotkeeper-manifest blocks state
 refused "$W/h/lie-extra.tar" "a file the manifest does not list" "entries, its manifest lists"
 rm "$W/lie/blocks/extra"
 tar -C "$W/lie" -cf "$W/h/late-manifest.tar" blocks .slotkeeper-manifest state
 refused "$W/h/late-manifest.tar" "a manifest that is not first" "the manifest must come first"
+tar -C "$W/lie" -cf "$W/h/late-meta.tar" blocks .slotkeeper state
+run 0 "a data-dir with .slotkeeper/manifest after blocks/ (an extracted export, tarred again) is a plain tarball" \
+    "$SK" import "$W/h/late-meta.tar" --repo "$R2"
+err_has ".slotkeeper/: skipped" "its .slotkeeper/ is skipped as slotkeeper's own folder"
+snaps_before=$(ls "$R2/snapshots" | wc -l)
 printf 'slotkeeper-manifest 1\nid x\n' >"$W/lie/.slotkeeper-manifest"
 tar -C "$W/lie" -cf "$W/h/bad-manifest.tar" .slotkeeper-manifest blocks state
 refused "$W/h/bad-manifest.tar" "a corrupt manifest" "corrupt manifest inside"

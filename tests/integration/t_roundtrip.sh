@@ -93,3 +93,7 @@ check "verify says every snapshot is good" test "$(grep -c ' good: ' "$W/out")" 
 run 0 "verify (default: newest)" "$SK" verify --repo "$R" --json
 # Newest is the highest head block (ID3, 1,360 blocks), not the latest clock (IDF, 3 blocks).
 check "verify --json names the newest" grep -q "\"id\": \"$ID3\"" "$W/out"
+run 0 "verify latest (as restore and export take it)" "$SK" verify latest --repo "$R" --json
+check "verify latest names the newest good snapshot" grep -q "\"id\": \"$ID3\"" "$W/out"
+run 0 "verify latest and an id" "$SK" verify latest "$IDF" --repo "$R"
+check "verify latest and an id checks both" test "$(grep -c ' good: ' "$W/out")" = 2

@@ -15,6 +15,25 @@ done
 for opt in --snapshot --data-dir --repo --quarantine --keep-quarantine --threads --lock-wait; do
     "$SK" restore --help | grep -q -- "$opt" || not_ok "restore --help documents $opt"
 done
+# The first word of a two-word command prints that command's usage (issue 16, 7).
+run 0 "config --help" "$SK" config --help
+check "config --help shows config check's usage and options" \
+    bash -c "grep -q 'usage: slotkeeper config check -c FILE' '$W/out' && grep -q -- '--config FILE' '$W/out'"
+run 0 "repo --help" "$SK" repo --help
+check "repo --help shows repo init's usage" grep -q "usage: slotkeeper repo init REPO" "$W/out"
+run 2 "config alone" "$SK" config
+err_has "usage: slotkeeper config check -c FILE" "config alone names the usage"
+check "in one line" test "$(wc -l <"$W/err")" = 1
+run 2 "config with an unknown sub-command" "$SK" config frob
+err_has "unknown command 'config frob'" "names the unknown sub-command"
+# Every command's --help lists each option the command accepts (the list comes from the table).
+for c in stop start reset; do
+    run 0 "$c --help" "$SK" $c --help
+    check "$c --help lists --slot, -c (and its default file), --quiet and --help" \
+        bash -c "sed -n '/^options:/,\$p' '$W/out' | grep -q -- '--slot N' &&
+                 grep -q -- '-c, --config FILE.*/etc/slotkeeper/slotkeeper.conf' '$W/out' &&
+                 grep -q -- '--quiet' '$W/out' && grep -q -- '-h, --help' '$W/out'"
+done
 run 0 "--version" "$SK" --version
 run 2 "no command" "$SK"
 run 2 "unknown command" "$SK" frobnicate

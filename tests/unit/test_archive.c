@@ -287,7 +287,7 @@ TEST(archive_import_checks_every_file_against_the_manifest)
     sk_err_clear(&err);
     CHECK_OK(sk_export(a, sr.id, fd, 0, 1, NULL, &er, &err), &err);
     close(fd);
-    const char *all = ".slotkeeper-manifest blocks state";
+    const char *all = ".slotkeeper/manifest blocks state";
 
     unpack("x.tar.zst");
     pack("ok.tar", all);
@@ -295,6 +295,7 @@ TEST(archive_import_checks_every_file_against_the_manifest)
     CHECK_OK(do_import(b, "ok.tar", &ir, &err), &err); /* unpacked and repacked: still the same */
 
     unpack("x.tar.zst");
+    CHECK_EQ(rename("t/.slotkeeper/manifest", "t/.slotkeeper-manifest"), 0); /* an older export's name */
     pack("late.tar", "blocks .slotkeeper-manifest state");
     refused(b, "late.tar", "manifest must come first");
 
@@ -326,7 +327,7 @@ TEST(archive_import_checks_every_file_against_the_manifest)
     unpack("x.tar.zst");
     CHECK_EQ(mkdir("t/other", 0755), 0);
     unit_write_text("t/other/f", "x\n");
-    pack("otherdir.tar", ".slotkeeper-manifest blocks state other");
+    pack("otherdir.tar", ".slotkeeper/manifest blocks state other");
     refused(b, "otherdir.tar", "");
 
     unpack("x.tar.zst");
@@ -335,12 +336,12 @@ TEST(archive_import_checks_every_file_against_the_manifest)
     refused(b, "abslink.tar", "symbolic link target");
 
     unpack("x.tar.zst");
-    unit_write_text("t/.slotkeeper-manifest", "slotkeeper-manifest 1\nnot really\n");
+    unit_write_text("t/.slotkeeper/manifest", "slotkeeper-manifest 1\nnot really\n");
     pack("badman.tar", all);
     refused(b, "badman.tar", "manifest");
 
     unpack("x.tar.zst");
-    pack("empty.tar", ".slotkeeper-manifest");
+    pack("empty.tar", ".slotkeeper/manifest");
     refused(b, "empty.tar", "");
 
     CHECK_EQ(count_snapshots(b), 1);
