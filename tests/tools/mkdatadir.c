@@ -4,6 +4,7 @@
  *
  *   mkdatadir create DIR [--blocks-size SIZE] [--state-size SIZE] [--state-data SIZE] [--seed N]
  *   mkdatadir mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]
+ *   mkdatadir --help          (what every option means, with an example; README's walkthrough uses it)
  *
  * "create" writes blocks/blocks.log (version 3 preamble with the genesis state of the nodeos 1.8 fixture, then
  * synthetic fc-packed signed_blocks, each followed by its own start offset), blocks/blocks.index,
@@ -68,13 +69,45 @@ static void die_errno(const char *path)
     die(path, strerror(errno));
 }
 
+static const char help_text[] =
+    "usage: " PROG " create DIR [--blocks-size SIZE] [--state-size SIZE] [--state-data SIZE] [--seed N]\n"
+    "       " PROG " mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]\n"
+    "       " PROG " --help\n"
+    "\n"
+    "Makes a data-dir that looks like a stopped nodeos (Leap 5) node's on disk, for trying slotkeeper\n"
+    "and for its tests. It is not a chain nodeos can run: the blocks are synthetic.\n"
+    "\n"
+    "create DIR   writes DIR/blocks/blocks.log (version 3, from block 1, the genesis state of the\n"
+    "             nodeos 1.8 fixture), DIR/blocks/blocks.index, DIR/blocks/reversible/fork_db.dat,\n"
+    "             a sparse DIR/state/shared_memory.bin with a clean chainbase header (dirty flag 0,\n"
+    "             at byte 8), DIR/config.ini and DIR/genesis.json. DIR must be missing or empty;\n"
+    "             missing parent folders are created.\n"
+    "  --blocks-size SIZE  about how many bytes of blocks to write to blocks.log (default 16M)\n"
+    "  --state-size SIZE   the size of shared_memory.bin, a multiple of 1M (default 64M)\n"
+    "  --state-data SIZE   how much of it holds data after the 1 KiB header; the rest is a hole\n"
+    "                      (default 8M)\n"
+    "mutate DIR   makes DIR look like the same node after it ran a while: appends blocks to the\n"
+    "             log and index, and rewrites some 4 KiB pages of the state's data, never a hole.\n"
+    "  --append-pct P      grow blocks.log by P percent (default 1)\n"
+    "  --rewrite-pct P     rewrite P percent of the state's data pages, at most 100 (default 1)\n"
+    "--seed N     the generator's seed (default 1 for create, 2 for mutate): the same seed gives\n"
+    "             the same bytes.\n"
+    "\n"
+    "SIZE takes the binary suffixes K, M, G, T (KiB, MiB also read). Prints one line saying what it\n"
+    "wrote. Errors print \"" PROG ": PATH: REASON\" and exit 1; usage errors exit 2.\n"
+    "\n"
+    "Example:\n"
+    "  " PROG " create /tmp/sk/node --blocks-size 64M --state-size 256M --state-data 32M\n"
+    "  " PROG " mutate /tmp/sk/node --append-pct 2 --rewrite-pct 5\n";
+
 static void usage(const char *msg)
 {
     if (msg)
         fprintf(stderr, PROG ": %s\n", msg);
     fprintf(stderr,
             "usage: " PROG " create DIR [--blocks-size SIZE] [--state-size SIZE] [--state-data SIZE] [--seed N]\n"
-            "       " PROG " mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]\n");
+            "       " PROG " mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]\n"
+            "       " PROG " --help\n");
     exit(2);
 }
 
@@ -878,9 +911,36 @@ static void write_text(const char *dir, const char *name, const char *text)
     free(path);
 }
 
-/* DIR may exist, but only as an empty directory. */
+/* Creates the missing parent folders of PATH (as mkdir -p would), not PATH itself. */
+static void make_parents(const char *path)
+{
+    size_t n = strlen(path);
+    char *p = xmalloc(n + 1);
+    memcpy(p, path, n + 1);
+    while (n > 1 && p[n - 1] == '/') /* "a/b/" is a/b */
+        p[--n] = 0;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        struct stat st;
+        if (stat(p, &st) < 0) {
+            if (errno != ENOENT || (mkdir(p, 0755) < 0 && errno != EEXIST))
+                die_errno(p);
+        } else if (!S_ISDIR(st.st_mode)) {
+            die(p, "not a directory");
+        }
+        *s = '/';
+        while (s[1] == '/') /* a//b */
+            s++;
+    }
+    free(p);
+}
+
+/* DIR may exist, but only as an empty directory; its missing parents are created. */
 static void make_top_dir(const char *dir)
 {
+    make_parents(dir);
     if (mkdir(dir, 0755) == 0)
         return;
     if (errno != EEXIST)
@@ -1348,6 +1408,12 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help_text, stdout);
+            return fflush(stdout) == EOF ? 1 : 0;
+        }
+    }
     if (argc < 3)
         usage(NULL);
     const char *cmd = argv[1], *dir = argv[2];
