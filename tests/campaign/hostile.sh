@@ -16,7 +16,7 @@
 #      or hang and shows the snapshot bad, `verify --all` exits 3, `restore` of it exits 3 with
 #      one line and leaves nothing in the slot, `restore latest` restores the newest good one,
 #      byte-identical.
-#   3. configuration files for `config check -c FILE`: one line naming the file, exit 2.
+#   3. configuration files for `config check -c FILE`: one line "slotkeeper: FILE: ...", exit 2.
 #   4. control-socket messages to a running daemon: each gets an error answer (or, half-sent,
 #      none), a peer that is neither root nor the daemon's user is refused, and the daemon still
 #      answers `status` after all of them.
@@ -456,12 +456,13 @@ ln -s /dev/zero "$W/mf" && mf "symlink to /dev/zero"
 
 lap "manifests"
 # --- 3. configuration files ---------------------------------------------------------------------
-cfg() { # NAME REGEX [TIMEOUT]; the file is $W/cfg
-    local rc
+cfg() { # NAME REGEX [TIMEOUT [EXIT]]; the file is $W/cfg; EXIT 2 (a bad file) unless given
+    local rc want=${4:-2}
     timeout "${3:-10}" "$SK" config check -c "$W/cfg" >"$W/out" 2>"$W/err"
     rc=$?
-    row "config $1" "exit 2: /$2/" "exit $rc: $(gist "$W/err")" \
-        "$([ $rc = 2 ] && one_line "$W/err" 'config check' && grep -aEq -- "$2" "$W/err" && echo pass || echo FAIL)"
+    row "config $1" "exit $want: /$2/" "exit $rc: $(gist "$W/err")" \
+        "$([ $rc = "$want" ] && [ "$(wc -l <"$W/err")" = 1 ] && grep -aqF "slotkeeper: $W/cfg: " "$W/err" &&
+            grep -aEq -- "$2" "$W/err" && echo pass || echo FAIL)"
     rm -rf "$W/cfg"
 }
 GOODCFG="[repository]${NL}path = $R${NL}"
@@ -483,7 +484,8 @@ head -c 8192 /dev/urandom | tr -d '\0' | head -c 4096 >"$W/cfg" && cfg "binary w
 { printf '%s' "$GOODCFG" && printf '  keep_last = 3\n'; } >"$W/cfg" && cfg "indented continuation" "indented"
 : >"$W/cfg" && cfg "empty file" "required"
 { printf '%s' "$GOODCFG" && yes '#' | head -c 1100000; } >"$W/cfg" && cfg "over 1 MiB" "larger than 1 MiB"
-ln -s /dev/zero "$W/cfg" && cfg "symlink to /dev/zero" "."
+# not a file that can be read as a configuration: exit 1, like a missing one
+ln -s /dev/zero "$W/cfg" && cfg "symlink to /dev/zero" "." 10 1
 mkdir "$W/cfg" && cfg "a directory" "."
 mkfifo "$W/cfg" && cfg "a fifo (nobody writes)" "." 2
 
