@@ -463,20 +463,6 @@ static void on_srv_closed(void *arg)
         done(done_arg);
 }
 
-static uint64_t idle_ms_from_env(void)
-{
-    const char *e = getenv("SK_CTL_IDLE_MS");
-    if (e && *e) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(e, &end, 10);
-        if (!errno && !*end && v > 0)
-            return v;
-        log_warnx("SK_CTL_IDLE_MS=%s: not a positive number of milliseconds; using %d", e, SK_CTL_IDLE_MS);
-    }
-    return SK_CTL_IDLE_MS;
-}
-
 int sk_ctl_listen(uv_loop_t *loop, const char *path, unsigned mode, sk_ctl_handler fn, void *arg, sk_ctl_server_t **out,
                   sk_err_t *err)
 {
@@ -524,7 +510,7 @@ int sk_ctl_listen(uv_loop_t *loop, const char *path, unsigned mode, sk_ctl_handl
     s->arg = arg;
     s->dev = st.st_dev;
     s->ino = st.st_ino;
-    s->idle_ms = idle_ms_from_env();
+    s->idle_ms = sk_srv_idle_ms_from_env("SK_CTL_IDLE_MS", SK_CTL_IDLE_MS);
     sk_srv_config_t sc = {
         .name = path,
         .conn_size = sizeof(struct conn),

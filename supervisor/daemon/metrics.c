@@ -443,20 +443,6 @@ int sk_metrics_parse_address(const char *address, struct sockaddr_storage *ss, s
     return 0;
 }
 
-static uint64_t idle_ms_from_env(void)
-{
-    const char *e = getenv("SK_METRICS_IDLE_MS");
-    if (e && *e) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(e, &end, 10);
-        if (!errno && !*end && v > 0)
-            return v;
-        log_warnx("SK_METRICS_IDLE_MS=%s: not a positive number of milliseconds; using %d", e, IDLE_MS);
-    }
-    return IDLE_MS;
-}
-
 int sk_metrics_listen(uv_loop_t *loop, const char *address, sk_metrics_render_fn fn, void *arg, sk_metrics_t **out,
                       sk_err_t *err)
 {
@@ -475,7 +461,7 @@ int sk_metrics_listen(uv_loop_t *loop, const char *address, sk_metrics_render_fn
     memcpy(m->address, address, alen + 1);
     m->fn = fn;
     m->arg = arg;
-    m->idle_ms = idle_ms_from_env();
+    m->idle_ms = sk_srv_idle_ms_from_env("SK_METRICS_IDLE_MS", IDLE_MS);
     char name[64 + 16];
     snprintf(name, sizeof(name), "metrics: %.64s", address);
     sk_srv_config_t sc = {

@@ -222,3 +222,17 @@ void sk_srv_close(sk_srv_t *srv, void (*done)(void *arg), void *arg)
     while (srv->conns)
         sk_srv_conn_close(srv->conns);
 }
+
+uint64_t sk_srv_idle_ms_from_env(const char *name, uint64_t def)
+{
+    const char *e = getenv(name);
+    if (e && *e) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(e, &end, 10);
+        if (!errno && !*end && v > 0)
+            return v;
+        log_warnx("%s=%s: not a positive number of milliseconds; using %llu", name, e, (unsigned long long)def);
+    }
+    return def;
+}

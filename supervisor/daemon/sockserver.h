@@ -16,6 +16,7 @@
 #define SLOTKEEPER_SOCKSERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <uv.h>
@@ -63,6 +64,10 @@ int sk_srv_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, const sk_srv
 
 /* The listener (for getsockname), and cfg->arg. */
 const uv_handle_t *sk_srv_listener(const sk_srv_t *srv);
+
+/* A connection's idle limit in milliseconds: the environment variable name (tests shorten it)
+ * when it holds a positive number, else def (a bad value is named in a warning). */
+uint64_t sk_srv_idle_ms_from_env(const char *name, uint64_t def);
 void *sk_srv_arg(const sk_srv_t *srv);
 
 /* Counts c among the admitted connections; false if max_conns are already admitted. */
