@@ -30,7 +30,7 @@ FAKENODE_LIB := snapshot/chainid.c snapshot/error.c
 TOOL_PC_MODULES := yaml-0.1
 DEB_OF_MODULE := libzstd:libzstd-dev libxxhash:libxxhash-dev jansson:libjansson-dev inih:libinih-dev libarchive:libarchive-dev libuv:libuv1-dev libcurl:libcurl4-openssl-dev yaml-0.1:libyaml-dev libcrypto:libssl-dev
 DEB_OF_COMMAND := cc:gcc pkg-config:pkg-config
-TEST_DEB_OF_COMMAND := xxhsum:xxhash zstd:zstd faketime:faketime systemd-analyze:systemd
+TEST_DEB_OF_COMMAND := xxhsum:xxhash zstd:zstd faketime:faketime systemd-analyze:systemd mkfs.xfs:xfsprogs
 # Files (a glob) whose package has no command or module to look for, e.g. libFuzzer's runtime.
 TEST_DEB_OF_FILE :=
 module_debs = $(foreach m,$(1),$(foreach p,$(DEB_OF_MODULE),$(if $(filter $(m):%,$(p)),$(p))))
@@ -60,7 +60,7 @@ SUP_SRC  := $(filter-out $(CLI_SRC),$(SUP_ALL_SRC))
 BIN_SRC  := $(CLI_SRC)
 LIB_SRC  := $(SNAP_SRC) $(SUP_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-TOOLS   := mkdatadir runstat holdlock ctlsend
+TOOLS   := mkdatadir runstat holdlock ctlsend reflinkprobe
 TEST_TOOLS := yamlcheck
 FAKENODE_SRC := $(wildcard tests/fakenode/*.c)
 
@@ -127,6 +127,11 @@ $(BUILD)/fakenode: $(FAKENODE_SRC) $(FAKENODE_LIB) tests/fakenode/fakenode.h inc
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O2 -g -o $@ $<
+
+# reflinkprobe runs the library's own clone probe.
+$(BUILD)/tools/reflinkprobe: tests/tools/reflinkprobe.c snapshot/reflink.c include/slotkeeper/reflink.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -g -Iinclude -o $@ tests/tools/reflinkprobe.c snapshot/reflink.c
 
 $(BUILD)/tools/yamlcheck: tests/tools/yamlcheck.c
 	@mkdir -p $(dir $@)

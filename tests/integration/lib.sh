@@ -148,6 +148,8 @@ finish() {
     local p
     for p in "${BG_PIDS[@]:-}" $(cat "$W/bg.pids" 2>/dev/null); do [ -n "$p" ] && kill "$p" 2>/dev/null; done
     wait 2>/dev/null
+    # Loop file systems (fs_lib.sh) are unmounted and their images removed, pass or fail.
+    declare -F fs_cleanup >/dev/null && fs_cleanup
     if [ "$T_FAILED" = 0 ]; then
         rm -rf "$W"
     else
