@@ -256,8 +256,12 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
     gmtime_r(&t, &tm);
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 
-    sk_mbuf_printf(&b, "slotkeeper-manifest 1\nid %s\ntime %" PRId64 " %s\nchunk-size %" PRIu32 "\ninclude", m->id,
-                   m->time, tbuf, m->chunk_size);
+    /* Version 2 only when it says more than version 1 can: older readers keep reading the rest. */
+    bool v2 = m->has_carry_run;
+    for (size_t i = 0; i < m->nentries && !v2; i++)
+        v2 = m->entries[i].type == 'f' && m->entries[i].has_ident;
+    sk_mbuf_printf(&b, "slotkeeper-manifest %d\nid %s\ntime %" PRId64 " %s\nchunk-size %" PRIu32 "\ninclude",
+                   v2 ? 2 : 1, m->id, m->time, tbuf, m->chunk_size);
     for (size_t i = 0; i < m->ninclude; i++) {
         sk_mbuf_printf(&b, " ");
         buf_escaped(&b, m->include[i]);
@@ -268,6 +272,8 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
         buf_escaped(&b, m->facts[i].value);
         sk_mbuf_printf(&b, "\n");
     }
+    if (m->has_carry_run)
+        sk_mbuf_printf(&b, "carry-run %" PRIu64 "\n", m->carry_run);
     sk_mbuf_printf(&b,
                    "stats files=%" PRIu64 " logical=%" PRIu64 " data=%" PRIu64 " stored=%" PRIu64 " new=%" PRIu64
                    " chunks=%" PRIu64 "\n",
@@ -286,6 +292,8 @@ int sk_manifest_serialize(const sk_manifest_t *m, char **out, size_t *outlen)
             buf_escaped(&b, e->target);
         }
         sk_mbuf_printf(&b, "\n");
+        if (e->type == 'f' && e->has_ident)
+            sk_mbuf_printf(&b, "x %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", e->dev, e->ino, e->carried);
         for (size_t j = 0; j < e->nchunks; j++) {
             char hex[SK_HASH_HEX_LEN + 1];
             sk_hash_hex(&e->chunks[j].hash, hex);
@@ -587,6 +595,28 @@ out:
     return rc;
 }
 
+/* "x <dev> <ino> <carried>": right after its file's f line, once, carried within the file. */
+static int parse_ident(struct parser *ps, sk_manifest_t *m, char **f, int nf, bool *x_ok)
+{
+    if (m->version < 2)
+        return bad(ps, "unknown record 'x'");
+    if (!*x_ok)
+        return bad(ps, "identity record not right after its file");
+    *x_ok = false;
+    if (nf != 4)
+        return bad(ps, "wrong number of fields");
+    sk_mentry_t *e = &m->entries[m->nentries - 1];
+    uint64_t dev, ino, carried;
+    if (parse_u64(f[1], UINT64_MAX, &dev) < 0 || parse_u64(f[2], UINT64_MAX, &ino) < 0 ||
+        parse_u64(f[3], e->size, &carried) < 0)
+        return bad(ps, "bad identity or carried size");
+    e->has_ident = true;
+    e->dev = dev;
+    e->ino = ino;
+    e->carried = carried;
+    return 0;
+}
+
 static int parse_chunk(struct parser *ps, sk_manifest_t *m, char **f, int nf, sk_hset_t *distinct, uint64_t *stored)
 {
     if (m->nentries == 0 || m->entries[m->nentries - 1].type != 'f')
@@ -672,6 +702,11 @@ static int parse_header(struct parser *ps, sk_manifest_t *m, char **f, int nf, u
             return bad(ps, "bad fact (a value of PATH_MAX bytes or more)");
         if (rc < 0)
             return rc;
+    } else if (!strcmp(f[0], "carry-run")) {
+        if (m->version < 2 || nf != 2 || m->has_carry_run || parse_u64(f[1], UINT32_MAX, &v) < 0)
+            return bad(ps, "bad carry-run");
+        m->has_carry_run = true;
+        m->carry_run = v;
     } else if (!strcmp(f[0], "stats")) {
         static const char *keys[ST_COUNT] = {"files=", "logical=", "data=", "stored=", "new=", "chunks="};
         if (nf != 1 + ST_COUNT || (*seen & 16))
@@ -724,9 +759,14 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
     uint64_t stored = 0, files = 0, logical = 0;
     unsigned seen = 0;
     bool ended = false;
+    bool x_ok = false; /* an x record may come next */
     int rc = next_line(&ps);
-    if (rc <= 0 || strcmp(ps.line, "slotkeeper-manifest 1")) {
-        rc = bad(&ps, "not a version 1 slotkeeper manifest");
+    if (rc > 0 && !strcmp(ps.line, "slotkeeper-manifest 1"))
+        m->version = 1;
+    else if (rc > 0 && !strcmp(ps.line, "slotkeeper-manifest 2"))
+        m->version = 2;
+    else {
+        rc = bad(&ps, "not a version 1 or 2 slotkeeper manifest");
         goto fail;
     }
     while ((rc = next_line(&ps)) > 0) {
@@ -748,8 +788,13 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
             ended = true;
             continue;
         }
+        bool was_x_ok = x_ok;
+        x_ok = false;
         if (!strcmp(f[0], "c")) {
             rc = parse_chunk(&ps, m, f, nf, &distinct, &stored);
+        } else if (!strcmp(f[0], "x")) {
+            x_ok = was_x_ok;
+            rc = parse_ident(&ps, m, f, nf, &x_ok);
         } else if (f[0][1] == '\0') {
             if (seen != 31) {
                 rc = bad(&ps, "entry before the header is complete");
@@ -757,6 +802,7 @@ int sk_manifest_parse(const char *buf, size_t len, sk_manifest_t **out, char *wh
             }
             rc = parse_entry(&ps, m, f, nf, &dirs, &paths);
             if (rc == 0 && f[0][0] == 'f') {
+                x_ok = true;
                 files++;
                 logical += m->entries[m->nentries - 1].size;
             }

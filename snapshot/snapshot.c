@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "slotkeeper/buf.h"
+#include "slotkeeper/carry.h"
 #include "slotkeeper/chunk.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
@@ -36,7 +37,10 @@
 #define WALK_MAX_DEPTH 32
 #define SK_SYNC_BATCH  64 /* above this many new chunks, one syncfs instead of one fdatasync each */
 
-enum job_state { JOB_PENDING, JOB_ZERO, JOB_STORED, JOB_NEW, JOB_DUP };
+enum job_state { JOB_PENDING, JOB_ZERO, JOB_STORED, JOB_NEW, JOB_DUP, JOB_CARRIED, JOB_MISMATCH };
+enum job_kind { K_READ, K_CARRY };
+enum job_check { CHK_NONE, CHK_HASH, CHK_ZERO }; /* the boundary chunk must hash as the parent says */
+#define CARRY_EDGE_GUARD (64U * 1024)            /* chunks this close to a hole's edge are read again */
 
 /* A file to read. No descriptor is kept open between phases, so a data-dir of any number of
  * files needs only a few (one per worker, one per folder level of the walk): a file is opened
@@ -46,14 +50,22 @@ struct sfile {
     uint32_t cs;  /* its chunk size */
     uint16_t inc; /* the included folder that holds it */
     struct stat st;
+    bool ident;            /* its identity is known (recorded in the manifest) */
+    uint64_t dev, ino;     /* on its source (the frozen copy's origin) */
+    const sk_mentry_t *pe; /* the parent's record it carries from, or NULL */
+    uint64_t carried;      /* bytes of prefix carried (0: none) */
 };
 
 struct job {
     uint32_t file;
     uint8_t state;
+    uint8_t kind;  /* K_READ, or K_CARRY: taken from the parent unless the chunk is missing */
+    uint8_t check; /* CHK_*: compared with the parent after reading */
+    bool was_read;
     uint32_t csize;
     uint64_t index;
     sk_hash_t hash;
+    sk_hash_t want; /* K_CARRY and CHK_HASH: the parent's hash */
 };
 
 struct snap {
@@ -76,6 +88,11 @@ struct snap {
     sk_hset_t set; /* every distinct non-zero chunk of this snapshot -> compressed size */
     sk_hash_t *new_hashes;
     size_t nnew;
+    sk_origin_t *origin;      /* the frozen copy's origin, or NULL */
+    sk_manifest_t *parent;    /* the snapshot carried from, or NULL */
+    _Atomic uint8_t *demoted; /* per file: a check failed, read it whole */
+    size_t *pass;             /* the jobs of the second pass (files read whole after all), or NULL */
+    _Atomic uint64_t read_bytes;
 };
 
 void sk_snapshot_new_id(char id[SK_ID_MAX], int64_t *time_out)
@@ -114,13 +131,14 @@ static int add_file(struct snap *s, size_t entry, uint32_t cs, uint16_t inc, con
 
 static int add_job(struct snap *s, uint32_t file, uint64_t index);
 
-/* One job per chunk of file fi that intersects a data extent; chunks wholly inside holes are skipped. */
-static int plan_file(struct snap *s, size_t fi, int fd)
+/* One job per chunk of file fi from offset from (a chunk boundary) on that intersects a data
+ * extent; chunks wholly inside holes are skipped. */
+static int plan_file(struct snap *s, size_t fi, int fd, uint64_t from)
 {
     struct sfile *f = &s->files[fi];
     uint64_t size = (uint64_t)f->st.st_size;
     uint64_t last = UINT64_MAX; /* last chunk index added for this file */
-    off_t pos = 0;
+    off_t pos = (off_t)from;
     while ((uint64_t)pos < size) {
         off_t ds = lseek(fd, pos, SEEK_DATA);
         if (ds < 0) {
@@ -232,11 +250,23 @@ static int walk_entry(struct snap *s, int parentfd, const char *name, const char
         e.size = (uint64_t)st.st_size;
         e.chunk_size = sk_repo_chunk_size_for(s->repo, name);
         long idx = sk_manifest_add_entry(s->m, &e);
-        if (idx < 0 || add_file(s, (size_t)idx, e.chunk_size, inc, &fst) < 0 || plan_file(s, s->nfiles - 1, fd) < 0) {
-            close(fd);
-            return sk_err_set(s->err, -ENOMEM, full, NULL);
-        }
         close(fd);
+        if (idx < 0 || add_file(s, (size_t)idx, e.chunk_size, inc, &fst) < 0)
+            return sk_err_set(s->err, -ENOMEM, full, NULL);
+        struct sfile *f = &s->files[s->nfiles - 1];
+        if (s->origin) {
+            /* A frozen copy: the identity of the file it was cloned from, when the list has it. */
+            const sk_origin_file_t *of = sk_origin_find(s->origin, rel);
+            if (of && of->size == (uint64_t)fst.st_size) {
+                f->ident = true;
+                f->dev = of->dev;
+                f->ino = of->ino;
+            }
+        } else if (!s->opts->staged_in_session) {
+            f->ident = true;
+            f->dev = (uint64_t)fst.st_dev;
+            f->ino = (uint64_t)fst.st_ino;
+        }
         return 0;
     }
     if (S_ISLNK(st.st_mode)) {
@@ -318,6 +348,239 @@ static void file_path(struct snap *s, const struct sfile *f, char *out, size_t l
     sk_path_join(out, len, s->opts->data_dir, s->m->entries[f->entry].path);
 }
 
+/* ---- carrying from the parent (see snapshot.h) ----------------------------- */
+
+static void path_key(const char *path, sk_hash_t *k)
+{
+    sk_hash_compute(path, strlen(path), k);
+}
+
+/* A job of file fi: read (counted in the total), or carried with the parent's hash. */
+static int add_job_ex(struct snap *s, size_t fi, uint64_t c, uint8_t kind, uint8_t check, const sk_mchunk_t *pc)
+{
+    if (add_job(s, (uint32_t)fi, c) < 0)
+        return -ENOMEM;
+    struct job *j = &s->jobs[s->njobs - 1];
+    j->kind = kind;
+    j->check = check;
+    if (pc) {
+        j->want = pc->hash;
+        j->csize = pc->csize;
+    }
+    if (kind == K_READ) {
+        struct sfile *f = &s->files[fi];
+        uint64_t off = c * f->cs, size = (uint64_t)f->st.st_size;
+        s->total += size - off < f->cs ? size - off : f->cs;
+    }
+    return 0;
+}
+
+struct hole {
+    uint64_t s, e;
+};
+
+enum chunk_now { NOW_DATA, NOW_HOLE, NOW_EDGE };
+
+/* Plans file fi carrying its prefix from f->pe (see snapshot.h); 1 when it cannot (nothing
+ * planned then), 0 when planned, -ENOMEM. */
+static int plan_carry(struct snap *s, size_t fi, int fd, int kind)
+{
+    struct sfile *f = &s->files[fi];
+    const sk_mentry_t *pe = f->pe;
+    uint64_t cs = f->cs, size = (uint64_t)f->st.st_size;
+    uint64_t nb = (pe->size - 8) / cs, limit = nb * cs; /* carried chunks [0, nb) */
+    if (nb < 2)
+        return 1;
+    /* The holes of [0, limit + guard): nodeos punches the front of a pruned log. */
+    struct hole *holes = NULL;
+    size_t nh = 0, caph = 0;
+    uint64_t scan_end = limit + CARRY_EDGE_GUARD;
+    off_t pos = 0;
+    while ((uint64_t)pos < scan_end && (uint64_t)pos < size) {
+        off_t hs = lseek(fd, pos, SEEK_HOLE);
+        if (hs < 0 || (uint64_t)hs >= size)
+            break; /* no SEEK_HOLE here (all data), or only the end */
+        off_t he = lseek(fd, hs, SEEK_DATA);
+        if (he < 0 || (uint64_t)he > size)
+            he = (off_t)size;
+        if (he <= hs)
+            break;
+        if (sk_grow(&holes, &caph, nh + 1, sizeof(*holes), 8) < 0)
+            return -ENOMEM;
+        holes[nh++] = (struct hole){(uint64_t)hs, (uint64_t)he};
+        pos = he;
+    }
+    size_t first_job = s->njobs;
+    uint64_t total0 = s->total;
+    size_t h = 0, p = 0;
+    int rc = 0;
+    for (uint64_t c = 0; c < nb && rc == 0; c++) {
+        uint64_t a = c * cs, b = a + cs;
+        while (h < nh && holes[h].e + CARRY_EDGE_GUARD <= a)
+            h++;
+        enum chunk_now now = NOW_DATA;
+        for (size_t k = h; k < nh && holes[k].s < b + CARRY_EDGE_GUARD; k++) {
+            if (holes[k].s <= a && holes[k].e >= b) {
+                now = NOW_HOLE;
+                break;
+            }
+            now = NOW_EDGE;
+        }
+        while (p < pe->nchunks && pe->chunks[p].index < c)
+            p++;
+        const sk_mchunk_t *pc = p < pe->nchunks && pe->chunks[p].index == c ? &pe->chunks[p] : NULL;
+        if (c == nb - 1) {
+            /* The boundary: read again and compared with the parent after the read. */
+            if (now == NOW_HOLE)
+                rc = pc ? 1 : 0; /* a hole where the parent had data: not an append */
+            else
+                rc = add_job_ex(s, fi, c, K_READ, pc ? CHK_HASH : CHK_ZERO, pc);
+        } else if (now == NOW_HOLE) {
+            continue; /* punched (or a hole all along): nothing to store */
+        } else if ((c == 0 && (kind & SK_CARRY_PRUNABLE)) || now == NOW_EDGE || !pc) {
+            rc = add_job_ex(s, fi, c, K_READ, CHK_NONE, NULL);
+        } else {
+            rc = add_job_ex(s, fi, c, K_CARRY, CHK_NONE, pc);
+        }
+    }
+    free(holes);
+    if (rc == 0)
+        rc = plan_file(s, fi, fd, limit);
+    if (rc != 0) {
+        s->njobs = first_job;
+        s->total = total0;
+        return rc;
+    }
+    f->carried = limit;
+    return 0;
+}
+
+/* The parent's record of file fi when fi may carry from it, else NULL. */
+static const sk_mentry_t *carry_candidate(struct snap *s, size_t fi, const sk_hset_t *pidx)
+{
+    struct sfile *f = &s->files[fi];
+    const char *rel = s->m->entries[f->entry].path;
+    if (!s->parent || !f->ident || !(sk_carry_kind(rel) & SK_CARRY_APPEND))
+        return NULL;
+    sk_hash_t k;
+    path_key(rel, &k);
+    sk_hset_slot_t *sl = sk_hset_find(pidx, &k);
+    if (!sl)
+        return NULL;
+    const sk_mentry_t *pe = &s->parent->entries[sl->value];
+    if (pe->type != 'f' || strcmp(pe->path, rel) || !pe->has_ident || pe->dev != f->dev || pe->ino != f->ino ||
+        sk_mentry_chunk_size(s->parent, pe) != f->cs || pe->size > (uint64_t)f->st.st_size)
+        return NULL;
+    return pe;
+}
+
+/* Whether file fi and its companion (log <-> index) agree where fi's prefix would end. */
+static bool carry_sound(struct snap *s, size_t fi, int fd, const sk_hset_t *fidx)
+{
+    struct sfile *f = &s->files[fi];
+    const char *rel = s->m->entries[f->entry].path;
+    int kind = sk_carry_kind(rel);
+    char other[PATH_MAX];
+    if (sk_carry_companion(rel, other, sizeof(other)) < 0)
+        return false;
+    sk_hash_t k;
+    path_key(other, &k);
+    sk_hset_slot_t *sl = sk_hset_find(fidx, &k);
+    if (!sl || strcmp(s->m->entries[s->files[sl->value].entry].path, other))
+        return false; /* a log without its index (or the reverse): nothing to check against */
+    struct sfile *g = &s->files[sl->value];
+    int gfd = open_sfile(s, g);
+    if (gfd < 0)
+        return false;
+    uint64_t limit = (f->pe->size - 8) / f->cs * f->cs;
+    bool is_index = kind & SK_CARRY_INDEX;
+    char why[256];
+    bool ok = sk_carry_log_sound(is_index ? gfd : fd, (uint64_t)(is_index ? g : f)->st.st_size, is_index ? fd : gfd,
+                                 (uint64_t)(is_index ? f : g)->st.st_size, kind & SK_CARRY_BLOCKLOG,
+                                 is_index ? 0 : limit, is_index ? limit : 0, why, sizeof(why));
+    close(gfd);
+    return ok;
+}
+
+/* The parent: the newest good snapshot of this chain and host, when it records identities
+ * and no full re-read is due. */
+static void load_parent(struct snap *s)
+{
+    const sk_snapshot_opts_t *o = s->opts;
+    if (o->staged_in_session || o->full_reread)
+        return;
+    sk_fact_t where[2];
+    size_t nw = 0;
+    for (size_t i = 0; i < o->nfacts; i++)
+        if (!strcmp(o->facts[i].key, "source.chain-id") || !strcmp(o->facts[i].key, "source.host"))
+            where[nw++] = o->facts[i];
+    sk_err_t lerr;
+    sk_err_clear(&lerr);
+    sk_manifest_t *pm = NULL;
+    if (sk_repo_latest_good_where(s->repo, where, nw, "to carry from", &pm, &lerr) < 0)
+        return;
+    bool ids = false;
+    for (size_t i = 0; i < pm->nentries && !ids; i++)
+        ids = pm->entries[i].type == 'f' && pm->entries[i].has_ident;
+    uint64_t run = pm->has_carry_run ? pm->carry_run : 0;
+    if (!ids || (o->full_reread_every && run + 1 >= o->full_reread_every)) {
+        sk_manifest_free(pm);
+        return;
+    }
+    s->parent = pm;
+}
+
+/* Plans every file: carried where it may be (see snapshot.h), else read whole. */
+static int plan_all(struct snap *s)
+{
+    sk_hset_t pidx, fidx;
+    sk_hset_init(&pidx);
+    sk_hset_init(&fidx);
+    int rc = 0;
+    for (size_t i = 0; s->parent && i < s->parent->nentries && rc == 0; i++) {
+        sk_hash_t k;
+        path_key(s->parent->entries[i].path, &k);
+        rc = sk_hset_add(&pidx, &k, (uint32_t)i) < 0 ? -ENOMEM : 0;
+    }
+    for (size_t i = 0; s->parent && i < s->nfiles && rc == 0; i++) {
+        sk_hash_t k;
+        path_key(s->m->entries[s->files[i].entry].path, &k);
+        rc = sk_hset_add(&fidx, &k, (uint32_t)i) < 0 ? -ENOMEM : 0;
+    }
+    if (rc < 0) {
+        rc = sk_err_set(s->err, rc, s->opts->data_dir, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < s->nfiles && rc == 0; i++) {
+        struct sfile *f = &s->files[i];
+        char p[PATH_MAX];
+        int fd = open_sfile(s, f);
+        if (fd < 0) {
+            file_path(s, f, p, sizeof(p));
+            rc = fd == -ESTALE ? sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first")
+                               : sk_err_set(s->err, fd, p, "%s", sk_beneath_strerror(fd));
+            break;
+        }
+        f->pe = carry_candidate(s, i, &pidx);
+        int c = 1;
+        if (f->pe && carry_sound(s, i, fd, &fidx))
+            c = plan_carry(s, i, fd, sk_carry_kind(s->m->entries[f->entry].path));
+        if (c == 1) {
+            f->pe = NULL;
+            c = plan_file(s, i, fd, 0);
+        }
+        close(fd);
+        if (c < 0) {
+            file_path(s, f, p, sizeof(p));
+            rc = sk_err_set(s->err, -ENOMEM, p, NULL);
+        }
+    }
+out:
+    sk_hset_free(&pidx);
+    sk_hset_free(&fidx);
+    return rc;
+}
+
 /* One worker's buffer, codec and open file (the jobs of one file come in a row). */
 struct sworker {
     int fd;
@@ -357,9 +620,24 @@ static int work_item(void *arg, void *state, size_t i)
 {
     struct snap *s = arg;
     struct sworker *w = state;
-    struct job *j = &s->jobs[i];
+    struct job *j = &s->jobs[s->pass ? s->pass[i] : i];
     struct sfile *f = &s->files[j->file];
     char p[PATH_MAX];
+    if (j->kind == K_CARRY) {
+        /* Taken from the parent while the repository still holds it; read only if it does not. */
+        uint32_t csize = 0;
+        int st = sk_repo_chunk_stat(s->repo, &j->want, &csize);
+        if (st < 0) {
+            sk_repo_chunk_relpath(&j->want, p, sizeof(p));
+            return sk_err_set(s->err, st, p, NULL);
+        }
+        if (st == 1) {
+            j->hash = j->want;
+            j->csize = csize;
+            j->state = JOB_CARRIED;
+            return 0;
+        }
+    }
     if (w->fd_file != j->file) {
         if (w->fd >= 0)
             close(w->fd);
@@ -384,11 +662,20 @@ static int work_item(void *arg, void *state, size_t i)
         return sk_err_set(s->err, -ESTALE, p, "changed while being read; stop the node first");
     }
     sk_progress_add(s->progress, len);
-    if (sk_is_zero(buf, len)) {
+    j->was_read = true;
+    atomic_fetch_add(&s->read_bytes, len);
+    bool zero = sk_is_zero(buf, len);
+    if (!zero)
+        sk_hash_compute(buf, len, &j->hash);
+    if (j->kind == K_CARRY && (zero || !sk_hash_eq(&j->hash, &j->want))) {
+        j->state = JOB_MISMATCH; /* not what the parent holds: the file is read whole */
+        atomic_store(&s->demoted[j->file], 1);
+        return 0;
+    }
+    if (zero) {
         j->state = JOB_ZERO;
         return 0;
     }
-    sk_hash_compute(buf, len, &j->hash);
     pthread_mutex_lock(&s->set_lock);
     int added = sk_hset_add(&s->set, &j->hash, 0);
     pthread_mutex_unlock(&s->set_lock);
@@ -428,6 +715,59 @@ static int work_item(void *arg, void *state, size_t i)
     return 0;
 }
 
+/* After the first pass: the boundary chunks compared with the parent; every file whose check
+ * failed (there, or a carried chunk that had to be read) is read whole in a second pass. */
+static int second_pass(struct snap *s, int threads)
+{
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        if (j->check == CHK_HASH && (j->state == JOB_ZERO || !sk_hash_eq(&j->hash, &j->want)))
+            s->demoted[j->file] = 1;
+        else if (j->check == CHK_ZERO && j->state != JOB_ZERO)
+            s->demoted[j->file] = 1;
+    }
+    size_t n = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        if (!s->demoted[j->file])
+            continue;
+        s->files[j->file].pe = NULL; /* nothing carried after all */
+        if (j->was_read && j->state != JOB_MISMATCH)
+            continue; /* read from the file as it is: stays */
+        j->kind = K_READ;
+        j->state = JOB_PENDING;
+        j->check = CHK_NONE;
+        j->was_read = false;
+        n++;
+        struct sfile *f = &s->files[j->file];
+        uint64_t off = j->index * f->cs, size = (uint64_t)f->st.st_size;
+        bytes += size - off < f->cs ? size - off : f->cs;
+    }
+    if (n == 0)
+        return 0;
+    s->pass = malloc(n * sizeof(*s->pass));
+    if (!s->pass)
+        return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
+    n = 0;
+    for (size_t i = 0; i < s->njobs; i++)
+        if (s->jobs[i].state == JOB_PENDING)
+            s->pass[n++] = i;
+    sk_progress_start(s->progress, "snapshot (re-read)", bytes);
+    sk_pool_each_t each = {.n = n,
+                           .arg = s,
+                           .init = work_init,
+                           .item = work_item,
+                           .fini = work_fini,
+                           .err = s->err,
+                           .path = s->opts->data_dir};
+    sk_pool_each(threads, &each, sk_progress_tick, s->progress);
+    sk_progress_end(s->progress);
+    free(s->pass);
+    s->pass = NULL;
+    return s->err->code;
+}
+
 static int sync_item(void *arg, void *state, size_t i)
 {
     struct snap *s = arg;
@@ -461,32 +801,59 @@ static int build_manifest(struct snap *s, sk_snapshot_result_t *res)
 {
     sk_manifest_t *m = s->m;
     uint64_t new_chunks = 0;
+    sk_hset_t fin; /* every distinct chunk referenced, carried ones included */
+    sk_hset_init(&fin);
     for (size_t i = 0; i < s->njobs; i++) {
         struct job *j = &s->jobs[i];
         if (j->state == JOB_ZERO)
             continue;
-        if (j->state == JOB_PENDING)
+        if (j->state == JOB_PENDING || j->state == JOB_MISMATCH) {
+            sk_hset_free(&fin);
             return sk_err_set(s->err, -EIO, s->opts->data_dir, "internal error: unfinished chunk");
+        }
         if (j->state == JOB_DUP)
             j->csize = sk_hset_find(&s->set, &j->hash)->value;
         if (j->state == JOB_NEW)
             new_chunks++;
         struct sfile *f = &s->files[j->file];
         sk_mentry_t *e = &m->entries[f->entry];
-        if (sk_mentry_add_chunk(e, j->index, &j->hash, j->csize) < 0)
+        int added = sk_hset_add(&fin, &j->hash, j->csize);
+        if (added < 0 || sk_mentry_add_chunk(e, j->index, &j->hash, j->csize) < 0) {
+            sk_hset_free(&fin);
             return sk_err_set(s->err, -ENOMEM, s->opts->data_dir, NULL);
-        m->data_bytes += sk_mentry_chunk_len(m, e, j->index);
+        }
+        if (added == 1)
+            m->stored_bytes += j->csize;
+        uint32_t len = sk_mentry_chunk_len(m, e, j->index);
+        m->data_bytes += len;
+        if (j->state == JOB_CARRIED)
+            res->carried_bytes += len;
     }
+    m->chunks = fin.n;
+    sk_hset_free(&fin);
+    bool carried = false;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        struct sfile *f = &s->files[i];
+        sk_mentry_t *e = &m->entries[f->entry];
+        e->has_ident = f->ident;
+        e->dev = f->dev;
+        e->ino = f->ino;
+        e->carried = f->pe ? f->carried : 0;
+        carried |= e->carried > 0;
+    }
+    if (!s->opts->staged_in_session) {
+        m->has_carry_run = true;
+        m->carry_run = carried && s->parent ? (s->parent->has_carry_run ? s->parent->carry_run : 0) + 1 : 0;
+    }
+    if (carried && s->parent)
+        snprintf(res->parent, sizeof(res->parent), "%s", s->parent->id);
+    res->read_bytes = atomic_load(&s->read_bytes);
     for (size_t i = 0; i < m->nentries; i++) {
         if (m->entries[i].type == 'f') {
             m->files++;
             m->logical_bytes += m->entries[i].size;
         }
     }
-    for (size_t i = 0; i < s->set.cap; i++)
-        if (s->set.slots[i].used)
-            m->stored_bytes += s->set.slots[i].value;
-    m->chunks = s->set.n;
     m->new_bytes = atomic_load(&s->new_bytes);
     res->files = m->files;
     res->logical_bytes = m->logical_bytes;
@@ -640,12 +1007,27 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
             goto out;
         }
     }
+    /* A frozen copy names the files it was cloned from (carry.h). */
+    if (!opts->staged_in_session) {
+        rc = sk_origin_load(s.datafd, opts->data_dir, &s.origin, err);
+        if (rc < 0)
+            goto out;
+    }
     for (size_t i = 0; i < opts->ninclude; i++) {
         /* A top-level symlink (e.g. blocks on another disk) is followed. */
         rc = walk_entry(&s, s.datafd, opts->include[i], opts->include[i], 0, true, (uint16_t)i);
         if (rc < 0)
             goto out;
     }
+    s.demoted = calloc(s.nfiles ? s.nfiles : 1, sizeof(*s.demoted));
+    if (!s.demoted) {
+        rc = sk_err_set(err, -ENOMEM, opts->data_dir, NULL);
+        goto out;
+    }
+    load_parent(&s);
+    rc = plan_all(&s);
+    if (rc < 0)
+        goto out;
     rc = sk_repo_session_begin(repo, err);
     if (rc < 0)
         goto out;
@@ -663,7 +1045,9 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
         rc = err->code;
         goto out;
     }
-    rc = check_unchanged(&s);
+    rc = second_pass(&s, threads);
+    if (rc == 0)
+        rc = check_unchanged(&s);
     if (rc == 0)
         rc = build_manifest(&s, res);
     if (rc == 0)
@@ -683,6 +1067,10 @@ out:
     free(s.files);
     free(s.jobs);
     free(s.new_hashes);
+    free((void *)s.demoted);
+    free(s.pass);
+    sk_origin_free(s.origin);
+    sk_manifest_free(s.parent);
     sk_hset_free(&s.set);
     sk_manifest_free(s.m);
     pthread_mutex_destroy(&s.set_lock);

@@ -2,21 +2,29 @@
  * manifest: the text that is a snapshot. One manifest per snapshot, in
  * REPO/snapshots/<id>; a snapshot exists only once its manifest does.
  *
- * Format (version 1), one record per line, fields separated by one space,
+ * Format (version 2; version 1 is the same without the carry-run and x records, and is what
+ * is written when a manifest has neither), one record per line, fields separated by one space,
  * paths and fact values percent-escaped (bytes <= 0x20, >= 0x7f and '%'):
  *
- *   slotkeeper-manifest 1
+ *   slotkeeper-manifest 2
  *   id 20261126T195243Z-123456-3fa9
  *   time 1795723963 2026-11-26T19:52:43Z
  *   chunk-size 1048576
  *   include blocks state
  *   fact <key> <value>                  zero or more facts about the source node
+ *   carry-run <n>                       optional: this snapshot is the n-th in a row that took
+ *                                       regions of files from its parent without reading them
+ *                                       (0: it read everything); see snapshot.h
  *   stats files=N logical=N data=N stored=N new=N chunks=N
  *   d <mode> <uid> <gid> <mtime> <path>                  a directory
  *   f <mode> <uid> <gid> <mtime> <size> [<chunk size>] <path>
  *                                                        a regular file, then its chunks; the
  *                                                        chunk size is given when it is not the
  *                                                        manifest's chunk-size
+ *   x <st_dev> <st_ino> <carried bytes>                  optional, right after an f line: the
+ *                                                        file's identity on its source, and the
+ *                                                        prefix [0, carried) whose chunks were
+ *                                                        taken from the parent snapshot
  *   c <index> <xxh3-128 hex> <compressed size>           chunk at offset index*chunk-size
  *   l <mode> <uid> <gid> <mtime> <path> <target>         a symbolic link
  *   end
@@ -56,6 +64,9 @@ typedef struct sk_mentry {
     uint32_t mtime_nsec;
     uint64_t size;       /* 'f' only */
     uint32_t chunk_size; /* 'f' only: this file's chunk size (0 when building: the manifest's) */
+    bool has_ident;      /* 'f' only: an x record (dev, ino, carried) */
+    uint64_t dev, ino;   /* the file's identity on its source (the frozen copy's origin) */
+    uint64_t carried;    /* bytes of its prefix taken from the parent without reading them */
     sk_mchunk_t *chunks;
     size_t nchunks, capchunks;
 } sk_mentry_t;
@@ -66,6 +77,7 @@ typedef struct sk_fact {
 } sk_fact_t;
 
 typedef struct sk_manifest {
+    uint32_t version; /* as parsed (1 or 2); the serializer picks its own */
     char id[SK_ID_MAX];
     int64_t time;
     uint32_t chunk_size;
@@ -73,6 +85,8 @@ typedef struct sk_manifest {
     size_t ninclude;
     sk_fact_t *facts;
     size_t nfacts;
+    bool has_carry_run;
+    uint64_t carry_run; /* snapshots in a row, this one included, that carried regions (0: none) */
     sk_mentry_t *entries;
     size_t nentries, capentries;
     /* stats */

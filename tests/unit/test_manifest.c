@@ -165,6 +165,8 @@ static void compare_manifests(const sk_manifest_t *a, const sk_manifest_t *b)
     CHECK_EQ(a->stored_bytes, b->stored_bytes);
     CHECK_EQ(a->new_bytes, b->new_bytes);
     CHECK_EQ(a->chunks, b->chunks);
+    CHECK_EQ(a->has_carry_run, b->has_carry_run);
+    CHECK_EQ(a->carry_run, b->carry_run);
     CHECK_EQ(a->nentries, b->nentries);
     for (size_t i = 0; i < a->nentries; i++) {
         const sk_mentry_t *x = &a->entries[i], *y = &b->entries[i];
@@ -180,6 +182,10 @@ static void compare_manifests(const sk_manifest_t *a, const sk_manifest_t *b)
         CHECK_EQ(x->mtime_sec, y->mtime_sec);
         CHECK_EQ(x->mtime_nsec, y->mtime_nsec);
         CHECK_EQ(x->type == 'f' ? x->size : 0, y->size);
+        CHECK_EQ(x->has_ident, y->has_ident);
+        CHECK_EQ(x->dev, y->dev);
+        CHECK_EQ(x->ino, y->ino);
+        CHECK_EQ(x->carried, y->carried);
         CHECK_EQ(x->nchunks, y->nchunks);
         for (size_t c = 0; c < x->nchunks; c++) {
             CHECK_EQ(x->chunks[c].index, y->chunks[c].index);
@@ -237,6 +243,57 @@ TEST(manifest_round_trip)
     free(buf2);
     sk_manifest_free(m);
     sk_manifest_free(p);
+}
+
+/* Version 2: identities, carried prefixes and the carry run survive a round trip; a manifest
+ * with none of them is still written as version 1. */
+TEST(manifest_round_trip_v2)
+{
+    sk_manifest_t *m = sample_manifest();
+    m->has_carry_run = true;
+    m->carry_run = 7;
+    for (size_t i = 0; i < m->nentries; i++) {
+        sk_mentry_t *e = &m->entries[i];
+        if (e->type != 'f' || !strcmp(e->path, "blocks/reversible/empty"))
+            continue;
+        e->has_ident = true;
+        e->dev = UINT64_MAX;
+        e->ino = 1000 + i;
+        e->carried = e->size / 2;
+    }
+    char *buf;
+    size_t len;
+    CHECK_EQ(sk_manifest_serialize(m, &buf, &len), 0);
+    CHECK(!strncmp(buf, "slotkeeper-manifest 2\n", 22));
+    CHECK(strstr(buf, "\ncarry-run 7\nstats ") != NULL);
+    CHECK(strstr(buf, " blocks/blocks.log\nx 18446744073709551615 1002 98354\nc 0 ") != NULL);
+    char why[256] = "";
+    sk_manifest_t *p = NULL;
+    int rc = sk_manifest_parse(buf, len, &p, why, sizeof(why));
+    if (rc != 0)
+        unit_fail(__FILE__, __LINE__, "the serializer's output does not parse: %s", why);
+    CHECK_EQ(p->version, 2);
+    compare_manifests(m, p);
+    char *buf2;
+    size_t len2;
+    CHECK_EQ(sk_manifest_serialize(p, &buf2, &len2), 0);
+    CHECK(len2 == len && !memcmp(buf, buf2, len));
+    free(buf);
+    free(buf2);
+    sk_manifest_free(p);
+    /* Only an identity: version 2 too; nothing: version 1. */
+    m->has_carry_run = false;
+    CHECK_EQ(sk_manifest_serialize(m, &buf, &len), 0);
+    CHECK(!strncmp(buf, "slotkeeper-manifest 2\n", 22));
+    CHECK(strstr(buf, "carry-run") == NULL);
+    free(buf);
+    for (size_t i = 0; i < m->nentries; i++)
+        m->entries[i].has_ident = false;
+    CHECK_EQ(sk_manifest_serialize(m, &buf, &len), 0);
+    CHECK(!strncmp(buf, "slotkeeper-manifest 1\n", 22));
+    CHECK(strstr(buf, "\nx ") == NULL);
+    free(buf);
+    sk_manifest_free(m);
 }
 
 TEST(manifest_empty_snapshot_round_trip)
@@ -356,6 +413,7 @@ TEST(manifest_every_truncation_is_caught)
 #define L_CS    "chunk-size 65536\n"
 #define L_INC   "include blocks\n"
 #define HEAD    L_MAGIC L_ID L_TIME L_CS L_INC
+#define L2_HEAD "slotkeeper-manifest 2\n" L_ID L_TIME L_CS L_INC
 #define STATS0  "stats files=0 logical=0 data=0 stored=0 new=0 chunks=0\n"
 #define STATS1  "stats files=1 logical=100 data=100 stored=50 new=50 chunks=1\n"
 #define D_BLK   "d 0755 0 0 1700000000.000000000 blocks\n"
@@ -386,6 +444,8 @@ TEST(manifest_crafted_valid)
              "f 0644 0 0 1.000000000 131072 blocks/a\nc 0 " HASH " 50\nc 1 " HASH " 50\nend\n",
         /* The largest chunk size. */
         L_MAGIC L_ID L_TIME "chunk-size 67108864\n" L_INC STATS0 D_BLK "end\n",
+        /* Version 2: carry-run, and a file's identity with its carried prefix. */
+        L2_HEAD "carry-run 3\n" STATS1 D_BLK F_A100 "x 2049 123456 64\n" C0 "end\n",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         char why[256] = "";
@@ -402,6 +462,15 @@ TEST(manifest_crafted_valid)
             CHECK_EQ(m->entries[1].chunks[0].csize, 50);
             CHECK_EQ(m->data_bytes, 100);
             CHECK_EQ(m->new_bytes, 50);
+        }
+        if (i == 5) {
+            CHECK_EQ(m->version, 2);
+            CHECK(m->has_carry_run);
+            CHECK_EQ(m->carry_run, 3);
+            CHECK(m->entries[1].has_ident);
+            CHECK_EQ(m->entries[1].dev, 2049);
+            CHECK_EQ(m->entries[1].ino, 123456);
+            CHECK_EQ(m->entries[1].carried, 64);
         }
         if (i == 2) {
             CHECK_STR(sk_manifest_fact(m, "chain-id"), "abc def");
@@ -600,7 +669,17 @@ TEST(manifest_crafted_bad_records)
         {"fact key twice", HEAD "fact k v\nfact k w\n" STATS0 D_BLK "end\n", 7},
         {"fact without value", HEAD "fact k\n" STATS0 D_BLK "end\n", 6},
         {"fact bad escape", HEAD "fact k %4\n" STATS0 D_BLK "end\n", 6},
-        {"wrong version", "slotkeeper-manifest 2\n" L_ID L_TIME L_CS L_INC STATS0 D_BLK "end\n", 1},
+        {"x in version 1", HEAD STATS1 D_BLK F_A100 "x 1 2 0\n" C0 "end\n", 9},
+        {"carry-run in version 1", HEAD "carry-run 1\n" STATS0 D_BLK "end\n", 6},
+        {"carry-run twice", L2_HEAD "carry-run 1\ncarry-run 1\n" STATS0 D_BLK "end\n", 7},
+        {"carry-run negative", L2_HEAD "carry-run -1\n" STATS0 D_BLK "end\n", 6},
+        {"x after a chunk", L2_HEAD STATS1 D_BLK F_A100 C0 "x 1 2 0\nend\n", 10},
+        {"x twice", L2_HEAD STATS1 D_BLK F_A100 "x 1 2 0\nx 1 2 0\n" C0 "end\n", 10},
+        {"x after a folder", L2_HEAD STATS0 D_BLK "x 1 2 0\nend\n", 8},
+        {"x carried past the size", L2_HEAD STATS1 D_BLK F_A100 "x 1 2 101\n" C0 "end\n", 9},
+        {"x missing a field", L2_HEAD STATS1 D_BLK F_A100 "x 1 2\n" C0 "end\n", 9},
+        {"x with a leading zero", L2_HEAD STATS1 D_BLK F_A100 "x 01 2 0\n" C0 "end\n", 9},
+        {"wrong version", "slotkeeper-manifest 3\n" L_ID L_TIME L_CS L_INC STATS0 D_BLK "end\n", 1},
         {"no magic", L_ID L_TIME L_CS L_INC STATS0 D_BLK "end\n", 1},
         {"empty body", "", 0},
         {"only magic", L_MAGIC, 0},
