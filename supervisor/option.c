@@ -64,6 +64,9 @@ const sk_option_t sk_options[] = {
     {"archive", "stop_timeout", NULL, O_NONE, 0, T_DURATION, OFF(stop_timeout_ms), 1000, DAY, "300s", NULL, NULL,
      "how long the archival node may take to stop after SIGTERM; past it, it is killed and that "
      "cycle publishes nothing"},
+    {"archive", "full_reread_every", NULL, O_NONE, 0, T_UINT, OFF(full_reread_every), 0, 100000, "24", NULL, NULL,
+     "every Nth snapshot in a row that carries the unchanged prefix of append-only files from its parent "
+     "reads everything again; 0: never"},
 
     {"workers", "slots", NULL, O_NONE, 0, T_UINT, OFF(slots), 0, 1000, "0", NULL, NULL,
      "number of worker slots, numbered 1..slots"},
@@ -141,6 +144,8 @@ const sk_option_t sk_options[] = {
     {NULL, NULL, "config", O_CONFIG, 'c', T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "the configuration: options not given here are taken from it (daemon, status, stop, start, reset and "
      "restore --slot read " SK_CONFIG_DEFAULT_PATH " without -c)"},
+    {NULL, NULL, "full-reread", O_FULL_REREAD, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "read every file whole: carry nothing from the parent snapshot"},
     {NULL, NULL, "quiet", O_QUIET, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "no summary line"},
     {NULL, NULL, "help", O_HELP, 'h', T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "this help"},
 };

@@ -129,6 +129,8 @@ static int snapshot_locked(struct options *o)
         .level = o->level,
         .facts = fs.f,
         .nfacts = fs.n,
+        .full_reread = o->full_reread,
+        .full_reread_every = o->full_reread_every,
     };
     sk_progress_t prog;
     sk_progress_init(&prog, "snapshot", o->progress);
@@ -137,13 +139,35 @@ static int snapshot_locked(struct options *o)
     sk_repo_close(repo);
     if (rc < 0)
         return cli_fail(&err);
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], e[32], f[32];
     if (!o->quiet)
-        log_info("%s: %" PRIu64 " files, %s logical, %s data, %s stored, %s new in %" PRIu64 " new chunks, %.2fs",
+        log_info("%s: %" PRIu64 " files, %s logical, %s data, %s stored, %s new in %" PRIu64
+                 " new chunks, %s read, %s carried from %s, %.2fs",
                  res.id, res.files, sk_fmt_bytes(res.logical_bytes, a, sizeof(a)),
                  sk_fmt_bytes(res.data_bytes, b, sizeof(b)), sk_fmt_bytes(res.stored_bytes, c, sizeof(c)),
-                 sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, res.seconds);
-    printf("%s\n", res.id);
+                 sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, sk_fmt_bytes(res.read_bytes, e, sizeof(e)),
+                 sk_fmt_bytes(res.carried_bytes, f, sizeof(f)), res.parent[0] ? res.parent : "no parent", res.seconds);
+    if (!o->json) {
+        printf("%s\n", res.id);
+        return SK_EXIT_OK;
+    }
+    json_t *j =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "id", res.id, "files", (json_int_t)res.files,
+                  "logical_bytes", (json_int_t)res.logical_bytes, "data_bytes", (json_int_t)res.data_bytes,
+                  "stored_bytes", (json_int_t)res.stored_bytes, "new_bytes", (json_int_t)res.new_bytes, "chunks",
+                  (json_int_t)res.chunks, "new_chunks", (json_int_t)res.new_chunks, "seconds", res.seconds);
+    if (!j)
+        return SK_EXIT_FAIL;
+    /* append-aware snapshots: what was read, what was taken from the parent unread */
+    json_object_set_new(j, "read_bytes", json_integer((json_int_t)res.read_bytes));
+    json_object_set_new(j, "carried_bytes", json_integer((json_int_t)res.carried_bytes));
+    json_object_set_new(j, "parent", res.parent[0] ? json_string(res.parent) : json_null());
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!txt)
+        return SK_EXIT_FAIL;
+    printf("%s\n", txt);
+    free(txt);
     return SK_EXIT_OK;
 }
 

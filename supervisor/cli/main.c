@@ -104,13 +104,15 @@ static const struct command commands[] = {
      "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
-         B(O_CONFIG),
+         B(O_CONFIG) | B(O_JSON) | B(O_FULL_REREAD),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper snapshot --data-dir DIR --repo REPO [--include blocks,state] [options]\n"
      "\n"
      "Snapshots the named sub-folders of a stopped node's data-dir into the repository and\n"
-     "prints the new snapshot id on stdout. Chunks the repository already holds are not\n"
-     "written again; holes and all-zero chunks are not stored.\n"},
+     "prints the new snapshot id on stdout (with --json, one JSON object). Chunks the repository\n"
+     "already holds are not written again; holes and all-zero chunks are not stored. The\n"
+     "unchanged prefix of files nodeos only appends to is taken from the previous snapshot\n"
+     "without reading it (see README, incremental snapshots); --full-reread reads everything.\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
          B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
@@ -288,6 +290,7 @@ static int apply_config(const struct command *c, struct options *o)
         }
         if (!o->given[O_LEVEL])
             o->level = (int)cf->level;
+        o->full_reread_every = cf->full_reread_every;
         if (!o->given[O_INCLUDE]) {
             /* The loader checked it against the same table: only out of memory can fail. */
             sk_err_t e;
@@ -354,6 +357,13 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     o->progress = true;
     o->lock_wait_ms = table_default(O_LOCK_WAIT);
     o->keep_quarantine = (unsigned)table_default(O_KEEP_QUARANTINE);
+    {
+        /* [archive] full_reread_every's default, also without -c */
+        const sk_option_t *k = sk_option_by_key("archive", "full_reread_every");
+        sk_optval_t v;
+        char why[128];
+        o->full_reread_every = k && sk_option_parse(k, k->def, true, &v, why, sizeof(why)) == 0 ? (unsigned)v.n : 0;
+    }
     optind = 1;
     opterr = 0;
     int ch;
@@ -435,6 +445,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_DEEP:
             o->deep = true;
+            break;
+        case O_FULL_REREAD:
+            o->full_reread = true;
             break;
         case O_REFERENCE:
             o->reference = optarg;

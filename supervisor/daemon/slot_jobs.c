@@ -47,6 +47,7 @@ struct job {
     bool ignore_env;
     int threads, level;
     unsigned keep, keep_last;
+    unsigned full_reread_every;
     bool quarantine_delete;
     uint64_t lock_wait_ms;
     char chain_dir[PATH_MAX]; /* a worker's restore: the archive's data-dir, whose chain it follows */
@@ -208,6 +209,7 @@ static void job_snapshot(struct job *j)
         .level = j->level,
         .facts = fs.f,
         .nfacts = fs.n,
+        .full_reread_every = j->full_reread_every,
     };
     sk_snapshot_result_t res;
     j->rc = sk_snapshot_create(repo, &so, NULL, &res, &j->err);
@@ -332,6 +334,7 @@ int sk_slot_queue_job(sk_slot_t *s, sk_slot_job_t kind)
     j->keep = c->quarantine_keep;
     j->quarantine_delete = c->quarantine == 1;
     j->keep_last = c->keep_last;
+    j->full_reread_every = c->full_reread_every;
     j->lock_wait_ms = c->lock_wait_ms;
     if (s->v.num && kind == SK_JOB_RESTORE)
         snprintf(j->chain_dir, sizeof(j->chain_dir), "%s", c->archive_data_dir);
