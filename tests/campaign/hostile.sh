@@ -445,7 +445,7 @@ head -c 2000 "$good_manifest" >"$W/mf" && mf truncated
 head -c 4096 /dev/urandom >"$W/mf" && mf binary
 { printf 'slotkeeper-manifest 1\nid %s\n' "$CID" && head -c 10M /dev/zero | tr '\0' a && echo; } >"$W/mf" && mf "10 MB line"
 sed "s/^id .*/id $CID/" "$good_manifest" >"$W/mf" && mf "wrong checksum"
-sed "s/^id .*/id $CID/; s/^slotkeeper-manifest 1$/slotkeeper-manifest 2/" "$good_manifest" >"$W/mf" && reseal "$W/mf" && mf "wrong version (sealed)"
+sed "s/^id .*/id $CID/; s/^slotkeeper-manifest [12]$/slotkeeper-manifest 9/" "$good_manifest" >"$W/mf" && reseal "$W/mf" && mf "wrong version (sealed)"
 : >"$W/mf" && mf empty
 sed "s/^id .*/id $CID/; s/^fact source.host .*/fact source.host a\x00b/" "$good_manifest" >"$W/mf" && reseal "$W/mf" && mf "NUL byte (sealed)"
 sed "s/^id .*/id $CID/; 0,/ blocks\/blocks.index$/s// blocks\/..\/..\/..\/outside\/$PWN/" "$good_manifest" >"$W/mf" && reseal "$W/mf" && mf "path with .. (sealed)"

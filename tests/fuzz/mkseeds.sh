@@ -50,6 +50,9 @@ head -n -1 "$W/repo/snapshots/$id" >"$C/manifest/small-chunks.body"
 head -n -1 "$W/repo2/snapshots/$id2" >"$C/manifest/default-chunks.body"
 printf 'slotkeeper-manifest 1\nid 20261126T000000Z-000000-0000\ntime 0 1970-01-01T00:00:00Z\nchunk-size 4096\ninclude a%%20b c\nfact k.1 v%%0A\nstats files=2 logical=5000 data=5000 stored=9 new=9 chunks=2\nd 0755 0 0 0.000000000 a%%20b\nd 0700 1 2 -1.000000001 c\nf 0644 0 0 5.123456789 5000 a%%20b/f\nc 0 0123456789abcdef0123456789abcdef 4\nc 1 fedcba9876543210fedcba9876543210 5\nf 0600 0 0 0.000000000 0 8192 c/empty\nl 0777 0 0 0.000000000 c/l f\nend\n' \
     >"$C/manifest/handmade.body"
+# version 2: the carry run, and files with their identity and carried prefix (x records)
+printf 'slotkeeper-manifest 2\nid 20261126T000000Z-000000-0000\ntime 0 1970-01-01T00:00:00Z\nchunk-size 4096\ninclude blocks\ncarry-run 2\nstats files=2 logical=9000 data=9000 stored=9 new=0 chunks=2\nd 0755 0 0 0.000000000 blocks\nf 0644 0 0 5.123456789 9000 blocks/blocks.log\nx 2049 131 8192\nc 0 0123456789abcdef0123456789abcdef 4\nc 2 fedcba9876543210fedcba9876543210 5\nf 0600 0 0 0.000000000 0 8192 blocks/blocks.index\nx 18446744073709551615 0 0\nend\n' \
+    >"$C/manifest/handmade-v2.body"
 
 # ---- config ----
 cp "$ROOT/etc/slotkeeper.conf" "$C/config/etc-slotkeeper.conf"

@@ -206,6 +206,17 @@ rm -rf "$W/r"
 "$SK" restore --repo "$R2" --snapshot "$ID" --data-dir "$W/r" --quiet --no-progress >/dev/null 2>&1
 check "middle rewrite: caught by the periodic full re-read (restore identical)" same_tree "$D" "$W/r"
 
+# --- a carried chunk the repository no longer holds (set aside as damaged) is read again ---
+snap "snapshot (parent of the set-aside chunk; a full re-read: chunk 8 was rewritten above)" --full-reread
+h=$(awk '$1 == "f" { f = ($NF == "blocks/blocks.log") } f && $1 == "c" && $2 == 12 { print $3; exit }' "$R/snapshots/$ID")
+mv "$R/chunks/${h:0:2}/$h" "$R/chunks/${h:0:2}/$h.damaged"
+append 1
+snap "snapshot while a chunk it would carry is set aside"
+check "the other chunks are still carried" test "$CARRIED" -gt $((10 * MiB))
+check "the set-aside chunk was read and stored again" test -f "$R/chunks/${h:0:2}/$h"
+run 0 "verify of that snapshot: good" "$SK" verify "$ID" --repo "$R" --no-progress
+restored_same "$ID" "set-aside chunk"
+
 # --- verify checks carried chunks ----------------------------------------------------------
 run 0 "verify --all: every snapshot good" "$SK" verify --all --repo "$R" --no-progress
 h=$(awk '$1 == "f" { f = ($NF == "blocks/blocks.log") } f && $1 == "c" && $2 == 10 { print $3; exit }' "$R/snapshots/$ID2")
