@@ -218,7 +218,7 @@ static void job_snapshot(struct job *j)
     close(lockfd);
     if (j->rc == 0) {
         snprintf(j->id, sizeof(j->id), "%s", res.id);
-        j->bytes_read = res.data_bytes;
+        j->bytes_read = res.read_bytes; /* what the cycle read from the data-dir; the rest was carried */
         j->new_bytes = res.new_bytes;
     }
 }
