@@ -469,8 +469,9 @@ static const sk_mentry_t *carry_candidate(struct snap *s, size_t fi, const sk_hs
         return NULL;
     const sk_mentry_t *pe = &s->parent->entries[sl->value];
     if (pe->type != 'f' || strcmp(pe->path, rel) || !pe->has_ident || pe->dev != f->dev || pe->ino != f->ino ||
-        sk_mentry_chunk_size(s->parent, pe) != f->cs || pe->size > (uint64_t)f->st.st_size)
-        return NULL;
+        sk_mentry_chunk_size(s->parent, pe) != f->cs || pe->size > (uint64_t)f->st.st_size ||
+        pe->size < 8 + 2 * (uint64_t)f->cs)
+        return NULL; /* (a prefix of less than two chunks: nothing worth carrying) */
     return pe;
 }
 
@@ -843,7 +844,8 @@ static int build_manifest(struct snap *s, sk_snapshot_result_t *res)
     }
     if (!s->opts->staged_in_session) {
         m->has_carry_run = true;
-        m->carry_run = carried && s->parent ? (s->parent->has_carry_run ? s->parent->carry_run : 0) + 1 : 0;
+        uint64_t run = s->parent && s->parent->has_carry_run ? s->parent->carry_run : 0;
+        m->carry_run = carried && s->parent ? (run < UINT32_MAX ? run + 1 : UINT32_MAX) : 0;
     }
     if (carried && s->parent)
         snprintf(res->parent, sizeof(res->parent), "%s", s->parent->id);
