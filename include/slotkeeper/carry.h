@@ -17,7 +17,10 @@
  *   <st_dev> <st_ino> <size> <mtime_ns> <relpath>      one per regular file, relpath as
  *                                                      blocks/blocks.log (the rest of the line)
  *
- * A snapshot of that folder records and matches those identities instead of the copy's own.
+ * A snapshot of that folder records and matches those identities instead of the copy's own,
+ * for each file whose size is the one listed (mtime_ns is read but not compared: a clone's
+ * own mtime is the freezer's business). A file the list lacks records no identity, so the next
+ * snapshot reads it whole.
  */
 #ifndef SLOTKEEPER_CARRY_H
 #define SLOTKEEPER_CARRY_H
