@@ -405,8 +405,10 @@ static int plan_carry(struct snap *s, size_t fi, int fd, int kind)
             he = (off_t)size;
         if (he <= hs)
             break;
-        if (sk_grow(&holes, &caph, nh + 1, sizeof(*holes), 8) < 0)
+        if (sk_grow(&holes, &caph, nh + 1, sizeof(*holes), 8) < 0) {
+            free(holes);
             return -ENOMEM;
+        }
         holes[nh++] = (struct hole){(uint64_t)hs, (uint64_t)he};
         pos = he;
     }
@@ -513,7 +515,7 @@ static void load_parent(struct snap *s)
     sk_fact_t where[2];
     size_t nw = 0;
     for (size_t i = 0; i < o->nfacts; i++)
-        if (!strcmp(o->facts[i].key, "source.chain-id") || !strcmp(o->facts[i].key, "source.host"))
+        if (nw < 2 && (!strcmp(o->facts[i].key, "source.chain-id") || !strcmp(o->facts[i].key, "source.host")))
             where[nw++] = o->facts[i];
     sk_err_t lerr;
     sk_err_clear(&lerr);
