@@ -33,7 +33,7 @@ struct options {
     bool quarantine_delete;
     unsigned keep_quarantine, keep_last;
     bool json, all, progress, quiet, deep;
-    bool full_reread;            /* snapshot --full-reread */
+    bool full_reread;           /* snapshot --full-reread */
     unsigned full_reread_every; /* [archive] full_reread_every */
     const char *reference;
     const char *chain_id; /* restore --chain-id */
