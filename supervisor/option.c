@@ -324,11 +324,11 @@ void sk_option_print_size(FILE *f, uint64_t n)
     fprintf(f, "%" PRIu64, n);
 }
 
-void sk_option_print_help(uint32_t mask, FILE *f)
+void sk_option_print_help(uint64_t mask, FILE *f)
 {
     for (size_t i = 0; i < sk_noptions; i++) {
         const sk_option_t *k = &sk_options[i];
-        if (!k->flag || !(mask & (1u << k->id)))
+        if (!k->flag || !(mask & (1ull << k->id)))
             continue;
         char head[64];
         snprintf(head, sizeof(head), "%s%c%s--%s%s%s", k->short_flag ? "-" : "", k->short_flag ? k->short_flag : ' ',

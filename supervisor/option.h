@@ -49,6 +49,8 @@ enum sk_opt_id {
     O_COUNT,
     O_NONE = -1 /* a row of the configuration file only */
 };
+/* A command's masks hold one bit per option. */
+_Static_assert(O_COUNT <= 64, "a command's option masks are 64 bits");
 
 /* Value types. T_PATH and T_SOCKET are absolute in the file (a command line's may be
  * relative); T_SOCKET fits a UNIX socket address (max: bytes); T_ADDRESS is HOST:PORT or
@@ -112,7 +114,7 @@ int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optv
 
 /* Writes "  --flag ARG   doc (MIN..MAX, default DEF)" lines for every option whose bit is set
  * in mask, in the table's order. */
-void sk_option_print_help(uint32_t mask, FILE *f);
+void sk_option_print_help(uint64_t mask, FILE *f);
 
 /* Writes a duration as the largest whole unit (90s, 5m, 1h, 250ms), and a size likewise
  * (64MiB). */

@@ -85,13 +85,13 @@ static int short_to_id(int ch)
 struct command {
     const char *name;
     int (*run)(struct options *o);
-    uint32_t allowed;  /* bit per opt_id */
-    uint32_t required; /* bit per opt_id */
+    uint64_t allowed;  /* bit per opt_id */
+    uint64_t required; /* bit per opt_id */
     int min_args, max_args;
     const char *usage;
 };
 
-#define B(x)   (1u << (x))
+#define B(x)   (1ull << (x))
 #define COMMON (B(O_HELP) | B(O_QUIET))
 
 /* The configuration given with -c, for the command's whole run. */
