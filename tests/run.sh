@@ -8,6 +8,7 @@
 #   cov          unit + integration against the coverage build (build/cov/; `make coverage`);
 #                COV_TESTS="t_a t_b" limits the integration files
 # Every test prints TAP lines; this counts them and ends with "N passed, N failed, N skipped".
+# SK_TEST_JOBS (default: the number of CPUs) files run at once.
 # "ok N - name # SKIP reason" is a skip, not a pass: with CI=true (the CI runs as root with
 # every package installed) a skip fails the run, as a test that could not run proves nothing.
 set -u
@@ -19,28 +20,42 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 passed=0
 failed=0
 skipped=0
-log=$(mktemp)
 skips=$(mktemp)
-trap 'rm -f "$log" "$skips"' EXIT
 
-# tally LABEL CMD...: runs CMD, echoes its output, counts "ok"/"not ok"/"ok ... # SKIP" lines;
-# a CMD that exits non-zero without reporting a failure counts as one failure (it crashed).
-tally() {
+# Test files run SK_TEST_JOBS at a time (default: one per CPU): most of their time is spent
+# waiting on nodes, daemons and disks, and each works in its own folder ($W), with its own
+# ports and loop devices. Each file's output is printed whole when it ends, then counted.
+JOBS=${SK_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+outdir=$(mktemp -d)
+trap 'rm -f "$skips"; rm -rf "$outdir"' EXIT
+seq=0
+running=0
+declare -A JOB_LABEL JOB_SEQ
+
+# run_timed LABEL CMD...: runs CMD; no test may hang the run: each gets SK_TEST_TIMEOUT
+# seconds (default 600), then is killed. Prints CMD's output, its time, and its status last.
+run_timed() {
     local label=$1
     shift
-    echo "== $label"
-    # No test may hang the run: each gets SK_TEST_TIMEOUT seconds (default 600), then is killed.
     local t0=$SECONDS
-    timeout -k 10 "${SK_TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1
+    timeout -k 10 "${SK_TEST_TIMEOUT:-600}" "$@" 2>&1
     local rc=$?
-    echo "# $label: $((SECONDS - t0)) s" >>"$log"
-    [ "$rc" = 124 ] && echo "not ok - $label: killed after ${SK_TEST_TIMEOUT:-600}s (hung)" >>"$log"
-    cat "$log"
-    local p f s
-    s=$(grep -Ec '^ok .*# *SKIP' "$log")
-    p=$(($(grep -c '^ok ' "$log") - s))
-    f=$(grep -c '^not ok ' "$log")
-    grep -E '^ok .*# *SKIP' "$log" | sed "s|^|$label: |" >>"$skips"
+    echo "# $label: $((SECONDS - t0)) s"
+    [ "$rc" = 124 ] && echo "not ok - $label: killed after ${SK_TEST_TIMEOUT:-600}s (hung)"
+    return $rc
+}
+
+# collect LABEL FILE RC: echoes a finished file's output, counts "ok"/"not ok"/"ok ... # SKIP"
+# lines; a CMD that exits non-zero without reporting a failure counts as one failure (it crashed).
+collect() {
+    local label=$1 out=$2 rc=$3 p f s
+    echo "== $label"
+    cat "$out"
+    s=$(grep -Ec '^ok .*# *SKIP' "$out")
+    p=$(($(grep -c '^ok ' "$out") - s))
+    f=$(grep -c '^not ok ' "$out")
+    grep -E '^ok .*# *SKIP' "$out" | sed "s|^|$label: |" >>"$skips"
     if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
         echo "not ok - $label exited with status $rc"
         f=1
@@ -52,6 +67,38 @@ tally() {
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
+}
+
+# reap: waits for one running file and collects it.
+reap() {
+    local pid
+    wait -n -p pid
+    [ -n "${pid:-}" ] || return 1
+    local n=${JOB_SEQ[$pid]}
+    collect "${JOB_LABEL[$pid]}" "$outdir/$n.log" "$(cat "$outdir/$n.rc" 2>/dev/null || echo 1)"
+    unset "JOB_LABEL[$pid]" "JOB_SEQ[$pid]"
+    running=$((running - 1))
+}
+
+# tally LABEL CMD...: starts CMD once fewer than JOBS files are running.
+tally() {
+    local label=$1
+    shift
+    while [ "$running" -ge "$JOBS" ]; do reap || break; done
+    seq=$((seq + 1))
+    local n=$seq
+    (
+        run_timed "$label" "$@" >"$outdir/$n.log" 2>&1
+        echo $? >"$outdir/$n.rc"
+    ) &
+    JOB_LABEL[$!]=$label
+    JOB_SEQ[$!]=$n
+    running=$((running + 1))
+}
+
+# drain: waits for every running file.
+drain() {
+    while [ "$running" -gt 0 ]; do reap || break; done
 }
 
 # Files that test a build of their own, so they run in the integration pass only, not again
@@ -112,6 +159,7 @@ for pass in "$@"; do
     esac
 done
 
+drain
 if [ "$skipped" != 0 ]; then
     echo "== skipped"
     cat "$skips"

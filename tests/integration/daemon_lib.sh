@@ -2,7 +2,14 @@
 # fakenode archival node and fakenode workers in $W, and helpers that read `slotkeeper status`.
 FAKENODE=${FAKENODE:-$ROOT/build/fakenode}
 CTLSEND=$TOOLS/ctlsend
-PORT=$((20000 + RANDOM % 20000))
+# A base port whose neighbours (workers at PORT+slot, metrics at PORT+1000) are free now: tests
+# run two at a time (tests/run.sh), so a random base is checked before it is used.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 20); do
+    PORT=$((20000 + RANDOM % 20000))
+    port_free "$PORT" && port_free $((PORT + 1)) && port_free $((PORT + 2)) && port_free $((PORT + 3)) &&
+        port_free $((PORT + 1000)) && break
+done
 C=$W/sk.conf
 SOCK=$W/control.sock
 
