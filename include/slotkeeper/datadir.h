@@ -11,7 +11,9 @@
  *   corrupt       state size not a multiple of 1 MiB (nodeos checks this first)
  *   incompatible  unknown state header id, or an environment that differs from the reference
  *   dirty         the state header's dirty flag is set
- *   corrupt       block log/index damaged, or the fork database (Spring: chain head) missing
+ *   corrupt       block log/index damaged, a retained block bundle or a state-history log
+ *                 damaged or out of sequence (layouts.h), or the fork database (Spring: chain
+ *                 head) missing
  *   clean         nodeos would start
  *
  * The default check reads only the state header, the block log's preamble and
@@ -27,6 +29,7 @@
 #include <sys/types.h>
 
 #include "slotkeeper/error.h"
+#include "slotkeeper/layouts.h"
 
 #define SK_STATE_HEADER_SIZE 1024
 #define SK_STATE_ENV_OFFSET  9
@@ -82,6 +85,8 @@ typedef struct sk_datadir_report {
      * its genesis.json; empty, with chain_source NULL, when neither names one. */
     char chain_id[65];
     const char *chain_source; /* "blocks.log" or "genesis.json" */
+    /* Retained block bundles and state-history logs (layouts.h). */
+    sk_layouts_info_t layouts;
 } sk_datadir_report_t;
 
 typedef struct sk_check_opts {
