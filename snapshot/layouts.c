@@ -357,7 +357,7 @@ out:
 
 struct bundle {
     uint32_t first, last;
-    char name[96];
+    char name[192]; /* a folder of at most 127 characters, a name of at most 36 */
 };
 
 static int cmp_bundle(const void *a, const void *b)
@@ -443,7 +443,7 @@ static int check_bundles(int dfd, struct bundle *b, size_t n, bool ship, bool de
 {
     qsort(b, n, sizeof(*b), cmp_bundle);
     for (size_t i = 0; i < n; i++) {
-        char index[128];
+        char index[200];
         size_t l = strlen(b[i].name);
         snprintf(index, sizeof(index), "%.*s.index", (int)(l - 4), b[i].name);
         sk_logfile_info_t fi;
@@ -481,12 +481,17 @@ static void config_dir(const char *base, const char *value, char *out, size_t le
         *outside = true;
         return;
     }
+    int n = 0;
     if (!value[0] || !strcmp(value, "."))
-        snprintf(out, len, "%s", base);
+        n = snprintf(out, len, "%s", base);
     else if (sk_path_plain(value))
-        snprintf(out, len, "%s/%s", base, value);
+        n = snprintf(out, len, "%s/%s", base, value);
     else
         *outside = true;
+    if (n < 0 || (size_t)n >= len) { /* too long to be a folder of the data-dir we would name */
+        out[0] = '\0';
+        *outside = true;
+    }
 }
 
 /* The values of config.ini's keys we need; missing ones stay "" (set: key present). */

@@ -277,6 +277,12 @@ TEST(layouts_sequence_and_folders)
     CHECK(li.outside);
     CHECK_EQ(li.retained_files, 0);
     CHECK(!li.ship_dir[0]);
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "blocks-retained-dir = %0300d\n", 7);
+    unit_write_text("d/config.ini", cfg);
+    CHECK_EQ(sk_layouts_check(dfd, 11, false, &li, problem, sizeof(problem)), 0);
+    CHECK_STR(problem, "");
+    CHECK(li.outside); /* a name too long for a folder we would read */
     /* A link among the bundles is never followed. */
     unit_write_text("d/config.ini", "blocks-retained-dir = mine\n");
     CHECK(symlink("/etc/passwd", "d/blocks/mine/blocks-11-12.log") == 0);
