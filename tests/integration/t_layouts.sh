@@ -146,6 +146,21 @@ run 0 "fakenode continues on the restored data-dir" "$FAKENODE" --data-dir "$W/f
 run 0 "and it checks clean again" "$SK" check --deep "$W/fake.back"
 check "with the new bundle and history" \
     bash -c "test -f '$W/fake.back/blocks/retained/blocks-61-80.log' && grep -q 'trace_history, blocks 2\.\.90' '$W/out'"
+# The manifest records the range over the bundles and blocks.log, and the state history.
+M=$(grep -l "^fact source.data-dir $F\$" "$R"/snapshots/*)
+check "the manifest records the retained bundles, the history and the head" \
+    bash -c "grep -q '^fact source.retained-blocks 21\.\.60$' '$M' &&
+             grep -q '^fact source.state-history chain_state_history:1\.\.70,trace_history:2\.\.70$' '$M' &&
+             grep -q '^fact source.first-block 21$' '$M' && grep -q '^fact source.last-block 70$' '$M'"
+# Right after a split blocks.log holds no block: the head is the last bundle's.
+F2=$W/fake2
+mkdir -p "$F2" && cp "$F/config.ini" "$F2/"
+run 0 "fakenode stops right after a split" "$FAKENODE" --data-dir "$F2" --http-server-address off \
+    --block-interval-ms 20 --chain-state-db-size-mb 16 --stop-at-block 40
+run 0 "a blocks.log with only its preamble after the bundles checks clean" "$SK" check --deep "$F2"
+check "it starts after the last bundle" grep -q "no blocks in the index" "$W/out"
+run 0 "snapshot it" "$SK" snapshot --data-dir "$F2" --repo "$R" --include "$INC"
+check "its head block is the last bundle's" grep -q '^fact source.last-block 40$' "$R/snapshots/$(tail -1 "$W/out")"
 # fakenode repairs a cut state-history tail as nodeos does (recover_blocks), and goes on appending.
 truncate -s -3 "$W/fake.back/state-history/trace_history.log"
 run 0 "fakenode recovers a cut state-history tail" "$FAKENODE" --data-dir "$W/fake.back" --http-server-address off \
