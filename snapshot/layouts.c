@@ -441,7 +441,8 @@ static int list_bundles(int dfd, const char *rel, const char *prefix, struct bun
 static int check_bundles(int dfd, struct bundle *b, size_t n, bool ship, bool deep, uint32_t *first, uint32_t *last,
                          char *problem, size_t plen)
 {
-    qsort(b, n, sizeof(*b), cmp_bundle);
+    if (n > 1)
+        qsort(b, n, sizeof(*b), cmp_bundle);
     for (size_t i = 0; i < n; i++) {
         char index[200];
         size_t l = strlen(b[i].name);

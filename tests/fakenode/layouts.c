@@ -140,7 +140,8 @@ static size_t list_bundles(const char *dir, struct bundle **out)
         (*out)[n++] = (struct bundle){a, b};
     }
     closedir(d);
-    qsort(*out, n, sizeof **out, cmp_bundle);
+    if (n > 1)
+        qsort(*out, n, sizeof **out, cmp_bundle);
     return n;
 }
 
