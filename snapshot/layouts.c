@@ -497,8 +497,8 @@ static void config_dir(const char *base, const char *value, char *out, size_t le
 
 /* The values of config.ini's keys we need; missing ones stay "" (set: key present). */
 struct cfg {
-    char retained[128], archive[128], ship_dir[128];
-    bool has_retained, has_archive, has_ship_dir, partitioned;
+    char retained[128], archive[128], ship_dir[128], ship_retained[128];
+    bool has_retained, has_archive, has_ship_dir, has_ship_retained, partitioned;
     uint32_t stride;
 };
 
@@ -540,6 +540,9 @@ static void read_config(int dfd, struct cfg *c)
         } else if (!strcmp(k, "state-history-dir")) {
             snprintf(c->ship_dir, sizeof(c->ship_dir), "%s", v);
             c->has_ship_dir = true;
+        } else if (!strcmp(k, "state-history-retained-dir")) {
+            snprintf(c->ship_retained, sizeof(c->ship_retained), "%s", v);
+            c->has_ship_retained = true;
         } else if (!strcmp(k, "blocks-log-stride")) {
             c->stride = (uint32_t)strtoul(v, NULL, 10);
             c->partitioned = true;
@@ -634,12 +637,16 @@ int sk_layouts_check(int dfd, uint32_t main_first, bool deep, sk_layouts_info_t 
         char log[192], index[192], ret[192];
         snprintf(log, sizeof(log), "%s/%s.log", sd, sk_ship_log_names[k]);
         snprintf(index, sizeof(index), "%s/%s.index", sd, sk_ship_log_names[k]);
-        snprintf(ret, sizeof(ret), "%s/retained", sd);
+        /* state-history-retained-dir: relative to the state-history folder, "retained" by default
+         * (partition_config); the folder itself is looked at too when it is not set. */
+        config_dir(sd, c.has_ship_retained ? c.ship_retained : "retained", ret, sizeof(ret), &li->outside);
         struct bundle *sb = NULL;
         size_t sn = 0, scap = 0;
-        rc = list_bundles(dfd, sd, sk_ship_log_names[k], &sb, &sn, &scap, problem, plen);
-        if (rc == 0)
+        rc = c.has_ship_retained ? 0 : list_bundles(dfd, sd, sk_ship_log_names[k], &sb, &sn, &scap, problem, plen);
+        if (rc == 0 && ret[0] && strcmp(ret, sd))
             rc = list_bundles(dfd, ret, sk_ship_log_names[k], &sb, &sn, &scap, problem, plen);
+        else if (rc == 0 && ret[0] && c.has_ship_retained)
+            rc = list_bundles(dfd, sd, sk_ship_log_names[k], &sb, &sn, &scap, problem, plen);
         uint32_t rf = 0, rl = 0;
         if (rc == 0)
             rc = check_bundles(dfd, sb, sn, true, deep, &rf, &rl, problem, plen);

@@ -16,7 +16,8 @@
  *                       A pruned log (state-history-log-retain-blocks) has feature bit 1 in its
  *                       first magic and ends with a u32 block count. With state-history-stride,
  *                       <name>-<first>-<last>.log/.index bundles go to its retained folder
- *                       ("retained" under state-history/ by default).
+ *                       (state-history-retained-dir, relative to state-history/; "retained"
+ *                       by default).
  *
  * Where the folders are comes from the data-dir's config.ini when it has one (relative paths
  * only: an absolute path is outside what a snapshot of the data-dir holds, and is not read);

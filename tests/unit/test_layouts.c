@@ -259,6 +259,17 @@ TEST(layouts_sequence_and_folders)
     CHECK_EQ(sk_layouts_check(dfd, 11, false, &li, problem, sizeof(problem)), 0);
     HAS(problem, "state-history/trace_history.log: starts at block 12, but its retained bundles end at 10");
     mk_ship("d/state-history/trace_history.log", "d/state-history/trace_history.index", 11, 25, 0);
+    /* state-history-retained-dir names the bundles' folder. */
+    CHECK(rename("d/state-history/retained", "d/state-history/old") == 0);
+    CHECK_EQ(sk_layouts_check(dfd, 11, false, &li, problem, sizeof(problem)), 0);
+    CHECK_EQ(li.ship[1].retained_files, 0);
+    CHECK_EQ(li.ship[1].first_block, 11);
+    unit_write_text("d/config.ini", "state-history-retained-dir = old\n");
+    CHECK_EQ(sk_layouts_check(dfd, 11, false, &li, problem, sizeof(problem)), 0);
+    CHECK_STR(problem, "");
+    CHECK_EQ(li.ship[1].retained_files, 1);
+    CHECK(unlink("d/config.ini") == 0);
+    CHECK(rename("d/state-history/old", "d/state-history/retained") == 0);
 
     /* config.ini names the folders: relative to blocks/, nothing outside the data-dir is read. */
     CHECK_EQ(system("mkdir -p d/blocks/mine && mv d/blocks/retained/blocks-1-10.* d/blocks/mine/"), 0);
