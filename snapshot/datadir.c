@@ -388,6 +388,7 @@ static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_inf
             goto out;
         }
         skip = b->blocks - le32(c);
+        b->kept_first = b->first_block + (uint32_t)skip;
         unsigned char num[4];
         if (b->last_offset + 18 > b->log_size - 12 || !read_exact(lfd, num, 4, b->last_offset + 14)) {
             snprintf(problem, plen, "Invalid block position %llu", (unsigned long long)b->last_offset);

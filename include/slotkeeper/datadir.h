@@ -17,7 +17,8 @@
  *   clean         nodeos would start
  *
  * The default check reads only the state header, the block log's preamble and
- * tail, and the index's first and last entries: milliseconds whatever the size.
+ * tail, and the index's first and last entries, and the same few bytes of each
+ * retained bundle and state-history log (layouts.h): milliseconds whatever the size.
  * With deep set it walks every index entry and checks each block's position,
  * number and trailing self-offset, and reports the first inconsistency.
  */
@@ -65,6 +66,7 @@ typedef struct sk_blocklog_info {
     bool pruned;
     uint32_t first_block, last_block; /* 0 when unknown */
     uint64_t blocks;                  /* index entries */
+    uint32_t kept_first;              /* pruned: the first block still in the log (the rest is a hole) */
     bool has_chain_id;                /* the preamble names the chain: its genesis state or its chain id */
     char chain_id[65];
     uint64_t first_offset, last_offset;

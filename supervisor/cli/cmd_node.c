@@ -128,6 +128,8 @@ int cmd_check(struct options *o)
             json_object_set_new(jb, "index_size", json_integer((json_int_t)b->index_size));
             json_object_set_new(jb, "version", json_integer(b->version));
             json_object_set_new(jb, "pruned", json_boolean(b->pruned));
+            if (b->pruned && b->kept_first)
+                json_object_set_new(jb, "kept_first_block", json_integer(b->kept_first));
             json_object_set_new(jb, "first_block", json_integer(b->first_block));
             json_object_set_new(jb, "last_block", json_integer(b->last_block));
             json_object_set_new(jb, "blocks", json_integer((json_int_t)b->blocks));
@@ -198,6 +200,8 @@ int cmd_check(struct options *o)
                        (unsigned long long)b->first_block + b->blocks - 1);
             else
                 printf("no blocks in the index");
+            if (b->pruned && b->kept_first)
+                printf(", keeps blocks %u..%u", b->kept_first, b->last_block);
             if (b->has_chain_id)
                 printf(", chain id %s", b->chain_id);
             printf("\n");

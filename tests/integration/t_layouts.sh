@@ -67,6 +67,7 @@ roundtrip strided "$D" blocks state state-history
 P=$W/pruned
 mkdd "$P" --blocks-size 2M --state-size 32M --state-data 1M --pruned 40
 run 0 "pruned: check clean" "$SK" check --deep "$P"
+check "pruned: check says which blocks it keeps" grep -Eq "\(pruned\), blocks 1\.\.453 \(453 in the index\), keeps blocks 414\.\.453" "$W/out"
 check "pruned: blocks.log has a hole" test "$(blocks_of "$P/blocks/blocks.log")" -lt $(($(stat -c %s "$P/blocks/blocks.log") / 1024))
 roundtrip pruned "$P" blocks state
 check "pruned: the restore keeps the hole" \
