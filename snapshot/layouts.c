@@ -609,8 +609,12 @@ int sk_layouts_check(int dfd, uint32_t main_first, bool deep, sk_layouts_info_t 
         config_dir("blocks", c.archive, archive, sizeof(archive), &li->outside);
     else
         snprintf(archive, sizeof(archive), "blocks/archive");
-    if (archive[0] && (rc = count_bundles(dfd, archive, "blocks", &li->archived_files, problem, plen)) < 0)
-        return rc == -EBADMSG ? 0 : rc;
+    /* Counted for the report only: nodeos never reads the archive again, so an archive it cannot
+     * list (a link to another disk, which is never followed here) is no verdict. */
+    if (archive[0] && count_bundles(dfd, archive, "blocks", &li->archived_files, problem, plen) < 0) {
+        li->archived_files = 0;
+        problem[0] = '\0';
+    }
 
     /* State history. */
     char ship[128] = "";

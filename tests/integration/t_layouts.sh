@@ -113,6 +113,8 @@ corrupt "a pruned log without its count" "blocks.log \(pruned\)" "$X"
 X=$(damaged archive "$D")
 truncate -s -5 "$X/blocks/archive/blocks-1-100.log"
 run 0 "a damaged archived bundle is not the node's concern" "$SK" check "$X"
+mv "$X/blocks/archive" "$W/elsewhere" && ln -s "$W/elsewhere" "$X/blocks/archive"
+run 0 "an archive on another disk (a link, not followed) is not the node's concern either" "$SK" check "$X"
 # Paths in config.ini are not trusted: absolute or climbing ones are not read.
 X=$(damaged config "$D")
 sed -i 's|^blocks-retained-dir = .*|blocks-retained-dir = ../../etc|' "$X/config.ini"
