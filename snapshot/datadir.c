@@ -213,8 +213,8 @@ static uint64_t find_totem(int fd, uint64_t log_size)
 }
 
 /* Walks every index entry (deep check); returns false with problem/bad_off set at the first inconsistency. */
-static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, bool has_totem, char *problem, size_t plen,
-                       uint64_t *bad_off)
+static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, uint64_t skip, bool has_totem, char *problem,
+                       size_t plen, uint64_t *bad_off)
 {
     enum { BATCH = 4096 };
     unsigned char *buf = malloc(BATCH * 8);
@@ -224,7 +224,8 @@ static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, bool has_totem, 
     }
     uint64_t prev = 0;
     bool ok = true;
-    for (uint64_t base = 0; base < b->blocks && ok; base += BATCH) {
+    uint64_t end = b->pruned ? b->log_size - 4 : b->log_size;
+    for (uint64_t base = skip; base < b->blocks && ok; base += BATCH) {
         uint64_t n = b->blocks - base < BATCH ? b->blocks - base : BATCH;
         if (!read_exact(ifd, buf, (size_t)n * 8, base * 8)) {
             snprintf(problem, plen, "blocks.index: cannot read entry %llu", (unsigned long long)base);
@@ -236,19 +237,19 @@ static bool walk_index(int lfd, int ifd, sk_blocklog_info_t *b, bool has_totem, 
             unsigned char num[4];
             uint64_t before = 0;
             uint32_t want = b->first_block + (uint32_t)i;
-            if (i > 0 && off <= prev) {
+            if (i > skip && off <= prev) {
                 snprintf(problem, plen, "blocks.index entry %llu (block %u) goes backwards to %llu",
                          (unsigned long long)i, want, (unsigned long long)off);
-            } else if (off + 18 > b->log_size - 8 || !read_exact(lfd, num, 4, off + 14)) {
+            } else if (off + 18 > end - 8 || !read_exact(lfd, num, 4, off + 14)) {
                 snprintf(problem, plen, "block %u: position %llu is past the end of blocks.log", want,
                          (unsigned long long)off);
             } else if (be32(num) + 1 != want) {
                 snprintf(problem, plen, "block %u: the entry at %llu holds block %u", want, (unsigned long long)off,
                          be32(num) + 1);
-            } else if (i > 0 && (!read_u64(lfd, off - 8, &before) || before != prev)) {
+            } else if (i > skip && (!read_u64(lfd, off - 8, &before) || before != prev)) {
                 snprintf(problem, plen, "block %u: the self-offset before %llu is %llu, not the previous block's %llu",
                          want - 1, (unsigned long long)off, (unsigned long long)before, (unsigned long long)prev);
-            } else if (i == 0 && has_totem && (!read_u64(lfd, off - 8, &before) || before != TOTEM)) {
+            } else if (i == 0 && skip == 0 && has_totem && (!read_u64(lfd, off - 8, &before) || before != TOTEM)) {
                 snprintf(problem, plen, "no separator (totem) before the first block at %llu", (unsigned long long)off);
             } else {
                 prev = off;
@@ -361,8 +362,42 @@ static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_inf
         snprintf(problem, plen, "Expected separator between block log header and blocks was not found");
         goto out;
     }
-    if (b->pruned)
-        goto deep; /* a pruned log ends with a block count; its tail is not the last position */
+    uint64_t skip = 0;
+    if (b->pruned) {
+        /* A pruned log (block-log-retain-blocks) ends with a u32 count of the blocks it still holds,
+         * after the last block's position; the blocks before them are a hole (leap v4.0.6
+         * block_log.cpp: punch_hole_block_log::post_append, log_data_base.hpp last_block_position). */
+        unsigned char c[4];
+        uint64_t tail;
+        if (b->log_size < 12 || !read_exact(lfd, c, 4, b->log_size - 4) || !read_u64(lfd, b->log_size - 12, &tail)) {
+            snprintf(problem, plen, "blocks.log: truncated (pruned log without its block count)");
+            goto out;
+        }
+        if (tail != b->last_offset) {
+            snprintf(problem, plen,
+                     "blocks.log (pruned): the last block position before its block count is %llu, blocks.index "
+                     "ends at %llu",
+                     (unsigned long long)tail, (unsigned long long)b->last_offset);
+            *bad_off = b->log_size - 12;
+            goto out;
+        }
+        if (le32(c) == 0 || le32(c) > b->blocks) {
+            snprintf(problem, plen, "blocks.log (pruned): it says it holds %u blocks, blocks.index lists %llu", le32(c),
+                     (unsigned long long)b->blocks);
+            *bad_off = b->log_size - 4;
+            goto out;
+        }
+        skip = b->blocks - le32(c);
+        b->kept_first = b->first_block + (uint32_t)skip;
+        unsigned char num[4];
+        if (b->last_offset + 18 > b->log_size - 12 || !read_exact(lfd, num, 4, b->last_offset + 14)) {
+            snprintf(problem, plen, "Invalid block position %llu", (unsigned long long)b->last_offset);
+            *bad_off = b->last_offset;
+            goto out;
+        }
+        b->last_block = be32(num) + 1;
+        goto deep;
+    }
     if (b->log_size < 8 || !read_u64(lfd, b->log_size - 8, &v)) {
         snprintf(problem, plen, "blocks.log: truncated");
         goto out;
@@ -418,7 +453,7 @@ static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_inf
     }
 deep:
     if (deep)
-        walk_index(lfd, ifd, b, has_totem, problem, plen, bad_off);
+        walk_index(lfd, ifd, b, skip, has_totem, problem, plen, bad_off);
 out:
     if (b->last_block == 0 && b->blocks && !problem[0])
         b->last_block = b->first_block + (uint32_t)b->blocks - 1;
@@ -508,8 +543,19 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), SK_NODEOS_REVERSIBLE_FORK_DB);
     rep->fork_db_present = magic_file(&pr, rep->fork_db_path, false);
     rep->chain_head_present = magic_file(&pr, SK_NODEOS_CHAIN_HEAD_FILE, true);
-    char problem[512];
+    char problem[512], lproblem[512] = "";
     check_blocks(&pr, dawn, rep->deep, &rep->blocks, problem, sizeof(problem), &rep->bad_offset);
+    /* Retained bundles and state history: a file that cannot be read is an error, as above. */
+    int lrc = dawn ? 0
+                   : sk_layouts_check(dfd, rep->blocks.log_size ? rep->blocks.first_block : 0, rep->deep, &rep->layouts,
+                                      lproblem, sizeof(lproblem));
+    if (lrc < 0 && !pr.io) {
+        pr.io = lrc;
+        snprintf(pr.io_rel, sizeof(pr.io_rel), "%.63s", lproblem);
+        char *colon = strchr(pr.io_rel, ':');
+        if (colon)
+            *colon = '\0';
+    }
     bool eosio_fork_db =
         !strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO) && magic_file(&pr, SK_NODEOS_REVERSIBLE_FORK_DB, false);
     int mfd = sk_open_beneath(dfd, SK_RESTORE_MARKER, O_PATH, 0);
@@ -601,6 +647,8 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
     }
     if (problem[0])
         VERDICT(SK_VERDICT_CORRUPT, "%s", problem);
+    if (lproblem[0])
+        VERDICT(SK_VERDICT_CORRUPT, "%s", lproblem);
     if (!dawn && !rep->fork_db_present && strcmp(rep->layout, SK_NODEOS_LAYOUT_EOSIO))
         VERDICT(SK_VERDICT_CORRUPT, "No existing fork database despite existing chain state. Replay required. (%s)",
                 rep->fork_db_path);

@@ -33,10 +33,18 @@ void sk_facts_from_check(sk_facts_t *fs, const char *dir, const sk_datadir_repor
     add_fact(fs, "source.host", "%s", host);
     add_fact(fs, "source.data-dir", "%s", realpath(dir, abs) ? abs : dir);
     add_fact(fs, "source.layout", "%s", r->layout);
-    if (r->blocks.blocks) {
-        add_fact(fs, "source.first-block", "%u", r->blocks.first_block);
-        add_fact(fs, "source.last-block", "%u", r->blocks.last_block);
+    /* The range the data-dir holds: a strided log's retained bundles come before blocks.log,
+     * which holds no block right after a split (layouts.h). */
+    const sk_layouts_info_t *li = &r->layouts;
+    if (r->blocks.blocks || li->retained_files) {
+        add_fact(fs, "source.first-block", "%u", li->retained_files ? li->retained_first : r->blocks.first_block);
+        add_fact(fs, "source.last-block", "%u", r->blocks.blocks ? r->blocks.last_block : li->retained_last);
     }
+    if (li->retained_files)
+        add_fact(fs, "source.retained-blocks", "%u..%u", li->retained_first, li->retained_last);
+    if (li->ship[0].present || li->ship[1].present)
+        add_fact(fs, "source.state-history", "chain_state_history:%u..%u,trace_history:%u..%u", li->ship[0].first_block,
+                 li->ship[0].last_block, li->ship[1].first_block, li->ship[1].last_block);
     /* The chain, whenever the block log or genesis.json names one: restores never cross chains. */
     if (r->chain_source)
         add_fact(fs, "source.chain-id", "%s", r->chain_id);

@@ -11,11 +11,14 @@
  *   corrupt       state size not a multiple of 1 MiB (nodeos checks this first)
  *   incompatible  unknown state header id, or an environment that differs from the reference
  *   dirty         the state header's dirty flag is set
- *   corrupt       block log/index damaged, or the fork database (Spring: chain head) missing
+ *   corrupt       block log/index damaged, a retained block bundle or a state-history log
+ *                 damaged or out of sequence (layouts.h), or the fork database (Spring: chain
+ *                 head) missing
  *   clean         nodeos would start
  *
  * The default check reads only the state header, the block log's preamble and
- * tail, and the index's first and last entries: milliseconds whatever the size.
+ * tail, and the index's first and last entries, and the same few bytes of each
+ * retained bundle and state-history log (layouts.h): milliseconds whatever the size.
  * With deep set it walks every index entry and checks each block's position,
  * number and trailing self-offset, and reports the first inconsistency.
  */
@@ -27,6 +30,7 @@
 #include <sys/types.h>
 
 #include "slotkeeper/error.h"
+#include "slotkeeper/layouts.h"
 
 #define SK_STATE_HEADER_SIZE 1024
 #define SK_STATE_ENV_OFFSET  9
@@ -62,6 +66,7 @@ typedef struct sk_blocklog_info {
     bool pruned;
     uint32_t first_block, last_block; /* 0 when unknown */
     uint64_t blocks;                  /* index entries */
+    uint32_t kept_first;              /* pruned: the first block still in the log (the rest is a hole) */
     bool has_chain_id;                /* the preamble names the chain: its genesis state or its chain id */
     char chain_id[65];
     uint64_t first_offset, last_offset;
@@ -82,6 +87,8 @@ typedef struct sk_datadir_report {
      * its genesis.json; empty, with chain_source NULL, when neither names one. */
     char chain_id[65];
     const char *chain_source; /* "blocks.log" or "genesis.json" */
+    /* Retained block bundles and state-history logs (layouts.h). */
+    sk_layouts_info_t layouts;
 } sk_datadir_report_t;
 
 typedef struct sk_check_opts {

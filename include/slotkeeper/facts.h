@@ -1,7 +1,7 @@
 /*
  * facts: what `check` found about a data-dir, as the facts a snapshot's
  * manifest records about its source node (host, data-dir, layout, block range,
- * chain id, and the chainbase state header's environment, which a restore
+ * chain id, retained block bundles and state history, and the chainbase state header's environment, which a restore
  * matches against the node that will use the state).
  */
 #ifndef SLOTKEEPER_FACTS_H
@@ -12,7 +12,7 @@
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/manifest.h"
 
-#define SK_FACTS_MAX 16
+#define SK_FACTS_MAX 20
 
 typedef struct sk_facts {
     sk_fact_t f[SK_FACTS_MAX];

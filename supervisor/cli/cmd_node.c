@@ -128,6 +128,8 @@ int cmd_check(struct options *o)
             json_object_set_new(jb, "index_size", json_integer((json_int_t)b->index_size));
             json_object_set_new(jb, "version", json_integer(b->version));
             json_object_set_new(jb, "pruned", json_boolean(b->pruned));
+            if (b->pruned && b->kept_first)
+                json_object_set_new(jb, "kept_first_block", json_integer(b->kept_first));
             json_object_set_new(jb, "first_block", json_integer(b->first_block));
             json_object_set_new(jb, "last_block", json_integer(b->last_block));
             json_object_set_new(jb, "blocks", json_integer((json_int_t)b->blocks));
@@ -135,6 +137,32 @@ int cmd_check(struct options *o)
                 json_object_set_new(jb, "chain_id", json_string(b->chain_id));
         }
         json_object_set_new(j, "blocks", jb);
+        const sk_layouts_info_t *li = &r.layouts;
+        if (li->retained_files || li->archived_files || li->stride) {
+            json_t *jr = json_object();
+            json_object_set_new(jr, "stride", json_integer(li->stride));
+            json_object_set_new(jr, "dir", json_string(li->retained_dir));
+            json_object_set_new(jr, "files", json_integer(li->retained_files));
+            json_object_set_new(jr, "first_block", json_integer(li->retained_first));
+            json_object_set_new(jr, "last_block", json_integer(li->retained_last));
+            json_object_set_new(jr, "archived_files", json_integer(li->archived_files));
+            json_object_set_new(j, "retained", jr);
+        }
+        if (li->ship_dir[0]) {
+            json_t *jh = json_object();
+            json_object_set_new(jh, "dir", json_string(li->ship_dir));
+            for (int k = 0; k < 2; k++) {
+                if (!li->ship[k].present)
+                    continue;
+                json_t *jl = json_object();
+                json_object_set_new(jl, "first_block", json_integer(li->ship[k].first_block));
+                json_object_set_new(jl, "last_block", json_integer(li->ship[k].last_block));
+                json_object_set_new(jl, "retained_files", json_integer(li->ship[k].retained_files));
+                json_object_set_new(jl, "pruned", json_boolean(li->ship[k].pruned));
+                json_object_set_new(jh, sk_ship_log_names[k], jl);
+            }
+            json_object_set_new(j, "state_history", jh);
+        }
         json_object_set_new(j, "fork_db", json_boolean(r.fork_db_present));
         if (r.chain_source) {
             json_object_set_new(j, "chain_id", json_string(r.chain_id));
@@ -172,10 +200,24 @@ int cmd_check(struct options *o)
                        (unsigned long long)b->first_block + b->blocks - 1);
             else
                 printf("no blocks in the index");
+            if (b->pruned && b->kept_first)
+                printf(", keeps blocks %u..%u", b->kept_first, b->last_block);
             if (b->has_chain_id)
                 printf(", chain id %s", b->chain_id);
             printf("\n");
         }
+        const sk_layouts_info_t *li = &r.layouts;
+        if (li->retained_files)
+            printf("  retained: %u bundles in %s, blocks %u..%u\n", li->retained_files, li->retained_dir,
+                   li->retained_first, li->retained_last);
+        if (li->archived_files)
+            printf("  archived: %u bundles (not checked: nodeos never reads them again)\n", li->archived_files);
+        for (int k = 0; k < 2; k++)
+            if (li->ship[k].present)
+                printf("  history: %s/%s, blocks %u..%u%s\n", li->ship_dir, sk_ship_log_names[k],
+                       li->ship[k].first_block, li->ship[k].last_block, li->ship[k].pruned ? " (pruned)" : "");
+        if (li->outside)
+            printf("  note:    config.ini names a folder outside the data-dir: not checked\n");
         printf("  fork db: %s\n", r.fork_db_present ? "present" : "absent");
         if (r.chain_source)
             printf("  chain:   %s (from %s)\n", r.chain_id, r.chain_source);

@@ -300,6 +300,7 @@ void blog_append(struct blog *b, const struct chain *c, uint32_t num, uint32_t *
     b->log_size += len;
     b->idx_size += 8;
     b->head = num;
+    layouts_appended(b, c, num);
 }
 
 void blog_close(struct blog *b)

@@ -174,6 +174,13 @@ void blog_append(struct blog *b, const struct chain *c, uint32_t num, uint32_t *
 void blog_close(struct blog *b);
 bool blog_peek_genesis(const char *log_path, uint8_t genesis[GENESIS_SIZE]);
 
+/* ---- layouts.c: strided block log, retained bundles, state history ---- */
+bool layouts_config(const char *key, const char *value);
+void layouts_open(struct blog *b, const struct chain *c);
+void layouts_appended(struct blog *b, const struct chain *c, uint32_t num);
+uint32_t layouts_first_block(const struct blog *b);
+void layouts_close(void);
+
 /* ---- http.c ---- */
 struct uv_loop_s;
 int http_start(struct uv_loop_s *loop, const char *addr, char *err, size_t errlen);

@@ -248,6 +248,7 @@ static void release(bool slow)
     cdb_close(&N.reversible);
     cdb_close(&N.state);
     blog_close(&N.blog);
+    layouts_close();
 }
 
 void node_release(void)
@@ -559,6 +560,7 @@ static void startup(void)
                 "blocks.index, please use %s to fix the inconsistency. (forced by --fail-at-startup blocklog)",
                 log_path, blocks_dir, fl->util);
     blog_open(&N.blog, blocks_dir);
+    layouts_open(&N.blog, &N.chain);
     if (N.blog.has_genesis && N.blog.head >= N.blog.first_num && memcmp(N.blog.genesis, N.chain.genesis, GENESIS_SIZE))
         fail_fc("3110006 plugin_config_exception", "Incorrect plugin configuration", "chain_plugin.cpp", 802,
                 "plugin_initialize",
@@ -609,7 +611,7 @@ static void startup(void)
                 fail_fc(fl->id == FL_EOSIO2 ? "3060000 database_exception" : "3020000 fork_database_exception",
                         fl->id == FL_EOSIO2 ? "Database exception" : "Fork database exception", "controller.cpp", 661,
                         "startup", "No existing fork database despite existing chain state. Replay required.");
-            if (N.blog.head >= N.blog.first_num && (root < N.blog.first_num || root > N.blog.head))
+            if (N.blog.head >= N.blog.first_num && (root < layouts_first_block(&N.blog) || root > N.blog.head))
                 fail_fc("3190000 block_log_exception", "Block log exception", "controller.cpp", 672, "startup",
                         "block log (ranging from %u to %u) does not contain the last irreversible block (%u)",
                         N.blog.first_num, N.blog.head, root);
@@ -747,6 +749,8 @@ static void read_config_ini(const char *path, bool have_http, bool have_size)
             opt.http_addr = vl && strcmp(v, "off") ? strdup(v) : NULL;
         } else if (!have_size && strcmp(k, opt.fl->size_option) == 0) {
             opt.state_mb = parse_num(k, v, 1, 8 * MIB);
+        } else {
+            layouts_config(k, v);
         }
     }
     free(text);

@@ -13,6 +13,11 @@
  * generator, so a given seed always gives the same bytes, and is shaped to compress with zstd -3 about like real
  * data (roughly 2-3x for blocks, 2-4x for state).
  *
+ * Layouts (create): --stride N [--retained K] [--retained-dir NAME] cuts the log into retained bundles
+ * blocks/<retained>/blocks-<first>-<last>.log/.index as nodeos's blocks-log-stride would have, the oldest beyond K
+ * in blocks/archive/; --pruned N makes a pruned log (block-log-retain-blocks); --state-history writes
+ * state-history/{chain_state_history,trace_history}.{log,index}. config.ini gets the matching keys.
+ *
  * "mutate" makes the data-dir look like a node that ran for a while: it appends blocks (continuing the numbering
  * found in the log, and extending the index) and rewrites a percentage of the 4 KiB pages of the state file's data
  * region, found with SEEK_DATA/SEEK_HOLE, without ever writing into a hole.
@@ -20,6 +25,7 @@
  * SIZE takes binary suffixes K, M, G, T.  Errors print "mkdatadir: <path>: <reason>" and exit 1; usage errors exit 2.
  */
 #include <dirent.h>
+#include <linux/falloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -71,6 +77,7 @@ static void die_errno(const char *path)
 
 static const char help_text[] =
     "usage: " PROG " create DIR [--blocks-size SIZE] [--state-size SIZE] [--state-data SIZE] [--seed N]\n"
+    "                  [--stride N [--retained K] [--retained-dir NAME]] [--pruned N] [--state-history]\n"
     "       " PROG " mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]\n"
     "       " PROG " --help\n"
     "\n"
@@ -86,8 +93,20 @@ static const char help_text[] =
     "  --state-size SIZE   the size of shared_memory.bin, a multiple of 1M (default 64M)\n"
     "  --state-data SIZE   how much of it holds data after the 1 KiB header; the rest is a hole\n"
     "                      (default 8M)\n"
+    "  --stride N          a strided block log (blocks-log-stride = N): blocks 1..N, N+1..2N, ... in\n"
+    "                      DIR/blocks/retained/blocks-<first>-<last>.log and .index, the rest in\n"
+    "                      blocks.log (version 3, the chain id, first block after the last bundle)\n"
+    "  --retained K        max-retained-block-files = K: only the K newest bundles stay retained, the\n"
+    "                      older ones are in DIR/blocks/archive/ (blocks-archive-dir = archive)\n"
+    "  --retained-dir NAME the retained folder under blocks/ (default retained)\n"
+    "  --pruned N          a pruned log (block-log-retain-blocks = N): version bit 31, a hole up to\n"
+    "                      the first of the last N blocks, a trailing u32 block count\n"
+    "  --state-history     DIR/state-history/chain_state_history.log and .index (blocks 1..last) and\n"
+    "                      trace_history.log and .index (blocks 2..last), as the state_history_plugin\n"
+    "                      writes them; config.ini gets the matching keys\n"
     "mutate DIR   makes DIR look like the same node after it ran a while: appends blocks to the\n"
-    "             log and index, and rewrites some 4 KiB pages of the state's data, never a hole.\n"
+    "             log and index (and their entries to the state-history logs), and rewrites some\n"
+    "             4 KiB pages of the state's data, never a hole. It never splits a strided log.\n"
     "  --append-pct P      grow blocks.log by P percent (default 1)\n"
     "  --rewrite-pct P     rewrite P percent of the state's data pages, at most 100 (default 1)\n"
     "--seed N     the generator's seed (default 1 for create, 2 for mutate): the same seed gives\n"
@@ -106,6 +125,7 @@ static void usage(const char *msg)
         fprintf(stderr, PROG ": %s\n", msg);
     fprintf(stderr,
             "usage: " PROG " create DIR [--blocks-size SIZE] [--state-size SIZE] [--state-data SIZE] [--seed N]\n"
+            "                  [--stride N [--retained K] [--retained-dir NAME]] [--pruned N] [--state-history]\n"
             "       " PROG " mutate DIR [--append-pct P] [--rewrite-pct P] [--seed N]\n"
             "       " PROG " --help\n");
     exit(2);
@@ -900,6 +920,271 @@ static size_t put_records(struct rng *r, uint8_t *start, size_t need, uint64_t *
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
+/* layouts: a strided block log with retained and archived bundles, a pruned block log, state history.
+ * Formats and rules from AntelopeIO/leap v4.0.6 (snapshot/layouts.c cites the files): split_log makes
+ * <retained>/blocks-<first>-<last>.log/.index each time the head is a multiple of the stride, the new
+ * blocks.log has version 3, the chain id and first_block_num = head + 1; beyond max-retained-block-files the
+ * oldest bundles move to the archive folder; a pruned log has bit 31 in its version, a hole from the first file
+ * system block after the largest possible preamble (122 bytes) up to the first kept block, and a trailing u32
+ * block count; a state-history entry is a 48-byte header (u64 magic "ship" v0, the block id with the big-endian
+ * block number first, u64 payload size), the payload and its own offset (u64). */
+
+/* SHA-256 of genesis_state above: the chain id a version 3 preamble holds when it does not start at block 1. */
+static const uint8_t chain_id_bytes[32] = {
+    0x90, 0xd8, 0xc7, 0x43, 0x60, 0x17, 0x00, 0x1e, 0x64, 0x89, 0x1e, 0x8b, 0x6b, 0x7e, 0xb0, 0x06,
+    0x0b, 0xae, 0xb3, 0x50, 0x04, 0x8e, 0xb5, 0x2d, 0x2c, 0xdb, 0x59, 0x4f, 0xdb, 0xc2, 0x61, 0x7d,
+};
+
+#define SHIP_MAGIC   0xc35d500000000000ULL /* "ship"_n.to_uint64_t() | version 0 */
+#define PREAMBLE_MAX 122                   /* punch_hole_block_log::prune: max(4 + 110 + 8, 48) */
+
+struct layouts {
+    uint32_t stride;   /* 0: one blocks.log */
+    uint32_t retained; /* 0: keep every bundle in the retained folder */
+    const char *retained_dir;
+    uint32_t pruned; /* 0: not pruned */
+    int state_history;
+};
+
+static size_t put_preamble(uint8_t *buf, uint32_t first)
+{
+    uint8_t *p = put32(buf, 3);
+    p = put32(p, first);
+    if (first == 1) {
+        memcpy(p, genesis_state, sizeof genesis_state);
+        p += sizeof genesis_state;
+    } else {
+        memcpy(p, chain_id_bytes, 32);
+        p += 32;
+    }
+    p = put64(p, UINT64_MAX);
+    return (size_t)(p - buf);
+}
+
+/* Writes blocks a..b of the source log (entry offsets offs[], block n at offs[n - 1]; src_end: the log's size)
+ * as a log and index of their own, each entry's trailing self-offset rewritten. */
+static void write_bundle(int src, const char *src_path, const uint64_t *offs, uint32_t nblocks, uint64_t src_end,
+                         uint32_t a, uint32_t b, const char *log_path, const char *idx_path)
+{
+    struct out log, idx;
+    out_init(&log, create_file(log_path), log_path, 0);
+    out_init(&idx, create_file(idx_path), idx_path, 0);
+    log.len = put_preamble(log.buf, a);
+    for (uint32_t n = a; n <= b; n++) {
+        uint64_t from = offs[n - 1], to = n < nblocks ? offs[n] : src_end;
+        if (to - from > BLOCK_MAX || to - from < 26)
+            die(src_path, "an entry of unexpected size");
+        out_reserve(&log, BLOCK_MAX);
+        out_reserve(&idx, 8);
+        uint64_t at = out_pos(&log);
+        pread_all(src, log.buf + log.len, (size_t)(to - from), (off_t)from, src_path);
+        put64(log.buf + log.len + (to - from) - 8, at);
+        log.len += (size_t)(to - from);
+        put64(idx.buf + idx.len, at);
+        idx.len += 8;
+    }
+    out_done(&log);
+    out_done(&idx);
+}
+
+static uint64_t *read_index(const char *idx_path, uint32_t nblocks)
+{
+    uint64_t *offs = xmalloc((size_t)nblocks * 8 + 8);
+    int fd = open(idx_path, O_RDONLY);
+    if (fd < 0)
+        die_errno(idx_path);
+    uint8_t *raw = xmalloc((size_t)nblocks * 8 + 8);
+    pread_all(fd, raw, (size_t)nblocks * 8, 0, idx_path);
+    for (uint32_t i = 0; i < nblocks; i++)
+        offs[i] = get64(raw + (size_t)i * 8);
+    free(raw);
+    xclose(fd, idx_path);
+    return offs;
+}
+
+/* Cuts blocks 1..nblocks of DIR/blocks/blocks.log into strides as nodeos would have while making them. */
+static void make_strided(const char *dir, uint32_t nblocks, const struct layouts *L, unsigned *nretained,
+                         unsigned *narchived)
+{
+    char *blocks = path_join(dir, "blocks");
+    char *log_path = path_join(blocks, "blocks.log"), *idx_path = path_join(blocks, "blocks.index");
+    char *ret = path_join(blocks, L->retained_dir), *arc = path_join(blocks, "archive");
+    uint64_t *offs = read_index(idx_path, nblocks);
+    int src = open(log_path, O_RDONLY);
+    if (src < 0)
+        die_errno(log_path);
+    struct stat st;
+    if (fstat(src, &st) < 0)
+        die_errno(log_path);
+    uint32_t full = nblocks / L->stride; /* bundles nodeos would have split off */
+    uint32_t keep_from = L->retained && full > L->retained ? full - L->retained : 0;
+    make_dir(ret);
+    if (keep_from)
+        make_dir(arc);
+    *nretained = *narchived = 0;
+    for (uint32_t k = 0; k < full; k++) {
+        uint32_t a = k * L->stride + 1, b = (k + 1) * L->stride;
+        char name[64];
+        snprintf(name, sizeof name, "blocks-%u-%u", a, b);
+        char *base = path_join(k < keep_from ? arc : ret, name);
+        size_t bl = strlen(base);
+        char *lp = xmalloc(bl + 8), *ip = xmalloc(bl + 8);
+        snprintf(lp, bl + 8, "%s.log", base);
+        snprintf(ip, bl + 8, "%s.index", base);
+        write_bundle(src, log_path, offs, nblocks, (uint64_t)st.st_size, a, b, lp, ip);
+        (k < keep_from ? (*narchived)++ : (*nretained)++);
+        free(base);
+        free(lp);
+        free(ip);
+    }
+    /* the head's log: what is left after the last stride (only a preamble when nothing is) */
+    char *tl = path_join(blocks, "blocks.log.tmp"), *ti = path_join(blocks, "blocks.index.tmp");
+    uint32_t first = full * L->stride + 1;
+    if (first <= nblocks) {
+        write_bundle(src, log_path, offs, nblocks, (uint64_t)st.st_size, first, nblocks, tl, ti);
+    } else {
+        uint8_t pre[64];
+        int fd = create_file(tl);
+        write_all(fd, pre, put_preamble(pre, first), tl);
+        xclose(fd, tl);
+        xclose(create_file(ti), ti);
+    }
+    xclose(src, log_path);
+    if (rename(tl, log_path) < 0)
+        die_errno(log_path);
+    if (rename(ti, idx_path) < 0)
+        die_errno(idx_path);
+    free(offs);
+    free(tl);
+    free(ti);
+    free(blocks);
+    free(log_path);
+    free(idx_path);
+    free(ret);
+    free(arc);
+}
+
+/* Turns DIR/blocks/blocks.log into a pruned log that keeps its last `keep` blocks. */
+static void make_pruned(const char *dir, uint32_t nblocks, uint32_t keep)
+{
+    char *log_path = path_join(dir, "blocks/blocks.log"), *idx_path = path_join(dir, "blocks/blocks.index");
+    if (keep > nblocks)
+        keep = nblocks;
+    uint64_t *offs = read_index(idx_path, nblocks);
+    int fd = open(log_path, O_RDWR);
+    if (fd < 0)
+        die_errno(log_path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        die_errno(log_path);
+    uint64_t blk = (uint64_t)st.st_blksize ? (uint64_t)st.st_blksize : 4096;
+    uint64_t from = (PREAMBLE_MAX + blk - 1) / blk * blk, to = offs[nblocks - keep] / blk * blk;
+    if (from < to && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) < 0)
+        die_errno(log_path);
+    uint8_t b[4];
+    put32(b, 3 | 0x80000000U);
+    pwrite_all(fd, b, 4, 0, log_path);
+    put32(b, keep);
+    pwrite_all(fd, b, 4, st.st_size, log_path);
+    xclose(fd, log_path);
+    free(offs);
+    free(log_path);
+    free(idx_path);
+}
+
+/* Appends entries for blocks from..to to DIR/state-history/<name>.log and .index (created when missing). */
+static void ship_append(const char *dir, const char *name, uint32_t from, uint32_t to, uint64_t seed)
+{
+    char *sd = path_join(dir, "state-history");
+    if (mkdir(sd, 0755) < 0 && errno != EEXIST)
+        die_errno(sd);
+    char file[64];
+    snprintf(file, sizeof file, "%s.log", name);
+    char *log_path = path_join(sd, file);
+    snprintf(file, sizeof file, "%s.index", name);
+    char *idx_path = path_join(sd, file);
+    int lfd = open(log_path, O_WRONLY | O_CREAT, 0644), ifd = open(idx_path, O_WRONLY | O_CREAT, 0644);
+    if (lfd < 0)
+        die_errno(log_path);
+    if (ifd < 0)
+        die_errno(idx_path);
+    off_t lend = lseek(lfd, 0, SEEK_END), iend = lseek(ifd, 0, SEEK_END);
+    if (lend < 0 || iend < 0)
+        die_errno(log_path);
+    struct out log, idx;
+    out_init(&log, lfd, log_path, (uint64_t)lend);
+    out_init(&idx, ifd, idx_path, (uint64_t)iend);
+    struct rng r = {mix64(seed ^ name_of(name) ^ (uint64_t)from << 20)};
+    for (uint32_t n = from; n <= to; n++) {
+        uint32_t payload = range(&r, 60, 1200);
+        out_reserve(&log, 48 + payload + 16);
+        out_reserve(&idx, 8);
+        uint64_t at = out_pos(&log);
+        uint8_t *p = log.buf + log.len;
+        p = put64(p, SHIP_MAGIC);
+        p = putbe32(p, n); /* block id: the number, then 28 bytes of hash */
+        p = rand_bytes(&r, p, 28);
+        p = put64(p, payload);
+        p = put32(p, 0); /* no length prefix: zlib bytes follow (read_unpacked_entry) */
+        p = putzero(p, payload / 3);
+        p = rand_bytes(&r, p, payload - 4 - payload / 3);
+        p = put64(p, at);
+        log.len = (size_t)(p - log.buf);
+        put64(idx.buf + idx.len, at);
+        idx.len += 8;
+    }
+    out_done(&log);
+    out_done(&idx);
+    free(sd);
+    free(log_path);
+    free(idx_path);
+}
+
+/* Where the state-history logs end: the block after the last entry (0 when there is no log). */
+static uint32_t ship_next(const char *dir, const char *name)
+{
+    char file[96];
+    snprintf(file, sizeof file, "state-history/%s.log", name);
+    char *path = path_join(dir, file);
+    int fd = open(path, O_RDONLY);
+    free(path);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint8_t b[48];
+    uint32_t next = 0;
+    if (fstat(fd, &st) == 0 && st.st_size >= 56) {
+        pread_all(fd, b, 8, st.st_size - 8, file);
+        uint64_t at = get64(b);
+        if (at + 48 <= (uint64_t)st.st_size) {
+            pread_all(fd, b, 48, (off_t)at, file);
+            next = getbe32(b + 8) + 1;
+        }
+    }
+    close(fd);
+    return next;
+}
+
+static void config_layouts(char *config, size_t n, const struct layouts *L)
+{
+    size_t l = strlen(config);
+    if (L->stride)
+        l += (size_t)snprintf(config + l, n - l, "blocks-log-stride = %u\nblocks-retained-dir = %s\n", L->stride,
+                              L->retained_dir);
+    if (L->stride && L->retained)
+        l += (size_t)snprintf(config + l, n - l, "max-retained-block-files = %u\nblocks-archive-dir = archive\n",
+                              L->retained);
+    if (L->pruned)
+        l += (size_t)snprintf(config + l, n - l, "block-log-retain-blocks = %u\n", L->pruned);
+    if (L->state_history)
+        snprintf(config + l, n - l,
+                 "plugin = eosio::state_history_plugin\nstate-history-dir = \"state-history\"\n"
+                 "trace-history = true\nchain-state-history = true\n");
+}
+
+static struct layouts LAYOUTS = {.retained_dir = "retained"};
+
+/* ---------------------------------------------------------------------------------------------------------------- */
 /* create */
 
 static void write_text(const char *dir, const char *name, const char *text)
@@ -1044,7 +1329,7 @@ static void create(const char *dir, uint64_t blocks_size, uint64_t state_size, u
     }
 
     /* config.ini and genesis.json, which a restore must leave alone */
-    char config[1024];
+    char config[2048];
     snprintf(config, sizeof config,
              "# nodeos configuration (generated by mkdatadir for slotkeeper tests)\n"
              "blocks-dir = \"blocks\"\n"
@@ -1059,6 +1344,7 @@ static void create(const char *dir, uint64_t blocks_size, uint64_t state_size, u
              "plugin = eosio::chain_api_plugin\n"
              "plugin = eosio::net_plugin\n",
              state_size / MIB);
+    config_layouts(config, sizeof config, &LAYOUTS);
     write_text(dir, "config.ini", config);
     /* The genesis state in the block log's preamble, as JSON: both name chain
      * 90d8c7436017001e64891e8b6b7eb0060baeb350048eb52d2cdb594fdbc2617d. */
@@ -1090,6 +1376,22 @@ static void create(const char *dir, uint64_t blocks_size, uint64_t state_size, u
     printf("created %s: blocks.log %" PRIu64 " bytes, %" PRIu32 " blocks; shared_memory.bin %" PRIu64
            " bytes with %" PRIu64 " bytes of data\n",
            dir, log_size, nblocks, state_size, state_data);
+    if (LAYOUTS.stride) {
+        unsigned nr, na;
+        make_strided(dir, nblocks, &LAYOUTS, &nr, &na);
+        printf("strided by %u: %u bundles in blocks/%s, %u in blocks/archive, blocks %u..%u in blocks.log\n",
+               LAYOUTS.stride, nr, LAYOUTS.retained_dir, na, nblocks / LAYOUTS.stride * LAYOUTS.stride + 1, nblocks);
+    }
+    if (LAYOUTS.pruned) {
+        make_pruned(dir, nblocks, LAYOUTS.pruned);
+        printf("pruned: blocks.log keeps its last %u blocks\n", LAYOUTS.pruned < nblocks ? LAYOUTS.pruned : nblocks);
+    }
+    if (LAYOUTS.state_history) {
+        ship_append(dir, "chain_state_history", 1, nblocks, seed);
+        if (nblocks >= 2)
+            ship_append(dir, "trace_history", 2, nblocks, seed);
+        printf("state history: chain_state_history blocks 1..%u, trace_history blocks 2..%u\n", nblocks, nblocks);
+    }
 
     free(blocks);
     free(reversible);
@@ -1298,6 +1600,14 @@ static void mutate(const char *dir, double append_pct, double rewrite_pct, uint6
         xclose(ifd, idx_path);
     }
 
+    /* state history grows with the blocks, as the state_history_plugin appends an entry per block */
+    for (int k = 0; k < 2 && nnew; k++) {
+        const char *name = k ? "trace_history" : "chain_state_history";
+        uint32_t next = ship_next(dir, name);
+        if (next && next <= t.last_num + nnew)
+            ship_append(dir, name, next, t.last_num + nnew, seed);
+    }
+
     uint64_t total = 0, bytes = 0, pages = 0;
     if (rewrite_pct > 0)
         pages = rewrite_state(sfd, shm_path, rewrite_pct, seed ^ (uint64_t)t.last_num << 24, &total, &bytes);
@@ -1389,6 +1699,18 @@ bad:
     return 0;
 }
 
+static uint64_t parse_count(const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = *s >= '1' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+    if (errno || v == 0 || *end || v > UINT32_MAX - 1) {
+        fprintf(stderr, PROG ": %s: invalid count '%s' (1 .. 4294967294)\n", opt, s);
+        usage(NULL);
+    }
+    return v;
+}
+
 /* Accepts "--name VALUE" and "--name=VALUE"; returns the value or NULL if argv[*i] is not this option. */
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
@@ -1436,6 +1758,16 @@ int main(int argc, char **argv)
             state_size = parse_size("--state-size", v);
         else if (is_create && (v = opt_value(argc, argv, &i, "--state-data")))
             state_data = parse_size("--state-data", v);
+        else if (is_create && (v = opt_value(argc, argv, &i, "--stride")))
+            LAYOUTS.stride = (uint32_t)parse_count("--stride", v);
+        else if (is_create && (v = opt_value(argc, argv, &i, "--retained")))
+            LAYOUTS.retained = (uint32_t)parse_count("--retained", v);
+        else if (is_create && (v = opt_value(argc, argv, &i, "--retained-dir")))
+            LAYOUTS.retained_dir = v;
+        else if (is_create && (v = opt_value(argc, argv, &i, "--pruned")))
+            LAYOUTS.pruned = (uint32_t)parse_count("--pruned", v);
+        else if (is_create && !strcmp(argv[i], "--state-history"))
+            LAYOUTS.state_history = 1;
         else if (!is_create && (v = opt_value(argc, argv, &i, "--append-pct")))
             append_pct = parse_pct("--append-pct", v);
         else if (!is_create && (v = opt_value(argc, argv, &i, "--rewrite-pct")))
@@ -1452,6 +1784,14 @@ int main(int argc, char **argv)
             usage("--state-size must be a positive multiple of 1 MiB (chainbase requires it)");
         if (state_data > state_size - STATE_HEADER)
             usage("--state-data does not fit in --state-size after the 1 KiB header");
+        if (LAYOUTS.retained && !LAYOUTS.stride)
+            usage("--retained needs --stride");
+        if (LAYOUTS.pruned && LAYOUTS.stride)
+            usage("--pruned cannot go with --stride (nodeos refuses block-log-retain-blocks with blocks-log-stride)");
+        if (!LAYOUTS.retained_dir[0] || strchr(LAYOUTS.retained_dir, '/') || !strcmp(LAYOUTS.retained_dir, ".") ||
+            !strcmp(LAYOUTS.retained_dir, "..") || !strcmp(LAYOUTS.retained_dir, "reversible") ||
+            !strcmp(LAYOUTS.retained_dir, "archive"))
+            usage("--retained-dir must be a plain folder name (not reversible or archive)");
         create(dir, blocks_size, state_size, state_data, seed);
     } else {
         if (rewrite_pct > 100)
