@@ -44,7 +44,7 @@ truncate -s -5 "$W/t/blocks/blocks.log"
 verdict 13 corrupt "a block log cut by 5 bytes" "$W/t"
 check "the verdict says first, in slotkeeper's words, that the tail is cut" \
     grep -Eq "^$W/t: corrupt: blocks.log('s tail)? is cut" "$W/out"
-check "then quotes nodeos" grep -q 'nodeos refuses it with "The last block position' "$W/out"
+check "then quotes nodeos (Leap 4.0.6 says this of a cut tail: tests/nodeos)" grep -Eq 'nodeos refuses it with "(The last block position|Invalid block position [0-9]+")' "$W/out"
 check "the blocks line gives the index's range and says the last block could not be read" \
     grep -q "the index lists blocks 1..3; the log's last block could not be read" "$W/out"
 check "no empty range such as 1..0" bash -c "! grep -q 'blocks 1\.\.0' '$W/out'"
