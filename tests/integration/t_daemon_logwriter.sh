@@ -8,8 +8,8 @@
 . "$(dirname "$0")/daemon_lib.sh"
 write_conf 1 3
 # The worker's command: a shell that leaves a `sleep` holding the log pipe, then becomes fakenode.
-sed -i "/^\[workers\]/,\$ s|^command = \(.*\)|command = /bin/sh -c 'sleep 6 \& exec \1'|" "$C"
-grep -q "^command = /bin/sh -c 'sleep 6 & exec $FAKENODE " "$C" || not_ok "the test's worker command is in place"
+sed -i "/^\[workers\]/,\$ s|^command = \(.*\)|command = /bin/sh -c 'sleep 10 \& exec \1'|" "$C"
+grep -q "^command = /bin/sh -c 'sleep 10 & exec $FAKENODE " "$C" || not_ok "the test's worker command is in place"
 
 check "the daemon starts" start_daemon
 check "the worker runs" wait_for 1 running
@@ -26,7 +26,7 @@ check "the earlier runs' log-writers still run (their pipe is held open)" test "
 check "the daemon answers meanwhile" "$SK" status -c "$C"
 # The sleeps end, the old log-writers see the end of their input and exit: the daemon reaps them.
 reaped() {
-    for _ in $(seq 150); do
+    for _ in $(seq 300); do
         [ "$(writers)" = 1 ] && [ "$(zombies)" = 0 ] && return 0
         sleep 0.1
     done
