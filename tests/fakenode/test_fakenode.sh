@@ -388,6 +388,19 @@ eq "eosio2: start after SIGKILL-like dirty state exits 2" \
     "$(printf '\1' | dd of="$H/state/shared_memory.bin" bs=1 seek=8 conv=notrunc 2>/dev/null; run "$H" --flavour eosio2)" 2
 has "$LAST" "Database dirty flag set \(likely due to unclean shutdown\): replay required" "eosio2: capital-D dirty message"
 
+# Leap 4.0.6 (what tests/nodeos/ compares with a real one): EOSIODB2, blocks/reversible/fork_db.dat,
+# its warnings and errors without appbase's note, the version lines only after initialization
+L4=$W/l4
+eq "leap4: runs and exits 0" "$(run "$L4" --flavour leap4 --stop-at-block 10)" 0
+check "leap4: EOSIODB2 and blocks/reversible/fork_db.dat, no reversible database" \
+    test "$(head -c 8 "$L4/state/shared_memory.bin")" = EOSIODB2 -a -f "$L4/blocks/reversible/fork_db.dat" -a ! -e "$L4/blocks/reversible/shared_memory.bin"
+has "$LAST" "main.cpp:140 .*nodeos version v4.0.6 v4.0.6-fakenode" "leap4: the version line"
+eq "leap4: a dirty state exits 2" \
+    "$(printf '\1' | dd of="$L4/state/shared_memory.bin" bs=1 seek=8 conv=notrunc 2>/dev/null; run "$L4" --flavour leap4)" 2
+has "$LAST" "chain_plugin.cpp:1077 .*Database dirty flag set" "leap4: chain_plugin's warning at line 1077"
+has "$LAST" "main.cpp:157 .*database dirty flag set \(likely due to unclean shutdown\): replay required" "leap4: main's error"
+check "leap4: no appbase note, no version line before the failure" bash -c "! grep -Eq 'appbase: exception|nodeos version' '$LAST'"
+
 # Dawn 3.0: shared_mem/, no header, no preamble, errors exit 0
 I=$W/i
 eq "dawn3: --chain-state-db-size-mb is not a Dawn option (exit 255)" "$(run "$I" --flavour dawn3)" 255
