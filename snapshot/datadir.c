@@ -420,10 +420,17 @@ static void check_blocks(struct probe *pr, bool dawn, bool deep, sk_blocklog_inf
                      "blocks.log's tail is cut or overwritten: its last 8 bytes do not hold the position of the last "
                      "block blocks.index lists (at byte %llu)",
                      (unsigned long long)b->last_offset);
-        snprintf(problem, plen,
-                 "%s; nodeos refuses it with \"The last block position from blocks.log is at %llu which does not "
-                 "match the last block postion %llu from blocks.index\"",
-                 found, (unsigned long long)v, (unsigned long long)b->last_offset);
+        /* nodeos (Leap 4.0.6, seen) first reads the block number at that position: a position
+         * with no whole entry there is "Invalid block position"; only a readable one gets as far
+         * as the comparison with the index. */
+        if (v < b->first_offset || v > b->log_size || b->log_size - v < 18 + 8)
+            snprintf(problem, plen, "%s; nodeos refuses it with \"Invalid block position %llu\"", found,
+                     (unsigned long long)v);
+        else
+            snprintf(problem, plen,
+                     "%s; nodeos refuses it with \"The last block position from blocks.log is at %llu which does "
+                     "not match the last block postion %llu from blocks.index\"",
+                     found, (unsigned long long)v, (unsigned long long)b->last_offset);
         *bad_off = b->log_size - 8;
         goto out;
     }
@@ -472,6 +479,32 @@ static bool magic_file(struct probe *pr, const char *rel, bool u64magic)
                        : read_exact(fd, b, 4, 0) && le32(b) == FORK_DB_MAGIC;
     close(fd);
     return ok;
+}
+
+/* The layout of an EOSIODB2 data-dir: EOSIO 1.x-2.x or Leap 4. A stopped Leap 4 node has
+ * blocks/reversible/fork_db.dat; a running or killed one has none (nodeos deletes it at start)
+ * but still has the blocks/reversible/ folder, without the reversible database
+ * (blocks/reversible/shared_memory.bin) of EOSIO 1.x-2.0 and without EOSIO's
+ * state/fork_db.dat. Anything else is taken for EOSIO. */
+static const char *eosiodb2_layout(struct probe *pr)
+{
+    if (magic_file(pr, SK_NODEOS_REVERSIBLE_FORK_DB, false))
+        return SK_NODEOS_LAYOUT_LEAP4;
+    int fd = open_data(pr, "blocks/reversible", O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return SK_NODEOS_LAYOUT_EOSIO;
+    close(fd);
+    fd = open_data(pr, "blocks/reversible/shared_memory.bin", O_RDONLY);
+    if (fd >= 0) {
+        close(fd);
+        return SK_NODEOS_LAYOUT_EOSIO;
+    }
+    fd = open_data(pr, SK_NODEOS_STATE_FORK_DB, O_RDONLY);
+    if (fd >= 0) {
+        close(fd);
+        return SK_NODEOS_LAYOUT_EOSIO;
+    }
+    return SK_NODEOS_LAYOUT_LEAP4;
 }
 
 int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_report_t *rep, sk_err_t *err)
@@ -532,8 +565,7 @@ int sk_datadir_check(const char *dir, const sk_check_opts_t *opts, sk_datadir_re
         else if (!memcmp(s->id, "EOSIODB3", 8))
             rep->layout = SK_NODEOS_LAYOUT_LEAP5;
         else
-            rep->layout =
-                magic_file(&pr, SK_NODEOS_REVERSIBLE_FORK_DB, false) ? SK_NODEOS_LAYOUT_LEAP4 : SK_NODEOS_LAYOUT_EOSIO;
+            rep->layout = eosiodb2_layout(&pr);
     }
     if (!strcmp(rep->layout, SK_NODEOS_LAYOUT_SPRING))
         snprintf(rep->fork_db_path, sizeof(rep->fork_db_path), SK_NODEOS_REVERSIBLE_FORK_DB);

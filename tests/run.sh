@@ -4,7 +4,9 @@
 #   integration  every tests/integration/t_*.sh against the real binary ($SK, default ./slotkeeper)
 #   san          both again, built with AddressSanitizer + UndefinedBehaviorSanitizer (build/san/)
 #   valgrind     the tests of the daemon and of `run` with those under valgrind's memcheck
-#   all          (the default) all four, in that order
+#   nodeos       tests/nodeos/t_*.sh: the whole loop against a real nodeos ($NODEOS, default
+#                ../shared/nodeos/nodeos; a SKIP without it), once, with the plain binary
+#   all          (the default) all five, in that order
 #   cov          unit + integration against the coverage build (build/cov/; `make coverage`);
 #                COV_TESTS="t_a t_b" limits the integration files
 # Every test prints TAP lines; this counts them and ends with "N passed, N failed, N skipped".
@@ -123,7 +125,7 @@ pass_integration() { # SK LABEL-PREFIX [ENV...]
 [ $# = 0 ] && set -- all
 for pass in "$@"; do
     case $pass in
-    all) set -- unit integration san valgrind ;;
+    all) set -- unit integration san valgrind nodeos ;;
     esac
 done
 for pass in "$@"; do
@@ -144,6 +146,12 @@ for pass in "$@"; do
             tally "under valgrind memcheck: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" SK_VALGRIND=1 bash "$t"
         done
         ;;
+    nodeos)
+        for t in tests/nodeos/t_*.sh; do
+            tally "against a real nodeos: $(basename "$t" .sh)" env SK="$ROOT/slotkeeper" \
+                NODEOS="${NODEOS:-$ROOT/../shared/nodeos/nodeos}" bash "$t"
+        done
+        ;;
     cov)
         # The instrumented build: same tests, coverage counters in build/cov/ (gcovr reads them).
         # A test that limits the file size (t_nospace) keeps libgcov from writing its counters:
@@ -153,7 +161,7 @@ for pass in "$@"; do
         pass_integration "$ROOT/build/cov/slotkeeper" "integration (coverage build)"
         ;;
     *)
-        echo "tests/run.sh: no pass named '$pass' (unit, integration, san, valgrind, cov, all)" >&2
+        echo "tests/run.sh: no pass named '$pass' (unit, integration, san, valgrind, nodeos, cov, all)" >&2
         exit 2
         ;;
     esac

@@ -3,7 +3,7 @@
  * multi interface driven by the libuv loop (curl_multi_socket_action with
  * uv_poll_t per socket and one uv_timer_t), so the loop never blocks on a
  * probe. nodeos answers 200 with {"head_block_num":N,...} when it serves
- * requests; fakenode answers 503 with "head_block_num" while it catches up.
+ * requests; nodeos (and fakenode) answer 200 with "head_block_num" while they catch up.
  */
 #ifndef SLOTKEEPER_HEALTH_H
 #define SLOTKEEPER_HEALTH_H

@@ -28,6 +28,13 @@ void sk_slot_handle_closed(uv_handle_t *h)
     }
 }
 
+void sk_slot_logger_closed(uv_handle_t *h)
+{
+    sk_logger_t *lg = (sk_logger_t *)h;
+    sk_slot_handle_closed(h);
+    free(lg);
+}
+
 /* Splits a command line into words: blanks separate, '...' and "..." quote, \ escapes one
  * character outside single quotes. No other shell syntax. NULL on an unbalanced quote. */
 static char **split_command(const char *cmd, char **storage)
@@ -252,11 +259,12 @@ void sk_slot_free(sk_slot_t *s)
     close_handle(s, (uv_handle_t *)&s->timer);
     close_handle(s, (uv_handle_t *)&s->health_timer);
     close_handle(s, (uv_handle_t *)&s->watch_timer);
-    if (s->logger_active) {
-        /* The log-writer lives on by itself; we only let go of the handle. */
-        s->logger_active = false;
-        close_handle(s, (uv_handle_t *)&s->logger);
-    }
+    /* The log-writers live on by themselves; we only let go of their handles. */
+    for (sk_logger_t *lg = s->loggers; lg; lg = lg->next)
+        if (!uv_is_closing((uv_handle_t *)&lg->proc))
+            uv_close((uv_handle_t *)&lg->proc, sk_slot_logger_closed);
+    s->loggers = s->logger = NULL;
+    s->logger_active = false;
 }
 
 const sk_cycle_t *sk_slot_last_cycle(const sk_slot_t *s)

@@ -65,6 +65,16 @@ typedef struct sk_slot_job_result {
     char note[160];
 } sk_slot_job_result_t;
 
+/* A log-writer process. Each start of the node gets one of its own, with a handle of its own:
+ * the previous run's log-writer may still be writing its node's last lines (it ends at the end
+ * of its input) when the next run starts, and a libuv handle must not be spawned again while
+ * it is still in the loop's process queue. */
+typedef struct sk_logger {
+    uv_process_t proc; /* first: the handle's address is the logger's */
+    sk_slot_t *slot;
+    struct sk_logger *next;
+} sk_logger_t;
+
 struct sk_slot {
     sk_slot_view_t v; /* what the host reads */
     const sk_slot_host_t *host;
@@ -79,7 +89,8 @@ struct sk_slot {
     int64_t exit_status;
     int term_signal;
     uv_process_t proc;
-    uv_process_t logger;
+    sk_logger_t *logger;  /* this run's log-writer while it runs, else NULL */
+    sk_logger_t *loggers; /* every log-writer that still runs, this run's among them */
     uv_timer_t timer, health_timer, watch_timer;
     uv_poll_t pidfd_poll;
     int pidfd;
@@ -133,6 +144,7 @@ static inline const sk_config_t *sk_slot_cfg(const sk_slot_t *s)
 
 /* slot.c */
 void sk_slot_handle_closed(uv_handle_t *h); /* close callback of every handle of a slot */
+void sk_slot_logger_closed(uv_handle_t *h); /* ... of a log-writer's handle: also frees it */
 
 /* slot_fsm.c: what the other files of the module report. */
 void sk_slot_set_state(sk_slot_t *s, sk_slot_state_t st, const char *fmt, ...) SK_PRINTF(3, 4);

@@ -119,13 +119,24 @@ static void on_logger_wait_over(uv_timer_t *t)
 
 static void on_logger_exit(uv_process_t *p, int64_t status, int term_signal)
 {
-    sk_slot_t *s = p->data;
+    sk_logger_t *lg = (sk_logger_t *)p;
+    sk_slot_t *s = lg->slot;
     if (status || term_signal)
         log_warnx("%s: log-writer for %s exited (status %" PRId64 ", signal %d)", s->v.name, s->log_file, status,
                   term_signal);
-    s->logger_active = false;
-    uv_close((uv_handle_t *)p, sk_slot_handle_closed);
-    logger_drained(s);
+    for (sk_logger_t **pp = &s->loggers; *pp; pp = &(*pp)->next)
+        if (*pp == lg) {
+            *pp = lg->next;
+            break;
+        }
+    bool current = s->logger == lg;
+    uv_close((uv_handle_t *)p, sk_slot_logger_closed);
+    /* An earlier run's log-writer finishing says nothing about this run's. */
+    if (current) {
+        s->logger = NULL;
+        s->logger_active = false;
+        logger_drained(s);
+    }
 }
 
 /* An adopted node is not our child: its exit shows as its pidfd becoming readable (or, on
@@ -207,15 +218,25 @@ int sk_slot_spawn_node(sk_slot_t *s)
         .stdio = lstdio,
         .flags = UV_PROCESS_DETACHED,
     };
-    s->logger.data = s;
-    int rc = uv_spawn(loop, &s->logger, &lo);
+    /* A handle of its own: the previous run's log-writer may still be running (see sk_logger_t). */
+    sk_logger_t *lg = calloc(1, sizeof(*lg));
+    if (!lg) {
+        close(fds[0]);
+        close(fds[1]);
+        return -ENOMEM;
+    }
+    lg->slot = s;
+    lg->proc.data = s;
+    int rc = uv_spawn(loop, &lg->proc, &lo);
     s->open_handles++;
     if (rc < 0) {
-        uv_close((uv_handle_t *)&s->logger, sk_slot_handle_closed);
+        uv_close((uv_handle_t *)&lg->proc, sk_slot_logger_closed);
         close(fds[0]);
         close(fds[1]);
         return rc;
     }
+    lg->next = s->loggers;
+    s->loggers = s->logger = lg;
     s->logger_active = true;
     close(fds[0]);
 

@@ -22,10 +22,12 @@ _Noreturn void fail_exit(int rc)
 
 static void appbase_note(void)
 {
-    raw_err("appbase: exception thrown during plugin \"chain_plugin\" initialization.");
+    if (opt.fl->appbase_note)
+        raw_err("appbase: exception thrown during plugin \"chain_plugin\" initialization.");
 }
 
-/* A std::exception (chainbase's std::system_error) escaping chain_plugin::plugin_initialize. */
+/* A std::exception (chainbase's std::system_error) escaping chain_plugin::plugin_initialize. fc's log
+ * message ends with a newline, so an empty line follows each (as Leap 4.0.6 prints it). */
 _Noreturn void fail_std(const char *what)
 {
     const struct flavour *fl = opt.fl;
@@ -33,10 +35,10 @@ _Noreturn void fail_std(const char *what)
         nlog(LV_ERROR, "main.cpp", fl->main_line, "main", "%s", what);
         fail_exit(RC_SUCCESS);
     }
-    nlog(LV_WARN, "chain_plugin.cpp", 1074, "plugin_initialize",
+    nlog(LV_WARN, "chain_plugin.cpp", fl->chain_line, "plugin_initialize",
          "13 N5boost10wrapexceptISt12system_errorEE: %s\nrethrow %s: \n    {\"what\":\"%s\"}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
-         what, what, what);
+         "    nodeos  chain_plugin.cpp:%d plugin_initialize\n",
+         what, what, what, fl->chain_line);
     appbase_note();
     if (strstr(what, "atabase dirty flag set")) {
         nlog(LV_ERROR, "main.cpp", fl->main_line, "main", "%s",
@@ -46,37 +48,52 @@ _Noreturn void fail_std(const char *what)
     }
     nlog(LV_ERROR, "main.cpp", fl->main_line + 8, "main",
          "13 N5boost10wrapexceptISt12system_errorEE: %s\nrethrow %s: \n    {\"what\":\"%s\"}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
-         what, what, what);
+         "    nodeos  chain_plugin.cpp:%d plugin_initialize\n",
+         what, what, what, fl->chain_line);
     fail_exit(RC_OTHER_FAIL);
 }
 
-/* An fc::exception (block_log_exception, fork_database_exception, ...) thrown at file:line in method. */
-_Noreturn void fail_fc(const char *code_name, const char *generic, const char *file, int line, const char *method,
-                       const char *fmt, ...)
+static _Noreturn void fail_fc_v(const char *code_name, const char *generic, const char *file, int line,
+                                const char *method, const char *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+
+/* An fc::exception thrown at file:line in method: chain_plugin logs it as a warning (the exception's own
+ * lines) and rethrows; main logs it as an error with the rethrow's lines added, and exits 254. */
+static _Noreturn void fail_fc_v(const char *code_name, const char *generic, const char *file, int line,
+                                const char *method, const char *ctx, const char *fmt, va_list ap)
 {
     const struct flavour *fl = opt.fl;
     char msg[4096], detail[6144];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(detail, sizeof detail, "%s: %s\n%s\n    {}\n    nodeos  %s:%d %s", code_name, generic, msg, file, line,
-             method);
+    snprintf(detail, sizeof detail, "%s: %s\n%s\n    %s\n    nodeos  %s:%d %s", code_name, generic, msg,
+             ctx ? ctx : "{}", file, line, method);
     if (fl->exit_zero) {
         nlog(LV_ERROR, "main.cpp", fl->main_line, "main", "%s", detail);
         fail_exit(RC_SUCCESS);
     }
-    nlog(LV_WARN, "chain_plugin.cpp", 1074, "plugin_initialize",
-         "%s\nrethrow\n    {}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
-         detail);
+    nlog(LV_WARN, "chain_plugin.cpp", fl->chain_line, "plugin_initialize", "%s\n", detail);
     appbase_note();
-    nlog(LV_ERROR, "main.cpp", fl->main_line - 6, "main",
+    nlog(LV_ERROR, "main.cpp", fl->main_line + 4, "main",
          "%s\nrethrow\n    {}\n"
-         "    nodeos  chain_plugin.cpp:1074 plugin_initialize",
-         detail);
+         "    nodeos  chain_plugin.cpp:%d plugin_initialize\n",
+         detail, fl->chain_line);
     fail_exit(RC_OTHER_FAIL);
+}
+
+_Noreturn void fail_fc(const char *code_name, const char *generic, const char *file, int line, const char *method,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_fc_v(code_name, generic, file, line, method, NULL, fmt, ap);
+}
+
+_Noreturn void fail_fc_ctx(const char *code_name, const char *generic, const char *file, int line, const char *method,
+                           const char *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_fc_v(code_name, generic, file, line, method, ctx, fmt, ap);
 }
 
 /* appbase's initialize() returning false: a bad option; nothing on disk has been touched yet. */

@@ -35,7 +35,7 @@ enum {
     RC_INITIALIZE_FAIL = 255,
 };
 
-enum flavour_id { FL_LEAP, FL_SPRING, FL_EOSIO2, FL_DAWN3 };
+enum flavour_id { FL_LEAP, FL_LEAP4, FL_SPRING, FL_EOSIO2, FL_DAWN3 };
 
 /* What differs between the nodeos generations fakenode can pretend to be. */
 struct flavour {
@@ -54,6 +54,8 @@ struct flavour {
     bool exit_zero;          /* Dawn 3.0: a caught startup exception still exits 0 */
     bool capital_dirty;      /* EOSIO 2.x: "Database dirty flag set (likely ...": capital D */
     int main_line;           /* main.cpp line numbers in the log */
+    int chain_line;          /* chain_plugin.cpp line of plugin_initialize's FC_LOG_AND_RETHROW */
+    bool appbase_note;       /* appbase prints 'exception thrown during plugin "chain_plugin" initialization.' */
 };
 
 struct options {
@@ -113,9 +115,13 @@ void hex(char *out, const uint8_t *p, size_t n);
 void *xmalloc(size_t n);
 
 /* ---- failure.c: how startup errors reach the log and the exit code ---- */
+void version_lines(void); /* main.cpp's "nodeos version", printed once plugin initialization succeeded */
 _Noreturn void fail_std(const char *what);
 _Noreturn void fail_fc(const char *code_name, const char *generic, const char *file, int line, const char *method,
                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* ... with the exception's context (fc's "{...}" line; NULL: "{}") */
+_Noreturn void fail_fc_ctx(const char *code_name, const char *generic, const char *file, int line, const char *method,
+                           const char *ctx, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 _Noreturn void fail_initialize(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void fail_exhausted(void);
 _Noreturn void fail_exit(int rc);

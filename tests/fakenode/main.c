@@ -5,7 +5,7 @@
  * /v1/chain/get_info.  It does no real blockchain work.
  *
  *   fakenode --data-dir DIR [--config-dir DIR] [--http-server-address HOST:PORT|""|off]
- *            [--chain-state-db-size-mb N] [--flavour leap|spring|eosio2|dawn3] [--block-interval-ms N]
+ *            [--chain-state-db-size-mb N] [--flavour leap|leap4|spring|eosio2|dawn3] [--block-interval-ms N]
  *            [--catch-up-rate N] [--stop-at-block N] [--crash-after-blocks N] [--shutdown-delay-ms N]
  *            [--fail-at-startup dirty|blocklog|forkdb|environment|lock|initialize|exhausted]
  *            [--replay-blockchain] [--delete-all-blocks] [--genesis-json FILE] [--logconf FILE]
@@ -18,7 +18,8 @@
  * state replays the blocks already in the log; a new log gets its preamble and block 1.
  *
  * Running: the head follows 1 + (now - initial_timestamp) / block-interval.  A node that is behind appends the
- * missing blocks at --catch-up-rate blocks/s (get_info answers 503 meanwhile), then one block per interval.  Each
+ * missing blocks at --catch-up-rate blocks/s (get_info answers meanwhile, as nodeos does, with the head it has), then
+ * one block per interval.  Each
  * block is appended to blocks.log/blocks.index and rewrites a few pages of the state file, all as pure functions
  * of (chain id, block number).
  *
@@ -52,7 +53,21 @@ static const struct flavour flavours[] = {
      .size_option = "chain-state-db-size-mb",
      .preamble = true,
      .strict_index = true,
-     .main_line = 160},
+     .main_line = 160,
+     .chain_line = 1074,
+     .appbase_note = true},
+    {.id = FL_LEAP4,
+     .name = "leap4",
+     .db_id = "EOSIODB2",
+     .version = "v4.0.6-fakenode",
+     .util = "leap-util",
+     .state_dir = "state",
+     .forkdb = "blocks/reversible/fork_db.dat",
+     .size_option = "chain-state-db-size-mb",
+     .preamble = true,
+     .strict_index = true,
+     .main_line = 157,
+     .chain_line = 1077},
     {.id = FL_SPRING,
      .name = "spring",
      .db_id = "CHAINB01",
@@ -64,7 +79,9 @@ static const struct flavour flavours[] = {
      .chain_head = true,
      .preamble = true,
      .strict_index = true,
-     .main_line = 220},
+     .main_line = 220,
+     .chain_line = 1074,
+     .appbase_note = true},
     {.id = FL_EOSIO2,
      .name = "eosio2",
      .db_id = "EOSIODB2",
@@ -76,7 +93,9 @@ static const struct flavour flavours[] = {
      .preamble = true,
      .reversible_db = true,
      .capital_dirty = true,
-     .main_line = 152},
+     .main_line = 152,
+     .chain_line = 1074,
+     .appbase_note = true},
     {.id = FL_DAWN3,
      .name = "dawn3",
      .version = "dawn-v3.0.0-fakenode",
@@ -84,7 +103,8 @@ static const struct flavour flavours[] = {
      .state_dir = "shared_mem",
      .size_option = "shared-memory-size-mb",
      .exit_zero = true,
-     .main_line = 95},
+     .main_line = 95,
+     .chain_line = 1074},
 };
 
 #define REVERSIBLE_DB_MB 340
@@ -367,16 +387,9 @@ static void on_tick(uv_timer_t *t)
 
 int node_get_info(char *buf, size_t n)
 {
-    uint32_t head = N.head, target = target_head(now_ms());
-    if (head + 2 < target) {
-        snprintf(buf, n,
-                 "{\"code\":503,\"message\":\"Service Unavailable\",\"error\":{\"code\":0,\"name\":\"catching_up\","
-                 "\"what\":\"fakenode is catching up\",\"details\":[{\"message\":\"head block %u is behind the "
-                 "expected head block %u\",\"file\":\"fakenode\",\"line_number\":0,\"method\":\"get_info\"}]},"
-                 "\"head_block_num\":%u}",
-                 head, target, head);
-        return 503;
-    }
+    /* Like nodeos, it answers while it catches up (HTTP 200, the head where it is): the head
+     * block's time says how far behind it is. */
+    uint32_t head = N.head;
     uint32_t lib = chain_lib(head);
     uint8_t id[32];
     char chain_id[65], head_id[65], lib_id[65], head_time[32], lib_time[32];
@@ -502,9 +515,22 @@ static void write_default_config(const char *path)
     write_text(path, text);
 }
 
+/* main.cpp prints these once appbase's initialize() returned, i.e. after chain_plugin opened the state
+ * database and the block log (a node refused there never prints them); the fork database and the replay come
+ * later, in plugin startup. */
+void version_lines(void)
+{
+    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 17, "main", "nodeos version %.*s %s",
+         (int)(strstr(opt.fl->version, "-fakenode") - opt.fl->version), opt.fl->version, opt.fl->version);
+    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 14, "main", "nodeos using configuration file %s/config.ini",
+         opt.config_dir);
+    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 13, "main", "nodeos data directory is %s", opt.data_dir);
+}
+
 static void startup(void)
 {
     const struct flavour *fl = opt.fl;
+    nlog(LV_INFO, "chain_plugin.cpp", 470, "plugin_initialize", "initializing chain plugin");
     char *blocks_dir = path_join(opt.data_dir, "blocks");
     char *state_dir = path_join(opt.data_dir, fl->state_dir);
     char *log_path = path_join(blocks_dir, "blocks.log");
@@ -524,7 +550,7 @@ static void startup(void)
         if (fl->reversible_db)
             remove_tree_contents(reversible_dir);
     }
-    if (fl->id == FL_LEAP || fl->id == FL_SPRING) {
+    if (fl->id == FL_LEAP || fl->id == FL_LEAP4 || fl->id == FL_SPRING) {
         /* chain_plugin moves a 1.x/2.x state/fork_db.dat to blocks/reversible/ */
         char *old = path_join(state_dir, "fork_db.dat");
         if (exists(old) && !exists(N.forkdb_path)) {
@@ -587,6 +613,7 @@ static void startup(void)
                 a, b);
     }
     cdb_store_chain_id(&N.state, N.chain.id);
+    version_lines();
 
     /* Spring's chain_head.dat and the fork database: read, then deleted; written again on a clean close */
     uint32_t state_head = existing_state ? N.blog.head : 0;
@@ -669,10 +696,8 @@ static void startup(void)
     }
     char when[32];
     iso_time(when, sizeof when, N.chain.t0_ms);
-    char cid[65];
-    hex(cid, N.chain.id, 32);
     nlog(LV_INFO, "chain_plugin.cpp", 1190, "plugin_startup",
-         "Blockchain started; head block is #%u, genesis timestamp is %s, chain id %s", N.head, when, cid);
+         "Blockchain started; head block is #%u, genesis timestamp is %s", N.head, when);
     free(blocks_dir);
     free(state_dir);
     free(log_path);
@@ -685,7 +710,7 @@ static void startup(void)
 static _Noreturn void usage(void)
 {
     printf("usage: fakenode --data-dir DIR [--config-dir DIR] [--http-server-address HOST:PORT|\"\"|off]\n"
-           "                [--chain-state-db-size-mb N] [--flavour leap|spring|eosio2|dawn3]\n"
+           "                [--chain-state-db-size-mb N] [--flavour leap|leap4|spring|eosio2|dawn3]\n"
            "                [--block-interval-ms N] [--catch-up-rate N] [--stop-at-block N]\n"
            "                [--crash-after-blocks N] [--shutdown-delay-ms N] [--fail-at-startup KIND]\n"
            "                [--replay-blockchain] [--delete-all-blocks] [--genesis-json FILE] [--logconf FILE]\n"
@@ -935,10 +960,6 @@ int main(int argc, char **argv)
     if (opt.fl->id != FL_DAWN3) /* Dawn 3.0 installed its handlers only in exec() */
         install_signals();
 
-    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 40, "main", "nodeos version %.*s %s",
-         (int)(strstr(opt.fl->version, "-fakenode") - opt.fl->version), opt.fl->version, opt.fl->version);
-    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 37, "main", "nodeos using configuration file %s", config_ini);
-    nlog(LV_INFO, "main.cpp", opt.fl->main_line - 36, "main", "nodeos data directory is %s", opt.data_dir);
     free(config_ini);
     if (opt.fl->id != FL_DAWN3)
         write_protocol_features();

@@ -44,7 +44,7 @@ truncate -s -5 "$W/t/blocks/blocks.log"
 verdict 13 corrupt "a block log cut by 5 bytes" "$W/t"
 check "the verdict says first, in slotkeeper's words, that the tail is cut" \
     grep -Eq "^$W/t: corrupt: blocks.log('s tail)? is cut" "$W/out"
-check "then quotes nodeos" grep -q 'nodeos refuses it with "The last block position' "$W/out"
+check "then quotes nodeos (Leap 4.0.6 says this of a cut tail: tests/nodeos)" grep -Eq 'nodeos refuses it with "(The last block position|Invalid block position [0-9]+")' "$W/out"
 check "the blocks line gives the index's range and says the last block could not be read" \
     grep -q "the index lists blocks 1..3; the log's last block could not be read" "$W/out"
 check "no empty range such as 1..0" bash -c "! grep -q 'blocks 1\.\.0' '$W/out'"
@@ -217,3 +217,15 @@ check "it reports blocks 5..6 and the chain id" \
     bash -c "grep -q 'blocks 5..6' '$W/out' && grep -q 'chain id 1111111111111111111111111111111111111111111111111111111111111111' '$W/out'"
 printf '\x00' | dd of="$W/cid/blocks/blocks.log" bs=1 seek=44 conv=notrunc status=none
 verdict 13 corrupt "its totem damaged" "$W/cid"
+
+# The layout of an EOSIODB2 data-dir whose fork_db.dat is gone (Leap 4 deletes it at start: a
+# running or killed node has none; tests/nodeos saw it): Leap 4 keeps blocks/reversible/ without
+# EOSIO 1.x-2.0's reversible database.
+mkfx "$W/l4"
+printf 'EOSIODB2\001' | dd of="$W/l4/state/shared_memory.bin" bs=1 conv=notrunc status=none
+rm "$W/l4/blocks/reversible/fork_db.dat"
+verdict 11 dirty "a killed Leap 4 node" "$W/l4"
+check "its layout is leap4" grep -q "layout:  leap4" "$W/out"
+truncate -s 1M "$W/l4/blocks/reversible/shared_memory.bin"
+verdict 11 dirty "the same with a reversible database" "$W/l4"
+check "its layout is eosio" grep -q "layout:  eosio" "$W/out"

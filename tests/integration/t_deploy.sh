@@ -213,23 +213,40 @@ if [ -f "$SLOT_UNIT" ]; then
     check "slotkeeper@.service: TimeoutStopSec is at least 300s (is '$v')" at_least_300s TimeoutStopSec "$v"
 fi
 if command -v systemd-analyze >/dev/null 2>&1; then
-    # Copies whose Exec*= commands are /bin/true, so that verify does not need the binaries.
+    # Copies in which slotkeeper is the binary under test ($SK: verify checks that each Exec*=
+    # program exists and is executable) and any other program (nodeos, kill) is /bin/true.
     mkdir -p "$W/units"
+    unit_copy() { # UNIT DEST
+        sed -E "s|^(Exec[A-Za-z]+=[-@:+!]*)[^ ]*/slotkeeper |\1$SK |; t; s|^(Exec[A-Za-z]+=[-@:+!]*)[^ ]+|\1/bin/true|" "$1" >"$2"
+    }
+    # verify_units UNIT...: systemd-analyze verify; fails on its exit code and on what it only
+    # warns about (an unknown key or section, a key in the wrong section, a value it cannot
+    # parse: systemd then ignores the setting).
+    verify_units() {
+        env SYSTEMD_LOG_COLOR=0 systemd-analyze verify "$@" >"$W/out" 2>"$W/err" || return 1
+        ! grep -Eiq "unknown (key|section|lvalue)|failed to parse|ignoring" "$W/err"
+    }
+    refuses() { ! verify_units "$@"; }
     units=()
     for f in "$DAEMON_UNIT" "$SLOT_UNIT"; do
         [ -f "$f" ] || continue
-        sed -E 's|^(Exec[A-Za-z]+=[-@:+!]*)[^ ]+|\1/bin/true|' "$f" >"$W/units/$(basename "$f")"
+        unit_copy "$f" "$W/units/$(basename "$f")"
         units+=("$W/units/$(basename "$f" | sed 's/@\.service$/@1.service/')")
     done
     if [ ${#units[@]} = 0 ]; then
         not_ok "systemd-analyze verify: no unit to verify"
     else
-        run 0 "systemd-analyze verify accepts the units" env SYSTEMD_LOG_COLOR=0 systemd-analyze verify "${units[@]}"
+        check "the verified copies run slotkeeper itself" grep -q "^ExecStart=$SK daemon " "$W/units/slotkeeper.service"
+        check "systemd-analyze verify accepts the units, with no unknown or ignored setting" verify_units "${units[@]}"
         [ -s "$W/err" ] && sed 's/^/# systemd-analyze: /' "$W/err"
-        # verify only warns about a key in the wrong section (e.g. StartLimitIntervalSec= in
-        # [Service]), and systemd then ignores the setting.
-        check "systemd-analyze verify: no unknown or ignored setting" \
-            bash -c '! grep -Eiq "unknown (key|section|lvalue)|failed to parse" "$1"' _ "$W/err"
+        # The check can fail: a key in the wrong section, a bad value, a missing program.
+        mkdir -p "$W/bad"
+        sed 's/^\[Install\]/[Install]\nKillMode=process/' "$W/units/slotkeeper.service" >"$W/bad/slotkeeper.service"
+        check "verify refuses a key in the wrong section" refuses "$W/bad/slotkeeper.service"
+        sed 's/^KillMode=.*/KillMode=sometimes/' "$W/units/slotkeeper.service" >"$W/bad/slotkeeper.service"
+        check "verify refuses a bad value" refuses "$W/bad/slotkeeper.service"
+        sed "s|^ExecStart=[^ ]*|ExecStart=$W/no-such-slotkeeper|" "$W/units/slotkeeper.service" >"$W/bad/slotkeeper.service"
+        check "verify refuses a program that is not there" refuses "$W/bad/slotkeeper.service"
     fi
 else
     ok "systemd-analyze verify # SKIP systemd-analyze is not installed"
