@@ -28,6 +28,7 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const quarantine_policies[] = {"keep", "delete", NULL};
+static const char *const freeze_modes[] = {"auto", "off", NULL};
 
 /* section, key, flag, id, short, type, offset, min, max, default, values, arg, doc */
 const sk_option_t sk_options[] = {
@@ -64,6 +65,9 @@ const sk_option_t sk_options[] = {
     {"archive", "stop_timeout", NULL, O_NONE, 0, T_DURATION, OFF(stop_timeout_ms), 1000, DAY, "300s", NULL, NULL,
      "how long the archival node may take to stop after SIGTERM; past it, it is killed and that "
      "cycle publishes nothing"},
+    {"archive", "freeze", NULL, O_NONE, 0, T_ENUM, OFF(archive_freeze), 0, 0, "auto", freeze_modes, NULL,
+     "auto: where the file system clones (XFS reflink=1, btrfs), a cycle clones the stopped data-dir's folders, "
+     "restarts the node at once and snapshots the clone; off: the node stays stopped for the whole snapshot"},
 
     {"workers", "slots", NULL, O_NONE, 0, T_UINT, OFF(slots), 0, 1000, "0", NULL, NULL,
      "number of worker slots, numbered 1..slots"},
@@ -127,6 +131,11 @@ const sk_option_t sk_options[] = {
      "the chain (64 hex digits) when the data-dir's blocks.log and genesis.json name none"},
     {NULL, NULL, "force-chain", O_FORCE_CHAIN, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "restore a snapshot of another chain than the data-dir's (refused otherwise: exit 8)"},
+    {NULL, NULL, "no-freeze", O_NO_FREEZE, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "snapshot the stopped data-dir itself, keeping it locked throughout, instead of a clone of it"},
+    {NULL, NULL, "after-freeze", O_AFTER_FREEZE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "CMD",
+     "run CMD (sh -c) as soon as the data-dir is free again, e.g. to restart the node: right after the freeze, "
+     "or after the snapshot when it could not freeze"},
     {NULL, NULL, "reference", O_REFERENCE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "a state file or snapshot manifest from the node's build: its state environment (OS, arch, Boost, "
      "compiler) must match (exit 8 otherwise)"},

@@ -36,6 +36,8 @@ struct options {
     const char *reference;
     const char *chain_id; /* restore --chain-id */
     bool force_chain;     /* restore --force-chain */
+    bool no_freeze;           /* snapshot --no-freeze, or [archive] freeze = off */
+    const char *after_freeze; /* snapshot --after-freeze CMD */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];

@@ -104,13 +104,15 @@ static const struct command commands[] = {
      "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
-         B(O_CONFIG),
+         B(O_CONFIG) | B(O_JSON) | B(O_NO_FREEZE) | B(O_AFTER_FREEZE),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper snapshot --data-dir DIR --repo REPO [--include blocks,state] [options]\n"
      "\n"
      "Snapshots the named sub-folders of a stopped node's data-dir into the repository and\n"
      "prints the new snapshot id on stdout. Chunks the repository already holds are not\n"
-     "written again; holes and all-zero chunks are not stored.\n"},
+     "written again; holes and all-zero chunks are not stored. Where the file system clones\n"
+     "(XFS reflink=1, btrfs), the folders are cloned first and the data-dir is free again at\n"
+     "once (--after-freeze CMD restarts the node then); the clone is read and removed.\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
          B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
@@ -288,6 +290,8 @@ static int apply_config(const struct command *c, struct options *o)
         }
         if (!o->given[O_LEVEL])
             o->level = (int)cf->level;
+        if (cf->archive_freeze == 1)
+            o->no_freeze = true;
         if (!o->given[O_INCLUDE]) {
             /* The loader checked it against the same table: only out of memory can fail. */
             sk_err_t e;
@@ -444,6 +448,12 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_FORCE_CHAIN:
             o->force_chain = true;
+            break;
+        case O_NO_FREEZE:
+            o->no_freeze = true;
+            break;
+        case O_AFTER_FREEZE:
+            o->after_freeze = optarg;
             break;
         case O_CONFIG:
             o->config = optarg;
