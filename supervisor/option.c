@@ -66,8 +66,8 @@ const sk_option_t sk_options[] = {
      "how long the archival node may take to stop after SIGTERM; past it, it is killed and that "
      "cycle publishes nothing"},
     {"archive", "freeze", NULL, O_NONE, 0, T_ENUM, OFF(archive_freeze), 0, 0, "auto", freeze_modes, NULL,
-     "auto: where the file system clones (XFS reflink=1, btrfs), a cycle clones the stopped data-dir's folders, "
-     "restarts the node at once and snapshots the clone; off: the node stays stopped for the whole snapshot"},
+     "auto: clone the stopped data-dir where the file system can (XFS reflink=1), restart the node, "
+     "snapshot the clone; off: stay stopped for the snapshot"},
 
     {"workers", "slots", NULL, O_NONE, 0, T_UINT, OFF(slots), 0, 1000, "0", NULL, NULL,
      "number of worker slots, numbered 1..slots"},
