@@ -97,19 +97,6 @@ static int clone_entry(struct frz *z, int src, int dst, const char *name, const 
             close(sfd);
             return sk_err_errno(z->err, z->fz->path);
         }
-        if (depth == 0) {
-            /* Each included folder may lie on its own file system (a top-level link). */
-            int why = 0;
-            int p = sk_reflink_probe(sfd, dfd, &why);
-            if (p == 0) {
-                z->impossible = true;
-                snprintf(z->why, z->whylen, "%s cannot be cloned into %s (%s)", full, z->fz->path, strerror(why));
-                close(sfd);
-                close(dfd);
-                return -EOPNOTSUPP;
-            }
-            /* p < 0 (e.g. the source is read-only to us): the clones themselves will tell. */
-        }
         int rc = clone_dir(z, sfd, dfd, rel, depth + 1);
         if (rc == 0)
             rc = set_meta(z, dfd, -1, NULL, &st, full);
@@ -243,6 +230,23 @@ int sk_freeze(int datafd, const char *data_dir, const char *const *include, size
     size_t olen = 0;
     struct frz z = {.data_dir = data_dir, .err = err, .fz = fz, .why = why, .whylen = whylen};
     int rc = 0;
+    /* First, without making anything: can each included folder (a top-level link may take it
+     * to another file system) be cloned into the data-dir's file system? A probe that cannot
+     * tell (e.g. a folder read-only to us) leaves it to the clones themselves. */
+    for (size_t i = 0; i < ninclude; i++) {
+        char full[PATH_MAX];
+        sk_path_join(full, sizeof(full), data_dir, include[i]);
+        int ifd = openat(datafd, include[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ifd < 0)
+            return sk_err_errno(err, full);
+        int code = 0;
+        int p = sk_reflink_probe(ifd, datafd, &code);
+        close(ifd);
+        if (p == 0) {
+            snprintf(why, whylen, "%s cannot be cloned into %s (%s)", full, data_dir, strerror(code));
+            return 1;
+        }
+    }
     SK_CRASHPOINT("mkdir");
     if (mkdirat(datafd, SK_SLOT_META_DIR, 0700) < 0 && errno != EEXIST) {
         char p[PATH_MAX];

@@ -181,10 +181,11 @@ static int snapshot_locked(struct options *o, int *lockfd)
     sk_frozen_t fz = {.fd = -1, .metafd = -1};
     bool frozen = false;
     double stopped = 0;
+    char no_freeze[PATH_MAX + 128] = "";
     sk_freeze_sweep(*lockfd, o->data_dir, NULL, &err);
     sk_err_clear(&err);
     if (!o->no_freeze) {
-        char why[PATH_MAX + 128];
+        char why[sizeof(no_freeze)];
         int f = sk_freeze(*lockfd, o->data_dir, include, ninclude, &fz, why, sizeof(why), &err);
         if (f == 0) {
             frozen = true;
@@ -196,8 +197,8 @@ static int snapshot_locked(struct options *o, int *lockfd)
                          fz.files, fz.seconds);
             run_after_freeze(o);
         } else if (f == 1) {
-            if (!o->quiet)
-                log_info("no freeze: %s; snapshotting the stopped data-dir", why);
+            /* Said once the snapshot is published: an error keeps to its one line. */
+            snprintf(no_freeze, sizeof(no_freeze), "%s", why);
         } else {
             log_warnx("no freeze: %s: %s; snapshotting the stopped data-dir", err.path, err.msg);
             sk_err_clear(&err);
@@ -239,6 +240,8 @@ static int snapshot_locked(struct options *o, int *lockfd)
         return cli_fail(&err);
     }
     char a[32], b[32], c[32], d[32];
+    if (!o->quiet && no_freeze[0])
+        log_info("no freeze: %s; the data-dir stayed locked for the whole snapshot", no_freeze);
     if (!o->quiet)
         log_info("%s: %" PRIu64 " files, %s logical, %s data, %s stored, %s new in %" PRIu64
                  " new chunks, %.2fs (%s, data-dir held %.2fs)",
