@@ -126,7 +126,7 @@ static int clone_entry(struct frz *z, int src, int dst, const char *name, const 
                 z->impossible = true;
                 snprintf(z->why, z->whylen, "%s cannot be cloned (%s)", full, strerror(-rc));
             } else {
-                sk_err_set(z->err, rc, full, "cannot clone it into %s", z->fz->path);
+                sk_err_set(z->err, rc, full, "cannot clone it into %s: %s", z->fz->path, strerror(-rc));
             }
         }
         if (rc == 0)
