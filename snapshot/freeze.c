@@ -218,8 +218,8 @@ static int make_frozen(sk_frozen_t *fz, const char *data_dir, sk_err_t *err)
     return sk_err_set(err, -EAGAIN, fz->path, "a sweep keeps removing the new frozen folder");
 }
 
-int sk_freeze(int datafd, const char *data_dir, const char *const *include, size_t ninclude, sk_frozen_t *fz,
-              char *why, size_t whylen, sk_err_t *err)
+int sk_freeze(int datafd, const char *data_dir, const char *const *include, size_t ninclude, sk_frozen_t *fz, char *why,
+              size_t whylen, sk_err_t *err)
 {
     double t0 = sk_now();
     memset(fz, 0, sizeof(*fz));

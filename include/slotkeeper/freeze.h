@@ -40,11 +40,11 @@
 #define SK_FROZEN_ORIGIN_HEAD "slotkeeper-frozen-origin 1"
 
 typedef struct sk_frozen {
-    char path[PATH_MAX]; /* DIR/.slotkeeper/frozen-<stamp>: the data_dir of its snapshot */
-    char name[64];       /* frozen-<stamp> */
-    int fd;              /* the frozen folder, with a shared flock; -1 when none */
-    int metafd;          /* DIR/.slotkeeper */
-    double seconds;      /* how long the clone took */
+    char path[PATH_MAX];   /* DIR/.slotkeeper/frozen-<stamp>: the data_dir of its snapshot */
+    char name[64];         /* frozen-<stamp> */
+    int fd;                /* the frozen folder, with a shared flock; -1 when none */
+    int metafd;            /* DIR/.slotkeeper */
+    double seconds;        /* how long the clone took */
     uint64_t files, bytes; /* regular files cloned, and their apparent bytes */
 } sk_frozen_t;
 
@@ -53,8 +53,8 @@ typedef struct sk_frozen {
  * sk_frozen_discard); 1: this file system cannot clone, the reason in why (one line), nothing
  * left behind; < 0: an error (err names the path), nothing left behind as far as it could be
  * removed (a leftover is swept later). */
-int sk_freeze(int datafd, const char *data_dir, const char *const *include, size_t ninclude, sk_frozen_t *fz,
-              char *why, size_t whylen, sk_err_t *err);
+int sk_freeze(int datafd, const char *data_dir, const char *const *include, size_t ninclude, sk_frozen_t *fz, char *why,
+              size_t whylen, sk_err_t *err);
 
 /* Removes the frozen copy and releases its lock; fz->fd is -1 after. 0 or a negative errno
  * (a copy that could not be removed is swept later). Safe on a zeroed or discarded fz. */

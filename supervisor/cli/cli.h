@@ -34,8 +34,8 @@ struct options {
     unsigned keep_quarantine, keep_last;
     bool json, all, progress, quiet, deep;
     const char *reference;
-    const char *chain_id; /* restore --chain-id */
-    bool force_chain;     /* restore --force-chain */
+    const char *chain_id;     /* restore --chain-id */
+    bool force_chain;         /* restore --force-chain */
     bool no_freeze;           /* snapshot --no-freeze, or [archive] freeze = off */
     const char *after_freeze; /* snapshot --after-freeze CMD */
     const char *config;

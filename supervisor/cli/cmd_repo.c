@@ -193,8 +193,8 @@ static int snapshot_locked(struct options *o, int *lockfd)
             *lockfd = -1;
             stopped = sk_now() - t0;
             if (!o->quiet)
-                log_info("frozen: data-dir free (%" PRIu64 " files cloned in %.2fs); snapshotting the clone",
-                         fz.files, fz.seconds);
+                log_info("frozen: data-dir free (%" PRIu64 " files cloned in %.2fs); snapshotting the clone", fz.files,
+                         fz.seconds);
             run_after_freeze(o);
         } else if (f == 1) {
             /* Said once the snapshot is published: an error keeps to its one line. */

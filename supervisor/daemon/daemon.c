@@ -297,8 +297,8 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                            "# HELP slotkeeper_archive_last_cycle_stored_bytes New bytes the last cycle stored.\n"
                            "# TYPE slotkeeper_archive_last_cycle_stored_bytes gauge\n"
                            "slotkeeper_archive_last_cycle_stored_bytes %" PRIu64 "\n",
-                           (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0,
-                           !strcmp(c->path, "frozen"), (double)c->stopped_ms / 1000.0, c->bytes_read, c->new_bytes);
+                           (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0, !strcmp(c->path, "frozen"),
+                           (double)c->stopped_ms / 1000.0, c->bytes_read, c->new_bytes);
         if (sk_slot_view(a)->last_success)
             sk_mbuf_printf(b,
                            "# HELP slotkeeper_archive_last_success_timestamp_seconds When the last snapshot was "

@@ -34,8 +34,8 @@ static const char *const state_names[SK_SLOT_NSTATES] = {
     "backoff", "queued",   "restoring", "snapshotting", "failed",
 };
 static const char *const event_names[SK_EV_COUNT] = {
-    "start", "stop",       "restore",  "cycle",       "checked", "exit",
-    "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
+    "start",      "stop",     "restore",     "cycle",   "checked",   "exit",   "timer",
+    "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
 };
 
 const char *const sk_restore_reason_names[SK_REASON_COUNT] = {
@@ -853,9 +853,8 @@ static const action_fn table[SK_SLOT_NSTATES][SK_EV_COUNT] = {
                     [SK_EV_CYCLE] = act_cycle_stopped},
     [S(QUEUED)] = {[SK_EV_STOP] = act_stop_idle, [SK_EV_RESTORE_GO] = act_restore_go, [SK_EV_CYCLE] = act_cycle_busy},
     [S(RESTORING)] = {[SK_EV_STOP] = act_stop_later, [SK_EV_RESTORED] = act_restored, [SK_EV_CYCLE] = act_cycle_busy},
-    [S(SNAPSHOTTING)] = {[SK_EV_STOP] = act_stop_later,
-                         [SK_EV_SNAPSHOTTED] = act_snapshotted,
-                         [SK_EV_FROZEN] = act_frozen},
+    [S(SNAPSHOTTING)] =
+        {[SK_EV_STOP] = act_stop_later, [SK_EV_SNAPSHOTTED] = act_snapshotted, [SK_EV_FROZEN] = act_frozen},
     [S(FAILED)] = {[SK_EV_START] = act_ignore_start_failed,
                    [SK_EV_STOP] = act_stop_idle,
                    [SK_EV_RESTORE] = act_restore_request,

@@ -50,9 +50,9 @@ struct job {
     unsigned keep, keep_last;
     bool quarantine_delete;
     uint64_t lock_wait_ms;
-    char chain_dir[PATH_MAX]; /* a worker's restore: the archive's data-dir, whose chain it follows */
-    bool archive;             /* the archival node's: its checks sweep stale frozen copies */
-    bool freeze;              /* a cycle's snapshot may freeze first (freeze.h) */
+    char chain_dir[PATH_MAX];    /* a worker's restore: the archive's data-dir, whose chain it follows */
+    bool archive;                /* the archival node's: its checks sweep stale frozen copies */
+    bool freeze;                 /* a cycle's snapshot may freeze first (freeze.h) */
     struct frozen_cycle *frozen; /* the frozen copy: made by a snapshot job, read by a frozen one */
     /* outputs */
     int rc;

@@ -349,8 +349,8 @@ static const struct cell expect[SK_SLOT_NSTATES][SK_EV_COUNT] =
 };
 
 static const char *const ev_names[SK_EV_COUNT] = {
-    "start", "stop",       "restore",  "cycle",       "checked", "exit",
-    "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
+    "start",      "stop",     "restore",     "cycle",   "checked",   "exit",   "timer",
+    "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
 };
 
 TEST(slot_fsm_every_state_event_cell)
