@@ -737,7 +737,9 @@ void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
         return;
     case SK_JOB_SNAPSHOT:
         s->cur.stopped_ms = (uint64_t)(r->stopped_s * 1000);
-        if (r->freeze_note[0] && !s->said_no_freeze) {
+        if (r->freeze_failed) {
+            log_warnx("archive: %s; the node stays stopped for the whole snapshot", r->freeze_note);
+        } else if (r->freeze_note[0] && !s->said_no_freeze) {
             s->said_no_freeze = true; /* once: it stays true for this data-dir */
             log_info("archive: %s; the node stays stopped for the whole snapshot", r->freeze_note);
         }

@@ -78,6 +78,7 @@ typedef struct sk_slot_job_result {
     void *frozen;
     double stopped_s;
     char freeze_note[400]; /* why there was no freeze, or "" */
+    bool freeze_failed;    /* ... because it failed (said every time), not because it cannot be */
 } sk_slot_job_result_t;
 
 struct sk_slot {

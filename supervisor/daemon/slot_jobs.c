@@ -67,6 +67,7 @@ struct job {
     char note[160];
     double stopped_s;
     char freeze_note[400];
+    bool freeze_failed;
 };
 
 /* A cycle's frozen copy and the facts of the check that preceded it, from the freeze to the
@@ -244,6 +245,7 @@ static void job_snapshot(struct job *j)
             snprintf(j->freeze_note, sizeof(j->freeze_note), "no freeze: %s", why);
         else
             snprintf(j->freeze_note, sizeof(j->freeze_note), "no freeze: %s: %s", fe.path, fe.msg);
+        j->freeze_failed = f < 0;
     }
     double t0 = sk_now();
     sk_repo_t *repo;
@@ -411,6 +413,7 @@ static void on_job_done(uv_work_t *w, int status)
         .stopped_s = j->stopped_s,
     };
     snprintf(r.freeze_note, sizeof(r.freeze_note), "%s", j->freeze_note);
+    r.freeze_failed = j->freeze_failed;
     if (r.rc < 0)
         snprintf(r.err, sizeof(r.err), "%s%s%s", j->err.path, j->err.path[0] ? ": " : "",
                  j->err.msg[0] ? j->err.msg : strerror(-r.rc));
