@@ -81,14 +81,20 @@ a=$(gib "$1") b=$(gib "${!#}")
 for fs in xfs ext4; do
     if [ "$a" != "$b" ]; then
         slope=$(echo "(${STOP[$fs.$b]} - ${STOP[$fs.$a]}) / ($b - $a)" | bc -l)
-        proj=$(echo "${STOP[$fs.$a]} + $slope * (1024 - $a)" | bc -l)
+        # a slope below zero is noise: flat, and the projection is the larger of the two
+        if [ "$(echo "$slope < 0" | bc)" = 1 ]; then
+            slope=0
+            proj=$(echo "if (${STOP[$fs.$a]} > ${STOP[$fs.$b]}) ${STOP[$fs.$a]} else ${STOP[$fs.$b]}" | bc -l)
+        else
+            proj=$(echo "${STOP[$fs.$a]} + $slope * (1024 - $a)" | bc -l)
+        fi
         printf 'scale_cycle: %-4s data-dir held: %.3f s at %sG, %.3f s at %sG; %.4f s/GB; projected to 1 TB: %.1f s\n' \
             "$fs" "${STOP[$fs.$a]}" "$a" "${STOP[$fs.$b]}" "$b" "$slope" "$proj"
     fi
 done
 x=${STOP[xfs.$b]}
 if [ "$(echo "$x < 2" | bc)" = 1 ]; then
-    echo "scale_cycle: target met: with a freeze the data-dir is held ${x}s at ${b}G (< 2 s)"
+    printf 'scale_cycle: target met: with a freeze the data-dir is held %.3f s at %sG (< 2 s)\n' "$x" "$b"
 else
-    echo "scale_cycle: target MISSED: with a freeze the data-dir is held ${x}s at ${b}G (target < 2 s)"
+    printf 'scale_cycle: target MISSED: with a freeze the data-dir is held %.3f s at %sG (target < 2 s)\n' "$x" "$b"
 fi
