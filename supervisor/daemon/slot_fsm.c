@@ -522,6 +522,12 @@ static void act_snapshotted(sk_slot_t *s)
             request_restore(s);
             return;
         }
+        if (s->verdict == SK_VERDICT_RUNNING && !stay) {
+            /* A process the daemon did not start holds the data-dir: no start will end this
+             * cycle's downtime (the check backs off), so the cycle ends here. */
+            s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+            record_cycle(s);
+        }
     } else {
         log_info("archive: published snapshot %s (%" PRIu64 " bytes read, %" PRIu64 " new, %.1fs)", s->cur.id,
                  s->cur.bytes_read, s->cur.new_bytes, (double)s->cur.duration_ms / 1000.0);

@@ -78,12 +78,17 @@ run 0 "the snapshot verifies" "$SK" verify "$ID" --repo "$W/repo"
 # adopted, never a second one; nothing half-published; the frozen copy left is swept by the
 # next cycle, as is an older stale one.
 mkdir -p "$A/.slotkeeper/frozen-20000101T000000Z-000000-dead/blocks"
-nf=$(grep -c "archive: frozen in" "$L")
+nf=$(grep -c "archive: node running again after" "$L")
 "$SK" snapshot -c "$C" >/dev/null 2>&1 &
 SNAP=$!
-for _ in $(seq 500); do [ "$(grep -c "archive: frozen in" "$L")" -gt "$nf" ] && break; sleep 0.01; done
+for _ in $(seq 500); do [ "$(grep -c "archive: node running again after" "$L")" -gt "$nf" ] && break; sleep 0.01; done
+# (once the new node's pid file is written: a daemon killed before can only leave it be)
+np=$(grep "archive: started pid" "$L" | tail -1 | grep -o '[0-9]*$')
+for _ in $(seq 500); do [ "$(cat "$W/state/archive.pid" 2>/dev/null | cut -d' ' -f1)" = "$np" ] && break; sleep 0.01; done
 kill -9 "$DPID"
 wait "$SNAP" 2>/dev/null
+# (the wrapper may still be copying before it becomes fakenode)
+for _ in $(seq 100); do [ "$(nodes_on "$A")" = 1 ] && break; sleep 0.1; done
 check "one node on the data-dir after the kill" nodes_are "$A" 1
 check "a new daemon starts (and adopts the node)" start_daemon
 check "still one node" nodes_are "$A" 1
