@@ -33,7 +33,8 @@
 #   env: SK (binary), ENOSPC_INODE_POINTS, ENOSPC_TIME_POINTS (default POINTS/4),
 #        ENOSPC_STEP_POINTS (default: every step), NOSPACE (the shim; that sweep is skipped
 #        without it, and for a sanitized binary, whose runtime must load first), KEEP=1,
-#        ENOSPC_ONLY=freeze (only the freeze sweep)
+#        ENOSPC_ONLY=freeze (only the freeze sweep), ENOSPC_FREEZE_POINTS (the freeze sweep's byte
+#        and step points, default as the others', with one moment)
 # Last line: "enospc: snapshot N points, N ok; restore N points, N ok"; exit 1 if any
 # invariant broke, 77 if it cannot mount a tmpfs (not root).
 set -u
@@ -356,8 +357,14 @@ XIMG=$(mktemp /var/tmp/sk-camp.xfs.XXXXXX)
 if command -v mkfs.xfs >/dev/null && truncate -s 300M "$XIMG" && mkfs.xfs -q -f -m reflink=1 "$XIMG" >/dev/null 2>&1 &&
     XLOOP=$(losetup -f --show "$XIMG" 2>/dev/null) && mkdir -p "$W/x" && mount "$XLOOP" "$W/x" 2>/dev/null; then
     S=$W/x SDEV=$(stat -c %d "$W/x") NO_INODES=1 MIN_NEED=$((2 * 1024 * 1024))
+    # ENOSPC_FREEZE_POINTS: byte and step points of this sweep (default: as the others)
+    p_save=$P tp_save=$TP sp_save=$SP
+    if [ -n "${ENOSPC_FREEZE_POINTS:-}" ]; then
+        P=$ENOSPC_FREEZE_POINTS TP=1 SP=$ENOSPC_FREEZE_POINTS
+    fi
     sweep freeze frz 1/1
     FDUR=$DUR
+    P=$p_save TP=$tp_save SP=$sp_save
     NO_INODES=0 MIN_NEED=
     echo "# freeze: $frz_n points: $frz_frozen froze, $frz_direct took the direct path (the full disk stopped the freeze)"
     echo "# freeze: where the freeze was stopped:" && sort "$W/steps.freeze" 2>/dev/null | uniq -c | sed 's/^/#   /'
