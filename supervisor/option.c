@@ -28,6 +28,7 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const quarantine_policies[] = {"keep", "delete", NULL};
+static const char *const freeze_modes[] = {"auto", "off", NULL};
 
 /* section, key, flag, id, short, type, offset, min, max, default, values, arg, doc */
 const sk_option_t sk_options[] = {
@@ -67,6 +68,9 @@ const sk_option_t sk_options[] = {
     {"archive", "full_reread_every", NULL, O_NONE, 0, T_UINT, OFF(full_reread_every), 0, 100000, "24", NULL, NULL,
      "every Nth snapshot in a row that carries the unchanged prefix of append-only files from its parent "
      "reads everything again; 0: never"},
+    {"archive", "freeze", NULL, O_NONE, 0, T_ENUM, OFF(archive_freeze), 0, 0, "auto", freeze_modes, NULL,
+     "auto: clone the stopped data-dir where the file system can (XFS reflink=1), restart the node, "
+     "snapshot the clone; off: stay stopped for the snapshot"},
 
     {"workers", "slots", NULL, O_NONE, 0, T_UINT, OFF(slots), 0, 1000, "0", NULL, NULL,
      "number of worker slots, numbered 1..slots"},
@@ -130,6 +134,11 @@ const sk_option_t sk_options[] = {
      "the chain (64 hex digits) when the data-dir's blocks.log and genesis.json name none"},
     {NULL, NULL, "force-chain", O_FORCE_CHAIN, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "restore a snapshot of another chain than the data-dir's (refused otherwise: exit 8)"},
+    {NULL, NULL, "no-freeze", O_NO_FREEZE, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "snapshot the stopped data-dir itself, keeping it locked throughout, instead of a clone of it"},
+    {NULL, NULL, "after-freeze", O_AFTER_FREEZE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "CMD",
+     "run CMD (sh -c) as soon as the data-dir is free again, e.g. to restart the node: right after the freeze, "
+     "or after the snapshot when it could not freeze"},
     {NULL, NULL, "reference", O_REFERENCE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "a state file or snapshot manifest from the node's build: its state environment (OS, arch, Boost, "
      "compiler) must match (exit 8 otherwise)"},

@@ -42,6 +42,7 @@ typedef struct sk_config {
     uint64_t snapshot_interval_ms;
     uint64_t stop_timeout_ms;
     unsigned full_reread_every;
+    unsigned archive_freeze; /* 0 auto, 1 off (freeze.h) */
     /* [workers] */
     unsigned slots;
     char *worker_data_dir;

@@ -36,8 +36,10 @@ struct options {
     bool full_reread;           /* snapshot --full-reread */
     unsigned full_reread_every; /* [archive] full_reread_every */
     const char *reference;
-    const char *chain_id; /* restore --chain-id */
-    bool force_chain;     /* restore --force-chain */
+    const char *chain_id;     /* restore --chain-id */
+    bool force_chain;         /* restore --force-chain */
+    bool no_freeze;           /* snapshot --no-freeze, or [archive] freeze = off */
+    const char *after_freeze; /* snapshot --after-freeze CMD */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];

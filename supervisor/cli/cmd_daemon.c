@@ -90,14 +90,26 @@ int cli_daemon_snapshot(struct options *o)
          * node's start: the downtime is the stop and snapshot, then the start. */
         uint64_t down = (uint64_t)json_integer_value(json_object_get(cy, "downtime_ms"));
         uint64_t snap = (uint64_t)json_integer_value(json_object_get(cy, "duration_ms"));
-        if (snap > down)
-            snap = down;
-        log_info("%s: through the daemon: %s read, %s new; archival node down %.1fs (stop and snapshot %.1fs, "
-                 "start %.1fs)",
-                 id ? id : "?",
-                 sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "bytes_read")), b, sizeof(b)),
-                 sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "new_bytes")), c, sizeof(c)),
-                 (double)down / 1000.0, (double)snap / 1000.0, (double)(down - snap) / 1000.0);
+        const char *path = json_string_value(json_object_get(cy, "path"));
+        if (path && !strcmp(path, "frozen")) {
+            /* freeze: the node ran again while its frozen copy was read */
+            log_info("%s: through the daemon: %s read, %s new; archival node down %.1fs (stop, freeze %.2fs, "
+                     "start), snapshot of its frozen copy done %.1fs after the stop",
+                     id ? id : "?",
+                     sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "bytes_read")), b, sizeof(b)),
+                     sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "new_bytes")), c, sizeof(c)),
+                     (double)down / 1000.0, (double)json_integer_value(json_object_get(cy, "stopped_ms")) / 1000.0,
+                     (double)snap / 1000.0);
+        } else {
+            if (snap > down)
+                snap = down;
+            log_info("%s: through the daemon: %s read, %s new; archival node down %.1fs (stop and snapshot %.1fs, "
+                     "start %.1fs)",
+                     id ? id : "?",
+                     sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "bytes_read")), b, sizeof(b)),
+                     sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(cy, "new_bytes")), c, sizeof(c)),
+                     (double)down / 1000.0, (double)snap / 1000.0, (double)(down - snap) / 1000.0);
+        }
     }
     printf("%s\n", id ? id : "");
     json_decref(a);
@@ -258,7 +270,8 @@ int cmd_status(struct options *o)
         if (!json_array_size(cy))
             printf("  none yet\n");
         else
-            printf("  %-20s %9s %9s %10s %10s  %s\n", "START", "DOWNTIME", "STOP+SNAP", "READ", "NEW", "RESULT");
+            printf("  %-20s %9s %9s %-6s %10s %10s  %s\n", "START", "DOWNTIME", "CYCLE", "PATH", "READ", "NEW",
+                   "RESULT");
         json_array_foreach(cy, i, s)
         {
             char when[32], r[32], nw[32];
@@ -268,9 +281,10 @@ int cmd_status(struct options *o)
             const char *snap = json_string_value(json_object_get(s, "snapshot"));
             const char *fail = json_string_value(json_object_get(s, "failure"));
             const char *note = json_string_value(json_object_get(s, "note"));
-            printf("  %-20s %8.1fs %8.1fs %10s %10s  %s%s%s\n", when,
+            const char *path = json_string_value(json_object_get(s, "path"));
+            printf("  %-20s %8.1fs %8.1fs %-6s %10s %10s  %s%s%s\n", when,
                    (double)json_integer_value(json_object_get(s, "downtime_ms")) / 1000.0,
-                   (double)json_integer_value(json_object_get(s, "duration_ms")) / 1000.0,
+                   (double)json_integer_value(json_object_get(s, "duration_ms")) / 1000.0, path && *path ? path : "-",
                    sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "bytes_read")), r, sizeof(r)),
                    sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(s, "new_bytes")), nw, sizeof(nw)),
                    fail ? "FAILED: " : (snap ? snap : "-"), fail ? fail : "", note && *note && !fail ? "" : "");

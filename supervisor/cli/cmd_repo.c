@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -21,6 +22,7 @@
 #include "slotkeeper/nodeos.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/facts.h"
+#include "slotkeeper/freeze.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "progress.h"
@@ -65,15 +67,18 @@ int cmd_repo_init(struct options *o)
     return SK_EXIT_OK;
 }
 
-static int snapshot_locked(struct options *o);
+static int snapshot_locked(struct options *o, int *lockfd);
 
 int cmd_snapshot(struct options *o)
 {
     /* `snapshot -c FILE` is what cron runs: with a daemon, its cycle does it. */
     if (o->config && !o->explicit_repo && !o->explicit_data_dir) {
         int ex = cli_daemon_snapshot(o);
-        if (ex != CLI_NO_DAEMON)
+        if (ex != CLI_NO_DAEMON) {
+            if (o->after_freeze)
+                log_warnx("--after-freeze not run: the daemon restarts its archival node itself");
             return ex;
+        }
     }
     /* Never snapshot a repository into itself, nor a system folder. */
     int ex = cli_check_paths(o->data_dir, o->repo);
@@ -81,19 +86,77 @@ int cmd_snapshot(struct options *o)
         return ex;
     sk_err_t err;
     sk_err_clear(&err);
-    /* The data-dir lock (shared) from the check to the published snapshot: a restore into this
-     * data-dir cannot start in between, and one running makes this refuse (exit 5). */
+    /* The data-dir lock (shared) from the check to the freeze, or to the published snapshot
+     * when there is no freeze: a restore into this data-dir cannot start in between, and one
+     * running makes this refuse (exit 5). */
     int lockfd = -1;
     if (sk_datadir_lock(o->data_dir, false, &lockfd, &err) < 0)
         return cli_fail(&err);
-    ex = snapshot_locked(o);
-    close(lockfd);
+    ex = snapshot_locked(o, &lockfd);
+    if (lockfd >= 0)
+        close(lockfd);
     return ex;
 }
 
-/* cmd_snapshot with the data-dir lock held. */
-static int snapshot_locked(struct options *o)
+/* --after-freeze: CMD through sh -c, its output on our stderr (stdout is the snapshot id's),
+ * waited for. Its failure is a warning: the snapshot goes on. */
+static void run_after_freeze(struct options *o)
 {
+    if (!o->after_freeze)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_warn("--after-freeze: cannot start '%s'", o->after_freeze);
+        return;
+    }
+    if (pid == 0) {
+        dup2(2, 1);
+        setenv("SLOTKEEPER_DATA_DIR", o->data_dir, 1);
+        execl("/bin/sh", "sh", "-c", o->after_freeze, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return;
+    if (WIFEXITED(st))
+        log_warnx("--after-freeze: '%s' exited with status %d", o->after_freeze, WEXITSTATUS(st));
+    else
+        log_warnx("--after-freeze: '%s' was killed by signal %d", o->after_freeze, WTERMSIG(st));
+}
+
+/* snapshot --json: one object on stdout. */
+static void print_snapshot_json(const sk_snapshot_result_t *res, double stopped, bool frozen)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(res->id));
+    json_object_set_new(j, "files", json_integer((json_int_t)res->files));
+    json_object_set_new(j, "logical_bytes", json_integer((json_int_t)res->logical_bytes));
+    json_object_set_new(j, "data_bytes", json_integer((json_int_t)res->data_bytes));
+    json_object_set_new(j, "stored_bytes", json_integer((json_int_t)res->stored_bytes));
+    json_object_set_new(j, "new_bytes", json_integer((json_int_t)res->new_bytes));
+    json_object_set_new(j, "chunks", json_integer((json_int_t)res->chunks));
+    json_object_set_new(j, "new_chunks", json_integer((json_int_t)res->new_chunks));
+    json_object_set_new(j, "seconds", json_real(res->seconds));
+    /* freeze: how long the data-dir had to stay unchanged, and how it was read */
+    json_object_set_new(j, "stopped_seconds", json_real(stopped));
+    json_object_set_new(j, "path", json_string(frozen ? "frozen" : "direct"));
+    /* append-aware snapshots: what was read, what was taken from the parent unread */
+    json_object_set_new(j, "read_bytes", json_integer((json_int_t)res->read_bytes));
+    json_object_set_new(j, "carried_bytes", json_integer((json_int_t)res->carried_bytes));
+    json_object_set_new(j, "parent", res->parent[0] ? json_string(res->parent) : json_null());
+    json_dumpf(j, stdout, JSON_COMPACT);
+    putchar('\n');
+    json_decref(j);
+}
+
+/* cmd_snapshot with the data-dir lock held (*lockfd); a freeze releases it early (-1 after). */
+static int snapshot_locked(struct options *o, int *lockfd)
+{
+    double t0 = sk_now();
     sk_err_t err;
     sk_err_clear(&err);
     /* Never snapshot a data-dir nodeos would not start from, nor one in use. */
@@ -114,17 +177,48 @@ static int snapshot_locked(struct options *o)
     }
     sk_facts_t fs;
     sk_facts_from_check(&fs, o->data_dir, &chk);
-    sk_repo_t *repo;
-    int ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
-    if (ex)
-        return ex;
-    sk_repo_sweep(repo);
     size_t ndefault;
     const char *const *defaults = sk_nodeos_default_include(chk.layout, &ndefault);
+    const char *const *include = o->ninclude ? (const char *const *)o->include : defaults;
+    size_t ninclude = o->ninclude ? o->ninclude : ndefault;
+    /* Freeze: clone the folders, free the data-dir, snapshot the clone. */
+    sk_frozen_t fz = {.fd = -1, .metafd = -1};
+    bool frozen = false;
+    double stopped = 0;
+    char no_freeze[PATH_MAX + 128] = "";
+    sk_freeze_sweep(*lockfd, o->data_dir, NULL, &err);
+    sk_err_clear(&err);
+    if (!o->no_freeze) {
+        char why[sizeof(no_freeze)];
+        int f = sk_freeze(*lockfd, o->data_dir, include, ninclude, &fz, why, sizeof(why), &err);
+        if (f == 0) {
+            frozen = true;
+            close(*lockfd);
+            *lockfd = -1;
+            stopped = sk_now() - t0;
+            if (!o->quiet)
+                log_info("frozen: data-dir free (%" PRIu64 " files cloned in %.2fs); snapshotting the clone", fz.files,
+                         fz.seconds);
+            run_after_freeze(o);
+        } else if (f == 1) {
+            /* Said once the snapshot is published: an error keeps to its one line. */
+            snprintf(no_freeze, sizeof(no_freeze), "%s", why);
+        } else {
+            log_warnx("no freeze: %s: %s; snapshotting the stopped data-dir", err.path, err.msg);
+            sk_err_clear(&err);
+        }
+    }
+    sk_repo_t *repo;
+    int ex = cli_open_repo(o, SK_LOCK_SHARED, "snapshot", &repo);
+    if (ex) {
+        sk_frozen_discard(&fz, &err);
+        return ex;
+    }
+    sk_repo_sweep(repo);
     sk_snapshot_opts_t so = {
-        .data_dir = o->data_dir,
-        .include = o->ninclude ? (const char *const *)o->include : defaults,
-        .ninclude = o->ninclude ? o->ninclude : ndefault,
+        .data_dir = frozen ? fz.path : o->data_dir,
+        .include = include,
+        .ninclude = ninclude,
         .threads = o->threads,
         .level = o->level,
         .facts = fs.f,
@@ -137,37 +231,37 @@ static int snapshot_locked(struct options *o)
     sk_snapshot_result_t res;
     int rc = sk_snapshot_create(repo, &so, &prog, &res, &err);
     sk_repo_close(repo);
-    if (rc < 0)
+    sk_err_t e2;
+    sk_err_clear(&e2);
+    if (frozen && sk_frozen_discard(&fz, &e2) < 0)
+        log_warnx("%s: %s", e2.path, e2.msg);
+    if (!frozen) {
+        stopped = sk_now() - t0;
+        close(*lockfd);
+        *lockfd = -1;
+    }
+    if (rc < 0) {
+        if (!frozen)
+            run_after_freeze(o);
         return cli_fail(&err);
+    }
     char a[32], b[32], c[32], d[32], e[32], f[32];
+    if (!o->quiet && no_freeze[0])
+        log_info("no freeze: %s; the data-dir stayed locked for the whole snapshot", no_freeze);
     if (!o->quiet)
         log_info("%s: %" PRIu64 " files, %s logical, %s data, %s stored, %s new in %" PRIu64
-                 " new chunks, %s read, %s carried from %s, %.2fs",
+                 " new chunks, %s read, %s carried from %s, %.2fs (%s, data-dir held %.2fs)",
                  res.id, res.files, sk_fmt_bytes(res.logical_bytes, a, sizeof(a)),
                  sk_fmt_bytes(res.data_bytes, b, sizeof(b)), sk_fmt_bytes(res.stored_bytes, c, sizeof(c)),
                  sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, sk_fmt_bytes(res.read_bytes, e, sizeof(e)),
-                 sk_fmt_bytes(res.carried_bytes, f, sizeof(f)), res.parent[0] ? res.parent : "no parent", res.seconds);
-    if (!o->json) {
+                 sk_fmt_bytes(res.carried_bytes, f, sizeof(f)), res.parent[0] ? res.parent : "no parent", res.seconds,
+                 frozen ? "frozen" : "direct", stopped);
+    if (!frozen)
+        run_after_freeze(o);
+    if (o->json)
+        print_snapshot_json(&res, stopped, frozen);
+    else
         printf("%s\n", res.id);
-        return SK_EXIT_OK;
-    }
-    json_t *j =
-        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "id", res.id, "files", (json_int_t)res.files,
-                  "logical_bytes", (json_int_t)res.logical_bytes, "data_bytes", (json_int_t)res.data_bytes,
-                  "stored_bytes", (json_int_t)res.stored_bytes, "new_bytes", (json_int_t)res.new_bytes, "chunks",
-                  (json_int_t)res.chunks, "new_chunks", (json_int_t)res.new_chunks, "seconds", res.seconds);
-    if (!j)
-        return SK_EXIT_FAIL;
-    /* append-aware snapshots: what was read, what was taken from the parent unread */
-    json_object_set_new(j, "read_bytes", json_integer((json_int_t)res.read_bytes));
-    json_object_set_new(j, "carried_bytes", json_integer((json_int_t)res.carried_bytes));
-    json_object_set_new(j, "parent", res.parent[0] ? json_string(res.parent) : json_null());
-    char *txt = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!txt)
-        return SK_EXIT_FAIL;
-    printf("%s\n", txt);
-    free(txt);
     return SK_EXIT_OK;
 }
 

@@ -104,7 +104,7 @@ static const struct command commands[] = {
      "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
-         B(O_CONFIG) | B(O_JSON) | B(O_FULL_REREAD),
+         B(O_CONFIG) | B(O_JSON) | B(O_FULL_REREAD) | B(O_NO_FREEZE) | B(O_AFTER_FREEZE),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper snapshot --data-dir DIR --repo REPO [--include blocks,state] [options]\n"
      "\n"
@@ -112,7 +112,10 @@ static const struct command commands[] = {
      "prints the new snapshot id on stdout (with --json, one JSON object). Chunks the repository\n"
      "already holds are not written again; holes and all-zero chunks are not stored. The\n"
      "unchanged prefix of files nodeos only appends to is taken from the previous snapshot\n"
-     "without reading it (see README, incremental snapshots); --full-reread reads everything.\n"},
+     "without reading it (see README, incremental snapshots); --full-reread reads everything.\n"
+     "Where the file system clones (XFS reflink=1, btrfs), the folders are cloned first and\n"
+     "the data-dir is free again at once (--after-freeze CMD restarts the node then); the\n"
+     "clone is read and removed.\n"},
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
          B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
@@ -291,6 +294,8 @@ static int apply_config(const struct command *c, struct options *o)
         if (!o->given[O_LEVEL])
             o->level = (int)cf->level;
         o->full_reread_every = cf->full_reread_every;
+        if (cf->archive_freeze == 1)
+            o->no_freeze = true;
         if (!o->given[O_INCLUDE]) {
             /* The loader checked it against the same table: only out of memory can fail. */
             sk_err_t e;
@@ -457,6 +462,12 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_FORCE_CHAIN:
             o->force_chain = true;
+            break;
+        case O_NO_FREEZE:
+            o->no_freeze = true;
+            break;
+        case O_AFTER_FREEZE:
+            o->after_freeze = optarg;
             break;
         case O_CONFIG:
             o->config = optarg;

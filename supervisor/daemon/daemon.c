@@ -283,14 +283,22 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                            "archival node down.\n"
                            "# TYPE slotkeeper_archive_last_cycle_downtime_seconds gauge\n"
                            "slotkeeper_archive_last_cycle_downtime_seconds %.3f\n"
+                           "# HELP slotkeeper_archive_last_cycle_frozen 1 when the last cycle snapshotted a frozen "
+                           "copy while the node ran again, 0 when the node stayed stopped for the whole snapshot.\n"
+                           "# TYPE slotkeeper_archive_last_cycle_frozen gauge\n"
+                           "slotkeeper_archive_last_cycle_frozen %d\n"
+                           "# HELP slotkeeper_archive_last_cycle_stopped_seconds How long the last cycle held the "
+                           "archival data-dir unchanged (the clone with a freeze, the snapshot without).\n"
+                           "# TYPE slotkeeper_archive_last_cycle_stopped_seconds gauge\n"
+                           "slotkeeper_archive_last_cycle_stopped_seconds %.3f\n"
                            "# HELP slotkeeper_archive_last_cycle_read_bytes Data bytes the last cycle read.\n"
                            "# TYPE slotkeeper_archive_last_cycle_read_bytes gauge\n"
                            "slotkeeper_archive_last_cycle_read_bytes %" PRIu64 "\n"
                            "# HELP slotkeeper_archive_last_cycle_stored_bytes New bytes the last cycle stored.\n"
                            "# TYPE slotkeeper_archive_last_cycle_stored_bytes gauge\n"
                            "slotkeeper_archive_last_cycle_stored_bytes %" PRIu64 "\n",
-                           (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0, c->bytes_read,
-                           c->new_bytes);
+                           (double)c->duration_ms / 1000.0, (double)c->downtime_ms / 1000.0, !strcmp(c->path, "frozen"),
+                           (double)c->stopped_ms / 1000.0, c->bytes_read, c->new_bytes);
         if (sk_slot_view(a)->last_success)
             sk_mbuf_printf(b,
                            "# HELP slotkeeper_archive_last_success_timestamp_seconds When the last snapshot was "

@@ -235,7 +235,7 @@ bool sk_slot_changed(const sk_slot_t *s, const sk_config_t *c)
 
 bool sk_slot_idle(const sk_slot_t *s)
 {
-    return !s->job_busy && !s->proc_active && !s->pidfd_active && s->v.pid == 0 &&
+    return !s->job_busy && !s->frozen_busy && !s->proc_active && !s->pidfd_active && s->v.pid == 0 &&
            (s->v.state == SK_SLOT_STOPPED || s->v.state == SK_SLOT_FAILED);
 }
 
@@ -279,12 +279,13 @@ const sk_slot_view_t *sk_slot_view(const sk_slot_t *s)
 
 bool sk_slot_job_busy(const sk_slot_t *s)
 {
-    return s->job_busy;
+    return s->job_busy || s->frozen_busy;
 }
 
 bool sk_slot_in_cycle(const sk_slot_t *s)
 {
-    return s->v.state == SK_SLOT_SNAPSHOTTING || (s->v.state == SK_SLOT_STOPPING && s->then == SK_THEN_SNAPSHOT);
+    return s->v.state == SK_SLOT_SNAPSHOTTING || (s->v.state == SK_SLOT_STOPPING && s->then == SK_THEN_SNAPSHOT) ||
+           s->frozen_busy;
 }
 
 void sk_slot_saw_success(sk_slot_t *s, int64_t t)

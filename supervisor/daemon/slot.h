@@ -67,6 +67,7 @@ typedef enum sk_slot_event {
     SK_EV_SNAPSHOTTED, /* a cycle's snapshot finished (slot->job_rc) */
     SK_EV_HEALTHY,     /* a probe found the node serving and its head moving */
     SK_EV_UNHEALTHY,   /* no answer, or no head progress, for the stall timeout */
+    SK_EV_FROZEN,      /* a cycle froze the stopped data-dir (slot->frozen): the node may run again */
     SK_EV_COUNT
 } sk_slot_event_t;
 
@@ -78,6 +79,10 @@ typedef struct sk_cycle {
     char id[SK_ID_MAX]; /* the snapshot published, or "" */
     char failure[320];  /* why nothing was published, or "" */
     char note[160];     /* verify/prune outcome */
+    /* freeze: "frozen" (the snapshot read a clone while the node ran again) or "direct" (the node
+     * stayed stopped for the whole snapshot); stopped_ms: how long the data-dir was held */
+    char path[8];
+    uint64_t stopped_ms;
 } sk_cycle_t;
 
 /* Why a restore ran: the verdicts' order (datadir.h) for the first ones, then the others. */
@@ -171,9 +176,10 @@ typedef struct sk_slot_host {
 /* The real jobs and processes (thread pool, uv_spawn, log-writers, health probes). */
 extern const sk_slot_ops_t sk_slot_node_ops;
 
-/* A cycle as the status and state_dir/archive.cycles give it: start, downtime_ms,
- * duration_ms, bytes_read, new_bytes, snapshot (null when none was published), failure
- * (null when none), note. A new reference. */
+/* A cycle as the status and state_dir/archive.cycles give it: start, downtime_ms (stop
+ * requested to node started again), duration_ms, bytes_read, new_bytes, snapshot (null when
+ * none was published), failure (null when none), note, path ("frozen", "direct", or "" when
+ * no snapshot was taken) and stopped_ms. A new reference. */
 json_t *sk_cycle_json(const sk_cycle_t *c);
 
 /* Creates slot num (0: the archival node) from host->cfg; NULL with a logged reason if a
@@ -197,7 +203,8 @@ void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev);
  * unless a restore is already queued or running. -ENAMETOOLONG if id cannot be an id. */
 int sk_slot_request_restore(sk_slot_t *s, const char *id);
 
-/* True while the archival node is in a cycle (stopping for it, or snapshotting). */
+/* True while the archival node is in a cycle (stopping for it, snapshotting, or, with a
+ * freeze, its snapshot of the frozen copy still running). */
 bool sk_slot_in_cycle(const sk_slot_t *s);
 
 /* True while a disk job (check, restore, snapshot, verify) runs for s. */

@@ -68,6 +68,8 @@ json_t *sk_cycle_json(const sk_cycle_t *c)
     json_object_set_new(o, "snapshot", c->id[0] && !c->failure[0] ? json_string(c->id) : json_null());
     json_object_set_new(o, "failure", c->failure[0] ? json_string(c->failure) : json_null());
     json_object_set_new(o, "note", json_string(c->note));
+    json_object_set_new(o, "path", json_string(c->path));
+    json_object_set_new(o, "stopped_ms", json_integer((json_int_t)c->stopped_ms));
     return o;
 }
 
@@ -137,6 +139,8 @@ void sk_slot_load_cycles(sk_slot_t *s)
         copy_json_string(x->id, sizeof(x->id), json_object_get(o, "snapshot"));
         copy_json_string(x->failure, sizeof(x->failure), json_object_get(o, "failure"));
         copy_json_string(x->note, sizeof(x->note), json_object_get(o, "note"));
+        copy_json_string(x->path, sizeof(x->path), json_object_get(o, "path"));
+        x->stopped_ms = (uint64_t)json_integer_value(json_object_get(o, "stopped_ms"));
         json_decref(o);
         s->v.ncycles++;
     }

@@ -34,8 +34,8 @@ static const char *const state_names[SK_SLOT_NSTATES] = {
     "backoff", "queued",   "restoring", "snapshotting", "failed",
 };
 static const char *const event_names[SK_EV_COUNT] = {
-    "start", "stop",       "restore",  "cycle",       "checked", "exit",
-    "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy",
+    "start",      "stop",     "restore",     "cycle",   "checked",   "exit",   "timer",
+    "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
 };
 
 const char *const sk_restore_reason_names[SK_REASON_COUNT] = {
@@ -392,10 +392,15 @@ static void do_spawn(sk_slot_t *s)
     s->host->ops->probe(s);
     sk_slot_start_timer(s, sk_slot_cfg(s)->startup_grace_ms);
     sk_slot_set_state(s, SK_SLOT_STARTING, "pid %ld", (long)s->v.pid);
-    if (s->v.archive && s->cycle_t0 > 0 && s->cur.start) {
-        /* The archival node is back: the cycle's downtime ends here. */
+    if (s->v.archive && s->cycle_t0 > 0 && s->cur.start && !s->cur.downtime_ms) {
+        /* The archival node is back: the cycle's downtime ends here. With a freeze, the cycle
+         * ends when the snapshot of its frozen copy does. */
         s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
-        record_cycle(s);
+        if (s->frozen_busy)
+            log_info("archive: node running again after %.2fs down; its snapshot goes on from the frozen copy",
+                     (double)s->cur.downtime_ms / 1000.0);
+        else
+            record_cycle(s);
     }
 }
 
@@ -517,6 +522,12 @@ static void act_snapshotted(sk_slot_t *s)
             request_restore(s);
             return;
         }
+        if (s->verdict == SK_VERDICT_RUNNING && !stay) {
+            /* A process the daemon did not start holds the data-dir: no start will end this
+             * cycle's downtime (the check backs off), so the cycle ends here. */
+            s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+            record_cycle(s);
+        }
     } else {
         log_info("archive: published snapshot %s (%" PRIu64 " bytes read, %" PRIu64 " new, %.1fs)", s->cur.id,
                  s->cur.bytes_read, s->cur.new_bytes, (double)s->cur.duration_ms / 1000.0);
@@ -531,8 +542,80 @@ static void act_snapshotted(sk_slot_t *s)
     begin_check(s, false);
 }
 
+/* The cycle's job froze the stopped data-dir: the snapshot goes on from the frozen copy, beside
+ * the node's states, and the node starts again at once (its check was the job's, under the
+ * data-dir lock). */
+static void act_frozen(sk_slot_t *s)
+{
+    log_info("archive: frozen in %.2fs; starting the node again, snapshotting the frozen copy",
+             (double)s->cur.stopped_ms / 1000.0);
+    int rc = s->host->ops->queue_job(s, SK_JOB_FROZEN_SNAPSHOT);
+    if (rc < 0) {
+        if (s->host->ops->release_frozen)
+            s->host->ops->release_frozen(s->frozen);
+        s->frozen = NULL;
+        snprintf(s->cur.failure, sizeof(s->cur.failure), "cannot queue the snapshot: %s", uv_strerror(rc));
+    }
+    bool stay = s->stay_stopped_after || s->host->shutting_down(s->host->arg);
+    s->stay_stopped_after = false;
+    if (stay) {
+        s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+        if (!s->frozen_busy)
+            record_cycle(s);
+        sk_slot_set_state(s, SK_SLOT_STOPPED, s->frozen_busy ? "snapshotting its frozen copy" : NULL);
+        return;
+    }
+    do_spawn(s);
+    if (!s->frozen_busy && s->cur.start)
+        record_cycle(s);
+}
+
+/* The snapshot of a cycle's frozen copy ended (whatever the node did meanwhile): the cycle ends. */
+static void frozen_snapshot_done(sk_slot_t *s, const sk_slot_job_result_t *r)
+{
+    s->frozen_busy = false;
+    if (!s->cur.start)
+        return;
+    snprintf(s->cur.id, sizeof(s->cur.id), "%s", r->rc == 0 ? r->id : "");
+    s->cur.bytes_read = r->bytes_read;
+    s->cur.new_bytes = r->new_bytes;
+    s->cur.duration_ms = (uint64_t)((sk_now() - s->cycle_t0) * 1000);
+    if (!s->cur.downtime_ms) /* not back yet: down at least this long */
+        s->cur.downtime_ms = (uint64_t)((sk_now() - s->down_t0) * 1000);
+    if (r->rc < 0) {
+        snprintf(s->cur.failure, sizeof(s->cur.failure), "%s", r->err);
+        log_warnx("archive: cycle failed: %s", s->cur.failure);
+    } else {
+        log_info("archive: published snapshot %s from the frozen copy (%" PRIu64 " bytes read, %" PRIu64
+                 " new, %.1fs; node down %.2fs)",
+                 s->cur.id, s->cur.bytes_read, s->cur.new_bytes, (double)s->cur.duration_ms / 1000.0,
+                 (double)s->cur.downtime_ms / 1000.0);
+    }
+    record_cycle(s);
+}
+
+/* A cycle cannot start while the last one's snapshot still reads its frozen copy. */
+static bool cycle_still_running(sk_slot_t *s)
+{
+    if (!s->frozen_busy)
+        return false;
+    sk_cycle_t c = {.start = (int64_t)time(NULL)};
+    snprintf(c.failure, sizeof(c.failure), "skipped: the last cycle's snapshot is still running");
+    /* Recorded apart from the running cycle's record, which it must not overwrite. */
+    sk_cycle_t keep = s->cur;
+    double t0 = s->cycle_t0;
+    s->cur = c;
+    s->cycle_t0 = 0;
+    record_cycle(s);
+    s->cur = keep;
+    s->cycle_t0 = t0;
+    return true;
+}
+
 static void act_cycle_running(sk_slot_t *s)
 {
+    if (cycle_still_running(s))
+        return;
     memset(&s->cur, 0, sizeof(s->cur));
     s->cur.start = (int64_t)time(NULL);
     s->cycle_t0 = s->down_t0 = sk_now();
@@ -542,6 +625,8 @@ static void act_cycle_running(sk_slot_t *s)
 
 static void act_cycle_stopped(sk_slot_t *s)
 {
+    if (cycle_still_running(s))
+        return;
     memset(&s->cur, 0, sizeof(s->cur));
     s->cur.start = (int64_t)time(NULL);
     s->cycle_t0 = s->down_t0 = sk_now();
@@ -624,6 +709,12 @@ static void record_cycle(sk_slot_t *s)
 
 void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
 {
+    if (r->kind == SK_JOB_FROZEN_SNAPSHOT) {
+        frozen_snapshot_done(s, r);
+        run_pending_check(s);
+        s->host->changed(s->host->arg, s);
+        return;
+    }
     s->job_busy = false;
     s->job_rc = r->rc;
     snprintf(s->job_err, sizeof(s->job_err), "%s", r->rc < 0 ? r->err : "");
@@ -651,6 +742,25 @@ void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
         sk_slot_event(s, SK_EV_RESTORED);
         return;
     case SK_JOB_SNAPSHOT:
+        s->cur.stopped_ms = (uint64_t)(r->stopped_s * 1000);
+        if (r->freeze_failed) {
+            log_warnx("archive: %s; the node stays stopped for the whole snapshot", r->freeze_note);
+        } else if (r->freeze_note[0] && !s->said_no_freeze) {
+            s->said_no_freeze = true; /* once: it stays true for this data-dir */
+            log_info("archive: %s; the node stays stopped for the whole snapshot", r->freeze_note);
+        }
+        if (r->frozen) {
+            snprintf(s->cur.path, sizeof(s->cur.path), "frozen");
+            s->frozen = r->frozen;
+            sk_slot_event(s, SK_EV_FROZEN);
+            if (s->frozen) { /* nobody took it */
+                if (s->host->ops->release_frozen)
+                    s->host->ops->release_frozen(s->frozen);
+                s->frozen = NULL;
+            }
+            return;
+        }
+        snprintf(s->cur.path, sizeof(s->cur.path), "%s", r->rc == 0 ? "direct" : "");
         snprintf(s->cur.id, sizeof(s->cur.id), "%s", r->rc == 0 ? r->id : "");
         s->cur.bytes_read = r->bytes_read;
         s->cur.new_bytes = r->new_bytes;
@@ -681,6 +791,8 @@ void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
         s->host->changed(s->host->arg, s);
         break;
     }
+    case SK_JOB_FROZEN_SNAPSHOT:
+        break; /* above */
     }
     /* A check queued behind this job runs now. */
     run_pending_check(s);
@@ -749,7 +861,8 @@ static const action_fn table[SK_SLOT_NSTATES][SK_EV_COUNT] = {
                     [SK_EV_CYCLE] = act_cycle_stopped},
     [S(QUEUED)] = {[SK_EV_STOP] = act_stop_idle, [SK_EV_RESTORE_GO] = act_restore_go, [SK_EV_CYCLE] = act_cycle_busy},
     [S(RESTORING)] = {[SK_EV_STOP] = act_stop_later, [SK_EV_RESTORED] = act_restored, [SK_EV_CYCLE] = act_cycle_busy},
-    [S(SNAPSHOTTING)] = {[SK_EV_STOP] = act_stop_later, [SK_EV_SNAPSHOTTED] = act_snapshotted},
+    [S(SNAPSHOTTING)] =
+        {[SK_EV_STOP] = act_stop_later, [SK_EV_SNAPSHOTTED] = act_snapshotted, [SK_EV_FROZEN] = act_frozen},
     [S(FAILED)] = {[SK_EV_START] = act_ignore_start_failed,
                    [SK_EV_STOP] = act_stop_idle,
                    [SK_EV_RESTORE] = act_restore_request,
@@ -763,7 +876,7 @@ void sk_slot_event(sk_slot_t *s, sk_slot_event_t ev)
     if (!fn) {
         log_debug("%s: %s ignored in state %s", s->v.name, event_names[ev], state_names[s->v.state]);
         /* A check whose slot moved on: drop it, but run a check that was waiting for a job. */
-        if (ev == SK_EV_CHECKED || ev == SK_EV_RESTORED || ev == SK_EV_SNAPSHOTTED)
+        if (ev == SK_EV_CHECKED || ev == SK_EV_RESTORED || ev == SK_EV_SNAPSHOTTED || ev == SK_EV_FROZEN)
             s->host->changed(s->host->arg, s);
         return;
     }

@@ -28,7 +28,15 @@
 typedef enum { SK_THEN_NONE, SK_THEN_START, SK_THEN_RESTORE, SK_THEN_SNAPSHOT } sk_then_t;
 
 /* The disk jobs a slot runs on the thread pool. */
-typedef enum { SK_JOB_CHECK, SK_JOB_RESTORE, SK_JOB_SNAPSHOT, SK_JOB_AFTER_CYCLE } sk_slot_job_t;
+typedef enum {
+    SK_JOB_CHECK,
+    SK_JOB_RESTORE,
+    SK_JOB_SNAPSHOT,
+    SK_JOB_AFTER_CYCLE,
+    /* A cycle's snapshot of its frozen copy (freeze.h), while the node runs again: it runs beside
+     * the slot's other jobs (s->frozen_busy, not s->job_busy) and ends the cycle. */
+    SK_JOB_FROZEN_SNAPSHOT,
+} sk_slot_job_t;
 
 /* What the state machine asks of the world outside it. */
 struct sk_slot_ops {
@@ -45,6 +53,8 @@ struct sk_slot_ops {
     /* After a failed start: if the node's log-writer is still writing its last lines, arranges
      * for sk_slot_log_drained(s) once it has (or after 2 s) and returns true. */
     bool (*await_log)(sk_slot_t *s);
+    /* Lets go of a frozen copy no job will read (its folder is swept later); may be NULL. */
+    void (*release_frozen)(void *frozen);
 };
 
 /* A job's outcome, as the state machine takes it. */
@@ -63,6 +73,12 @@ typedef struct sk_slot_job_result {
     char id[SK_ID_MAX];
     uint64_t bytes_read, new_bytes;
     char note[160];
+    /* a cycle's snapshot job: the frozen copy it made (then the snapshot is still to take, by
+     * SK_JOB_FROZEN_SNAPSHOT), and how long the data-dir was held */
+    void *frozen;
+    double stopped_s;
+    char freeze_note[400]; /* why there was no freeze, or "" */
+    bool freeze_failed;    /* ... because it failed (said every time), not because it cannot be */
 } sk_slot_job_result_t;
 
 /* A log-writer process. Each start of the node gets one of its own, with a handle of its own:
@@ -132,6 +148,12 @@ struct sk_slot {
     bool operator_restore;   /* bypasses the budget */
     bool counted_restore;    /* the restore running counts against the budget */
     char want_snapshot[SK_ID_MAX];
+
+    /* freeze (freeze.h): the cycle's frozen copy, handed from the snapshot job to the frozen
+     * snapshot job; that job runs while frozen_busy */
+    void *frozen;
+    bool frozen_busy;
+    bool said_no_freeze; /* "no freeze: why" is logged once */
 
     sk_cycle_t cur; /* the cycle in progress */
     double cycle_t0, down_t0;

@@ -26,6 +26,7 @@
 
 #include "slotkeeper/chainid.h"
 #include "slotkeeper/facts.h"
+#include "slotkeeper/freeze.h"
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/prune.h"
@@ -50,7 +51,10 @@ struct job {
     unsigned full_reread_every;
     bool quarantine_delete;
     uint64_t lock_wait_ms;
-    char chain_dir[PATH_MAX]; /* a worker's restore: the archive's data-dir, whose chain it follows */
+    char chain_dir[PATH_MAX];    /* a worker's restore: the archive's data-dir, whose chain it follows */
+    bool archive;                /* the archival node's: its checks sweep stale frozen copies */
+    bool freeze;                 /* a cycle's snapshot may freeze first (freeze.h) */
+    struct frozen_cycle *frozen; /* the frozen copy: made by a snapshot job, read by a frozen one */
     /* outputs */
     int rc;
     sk_err_t err;
@@ -62,7 +66,32 @@ struct job {
     char id[SK_ID_MAX];
     uint64_t bytes_read, new_bytes;
     char note[160];
+    double stopped_s;
+    char freeze_note[400];
+    bool freeze_failed;
 };
+
+/* A cycle's frozen copy and the facts of the check that preceded it, from the freeze to the
+ * end of its snapshot (the facts point into themselves: this never moves). */
+struct frozen_cycle {
+    sk_frozen_t fz;
+    sk_facts_t fs;
+};
+
+static void sweep_frozen(const char *data_dir)
+{
+    int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    sk_err_t e;
+    sk_err_clear(&e);
+    unsigned n = 0;
+    if (sk_freeze_sweep(fd, data_dir, &n, &e) < 0)
+        log_warnx("%s: %s", e.path, e.msg);
+    if (n)
+        log_info("%s: removed %u stale frozen cop%s (left by an interrupted cycle)", data_dir, n, n == 1 ? "y" : "ies");
+    close(fd);
+}
 
 /* The last len-1 bytes the node wrote to its log since offset (where the log ended when it
  * started), NUL-terminated: only this run's lines count. A log rotated since is read whole. */
@@ -90,6 +119,8 @@ static ssize_t log_since(const char *path, uint64_t offset, char *buf, size_t le
 
 static void job_check(struct job *j)
 {
+    if (j->archive)
+        sweep_frozen(j->data_dir);
     sk_datadir_report_t r;
     if (sk_datadir_check(j->data_dir, &(sk_check_opts_t){0}, &r, &j->err) < 0) {
         j->rc = j->err.code;
@@ -186,21 +217,46 @@ static void job_snapshot(struct job *j)
     }
     sk_facts_t fs;
     sk_facts_from_check(&fs, j->data_dir, &r);
-    sk_repo_t *repo;
-    j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon snapshot", &repo, &j->err);
-    if (j->rc < 0) {
-        close(lockfd);
-        return;
-    }
-    sk_repo_sweep(repo);
     char **inc = NULL;
     size_t ninc = 0;
     j->rc = sk_include_parse(j->include, &inc, &ninc, &j->err);
     if (j->rc < 0) {
-        sk_repo_close(repo);
         close(lockfd);
         return;
     }
+    sk_err_t fe;
+    sk_err_clear(&fe);
+    sk_freeze_sweep(lockfd, j->data_dir, NULL, &fe);
+    if (j->freeze) {
+        /* Clone the folders, free the data-dir: the node restarts while the clone is read. */
+        struct frozen_cycle *fc = calloc(1, sizeof(*fc));
+        char why[sizeof(j->freeze_note) - 64];
+        int f = fc ? sk_freeze(lockfd, j->data_dir, (const char *const *)inc, ninc, &fc->fz, why, sizeof(why), &fe)
+                   : sk_err_set(&fe, -ENOMEM, j->data_dir, NULL);
+        if (f == 0) {
+            sk_facts_from_check(&fc->fs, j->data_dir, &r);
+            close(lockfd);
+            sk_include_free(inc, ninc);
+            j->frozen = fc;
+            j->stopped_s = fc->fz.seconds;
+            return;
+        }
+        free(fc);
+        if (f == 1)
+            snprintf(j->freeze_note, sizeof(j->freeze_note), "no freeze: %s", why);
+        else
+            snprintf(j->freeze_note, sizeof(j->freeze_note), "no freeze: %s: %s", fe.path, fe.msg);
+        j->freeze_failed = f < 0;
+    }
+    double t0 = sk_now();
+    sk_repo_t *repo;
+    j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon snapshot", &repo, &j->err);
+    if (j->rc < 0) {
+        sk_include_free(inc, ninc);
+        close(lockfd);
+        return;
+    }
+    sk_repo_sweep(repo);
     sk_snapshot_opts_t so = {
         .data_dir = j->data_dir,
         .include = (const char *const *)inc,
@@ -216,11 +272,67 @@ static void job_snapshot(struct job *j)
     sk_include_free(inc, ninc);
     sk_repo_close(repo);
     close(lockfd);
+    j->stopped_s = sk_now() - t0;
     if (j->rc == 0) {
         snprintf(j->id, sizeof(j->id), "%s", res.id);
         j->bytes_read = res.read_bytes; /* what the cycle read from the data-dir; the rest was carried */
         j->new_bytes = res.new_bytes;
     }
+}
+
+/* The snapshot of a cycle's frozen copy (the node runs again meanwhile); the copy is removed
+ * whatever the outcome. Neither the data-dir's lock nor the data-dir is touched: the copy is
+ * its own folder, held by its own lock. */
+static void job_frozen_snapshot(struct job *j)
+{
+    struct frozen_cycle *fc = j->frozen;
+    j->frozen = NULL;
+    char **inc = NULL;
+    size_t ninc = 0;
+    sk_repo_t *repo = NULL;
+    j->rc = sk_include_parse(j->include, &inc, &ninc, &j->err);
+    if (j->rc == 0)
+        j->rc = sk_repo_open(j->repo, SK_LOCK_SHARED, j->lock_wait_ms, "daemon snapshot", &repo, &j->err);
+    if (j->rc == 0) {
+        sk_repo_sweep(repo);
+        sk_snapshot_opts_t so = {
+            .data_dir = fc->fz.path,
+            .include = (const char *const *)inc,
+            .ninclude = ninc,
+            .threads = j->threads,
+            .level = j->level,
+            .facts = fc->fs.f,
+            .nfacts = fc->fs.n,
+            .full_reread_every = j->full_reread_every,
+        };
+        sk_snapshot_result_t res;
+        j->rc = sk_snapshot_create(repo, &so, NULL, &res, &j->err);
+        sk_repo_close(repo);
+        if (j->rc == 0) {
+            snprintf(j->id, sizeof(j->id), "%s", res.id);
+            j->bytes_read = res.read_bytes; /* read from the frozen copy; the rest was carried */
+            j->new_bytes = res.new_bytes;
+        }
+    }
+    sk_include_free(inc, ninc);
+    sk_err_t e;
+    sk_err_clear(&e);
+    if (sk_frozen_discard(&fc->fz, &e) < 0)
+        log_warnx("%s: %s", e.path, e.msg);
+    free(fc);
+}
+
+void sk_slot_frozen_release(void *frozen)
+{
+    struct frozen_cycle *fc = frozen;
+    if (!fc)
+        return;
+    /* Only its lock is let go, on the loop: the folder is swept by the next check or cycle. */
+    if (fc->fz.fd >= 0)
+        close(fc->fz.fd);
+    if (fc->fz.metafd >= 0)
+        close(fc->fz.metafd);
+    free(fc);
 }
 
 /* After a cycle, with the node running again: verify the new snapshot, then prune. */
@@ -279,6 +391,9 @@ static void on_job(uv_work_t *w)
     case SK_JOB_AFTER_CYCLE:
         job_after_cycle(j);
         break;
+    case SK_JOB_FROZEN_SNAPSHOT:
+        job_frozen_snapshot(j);
+        break;
     }
 }
 
@@ -297,7 +412,11 @@ static void on_job_done(uv_work_t *w, int status)
         .log_env = j->log_env,
         .bytes_read = j->bytes_read,
         .new_bytes = j->new_bytes,
+        .frozen = j->frozen,
+        .stopped_s = j->stopped_s,
     };
+    snprintf(r.freeze_note, sizeof(r.freeze_note), "%s", j->freeze_note);
+    r.freeze_failed = j->freeze_failed;
     if (r.rc < 0)
         snprintf(r.err, sizeof(r.err), "%s%s%s", j->err.path, j->err.path[0] ? ": " : "",
                  j->err.msg[0] ? j->err.msg : strerror(-r.rc));
@@ -338,11 +457,21 @@ int sk_slot_queue_job(sk_slot_t *s, sk_slot_job_t kind)
     j->lock_wait_ms = c->lock_wait_ms;
     if (s->v.num && kind == SK_JOB_RESTORE)
         snprintf(j->chain_dir, sizeof(j->chain_dir), "%s", c->archive_data_dir);
+    j->archive = s->v.archive;
+    /* A cycle whose node restarts after it freezes first, unless [archive] freeze = off. */
+    j->freeze = kind == SK_JOB_SNAPSHOT && c->archive_freeze == 0 && !s->stay_stopped_after;
+    if (kind == SK_JOB_FROZEN_SNAPSHOT)
+        j->frozen = s->frozen;
     int rc = uv_queue_work(s->host->loop, &j->w, on_job, on_job_done);
     if (rc < 0) {
         free(j);
         return rc;
     }
-    s->job_busy = true;
+    if (kind == SK_JOB_FROZEN_SNAPSHOT) {
+        s->frozen = NULL;
+        s->frozen_busy = true;
+    } else {
+        s->job_busy = true;
+    }
     return 0;
 }

@@ -10,6 +10,7 @@
 
 /* slot_jobs.c: queues a job on the loop's thread pool (ops->queue_job). */
 int sk_slot_queue_job(sk_slot_t *s, sk_slot_job_t kind);
+void sk_slot_frozen_release(void *frozen); /* ops->release_frozen */
 
 /* slot_proc.c */
 int sk_slot_spawn_node(sk_slot_t *s);            /* ops->spawn */

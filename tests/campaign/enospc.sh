@@ -5,7 +5,11 @@
 # and the operation runs:
 #   snapshot   of a data-dir into a repository on the small fs that already holds an earlier
 #              snapshot;
-#   restore    of a snapshot (repository elsewhere) into a used slot on the small fs.
+#   restore    of a snapshot (repository elsewhere) into a used slot on the small fs;
+#   freeze     a snapshot that freezes first: the data-dir on a small XFS (reflink=1) loop
+#              image that is full, the repository elsewhere (needs mkfs.xfs and a loop device;
+#              skipped otherwise). Bytes, a moment, and every step (each mkdir, create, clone
+#              and write of the frozen copy); no inode sweep (XFS makes inodes as it goes).
 # Three more sweeps reach the steps a byte count cannot (the restore checks free bytes before it
 # starts): free inodes (tmpfs nr_inodes; a full inode table is ENOSPC too) swept one by one,
 # the fs filled completely at a moment swept across the operation's run time, and every step:
@@ -18,6 +22,9 @@
 #     after a failure; repo tmp/ empty (right away, and after the next run's sweep); the next
 #     run, with space freed, succeeds, verifies and restores byte-identical to the source (a
 #     chunk cut short by ENOSPC must never be taken as stored);
+#   - freeze: a freeze the full disk stops says so in a warning and the snapshot goes on from
+#     the stopped data-dir (exit 0); no frozen folder is left; the data-dir is unchanged and the
+#     snapshot restores byte-identical to it; the next run, with room, freezes;
 #   - restore: the slot is byte-identical to before (no marker, no staging) or to the snapshot
 #     (no marker, no staging); or, if it was changed, it is marked restoring and running the
 #     restore again with space freed completes it byte-identically; the slot's own files stay.
@@ -25,7 +32,9 @@
 #   usage: tests/campaign/enospc.sh [POINTS]   (default 40 per byte sweep)
 #   env: SK (binary), ENOSPC_INODE_POINTS, ENOSPC_TIME_POINTS (default POINTS/4),
 #        ENOSPC_STEP_POINTS (default: every step), NOSPACE (the shim; that sweep is skipped
-#        without it, and for a sanitized binary, whose runtime must load first), KEEP=1
+#        without it, and for a sanitized binary, whose runtime must load first), KEEP=1,
+#        ENOSPC_ONLY=freeze (only the freeze sweep), ENOSPC_FREEZE_POINTS (the freeze sweep's byte
+#        and step points, default as the others', with one moment)
 # Last line: "enospc: snapshot N points, N ok; restore N points, N ok"; exit 1 if any
 # invariant broke, 77 if it cannot mount a tmpfs (not root).
 set -u
@@ -42,7 +51,10 @@ S=$W/small
 bad=0
 cleanup() {
     [ -n "${BGPID:-}" ] && kill "$BGPID" 2>/dev/null && wait "$BGPID" 2>/dev/null
-    mountpoint -q "$S" && umount "$S"
+    mountpoint -q "$W/small" && umount "$W/small"
+    mountpoint -q "$W/x" && umount "$W/x"
+    [ -n "${XLOOP:-}" ] && losetup -d "$XLOOP" 2>/dev/null
+    [ -n "${XIMG:-}" ] && rm -f "$XIMG"
     if { [ "$bad" = 0 ] || [ "${CAMPAIGN_CLEAN:-0}" = 1 ]; } && [ "${KEEP:-0}" != 1 ]; then rm -rf "$W"; else echo "# enospc: kept $W"; fi
 }
 trap cleanup EXIT
@@ -138,6 +150,7 @@ sweep() {
     "${p}_run" || { echo "enospc: the $name fails with room to spare: $(cat "$W/err")" >&2; bad=1; exit 1; }
     need=$(($(used) - u0)) ineed=$(($(iused) - i0))
     echo "# $name: needs $need bytes and $ineed inodes on the small fs"
+    [ -n "${MIN_NEED:-}" ] && [ "$need" -lt "$MIN_NEED" ] && need=$MIN_NEED
     for ((i = 0; i < P; i++)); do
         k=$((need * ${scale%/*} / ${scale#*/} * i / (P > 1 ? P - 1 : 1)))
         "${p}_reset"
@@ -146,7 +159,9 @@ sweep() {
         "${p}_run"
         "${p}_point" "$name bytes free=$free" $?
     done
+    [ -n "${MIN_NEED:-}" ] && [ "$need" -lt "$MIN_NEED" ] && need=$MIN_NEED
     ni=$((ineed + 2 < IP ? ineed + 2 : IP))
+    [ "${NO_INODES:-0}" = 1 ] && ni=0
     for ((i = 0; i < ni; i++)); do
         k=$((ni <= ineed + 2 ? i : (ineed + 2) * i / (ni - 1)))
         "${p}_reset"
@@ -244,7 +259,8 @@ snap_point() { # LABEL RC
 }
 
 snap_n=0 snap_good=0 snap_ok=0 snap_full=0 tmp_left=0 snap_steps=0
-sweep snapshot snap 5/4
+DUR=0
+[ "${ENOSPC_ONLY:-}" = freeze ] || sweep snapshot snap 5/4
 SDUR=$DUR
 echo "# snapshot: $snap_n points: $snap_ok succeeded, $snap_full failed with exit 6, $tmp_left left tmp/ files until the next run"
 echo "# snapshot: where the failures struck:" && sort "$W/steps.snapshot" 2>/dev/null | uniq -c | sed 's/^/#   /'
@@ -294,11 +310,69 @@ rest_point() { # LABEL RC
 rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0 rest_steps=0
 # (the quarantine keeps the replaced folders: the staging copy is the space the restore needs;
 # its free-space check asks for more than it uses)
-sweep restore rest 3/2
+DUR=0
+[ "${ENOSPC_ONLY:-}" = freeze ] || sweep restore rest 3/2
 RDUR=$DUR
 echo "# restore: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
     "$rest_marked failed after changing the slot and were completed by a second run"
 echo "# restore: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'
-echo "# enospc: $(($(date +%s) - start))s (snapshot ${SDUR}ms, restore ${RDUR}ms with room)"
-echo "enospc: snapshot $snap_n points ($snap_steps steps), $snap_good ok; restore $rest_n points ($rest_steps steps), $rest_good ok"
+# --- freeze -------------------------------------------------------------------------------------
+# The data-dir on a small XFS that clones; the repository on the big disk. The helpers above work
+# on $S and $SDEV: they are pointed at the XFS for this sweep.
+frz_n=0 frz_good=0 frz_frozen=0 frz_direct=0 frz_steps=0
+frz_reset() { unfill; rm -rf "$S/src"; cp -a "$W/srcB" "$S/src"; rm -rf "$W/frepo"; cp -a "$W/base" "$W/frepo"; }
+frz_run() { "$SK" snapshot --data-dir "$S/src" --repo "$W/frepo" --threads 2 >"$W/out" 2>"$W/err"; }
+frozen_left() { ls -A "$S/src/.slotkeeper" 2>/dev/null | grep '^frozen-'; }
+frz_point() { # LABEL RC
+    local label=$1 rc=$2
+    point_ok=1
+    if [ "$rc" = 0 ]; then
+        if grep -q 'frozen: data-dir free' "$W/err"; then
+            frz_frozen=$((frz_frozen + 1))
+        elif grep -q 'no freeze: ' "$W/err"; then
+            frz_direct=$((frz_direct + 1))
+            step freeze
+        else
+            broke "$label" "neither frozen nor a reason why not"
+        fi
+        rm -rf "$W/back"
+        "$SK" restore --data-dir "$W/back" --repo "$W/frepo" >/dev/null 2>&1 &&
+            diff -q <(sig "$W/back") "$W/sig.B" >/dev/null || broke "$label" "the snapshot does not restore identically"
+    else
+        broke "$label" "exit $rc (the snapshot goes on without a freeze: want 0)"
+    fi
+    [ -z "$(frozen_left)" ] || broke "$label" "a frozen folder is left: $(frozen_left | head -2 | tr '\n' ' ')"
+    diff -q <(sig "$S/src") "$W/sig.B" >/dev/null || broke "$label" "the data-dir changed"
+    unfill
+    if frz_run && grep -q 'frozen: data-dir free' "$W/err"; then
+        [ -z "$(frozen_left)" ] || broke "$label" "a frozen folder is left after the next run"
+    else
+        broke "$label" "the next run with room does not freeze: $(head -c 200 "$W/err")"
+    fi
+    frz_n=$((frz_n + 1))
+    frz_good=$((frz_good + point_ok))
+    [ "$point_ok" = 1 ] || bad=1
+}
+XIMG=$(mktemp /var/tmp/sk-camp.xfs.XXXXXX)
+if command -v mkfs.xfs >/dev/null && truncate -s 300M "$XIMG" && mkfs.xfs -q -f -m reflink=1 "$XIMG" >/dev/null 2>&1 &&
+    XLOOP=$(losetup -f --show "$XIMG" 2>/dev/null) && mkdir -p "$W/x" && mount "$XLOOP" "$W/x" 2>/dev/null; then
+    S=$W/x SDEV=$(stat -c %d "$W/x") NO_INODES=1 MIN_NEED=$((2 * 1024 * 1024))
+    # ENOSPC_FREEZE_POINTS: byte and step points of this sweep (default: as the others)
+    p_save=$P tp_save=$TP sp_save=$SP
+    if [ -n "${ENOSPC_FREEZE_POINTS:-}" ]; then
+        P=$ENOSPC_FREEZE_POINTS TP=1 SP=$ENOSPC_FREEZE_POINTS
+    fi
+    sweep freeze frz 1/1
+    FDUR=$DUR
+    P=$p_save TP=$tp_save SP=$sp_save
+    NO_INODES=0 MIN_NEED=
+    echo "# freeze: $frz_n points: $frz_frozen froze, $frz_direct took the direct path (the full disk stopped the freeze)"
+    echo "# freeze: where the freeze was stopped:" && sort "$W/steps.freeze" 2>/dev/null | uniq -c | sed 's/^/#   /'
+else
+    echo "# freeze: skipped (no mkfs.xfs or no loop device)"
+    FDUR=0
+fi
+
+echo "# enospc: $(($(date +%s) - start))s (snapshot ${SDUR}ms, restore ${RDUR}ms, freeze ${FDUR}ms with room)"
+echo "enospc: snapshot $snap_n points ($snap_steps steps), $snap_good ok; restore $rest_n points ($rest_steps steps), $rest_good ok; freeze $frz_n points ($frz_steps steps), $frz_good ok"
 exit "$bad"

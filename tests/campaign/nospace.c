@@ -2,7 +2,8 @@
  * nospace.so: an LD_PRELOAD shim for the full-disk campaign (tests/campaign/enospc.sh) that
  * makes the disk fill up at an exact step. It counts the calls that take space on one file
  * system (SK_NOSPACE_DEV, a st_dev number): write, pwrite, writev, fallocate, a file created
- * by open/openat with O_CREAT, mkdir, rename, link and symlink. With SK_NOSPACE_AT=N, the
+ * by open/openat with O_CREAT, mkdir, rename, link, symlink, and a clone (ioctl FICLONE,
+ * FICLONERANGE) into a file there. With SK_NOSPACE_AT=N, the
  * N-th of them and every later one fail with ENOSPC, as on a disk that just became full
  * (removals and everything on other file systems go on working, so the error can be printed
  * and temporary files removed). With SK_NOSPACE_TRACE=FILE, each counted call appends a line
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -235,4 +238,16 @@ int linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
     if (name_on_dev(tofd, to) && take("link") < 0)
         return -1;
     return REAL("linkat", int (*)(int, const char *, int, const char *, int))(fromfd, from, tofd, to, flags);
+}
+
+/* A clone shares extents, but takes metadata space (and fails with ENOSPC) on a full disk. */
+int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if ((req == FICLONE || req == FICLONERANGE) && fd_on_dev(fd) && take("clone") < 0)
+        return -1;
+    return REAL("ioctl", int (*)(int, unsigned long, ...))(fd, req, arg);
 }

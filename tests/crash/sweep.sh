@@ -4,7 +4,10 @@
 #
 #   tests/crash/sweep.sh [--sample N] [--max N] [--at K,K...] [--workdir DIR] [--keep] [OP...]
 #
-# OP: snapshot incremental restore-empty restore-over prune import daemon (default: all).
+# OP: snapshot incremental restore-empty restore-over prune import daemon freeze (default: all).
+# freeze: a snapshot that freezes first (the data-dir on an XFS loop image made with reflink=1;
+# needs root and a loop device, else it says SKIP): each clone, mkdir, chown/chmod/utimes of the
+# frozen copy and its removal is a step; the next snapshot must sweep the frozen folder.
 # For each operation: its start state is made once (small data, 64 KiB chunks) and copied
 # afresh for every run; a run of build/crash/slotkeeper with SK_CRASH_TRACE counts its disk
 # steps; then, for every step k (an even sample of --max steps when there are more, or of
@@ -32,7 +35,7 @@ AT=
 W=
 KEEP=0
 OPS=()
-ALL_OPS=(snapshot incremental restore-empty restore-over prune import daemon)
+ALL_OPS=(snapshot incremental restore-empty restore-over prune import daemon freeze)
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) SAMPLE=$2 && shift ;;
@@ -98,7 +101,15 @@ same_tree() {
 # outside: everything under $T but the repository and the slot (quarantine included), and
 # for the daemon its state folder, socket and log: what an operation must not touch.
 OURS=(\( -path ./repo -o -path ./slot -o -path ./archive -o -path ./state -o -path ./control.sock -o -path ./daemon.log \))
+# freeze: its source's .slotkeeper/ holds the frozen copies (made in the template, so that the
+# source folder itself does not change)
+OURS_FREEZE=(\( -path ./repo -o -path ./src/.slotkeeper \))
 outside() {
+    if [ "$OP" = freeze ]; then
+        (cd "$T" && find . -mindepth 1 "${OURS_FREEZE[@]}" -prune -o -printf '%P %y %m %s %T@ %l\n' | LC_ALL=C sort &&
+            find . -mindepth 1 "${OURS_FREEZE[@]}" -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum)
+        return
+    fi
     (cd "$T" && find . -mindepth 1 "${OURS[@]}" -prune -o -printf '%P %y %m %s %T@ %l\n' | LC_ALL=C sort &&
         find . -mindepth 1 "${OURS[@]}" -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum)
 }
@@ -107,8 +118,8 @@ TRASH=0
 fresh() {
     if [ -e "$T" ]; then
         TRASH=$((TRASH + 1))
-        mv "$T" "$W/trash.$TRASH"
-        rm -rf "$W/trash.$TRASH" &
+        mv "$T" "${TRASHD:-$W}/trash.$TRASH"
+        rm -rf "${TRASHD:-$W}/trash.$TRASH" &
     fi
     cp -a "$W/tpl-$OP" "$T"
 }
@@ -195,11 +206,45 @@ check_snapshot() {
     repo_ok "$T/repo"
     local id
     id=$(cat "$W/rerun.id")
-    rm -rf "$W/back"
-    if ! "$SKN" restore --snapshot "$id" --data-dir "$W/back" --repo "$T/repo" >/dev/null 2>&1 ||
-        ! same_tree "$T/src" "$W/back"; then
+    rm -rf "${TRASHD:-$W}/back"
+    if ! "$SKN" restore --snapshot "$id" --data-dir "${TRASHD:-$W}/back" --repo "$T/repo" >/dev/null 2>&1 ||
+        ! same_tree "$T/src" "${TRASHD:-$W}/back"; then
         broke "the next snapshot does not restore to its source"
     fi
+}
+
+# freeze: the snapshot op on XFS, where it clones the data-dir first (T is on the XFS image).
+setup_freeze() {
+    newrepo "$1/repo"
+    cp -a "$W/src0" "$1/src"
+    mkdir -m 0700 "$1/src/.slotkeeper"
+    touch -r "$W/src0" "$1/src"
+}
+run_freeze() { run_snapshot "$@"; }
+check_freeze() {
+    check_snapshot "$@"
+    grep -q 'frozen: data-dir free' "$W/rerun.out" || broke "the next snapshot did not freeze"
+    local left
+    left=$(ls -A "$T/src/.slotkeeper" 2>/dev/null | grep '^frozen-')
+    [ -n "$left" ] && broke "a frozen folder is left after the next snapshot: $left"
+    "$SKN" check "$T/src" >/dev/null 2>&1 || broke "the source is not clean after the crash"
+}
+# The XFS image the freeze op works on (made once; removed at exit).
+XFS_IMG=
+XFS_LOOP=
+xfs_cleanup() {
+    [ -n "$XFS_LOOP" ] && { umount -l "$W/xfs" 2>/dev/null; losetup -d "$XFS_LOOP" 2>/dev/null; }
+    [ -n "$XFS_IMG" ] && rm -f "$XFS_IMG"
+}
+xfs_mount() {
+    [ -n "$XFS_LOOP" ] && return 0
+    [ "$(id -u)" = 0 ] || { XFS_WHY="not root"; return 1; }
+    command -v mkfs.xfs >/dev/null || { XFS_WHY="mkfs.xfs is not installed"; return 1; }
+    XFS_IMG=$(mktemp /var/tmp/sk-crash-xfs.XXXXXX) && truncate -s 600M "$XFS_IMG" &&
+        mkfs.xfs -q -f -m reflink=1 "$XFS_IMG" >/dev/null 2>&1 || { XFS_WHY="mkfs.xfs failed"; return 1; }
+    XFS_LOOP=$(losetup -f --show "$XFS_IMG" 2>/dev/null) || { XFS_WHY="no loop device"; XFS_LOOP=; return 1; }
+    mkdir -p "$W/xfs" && mount "$XFS_LOOP" "$W/xfs" 2>/dev/null || { XFS_WHY="mount failed"; return 1; }
+    trap xfs_cleanup EXIT
 }
 
 setup_incremental() {
@@ -485,6 +530,19 @@ check_daemon() {
 sweep_op() {
     OP=$1
     local t0=$SECONDS tpl=$W/tpl-$OP
+    T=$W/t
+    TRASHD=$W
+    if [ "$OP" = freeze ]; then
+        # (the restore that checks the next snapshot goes to the XFS too: folder sizes differ
+        # between file systems)
+        if ! xfs_mount; then
+            echo "crash-sweep: freeze: SKIP ($XFS_WHY)"
+            [ "${CI:-}" = true ] && echo "freeze: skipped under CI ($XFS_WHY)" >>"$FAILS" && TOTAL_BROKEN=$((TOTAL_BROKEN + 1))
+            return
+        fi
+        T=$W/xfs/t
+        TRASHD=$W/xfs
+    fi
     rm -rf "$tpl" "$T"
     mkdir -p "$tpl"
     setup_sources
@@ -558,12 +616,15 @@ sweep_op() {
         fi
     done
     rm -rf "$T"
+    wait
     TOTAL_BROKEN=$((TOTAL_BROKEN + broken))
     echo "crash-sweep: $OP: $n crash points, $tried tried, $broken broken ($((SECONDS - t0))s)"
 }
 
 for op in "${OPS[@]}"; do sweep_op "$op"; done
 wait
+xfs_cleanup
+XFS_LOOP= XFS_IMG=
 if [ "$TOTAL_BROKEN" = 0 ]; then
     echo "crash-sweep: no invariant broken"
     [ "$KEEP" = 1 ] || rm -rf "$W"

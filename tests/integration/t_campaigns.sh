@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A quick sample of the issue-6 campaigns (tests/campaign/; `make campaigns` runs them in full):
-# 30 bit flips, a full-disk sweep of 8 points per kind (12 of the disk-full-at-step-N kind), and the whole hostile-input corpus with a
+# 30 bit flips, a full-disk sweep of 8 points per kind (12 of the disk-full-at-step-N kind; the
+# freeze's, 2 of bytes, 1 moment, 2 steps), and the whole hostile-input corpus with a
 # 1 GiB decompression bomb and a 10,000-file tar bomb. Under ASan+UBSan (SK_SANITIZED=1) only the
 # hostile corpus runs (with smaller bombs): it is where a memory error would hide; the other two
 # exercise the same code as the release run.
@@ -28,7 +29,8 @@ report() {
 if [ "${SK_SANITIZED:-0}" != 1 ]; then
     BITFLIP_SEED=${BITFLIP_SEED:-$RANDOM} bash "$CAMP/bitflip.sh" 30 >"$W/bitflip.log" 2>&1
     report bitflip "$W/bitflip.log" $?
-    ENOSPC_INODE_POINTS=8 ENOSPC_TIME_POINTS=3 ENOSPC_STEP_POINTS=12 bash "$CAMP/enospc.sh" 8 >"$W/enospc.log" 2>&1
+    ENOSPC_INODE_POINTS=8 ENOSPC_TIME_POINTS=3 ENOSPC_STEP_POINTS=12 ENOSPC_FREEZE_POINTS=2 \
+        bash "$CAMP/enospc.sh" 8 >"$W/enospc.log" 2>&1
     report enospc "$W/enospc.log" $?
     bomb=1G files=10000
 else

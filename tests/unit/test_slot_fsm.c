@@ -45,13 +45,18 @@ static void note(const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *const job_names[] = {"check", "restore", "snapshot", "after_cycle"};
+static const char *const job_names[] = {"check", "restore", "snapshot", "after_cycle", "frozen_snapshot"};
 
 static int fake_queue_job(sk_slot_t *s, sk_slot_job_t kind)
 {
     note("job:%s", job_names[kind]);
     if (queue_rc < 0)
         return queue_rc;
+    if (kind == SK_JOB_FROZEN_SNAPSHOT) { /* as slot_jobs.c: beside the other jobs */
+        s->frozen = NULL;
+        s->frozen_busy = true;
+        return 0;
+    }
     s->job_busy = true;
     return 0;
 }
@@ -198,6 +203,12 @@ static void feed(sk_slot_t *s, sk_slot_event_t ev)
     case SK_EV_SNAPSHOTTED:
         job_done(s, SK_JOB_SNAPSHOT, 0, SK_VERDICT_CLEAN, "snap-2");
         break;
+    case SK_EV_FROZEN: { /* a cycle's snapshot job that froze the data-dir */
+        static char fake_frozen;
+        sk_slot_job_result_t r = {.kind = SK_JOB_SNAPSHOT, .gen = s->gen, .frozen = &fake_frozen, .stopped_s = 0.01};
+        sk_slot_job_finished(s, &r);
+        break;
+    }
     case SK_EV_EXIT:
         sk_slot_exited(s, 0, 0);
         break;
@@ -325,6 +336,8 @@ static const struct cell expect[SK_SLOT_NSTATES][SK_EV_COUNT] =
             {
                 /* a cycle of a stopped node leaves it stopped */
                 [SK_EV_SNAPSHOTTED] = {ST(STOPPED), "job:after_cycle put:archive.cycles cycle_done"},
+                /* ... and one that froze: its frozen copy is snapshotted, the node stays stopped */
+                [SK_EV_FROZEN] = {ST(STOPPED), "job:frozen_snapshot"},
             },
         [ST(FAILED)] =
             {
@@ -336,8 +349,8 @@ static const struct cell expect[SK_SLOT_NSTATES][SK_EV_COUNT] =
 };
 
 static const char *const ev_names[SK_EV_COUNT] = {
-    "start", "stop",       "restore",  "cycle",       "checked", "exit",
-    "timer", "restore-go", "restored", "snapshotted", "healthy", "unhealthy",
+    "start",      "stop",     "restore",     "cycle",   "checked",   "exit",   "timer",
+    "restore-go", "restored", "snapshotted", "healthy", "unhealthy", "frozen",
 };
 
 TEST(slot_fsm_every_state_event_cell)
@@ -397,6 +410,59 @@ TEST(slot_fsm_cycle_of_a_running_node_snapshots_then_restarts)
     CHECK_STR(effects, "signal:15 job:snapshot job:check spawn probe job:after_cycle put:archive.cycles cycle_done");
     CHECK_EQ(sk_slot_view(s)->cycles_published, 1);
     CHECK_STR(sk_slot_last_cycle(s)->id, "snap-2");
+    teardown(s);
+}
+
+/* freeze: the node starts again right after the freeze; the cycle ends with the snapshot of the
+ * frozen copy, and no other cycle starts before it. */
+TEST(slot_fsm_frozen_cycle_restarts_then_snapshots)
+{
+    setup(3, "/bin/true");
+    sk_slot_t *s = sk_slot_new(&host, 0);
+    drive(s, SK_SLOT_RUNNING);
+    effects[0] = '\0';
+    feed(s, SK_EV_CYCLE);
+    feed(s, SK_EV_EXIT);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "snapshotting");
+    feed(s, SK_EV_FROZEN);
+    /* started at once, without another check (the job's was under the data-dir lock) */
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "starting");
+    CHECK_STR(effects, "signal:15 job:snapshot job:frozen_snapshot spawn probe");
+    CHECK_EQ(sk_slot_view(s)->ncycles, 0);
+    CHECK(sk_slot_in_cycle(s));
+    CHECK(!sk_slot_idle(s));
+    feed(s, SK_EV_TIMER);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "running");
+    effects[0] = '\0';
+    feed(s, SK_EV_CYCLE); /* too early: skipped, recorded, the node keeps running */
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "running");
+    CHECK_STR(effects, "put:archive.cycles cycle_done");
+    CHECK_EQ(sk_slot_view(s)->cycles_failed, 1);
+    effects[0] = '\0';
+    job_done(s, SK_JOB_FROZEN_SNAPSHOT, 0, SK_VERDICT_CLEAN, "snap-3");
+    CHECK_STR(effects, "job:after_cycle put:archive.cycles cycle_done");
+    CHECK_EQ(sk_slot_view(s)->cycles_published, 1);
+    CHECK_STR(sk_slot_last_cycle(s)->id, "snap-3");
+    CHECK_STR(sk_slot_last_cycle(s)->path, "frozen");
+    CHECK(sk_slot_last_cycle(s)->downtime_ms <= sk_slot_last_cycle(s)->duration_ms);
+    CHECK(!sk_slot_in_cycle(s));
+    teardown(s);
+}
+
+/* A frozen cycle whose snapshot fails records the failure; the node runs on. */
+TEST(slot_fsm_frozen_cycle_failure_is_recorded)
+{
+    setup(3, "/bin/true");
+    sk_slot_t *s = sk_slot_new(&host, 0);
+    drive(s, SK_SLOT_RUNNING);
+    feed(s, SK_EV_CYCLE);
+    feed(s, SK_EV_EXIT);
+    feed(s, SK_EV_FROZEN);
+    job_done(s, SK_JOB_FROZEN_SNAPSHOT, -ENOSPC, SK_VERDICT_CLEAN, NULL);
+    CHECK_EQ(sk_slot_view(s)->cycles_failed, 1);
+    CHECK_EQ(sk_slot_view(s)->cycles_published, 0);
+    CHECK(strstr(sk_slot_last_cycle(s)->failure, "fake") != NULL);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "starting");
     teardown(s);
 }
 
