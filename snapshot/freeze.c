@@ -352,12 +352,15 @@ int sk_freeze_sweep(int datafd, const char *data_dir, unsigned *removed, sk_err_
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, SK_FROZEN_PREFIX, strlen(SK_FROZEN_PREFIX)))
+        /* Only what a freeze makes: a folder frozen-<snapshot id>. Anything else is not ours
+         * (a frozen copy's own .slotkeeper/frozen-origin file, for one) and stays. */
+        if (strncmp(de->d_name, SK_FROZEN_PREFIX, strlen(SK_FROZEN_PREFIX)) ||
+            !sk_id_valid(de->d_name + strlen(SK_FROZEN_PREFIX)))
             continue;
         char p[PATH_MAX];
         sk_path_join(p, sizeof(p), meta, de->d_name);
         int fd = openat(mfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 && errno == ENOENT)
+        if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP))
             continue;
         /* Held by a freeze or its snapshot (this process's or another's): in use, not stale. */
         if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -103,8 +103,8 @@ rm -rf "$W"/xfs/at-* "$W/restored"
 # The command line: --after-freeze runs while the data-dir's lock is free.
 D=$W/xfs/node
 "$MKDATADIR" create "$D" --blocks-size 4M --state-size 64M --state-data 8M >/dev/null
-mkdir -p "$D/.slotkeeper/frozen-20000101T000000Z-000000-old/state" "$D/.slotkeeper/frozen-20000101T000000Z-000000-held"
-flock -s "$D/.slotkeeper/frozen-20000101T000000Z-000000-held" sleep 30 &
+mkdir -p "$D/.slotkeeper/frozen-20000101T000000Z-000000-0a1d/state" "$D/.slotkeeper/frozen-20000101T000000Z-000000-0e1d"
+flock -s "$D/.slotkeeper/frozen-20000101T000000Z-000000-0e1d" sleep 30 &
 HELD=$!
 sleep 0.2
 run 0 "snapshot --after-freeze --json on XFS" "$SK" snapshot --data-dir "$D" --repo "$W/repo" --json \
@@ -113,11 +113,11 @@ check "the hook ran with the data-dir's lock free" grep -qx lock-free "$W/hook"
 check "--json: path frozen" grep -q '"path":"frozen"' "$W/out"
 check "--json: stopped_seconds" grep -Eq '"stopped_seconds":[0-9.e-]+' "$W/out"
 err_has "frozen: data-dir free" "it says when the data-dir is free"
-check "the stale frozen folder was swept" test ! -e "$D/.slotkeeper/frozen-20000101T000000Z-000000-old"
-check "the one in use was not" test -d "$D/.slotkeeper/frozen-20000101T000000Z-000000-held"
+check "the stale frozen folder was swept" test ! -e "$D/.slotkeeper/frozen-20000101T000000Z-000000-0a1d"
+check "the one in use was not" test -d "$D/.slotkeeper/frozen-20000101T000000Z-000000-0e1d"
 kill "$HELD" 2>/dev/null
 wait "$HELD" 2>/dev/null
-check "its own frozen folder is gone" bash -c "ls '$D/.slotkeeper' | grep -v held | grep -q frozen && exit 1 || exit 0"
+check "its own frozen folder is gone" bash -c "ls '$D/.slotkeeper' | grep -v 0e1d | grep -q frozen && exit 1 || exit 0"
 run 0 "snapshot --no-freeze --json" "$SK" snapshot --data-dir "$D" --repo "$W/repo" --json --no-freeze
 check "--no-freeze: path direct" grep -q '"path":"direct"' "$W/out"
 

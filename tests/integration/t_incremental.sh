@@ -218,23 +218,21 @@ run 0 "verify of that snapshot: good" "$SK" verify "$ID" --repo "$R" --no-progre
 restored_same "$ID" "set-aside chunk"
 
 # --- retained stride files and state-history logs carry too -------------------------------
-# (stand-ins: copies of blocks.log/.index under the names nodeos gives them; a state-history
-# entry, like a block, ends with its own position, which is what the check reads there)
-n=$(($(stat -c %s "$D/blocks/blocks.index") / 8))
-mkdir -p "$D/blocks/retained" "$D/state-history"
-cp "$D/blocks/blocks.log" "$D/blocks/retained/blocks-1-$n.log"
-cp "$D/blocks/blocks.index" "$D/blocks/retained/blocks-1-$n.index"
-cp "$D/blocks/blocks.log" "$D/state-history/trace_history.log"
-cp "$D/blocks/blocks.index" "$D/state-history/trace_history.index"
-snap "snapshot with retained block files and state-history" --include blocks,state,state-history
-append 1
-head -c 100000 "$D/blocks/blocks.log" >>"$D/state-history/trace_history.log"
-snap "snapshot after they were kept and grown" --include blocks,state,state-history
-check "a retained block file carries its prefix" test "$(carried_of "$ID" "blocks/retained/blocks-1-$n.log")" -gt 0
+# A strided data-dir in nodeos's own formats (mkdatadir --stride --retained --state-history):
+# retained bundles never change, the state-history logs grow with each block.
+D2=$W/strided
+R_SAVED=$R R=$W/repo-strided # its own repository: a parent is chosen by chain and head block, and D is ahead
+"$SK" repo init "$R" --quiet >/dev/null
+mkdd "$D2" --blocks-size 24M --state-size 32M --state-data 4M --stride 2000 --retained 2 --state-history --seed 7
+snap "snapshot with retained block files and state-history" --dd "$D2" --include blocks,state,state-history
+"$MKDATADIR" mutate "$D2" --append-pct 1 --rewrite-pct 0 --seed 3 >/dev/null
+snap "snapshot after the logs grew" --dd "$D2" --include blocks,state,state-history
+check "a retained block file carries its prefix" test "$(carried_of "$ID" "blocks/retained/blocks-1-2000.log")" -gt 0
 check "a grown state-history log carries its prefix" test "$(carried_of "$ID" state-history/trace_history.log)" -gt 0
 rm -rf "$W/r"
 "$SK" restore --repo "$R" --snapshot "$ID" --data-dir "$W/r" --quiet --no-progress >/dev/null 2>&1
-check "retained and state-history: restore is byte-identical" same_tree "$D" "$W/r" blocks state state-history
+check "retained and state-history: restore is byte-identical" same_tree "$D2" "$W/r" blocks state state-history
+R=$R_SAVED
 
 # --- verify checks carried chunks ----------------------------------------------------------
 run 0 "verify --all: every snapshot good" "$SK" verify --all --repo "$R" --no-progress
