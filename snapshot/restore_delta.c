@@ -155,6 +155,8 @@ static int load_index(struct dst *d)
         if (sscanf(line, "%15s %4095s %llu", kind, path, &off) != 3)
             continue;
         char key[3 * PATH_MAX + 32];
+        if (!strcmp(kind, "size"))
+            continue;
         if (!strcmp(kind, "region"))
             snprintf(key, sizeof(key), "R %s %llu", path, off);
         else
@@ -602,6 +604,8 @@ static int save_file(struct dst *d, size_t i, void *buf, size_t bufsz)
         if (rc == 0)
             rc = index_add(d, "region", e->path, off, len, "saved");
     }
+    if (rc == 0 && !whole)
+        rc = index_add(d, "size", e->path, de->oldsize, 0, NULL);
     /* The tail a shorter snapshot file cuts. */
     if (rc == 0 && !whole && de->oldsize > e->size && !have_region(d, e->path, e->size)) {
         rc = copy_range(d, src, dst, e->size, de->oldsize - e->size, buf, bufsz, e->path);
@@ -997,6 +1001,19 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
     rc = apply(&d, changed);
     if (rc < 0)
         goto out;
+    /* A quarantine that only lists what was created holds nothing of the slot's. */
+    bool kept = false;
+    for (const char *p = d.idx ? strchr(d.idx, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
+        if (strncmp(p + 1, "created ", 8))
+            kept = true;
+    if (!kept) {
+        int qtop = sk_open_beneath(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY, 0);
+        if (qtop >= 0) {
+            SK_CRASHPOINT("unlink");
+            sk_rm_rf_at(qtop, r->stamp);
+            close(qtop);
+        }
+    }
     res->bytes_written = atomic_load(&d.written);
     res->bytes_unchanged = atomic_load(&d.unchanged);
 out:

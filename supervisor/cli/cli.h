@@ -36,6 +36,7 @@ struct options {
     const char *reference;
     const char *chain_id; /* restore --chain-id */
     bool force_chain;     /* restore --force-chain */
+    bool full;            /* restore --full */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];
