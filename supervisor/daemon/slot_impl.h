@@ -63,6 +63,9 @@ typedef struct sk_slot_job_result {
     char id[SK_ID_MAX];
     uint64_t bytes_read, new_bytes;
     char note[160];
+    /* restore: the path taken and its bytes (restore.h) */
+    char path[16];
+    uint64_t bytes_written, bytes_cloned, bytes_unchanged;
 } sk_slot_job_result_t;
 
 struct sk_slot {

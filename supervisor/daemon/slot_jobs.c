@@ -61,6 +61,8 @@ struct job {
     char id[SK_ID_MAX];
     uint64_t bytes_read, new_bytes;
     char note[160];
+    char path[16];
+    uint64_t bytes_written, bytes_cloned, bytes_unchanged;
 };
 
 /* The last len-1 bytes the node wrote to its log since offset (where the log ended when it
@@ -153,6 +155,10 @@ static void job_restore(struct job *j)
         if (j->rc == 0) {
             snprintf(j->id, sizeof(j->id), "%s", res.id);
             j->bytes_read = res.data_bytes;
+            snprintf(j->path, sizeof(j->path), "%s", res.path);
+            j->bytes_written = res.bytes_written;
+            j->bytes_cloned = res.bytes_cloned;
+            j->bytes_unchanged = res.bytes_unchanged;
             break;
         }
         if (j->rc != -EBADMSG || j->snapshot[0])
@@ -295,7 +301,11 @@ static void on_job_done(uv_work_t *w, int status)
         .log_env = j->log_env,
         .bytes_read = j->bytes_read,
         .new_bytes = j->new_bytes,
+        .bytes_written = j->bytes_written,
+        .bytes_cloned = j->bytes_cloned,
+        .bytes_unchanged = j->bytes_unchanged,
     };
+    snprintf(r.path, sizeof(r.path), "%s", j->path);
     if (r.rc < 0)
         snprintf(r.err, sizeof(r.err), "%s%s%s", j->err.path, j->err.path[0] ? ": " : "",
                  j->err.msg[0] ? j->err.msg : strerror(-r.rc));
