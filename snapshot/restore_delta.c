@@ -126,6 +126,14 @@ static bool have_region(const struct dst *d, const char *path, uint64_t off)
     return have_key(d, key);
 }
 
+static bool have_size(const struct dst *d, const char *path)
+{
+    char esc[3 * PATH_MAX], key[3 * PATH_MAX + 8];
+    escape(path, esc, sizeof(esc));
+    snprintf(key, sizeof(key), "S %s", esc);
+    return have_key(d, key);
+}
+
 /* Reads the index an interrupted run left in this quarantine folder (the marker named it). */
 static int load_index(struct dst *d)
 {
@@ -156,8 +164,8 @@ static int load_index(struct dst *d)
             continue;
         char key[3 * PATH_MAX + 32];
         if (!strcmp(kind, "size"))
-            continue;
-        if (!strcmp(kind, "region"))
+            snprintf(key, sizeof(key), "S %s", path);
+        else if (!strcmp(kind, "region"))
             snprintf(key, sizeof(key), "R %s %llu", path, off);
         else
             snprintf(key, sizeof(key), "P %s", path);
@@ -604,7 +612,8 @@ static int save_file(struct dst *d, size_t i, void *buf, size_t bufsz)
         if (rc == 0)
             rc = index_add(d, "region", e->path, off, len, "saved");
     }
-    if (rc == 0 && !whole)
+    /* The old size, once: a re-run sees the size the first run already set. */
+    if (rc == 0 && !whole && !have_size(d, e->path))
         rc = index_add(d, "size", e->path, de->oldsize, 0, NULL);
     /* The tail a shorter snapshot file cuts. */
     if (rc == 0 && !whole && de->oldsize > e->size && !have_region(d, e->path, e->size)) {
@@ -979,7 +988,7 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
     if (need > avail) {
         char a[32], b[32], c[32];
         rc = sk_err_set(r->err, -ENOSPC, r->opts->data_dir,
-                        "not enough space: the restore writes %s and quarantine keeps %s of the old data, %s available",
+                        "not enough space: the snapshot needs %s written and quarantine %s of the old data, %s available",
                         sk_fmt_bytes(write_bytes, a, sizeof(a)), sk_fmt_bytes(qcost, b, sizeof(b)),
                         sk_fmt_bytes(avail, c, sizeof(c)));
         goto out;

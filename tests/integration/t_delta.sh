@@ -6,31 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs_lib.sh"
 
-# content_sig DIR: names, types, link targets and file contents (not metadata) of blocks/ and state/.
-content_sig() {
-    (cd "$1" && find blocks state -printf '%p %y %l\n' | LC_ALL=C sort &&
-        find blocks state -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum)
-}
-unesc() { printf '%b' "${1//%/\\x}"; }
-# put_back Q DIR: README's procedure, line by line of Q/index: what the restore created is
-# removed, what it moved is moved back, saved files copied, saved regions written back.
-put_back() {
-    local q=$1 d=$2 kind path off len where
-    while read -r kind path off len where; do
-        [ "$kind" = created ] && rm -rf "${d:?}/$(unesc "$path")"
-    done < <(tail -n +2 "$q/index" | tac)
-    while read -r kind path off len where; do
-        path=$(unesc "$path")
-        where=$(unesc "$where")
-        case $kind in
-        moved) mv "$q/$where" "$d/$path" ;;
-        file | clone) cp --sparse=always "$q/$where" "$d/$path" ;;
-        region) dd if="$q/$where" of="$d/$path" bs=64K iflag=skip_bytes,count_bytes oflag=seek_bytes \
-            skip="$off" seek="$off" count="$len" conv=notrunc status=none ;;
-        size) truncate -s "$off" "$d/$path" ;;
-        esac
-    done < <(tail -n +2 "$q/index")
-}
+put_back() { quarantine_put_back "$@"; }
 jfield() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$W/out"; }
 jstr() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$W/out"; }
 
