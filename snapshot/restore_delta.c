@@ -139,7 +139,7 @@ static int load_index(struct dst *d)
 {
     char *buf = NULL;
     size_t len = 0;
-    int rc = sk_read_file_at(d->qfd, SK_QUARANTINE_INDEX, SIZE_MAX / 2, &buf, &len);
+    int rc = d->qfd < 0 ? -ENOENT : sk_read_file_at(d->qfd, SK_QUARANTINE_INDEX, SIZE_MAX / 2, &buf, &len);
     if (rc == -ENOENT) {
         static const char head[] = "slotkeeper-quarantine 1\n";
         if (sk_grow(&d->idx, &d->idxcap, sizeof(head), 1, 4096) < 0)
@@ -960,10 +960,15 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
             any = true;
     }
 
-    /* The quarantine folder: made now (the marker names it), removed again if nothing goes in. */
-    d.qfd = rst_open_quarantine(r);
-    if (d.qfd < 0) {
-        rc = d.qfd;
+    /* The quarantine folder an interrupted run left (the marker names it), with its index; a
+     * new one is made only once the marker is written. Clones into it work if they work into
+     * .slotkeeper/, which holds it. */
+    char qrel[PATH_MAX];
+    snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
+    d.qfd = sk_open_beneath(r->metafd, qrel, O_RDONLY | O_DIRECTORY, 0);
+    if (d.qfd < 0 && d.qfd != -ENOENT) {
+        snprintf(qrel, sizeof(qrel), "%s/%s", SK_QUARANTINE_DIR, r->stamp);
+        rc = fail(&d, d.qfd, qrel);
         goto out;
     }
     if ((rc = load_index(&d)) < 0) {
@@ -971,7 +976,7 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
             sk_err_set(r->err, rc, r->opts->data_dir, NULL);
         goto out;
     }
-    if (any && sk_reflink_probe(r->datafd, d.qfd, NULL) == 1)
+    if (any && sk_reflink_probe(r->datafd, r->metafd, NULL) == 1)
         d.reflink = true;
 
     /* Free space: what will be written, and what quarantine copies. */
@@ -998,6 +1003,10 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
     if (rc < 0)
         goto out;
     r->marker_written = true;
+    if (any && d.qfd < 0 && (d.qfd = rst_open_quarantine(r)) < 0) {
+        rc = d.qfd;
+        goto out;
+    }
     if (any) {
         if ((rc = save_all(&d)) < 0)
             goto out;
