@@ -726,6 +726,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         snprintf(res->path, sizeof(res->path), "delta");
         rc = rst_delta(&r, res, &swapped);
         marker_ours = r.marker_written;
+        if (rc < 0 && r.damaged)
+            sk_repo_mark_bad(repo, r.m->id, r.damage);
         if (rc < 0)
             goto out;
         goto done;

@@ -59,7 +59,8 @@ struct dst {
     char **have; /* keys of what the index already lists, sorted */
     size_t nhave;
     bool reflink;
-    bool write_phase;
+    bool write_phase; /* the workers open the slot's files for writing */
+    bool codec;       /* the workers decompress */
     atomic_uint_fast64_t written, unchanged;
 };
 
@@ -380,10 +381,10 @@ static int dw_init(void *arg, void **state)
         w->fd = -1;
         w->fd_entry = SIZE_MAX;
         w->buf = malloc(max_cs);
-        w->codec = d->write_phase ? sk_codec_new(max_cs, 1) : NULL;
+        w->codec = d->codec ? sk_codec_new(max_cs, 1) : NULL;
     }
     *state = w;
-    return w && w->buf && (w->codec || !d->write_phase) ? 0 : -ENOMEM;
+    return w && w->buf && (w->codec || !d->codec) ? 0 : -ENOMEM;
 }
 
 static void dw_close(struct dworker *w)
@@ -472,6 +473,22 @@ static int hash_item(void *arg, void *state, size_t i)
     }
     sk_progress_add(d->r->progress, have);
     return 0;
+}
+
+/* Fetches and checks a chunk the restore will write, before anything changes. */
+static int verify_item(void *arg, void *state, size_t i)
+{
+    struct dst *d = arg;
+    struct dworker *w = state;
+    const struct djob *j = &d->jobs[d->wjobs[i]];
+    if (!j->c)
+        return 0;
+    const sk_mentry_t *e = ent(d, j->entry);
+    size_t len = sk_mentry_chunk_len(d->r->m, e, j->index);
+    int rc = rst_fetch_chunk(d->r, e, j->c, &w->cbuf, &w->ccap, w->codec, w->buf, len);
+    if (rc == 0)
+        sk_progress_add(d->r->progress, len);
+    return rc;
 }
 
 static bool has_zero_block(const char *b, size_t len)
@@ -866,7 +883,7 @@ static int apply(struct dst *d, bool *changed)
             const struct djob *j = &d->jobs[d->wjobs[k]];
             total += sk_mentry_chunk_len(m, ent(d, j->entry), j->index);
         }
-        d->write_phase = true;
+        d->write_phase = d->codec = true;
         sk_progress_start(d->r->progress, "restore", total);
         sk_pool_each_t each = {.n = d->nwjobs,
                                .arg = d,
@@ -950,6 +967,34 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
         d.wjobs[d.nwjobs++] = k;
         if (j->c)
             write_bytes += sk_mentry_chunk_len(m, ent(&d, j->entry), j->index);
+    }
+    /* Every chunk it will write over the slot's own data is fetched and checked first: a
+     * damaged snapshot then leaves the slot as it was. (Into a slot that holds none of the
+     * snapshot's files there is nothing to keep, and each chunk is checked as it is written.) */
+    bool has_files = false;
+    for (size_t i = 0; i < m->nentries; i++)
+        if (ent(&d, i)->type == 'f' && d.de[i].act == A_KEEP)
+            has_files = true;
+    if (has_files && d.nwjobs) {
+        uint64_t vtotal = 0;
+        for (size_t k = 0; k < d.nwjobs; k++)
+            if (d.jobs[d.wjobs[k]].c)
+                vtotal += sk_mentry_chunk_len(m, ent(&d, d.jobs[d.wjobs[k]].entry), d.jobs[d.wjobs[k]].index);
+        d.codec = true;
+        sk_progress_start(r->progress, "check", vtotal);
+        sk_pool_each_t ve = {.n = d.nwjobs,
+                             .arg = &d,
+                             .init = dw_init,
+                             .item = verify_item,
+                             .fini = dw_fini,
+                             .err = r->err,
+                             .path = r->opts->data_dir};
+        sk_pool_each(r->threads, &ve, sk_progress_tick, r->progress);
+        sk_progress_end(r->progress);
+        if (r->err->code) {
+            rc = r->err->code;
+            goto out;
+        }
     }
     bool any = d.nwjobs || d.nextras;
     for (size_t i = 0; i < m->nentries; i++) {
