@@ -30,8 +30,8 @@
 enum { A_KEEP, A_CREATE, A_REPLACE };
 
 struct dent {
-    uint8_t act;     /* A_KEEP: the slot has it, with the right type (and link target) */
-    bool differs;    /* a file whose content or size differs */
+    uint8_t act;  /* A_KEEP: the slot has it, with the right type (and link target) */
+    bool differs; /* a file whose content or size differs */
     uint64_t oldsize;
     size_t j0, nj; /* its chunk jobs */
 };
@@ -926,7 +926,8 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
         goto out;
     for (size_t i = 0; i < m->ninclude; i++) {
         long k = find_entry(&d, m->include[i]);
-        if (k >= 0 && ent(&d, (size_t)k)->type == 'd' && d.de[k].act == A_KEEP && (rc = find_extras(&d, m->include[i])) < 0)
+        if (k >= 0 && ent(&d, (size_t)k)->type == 'd' && d.de[k].act == A_KEEP &&
+            (rc = find_extras(&d, m->include[i])) < 0)
             goto out;
     }
 
@@ -1037,10 +1038,11 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
     }
     if (need > avail) {
         char a[32], b[32], c[32];
-        rc = sk_err_set(r->err, -ENOSPC, r->opts->data_dir,
-                        "not enough space: the snapshot needs %s written and quarantine %s of the old data, %s available",
-                        sk_fmt_bytes(write_bytes, a, sizeof(a)), sk_fmt_bytes(qcost, b, sizeof(b)),
-                        sk_fmt_bytes(avail, c, sizeof(c)));
+        rc = sk_err_set(
+            r->err, -ENOSPC, r->opts->data_dir,
+            "not enough space: the snapshot needs %s written and quarantine %s of the old data, %s available",
+            sk_fmt_bytes(write_bytes, a, sizeof(a)), sk_fmt_bytes(qcost, b, sizeof(b)),
+            sk_fmt_bytes(avail, c, sizeof(c)));
         goto out;
     }
 

@@ -11,10 +11,13 @@
  * in the snapshot become holes (punched) in the slot; each file is truncated or
  * extended to its size; mode, owner and mtime are set; what is under the included
  * folders but not in the snapshot goes to quarantine; missing files, folders and
- * links are created. Order: take the locks, hash, check free space, write the
- * marker, save into quarantine what will be overwritten (fsynced, index last),
- * change the slot, fsync every file and folder, remove the marker. A re-run after
- * a kill or a full disk hashes again and writes what still differs.
+ * links are created. Order: take the locks, hash, fetch and check every chunk
+ * that will overwrite the slot's own data (a damaged snapshot, marked bad, then
+ * leaves the slot as it was; into a slot that holds none of the snapshot's files
+ * the chunks are checked as they are written), check free space, write the marker,
+ * save into quarantine what will be overwritten (fsynced, index last), change the
+ * slot, fsync every file and folder, remove the marker. A re-run after a kill or a
+ * full disk hashes again and writes what still differs.
  *
  * full (opts.full, `--full`): the whole snapshot is materialised in
  * DIR/.slotkeeper/staging, the replaced folders are moved whole into quarantine and
@@ -75,11 +78,11 @@
 #include "slotkeeper/progress.h"
 #include "slotkeeper/repo.h"
 
-#define SK_SLOT_META_DIR   ".slotkeeper"
-#define SK_RESTORE_MARKER  ".slotkeeper/restoring"
-#define SK_STAGING_DIR     ".slotkeeper/staging"
-#define SK_QUARANTINE_DIR  ".slotkeeper/quarantine"
-#define SK_QUARANTINE_KEEP 1
+#define SK_SLOT_META_DIR    ".slotkeeper"
+#define SK_RESTORE_MARKER   ".slotkeeper/restoring"
+#define SK_STAGING_DIR      ".slotkeeper/staging"
+#define SK_QUARANTINE_DIR   ".slotkeeper/quarantine"
+#define SK_QUARANTINE_KEEP  1
 #define SK_QUARANTINE_SMALL (1024 * 1024) /* delta: changed files up to this size are saved whole */
 #define SK_QUARANTINE_INDEX "index"
 

@@ -277,8 +277,7 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                            "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"unchanged\"} %" PRIu64 "\n",
                            l, v->restored_written, l, v->restored_cloned, l, v->restored_unchanged);
             if (v->restore_path[0])
-                sk_mbuf_printf(b, "slotkeeper_slot_last_restore_path{slot=\"%s\",path=\"%s\"} 1\n", l,
-                               v->restore_path);
+                sk_mbuf_printf(b, "slotkeeper_slot_last_restore_path{slot=\"%s\",path=\"%s\"} 1\n", l, v->restore_path);
         }
     sk_mbuf_printf(b,
                    "# HELP slotkeeper_restores_running Restores running on this host.\n"
