@@ -276,8 +276,15 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
                            "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"cloned\"} %" PRIu64 "\n"
                            "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"unchanged\"} %" PRIu64 "\n",
                            l, v->restored_written, l, v->restored_cloned, l, v->restored_unchanged);
-            if (v->restore_path[0])
-                sk_mbuf_printf(b, "slotkeeper_slot_last_restore_path{slot=\"%s\",path=\"%s\"} 1\n", l, v->restore_path);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_last_restore_path 1 for the path the slot's last restore took (delta, "
+                      "full, clone).\n"
+                      "# TYPE slotkeeper_slot_last_restore_path gauge\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i] && sk_slot_view(d->slots[i])->restore_path[0]) {
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b, "slotkeeper_slot_last_restore_path{slot=\"%s\",path=\"%s\"} 1\n", l,
+                           sk_slot_view(d->slots[i])->restore_path);
         }
     sk_mbuf_printf(b,
                    "# HELP slotkeeper_restores_running Restores running on this host.\n"
