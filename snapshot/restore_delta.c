@@ -283,7 +283,9 @@ static int classify(struct dst *d)
         } else if (e->type == 'd') {
             de->act = S_ISDIR(st.st_mode) ? A_KEEP : A_REPLACE;
         } else if (e->type == 'f') {
-            de->act = S_ISREG(st.st_mode) ? A_KEEP : A_REPLACE;
+            /* A file with other hard links is not written in place: that would change the
+             * other names too (a copy kept elsewhere). It is moved away whole. */
+            de->act = S_ISREG(st.st_mode) && st.st_nlink == 1 ? A_KEEP : A_REPLACE;
             de->oldsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
         } else {
             de->act = A_REPLACE;
@@ -407,10 +409,12 @@ static void dw_fini(void *arg, void *state)
     free(w);
 }
 
-/* The slot's file, through its lock descriptor where it has one (see rst_lockfd_of). */
-static int slot_open(struct dst *d, const char *rel, int flags, bool *owned)
+/* The slot's file i, through its lock descriptor where it has one (see rst_lockfd_of), unless
+ * the file was replaced: the lock descriptor holds the old one, now in quarantine. */
+static int slot_open(struct dst *d, size_t i, int flags, bool *owned)
 {
-    int fd = rst_lockfd_of(d->r, rel);
+    const char *rel = ent(d, i)->path;
+    int fd = d->de[i].act == A_KEEP ? rst_lockfd_of(d->r, rel) : -1;
     *owned = fd < 0;
     return fd >= 0 ? fd : sk_open_beneath(d->r->datafd, rel, flags | O_NOFOLLOW, 0);
 }
@@ -420,7 +424,7 @@ static int dw_open(struct dst *d, struct dworker *w, size_t entry)
     if (w->fd_entry == entry)
         return 0;
     dw_close(w);
-    int fd = slot_open(d, ent(d, entry)->path, d->write_phase ? O_WRONLY : O_RDONLY, &w->owned);
+    int fd = slot_open(d, entry, d->write_phase ? O_WRONLY : O_RDONLY, &w->owned);
     if (fd < 0)
         return fail(d, fd, ent(d, entry)->path);
     w->fd = fd;
@@ -587,7 +591,7 @@ static int save_file(struct dst *d, size_t i, void *buf, size_t bufsz)
     if (pfd < 0)
         return pfd;
     bool owned;
-    int src = slot_open(d, e->path, O_RDONLY, &owned);
+    int src = slot_open(d, i, O_RDONLY, &owned);
     if (src < 0) {
         close(pfd);
         return fail(d, src, e->path);
@@ -783,7 +787,7 @@ static int finish(struct dst *d, size_t i, bool *chown_warned)
     int fd = -1, rc = 0;
     struct stat st;
     if (e->type == 'f')
-        fd = slot_open(d, e->path, O_WRONLY, &owned);
+        fd = slot_open(d, i, O_WRONLY, &owned);
     else if (e->type == 'd')
         fd = sk_open_beneath(pfd, leaf, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0 && e->type != 'l') {
@@ -865,7 +869,7 @@ static int apply(struct dst *d, bool *changed)
             continue;
         *changed = true;
         bool owned;
-        int fd = slot_open(d, e->path, O_WRONLY, &owned);
+        int fd = slot_open(d, i, O_WRONLY, &owned);
         if (fd < 0)
             return fail(d, fd, e->path);
         SK_CRASHPOINT("truncate");

@@ -98,6 +98,17 @@ suite() {
 mkdir -p "$W/def"
 suite "$W/def" default
 
+# A file with another hard link (a copy an operator kept) is not written through: it is moved
+# to quarantine whole and the other name keeps its bytes.
+cp -a "$W/def/good" "$W/hl"
+damage dirty "$W/hl"
+ln "$W/hl/state/shared_memory.bin" "$W/hardlink-copy"
+before=$(cksum <"$W/hardlink-copy")
+run 0 "delta restore over a hard-linked state file" "$SK" restore --snapshot "$ID" --data-dir "$W/hl" --repo "$R"
+check "the other name of the hard-linked file is unchanged" test "$(cksum <"$W/hardlink-copy")" = "$before"
+check "the slot is the snapshot" test "$(content_sig "$W/hl")" = "$(content_sig "$W/src")"
+check "the hard-linked file went to quarantine whole" test -f "$(ls -d "$W/hl/.slotkeeper/quarantine/"* | tail -1)/moved/state/shared_memory.bin"
+
 # --full over a damage: the same bytes, every data byte written, the folders quarantined whole.
 cp -a "$W/def/good" "$W/full"
 damage pages "$W/full"
