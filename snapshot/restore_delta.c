@@ -1075,11 +1075,18 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
     for (const char *p = d.idx ? strchr(d.idx, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
         if (strncmp(p + 1, "created ", 8))
             kept = true;
-    if (!kept) {
+    /* Only what this path put there goes: an interrupted --full run may have moved whole
+     * folders into the same quarantine folder. */
+    if (!kept && d.qfd >= 0) {
+        static const char *const ours[] = {"saved", "moved", SK_QUARANTINE_INDEX};
+        for (size_t k = 0; k < 3; k++) {
+            SK_CRASHPOINT("unlink");
+            sk_rm_rf_at(d.qfd, ours[k]);
+        }
         int qtop = sk_open_beneath(r->metafd, "quarantine", O_RDONLY | O_DIRECTORY, 0);
         if (qtop >= 0) {
-            SK_CRASHPOINT("unlink");
-            sk_rm_rf_at(qtop, r->stamp);
+            SK_CRASHPOINT("rmdir");
+            unlinkat(qtop, r->stamp, AT_REMOVEDIR); /* only when empty */
             close(qtop);
         }
     }

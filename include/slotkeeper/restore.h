@@ -5,9 +5,10 @@
  * delta (the default): writes only what differs. Every file of the snapshot is
  * compared with the slot's own file at the snapshot's chunk boundaries (read and
  * XXH3-128-hashed in parallel, the slot's file reached beneath the data-dir and
- * never through a link; a link, folder or other non-file in its place is
- * replaced); only the chunks whose hash differs are written, each chunk's bytes
- * decompressed and checked against its hash first; chunks that are holes or zeros
+ * never through a link; a link, folder or other non-file in its place, or a file
+ * with other hard links, is moved to quarantine and the file made anew); only the
+ * chunks whose hash differs are written, each chunk's bytes decompressed and
+ * checked against its hash first; chunks that are holes or zeros
  * in the snapshot become holes (punched) in the slot; each file is truncated or
  * extended to its size; mode, owner and mtime are set; what is under the included
  * folders but not in the snapshot goes to quarantine; missing files, folders and

@@ -258,7 +258,7 @@ check_slot() {
     if [ "$state" = complete ] && [ "$base" = 1 ]; then
         quarantine_ok || broke "complete, but what it replaced is not intact in quarantine"
     fi
-    if ! "$SKN" restore --snapshot "$id" --data-dir "$T/slot" --repo "$T/repo" >"$W/rerun.out" 2>&1; then
+    if ! "$SKN" restore --snapshot "$id" --data-dir "$T/slot" --repo "$T/repo" $RESTORE_FLAGS >"$W/rerun.out" 2>&1; then
         broke "($state) running the restore again fails: $(tail -c 300 "$W/rerun.out" | tr '\n' ' ')"
         return
     fi
@@ -318,7 +318,7 @@ check_restore-damaged() { check_slot "$(cat "$W/restore-damaged.sig")" 1; }
 # The full path (--full) over an existing slot: staging, then the folders swapped.
 setup_restore-full() { setup_restore-over "$@" && cp "$W/restore-over.id" "$W/restore-full.id"; }
 run_restore-full() { RESTORE_FLAGS=--full run_restore-empty "$@"; }
-check_restore-full() { check_slot "$(cat "$W/restore-full.sig")" 1; }
+check_restore-full() { RESTORE_FLAGS=--full check_slot "$(cat "$W/restore-full.sig")" 1; }
 
 # Three snapshots, the oldest marked bad, and what a snapshot killed after renaming its chunks
 # into place left (a session folder in tmp/, chunks nothing references); prune --keep-last 1.

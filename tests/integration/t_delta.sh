@@ -138,6 +138,19 @@ put_back "$W/back/.slotkeeper/quarantine/$(basename "$q")" "$W/back"
 check "after the re-run the index still puts the damaged data back" test "$(content_sig "$W/back")" = "$before"
 rm -rf "$W/back"
 
+# A --full restore interrupted after it moved state/ into quarantine, finished by a delta
+# restore: the state/ the full run quarantined stays there, whole.
+cp -a "$W/def/good" "$W/mixed"
+damage pages "$W/mixed"
+oldstate=$(content_sig "$W/mixed" state)
+mkdir -p "$W/mixed/.slotkeeper/quarantine/20200101T000000Z"
+mv "$W/mixed/state" "$W/mixed/.slotkeeper/quarantine/20200101T000000Z/state"
+printf 'slotkeeper restore in progress\nsnapshot %s\nquarantine 20200101T000000Z\nmode full\n' "$ID" >"$W/mixed/.slotkeeper/restoring"
+run 0 "a delta restore finishes an interrupted --full one" "$SK" restore --snapshot "$ID" --data-dir "$W/mixed" --repo "$R"
+check "the slot is the snapshot" test "$(content_sig "$W/mixed")" = "$(content_sig "$W/src")"
+check "the state/ the --full run quarantined is still there, whole" \
+    test "$(content_sig "$W/mixed/.slotkeeper/quarantine/20200101T000000Z" state)" = "$oldstate"
+
 # ext4: old chunks copied; XFS reflink=1: changed files cloned.
 if fs_mount ext4 200 "$W/ext4"; then
     suite "$W/ext4" ext4
