@@ -383,7 +383,7 @@ static bool is_state_folder(const char *name)
 int rst_open_quarantine(struct rst *r)
 {
     char qrel[PATH_MAX], full[PATH_MAX];
-    snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
+    snprintf(qrel, sizeof(qrel), "%s/%s", SK_QUARANTINE_DIR, r->stamp);
     /* Each level opened without following a link: a link planted at .slotkeeper/quarantine
      * must not carry the slot's folders elsewhere. */
     rst_slot_path(r, SK_QUARANTINE_DIR, full, sizeof(full));

@@ -560,6 +560,8 @@ static int write_item(void *arg, void *state, size_t i)
 static int copy_range(struct dst *d, int src, int dst, uint64_t off, uint64_t len, void *buf, size_t bufsz,
                       const char *path)
 {
+    char qrel[PATH_MAX];
+    snprintf(qrel, sizeof(qrel), "saved/%s", path);
     while (len) {
         size_t n = len < bufsz ? (size_t)len : bufsz;
         ssize_t got = sk_pread_full(src, buf, n, (off_t)off);
@@ -570,7 +572,7 @@ static int copy_range(struct dst *d, int src, int dst, uint64_t off, uint64_t le
         SK_CRASHPOINT("write");
         int rc = sk_pwrite_sparse(dst, buf, (size_t)got, (off_t)off);
         if (rc < 0)
-            return qfail(d, rc, path);
+            return qfail(d, rc, qrel);
         off += (uint64_t)got;
         len -= (uint64_t)got;
     }
