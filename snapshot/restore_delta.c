@@ -913,6 +913,28 @@ static int apply(struct dst *d, bool *changed)
     return rc;
 }
 
+/* After a failure into a slot that held nothing of the snapshot's (nothing was overwritten nor
+ * moved): takes back what this run created, children first, so that the slot is as it was. */
+static void take_back(struct dst *d, bool *changed)
+{
+    for (size_t i = d->r->m->nentries; i-- > 0;) {
+        if (d->de[i].act != A_CREATE)
+            continue;
+        const char *leaf;
+        int pfd = sk_open_parent_beneath(d->r->datafd, ent(d, i)->path, &leaf);
+        if (pfd < 0)
+            continue; /* its folder is gone already */
+        SK_CRASHPOINT("unlink");
+        int rc = sk_rm_rf_at(pfd, leaf);
+        close(pfd);
+        if (rc < 0)
+            return; /* the marker stays: the slot is restoring */
+    }
+    SK_CRASHPOINT("fsync");
+    if (fsync(d->r->datafd) == 0)
+        *changed = false;
+}
+
 int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
 {
     sk_manifest_t *m = r->m;
@@ -1070,8 +1092,15 @@ int rst_delta(struct rst *r, sk_restore_result_t *res, bool *changed)
         }
     }
     rc = apply(&d, changed);
-    if (rc < 0)
+    if (rc < 0) {
+        bool nothing_kept = !has_files && !d.nextras;
+        for (size_t i = 0; i < m->nentries; i++)
+            if (d.de[i].act == A_REPLACE)
+                nothing_kept = false;
+        if (*changed && nothing_kept)
+            take_back(&d, changed);
         goto out;
+    }
     /* A quarantine that only lists what was created holds nothing of the slot's. */
     bool kept = false;
     for (const char *p = d.idx ? strchr(d.idx, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))

@@ -138,6 +138,30 @@ put_back "$W/back/.slotkeeper/quarantine/$(basename "$q")" "$W/back"
 check "after the re-run the index still puts the damaged data back" test "$(content_sig "$W/back")" = "$before"
 rm -rf "$W/back"
 
+# A damaged chunk met while restoring into an empty slot: what the restore made is taken back.
+cp -a "$R" "$W/badrepo"
+chunk=$(find "$W/badrepo/chunks" -type f -size +10k | head -1)
+printf '\377' | dd of="$chunk" bs=1 seek=5000 conv=notrunc status=none
+run 3 "a restore of a damaged snapshot into an empty slot fails (exit 3)" \
+    "$SK" restore --snapshot "$ID" --data-dir "$W/empty" --repo "$W/badrepo"
+one_line_error "damaged snapshot into an empty slot"
+check "the slot is as it was: empty, no marker" \
+    test -z "$(find "$W/empty" -mindepth 1 -not -path "$W/empty/.slotkeeper" -not -path "$W/empty/.slotkeeper/quarantine")"
+# ... and over a slot with data (every chunk damaged, so whichever it needs): each chunk is
+# checked before the first change, and the slot stays as it was.
+rm -rf "$W/badrepo" && cp -a "$R" "$W/badrepo"
+find "$W/badrepo/chunks" -type f -size +10k | while read -r c; do
+    printf '\377' | dd of="$c" bs=1 seek=5000 conv=notrunc status=none
+done
+cp -a "$W/def/good" "$W/overbad"
+damage pages "$W/overbad"
+before=$(slot_sig "$W/overbad")
+run 3 "a restore of a damaged snapshot over a damaged slot fails (exit 3)" \
+    "$SK" restore --snapshot "$ID" --data-dir "$W/overbad" --repo "$W/badrepo"
+one_line_error "damaged snapshot over a slot"
+check "the slot is as it was (no marker)" \
+    test "$(slot_sig "$W/overbad")" = "$before" -a ! -e "$W/overbad/.slotkeeper/restoring"
+
 # A --full restore interrupted after it moved state/ into quarantine, finished by a delta
 # restore: the state/ the full run quarantined stays there, whole.
 cp -a "$W/def/good" "$W/mixed"
