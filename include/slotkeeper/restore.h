@@ -15,7 +15,8 @@
  * links are created. Order: take the locks, hash, fetch and check every chunk
  * that will overwrite the slot's own data (a damaged snapshot, marked bad, then
  * leaves the slot as it was; into a slot that holds none of the snapshot's files
- * the chunks are checked as they are written), check free space, write the marker,
+ * the chunks are checked as they are written, and a failure takes back what the
+ * restore made), check free space, write the marker,
  * save into quarantine what will be overwritten (fsynced, index last), change the
  * slot, fsync every file and folder, remove the marker. A re-run after a kill or a
  * full disk hashes again and writes what still differs.
