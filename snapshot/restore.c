@@ -3,6 +3,7 @@
  * and the folders it keeps inside the slot).
  */
 #include "slotkeeper/restore.h"
+#include "restore_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,28 +27,7 @@
 #include "slotkeeper/pool.h"
 #include "slotkeeper/notice.h"
 
-struct rjob {
-    size_t entry;
-    size_t chunk;
-};
-
-struct rst {
-    sk_repo_t *repo;
-    const sk_restore_opts_t *opts;
-    sk_manifest_t *m;
-    sk_err_t *err;
-    sk_progress_t *progress;
-    int datafd, metafd, stagefd;
-    struct rjob *jobs;
-    size_t njobs;
-    int *lockfds;
-    size_t nlocks;
-    char stamp[64];
-    bool damaged;
-    char damage[512];
-};
-
-static void slot_path(const struct rst *r, const char *rel, char *out, size_t len)
+void rst_slot_path(const struct rst *r, const char *rel, char *out, size_t len)
 {
     sk_path_join(out, len, r->opts->data_dir, rel);
 }
@@ -58,13 +38,14 @@ static int lock_state_files(struct rst *r)
 {
     static const char *subs[] = {"shared_memory.bin", "reversible/shared_memory.bin"};
     r->lockfds = calloc(r->m->ninclude * 2, sizeof(int));
-    if (!r->lockfds)
+    r->lockrel = calloc(r->m->ninclude * 2, sizeof(char *));
+    if (!r->lockfds || !r->lockrel)
         return sk_err_set(r->err, -ENOMEM, r->opts->data_dir, NULL);
     for (size_t i = 0; i < r->m->ninclude; i++) {
         for (size_t k = 0; k < 2; k++) {
             char rel[PATH_MAX], full[PATH_MAX];
             snprintf(rel, sizeof(rel), "%s/%s", r->m->include[i], subs[k]);
-            slot_path(r, rel, full, sizeof(full));
+            rst_slot_path(r, rel, full, sizeof(full));
             int fd = sk_open_beneath(r->datafd, rel, O_RDWR, 0);
             if (fd == -EACCES)
                 fd = sk_open_beneath(r->datafd, rel, O_RDONLY, 0);
@@ -74,7 +55,10 @@ static int lock_state_files(struct rst *r)
                     continue;
                 return sk_err_set(r->err, fd, full, NULL);
             }
+            r->lockrel[r->nlocks] = strdup(rel);
             r->lockfds[r->nlocks++] = fd;
+            if (!r->lockrel[r->nlocks - 1])
+                return sk_err_set(r->err, -ENOMEM, full, NULL);
             struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
             if (fcntl(fd, F_SETLK, &fl) == 0)
                 continue;
@@ -133,25 +117,25 @@ static void sweep_marker_tmp(struct rst *r)
     closedir(d);
 }
 
-static int write_marker(struct rst *r)
+int rst_write_marker(struct rst *r)
 {
     char text[512], full[PATH_MAX];
     int n = snprintf(text, sizeof(text),
                      "slotkeeper restore in progress: do not start a node on this data-dir\n"
-                     "snapshot %s\nquarantine %s\npid %ld\nstarted %lld\n",
-                     r->m->id, r->stamp, (long)getpid(), (long long)time(NULL));
+                     "snapshot %s\nquarantine %s\nmode %s\npid %ld\nstarted %lld\n",
+                     r->m->id, r->stamp, r->opts->full ? "full" : "delta", (long)getpid(), (long long)time(NULL));
     int rc = sk_write_file_atomic(r->metafd, "restoring", text, (size_t)n, 0644);
     SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(r->datafd) < 0)
         rc = -errno;
-    slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
+    rst_slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
     return rc < 0 ? sk_err_set(r->err, rc, full, NULL) : 0;
 }
 
 static int remove_marker(struct rst *r)
 {
     char full[PATH_MAX];
-    slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
+    rst_slot_path(r, SK_RESTORE_MARKER, full, sizeof(full));
     SK_CRASHPOINT("unlink");
     if (unlinkat(r->metafd, "restoring", 0) < 0 && errno != ENOENT)
         return sk_err_errno(r->err, full);
@@ -197,7 +181,7 @@ static int stage_entries(struct rst *r)
         sk_mentry_t *e = &r->m->entries[i];
         char full[PATH_MAX], rel[PATH_MAX];
         snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
-        slot_path(r, rel, full, sizeof(full));
+        rst_slot_path(r, rel, full, sizeof(full));
         const char *leaf;
         int pfd = sk_open_parent_beneath(r->stagefd, e->path, &leaf);
         if (pfd < 0)
@@ -270,22 +254,17 @@ static void restore_fini(void *arg, void *state)
     free(w);
 }
 
-static int restore_item(void *arg, void *state, size_t i)
+int rst_fetch_chunk(struct rst *r, const sk_mentry_t *e, const sk_mchunk_t *c, void **cbuf, size_t *ccap,
+                    sk_codec_t *codec, void *out, size_t len)
 {
-    struct rst *r = arg;
-    struct rworker *w = state;
-    sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
-    sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
-    uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
-    size_t len = sk_mentry_chunk_len(r->m, e, c->index);
     size_t clen = 0;
     char cpath[PATH_MAX], full[PATH_MAX];
     sk_repo_chunk_relpath(&c->hash, cpath, sizeof(cpath));
-    int rc = sk_repo_chunk_read(r->repo, &c->hash, &w->cbuf, &w->ccap, &clen);
+    int rc = sk_repo_chunk_read(r->repo, &c->hash, cbuf, ccap, &clen);
     if (rc == 0 && clen != c->csize)
         rc = -EBADMSG;
     if (rc == 0)
-        rc = sk_codec_decompress_check(w->codec, w->cbuf, clen, w->out, len, &c->hash);
+        rc = sk_codec_decompress_check(codec, *cbuf, clen, out, len, &c->hash);
     if (rc == -ENOENT || rc == -EBADMSG) {
         char rp[PATH_MAX];
         sk_path_join(rp, sizeof(rp), r->repo->path, cpath);
@@ -302,6 +281,21 @@ static int restore_item(void *arg, void *state, size_t i)
         sk_path_join(full, sizeof(full), r->repo->path, cpath);
         return sk_err_set(r->err, rc, full, NULL);
     }
+    return 0;
+}
+
+static int restore_item(void *arg, void *state, size_t i)
+{
+    struct rst *r = arg;
+    struct rworker *w = state;
+    sk_mentry_t *e = &r->m->entries[r->jobs[i].entry];
+    sk_mchunk_t *c = &e->chunks[r->jobs[i].chunk];
+    uint64_t off = c->index * sk_mentry_chunk_size(r->m, e);
+    size_t len = sk_mentry_chunk_len(r->m, e, c->index);
+    char full[PATH_MAX];
+    int rc = rst_fetch_chunk(r, e, c, &w->cbuf, &w->ccap, w->codec, w->out, len);
+    if (rc < 0)
+        return rc;
     if (w->fd_entry != r->jobs[i].entry) {
         if (w->fd >= 0)
             close(w->fd);
@@ -314,7 +308,7 @@ static int restore_item(void *arg, void *state, size_t i)
     if (rc < 0) {
         char rel[PATH_MAX];
         snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
-        slot_path(r, rel, full, sizeof(full));
+        rst_slot_path(r, rel, full, sizeof(full));
         return sk_err_set(r->err, rc, full, NULL);
     }
     sync_file_range(w->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
@@ -329,7 +323,7 @@ static int finish_entry(struct rst *r, size_t i, bool *chown_warned)
     sk_mentry_t *e = &r->m->entries[i];
     char full[PATH_MAX], rel[PATH_MAX];
     snprintf(rel, sizeof(rel), "%s/%s", SK_STAGING_DIR, e->path);
-    slot_path(r, rel, full, sizeof(full));
+    rst_slot_path(r, rel, full, sizeof(full));
     struct timespec ts[2] = {{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec},
                              {.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
     const char *leaf;
@@ -386,16 +380,13 @@ static bool is_state_folder(const char *name)
     return !strcmp(name, "state") || !strcmp(name, "shared_mem");
 }
 
-/* Moves replaced folders into quarantine and the staged ones into place, state last. */
-/* Sets *moved once anything in the slot changed, so a failure before that can leave it as it was. */
-static int swap_in(struct rst *r, bool *moved)
+int rst_open_quarantine(struct rst *r)
 {
     char qrel[PATH_MAX], full[PATH_MAX];
-    snprintf(qrel, sizeof(qrel), "quarantine/%s", r->stamp);
-    *moved = false;
+    snprintf(qrel, sizeof(qrel), "%s/%s", SK_QUARANTINE_DIR, r->stamp);
     /* Each level opened without following a link: a link planted at .slotkeeper/quarantine
      * must not carry the slot's folders elsewhere. */
-    slot_path(r, SK_QUARANTINE_DIR, full, sizeof(full));
+    rst_slot_path(r, SK_QUARANTINE_DIR, full, sizeof(full));
     SK_CRASHPOINT("mkdir");
     if (mkdirat(r->metafd, "quarantine", 0700) < 0 && errno != EEXIST)
         return sk_err_errno(r->err, full);
@@ -408,16 +399,36 @@ static int swap_in(struct rst *r, bool *moved)
                   : sk_open_beneath(qtop, r->stamp, O_RDONLY | O_DIRECTORY, 0);
     close(qtop);
     if (qfd < 0) {
-        slot_path(r, qrel, full, sizeof(full));
+        rst_slot_path(r, qrel, full, sizeof(full));
         return sk_err_set(r->err, qfd, full, "%s", sk_beneath_strerror(qfd));
     }
+    return qfd;
+}
+
+int rst_lockfd_of(const struct rst *r, const char *rel)
+{
+    for (size_t i = 0; i < r->nlocks; i++)
+        if (!strcmp(r->lockrel[i], rel))
+            return r->lockfds[i];
+    return -1;
+}
+
+/* Moves replaced folders into quarantine and the staged ones into place, state last. */
+/* Sets *moved once anything in the slot changed, so a failure before that can leave it as it was. */
+static int swap_in(struct rst *r, bool *moved)
+{
+    char full[PATH_MAX];
+    *moved = false;
+    int qfd = rst_open_quarantine(r);
+    if (qfd < 0)
+        return qfd;
     int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t i = 0; i < r->m->ninclude && rc == 0; i++) {
             const char *inc = r->m->include[i];
             if (is_state_folder(inc) != (pass == 1))
                 continue;
-            slot_path(r, inc, full, sizeof(full));
+            rst_slot_path(r, inc, full, sizeof(full));
             struct stat st;
             if (fstatat(qfd, inc, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 /* An earlier run already quarantined the original: what is here now is ours. */
@@ -444,7 +455,7 @@ static int swap_in(struct rst *r, bool *moved)
             const char *inc = r->m->include[i];
             if (is_state_folder(inc) != (pass == 1))
                 continue;
-            slot_path(r, inc, full, sizeof(full));
+            rst_slot_path(r, inc, full, sizeof(full));
             SK_CRASHPOINT("rename");
             if (renameat(r->stagefd, inc, r->datafd, inc) < 0)
                 rc = sk_err_errno(r->err, full);
@@ -667,7 +678,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     for (size_t i = 0; i < r.m->ninclude; i++) {
         struct stat st;
         char full[PATH_MAX];
-        slot_path(&r, r.m->include[i], full, sizeof(full));
+        rst_slot_path(&r, r.m->include[i], full, sizeof(full));
         if (fstatat(r.datafd, r.m->include[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (S_ISLNK(st.st_mode)) {
@@ -693,7 +704,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     r.metafd = sk_open_beneath(r.datafd, SK_SLOT_META_DIR, O_RDONLY | O_DIRECTORY, 0);
     if (r.metafd < 0) {
         char full[PATH_MAX];
-        slot_path(&r, SK_SLOT_META_DIR, full, sizeof(full));
+        rst_slot_path(&r, SK_SLOT_META_DIR, full, sizeof(full));
         rc = sk_err_set(err, r.metafd, full, "%s", sk_beneath_strerror(r.metafd));
         goto out;
     }
@@ -705,10 +716,23 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     rc = sk_rm_rf_at(r.metafd, "staging");
     if (rc < 0) {
         char full[PATH_MAX];
-        slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
+        rst_slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
         sk_err_set(err, rc, full, NULL);
         goto out;
     }
+
+    r.threads = threads;
+    if (!opts->full) {
+        snprintf(res->path, sizeof(res->path), "delta");
+        rc = rst_delta(&r, res, &swapped);
+        marker_ours = r.marker_written;
+        if (rc < 0 && r.damaged)
+            sk_repo_mark_bad(repo, r.m->id, r.damage);
+        if (rc < 0)
+            goto out;
+        goto done;
+    }
+    snprintf(res->path, sizeof(res->path), "full");
 
     /* Free space: every data byte is written, plus a block per entry. */
     uint64_t need = r.m->data_bytes + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
@@ -724,7 +748,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         goto out;
     }
 
-    rc = write_marker(&r);
+    rc = rst_write_marker(&r);
     if (rc < 0)
         goto out;
     marker_ours = true;
@@ -736,7 +760,7 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     r.stagefd = sk_open_beneath(r.metafd, "staging", O_RDONLY | O_DIRECTORY, 0);
     if (r.stagefd < 0) {
         char full[PATH_MAX];
-        slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
+        rst_slot_path(&r, SK_STAGING_DIR, full, sizeof(full));
         rc = sk_err_set(err, r.stagefd, full, "%s", sk_beneath_strerror(r.stagefd));
         goto out;
     }
@@ -774,6 +798,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     rc = swap_in(&r, &swapped);
     if (rc < 0)
         goto out;
+    res->bytes_written = r.m->data_bytes;
+done:
     rc = remove_marker(&r);
     if (rc < 0)
         goto out;
@@ -792,15 +818,26 @@ out:
         }
         /* A failure before the swap leaves the slot as it was: take our marker back,
          * unless an interrupted restore had left one (then the slot is still half-restored). */
-        if (rc < 0 && marker_ours && !swapped && !marker_before)
+        if (rc < 0 && marker_ours && !swapped && !marker_before) {
             remove_marker(&r);
+            /* What a delta restore saved before it changed anything is still in the slot. */
+            int qtop = opts->full ? -1 : sk_open_beneath(r.metafd, "quarantine", O_RDONLY | O_DIRECTORY, 0);
+            if (qtop >= 0) {
+                sk_rm_rf_at(qtop, r.stamp);
+                fsync(qtop);
+                close(qtop);
+            }
+        }
         SK_CRASHPOINT("fsync");
         fsync(r.metafd);
         close(r.metafd);
     }
-    for (size_t i = 0; i < r.nlocks; i++)
+    for (size_t i = 0; i < r.nlocks; i++) {
         close(r.lockfds[i]);
+        free(r.lockrel[i]);
+    }
     free(r.lockfds);
+    free(r.lockrel);
     if (r.datafd >= 0)
         close(r.datafd);
     free(r.jobs);

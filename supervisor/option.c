@@ -139,6 +139,9 @@ const sk_option_t sk_options[] = {
     {NULL, NULL, "after-freeze", O_AFTER_FREEZE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "CMD",
      "run CMD (sh -c) as soon as the data-dir is free again, e.g. to restart the node: right after the freeze, "
      "or after the snapshot when it could not freeze"},
+    {NULL, NULL, "full", O_FULL, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "restore every byte: materialise the snapshot beside the slot and swap it in, the replaced folders kept "
+     "whole in quarantine (default: a delta restore, which writes only the chunks that differ)"},
     {NULL, NULL, "reference", O_REFERENCE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "a state file or snapshot manifest from the node's build: its state environment (OS, arch, Boost, "
      "compiler) must match (exit 8 otherwise)"},

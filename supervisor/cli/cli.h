@@ -40,6 +40,7 @@ struct options {
     bool force_chain;         /* restore --force-chain */
     bool no_freeze;           /* snapshot --no-freeze, or [archive] freeze = off */
     const char *after_freeze; /* snapshot --after-freeze CMD */
+    bool full;                /* restore --full */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];

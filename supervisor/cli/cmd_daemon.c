@@ -131,9 +131,19 @@ int cli_daemon_restore(struct options *o)
         return rc;
     const char *id = json_string_value(json_object_get(a, "snapshot"));
     json_t *sl = json_object_get(a, "slot");
-    if (!o->quiet)
+    json_t *lr = json_object_get(sl, "last_restore");
+    if (!o->quiet && lr) {
+        char w[32], c[32], u[32];
+        log_info("slot %u: restored snapshot %s through the daemon (%s: %s written, %s cloned, %s unchanged); now %s",
+                 o->slot, id ? id : "?", json_string_value(json_object_get(lr, "path")),
+                 sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(lr, "bytes_written")), w, sizeof(w)),
+                 sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(lr, "bytes_cloned")), c, sizeof(c)),
+                 sk_fmt_bytes((uint64_t)json_integer_value(json_object_get(lr, "bytes_unchanged")), u, sizeof(u)),
+                 json_string_value(json_object_get(sl, "state")));
+    } else if (!o->quiet) {
         log_info("slot %u: restored snapshot %s through the daemon; now %s", o->slot, id ? id : "?",
                  json_string_value(json_object_get(sl, "state")));
+    }
     printf("%s\n", id ? id : "");
     json_decref(a);
     return SK_EXIT_OK;

@@ -299,6 +299,7 @@ int cmd_restore(struct options *o)
         .quarantine_delete = o->quarantine_delete,
         .chain_id = o->chain_id,
         .force_chain = o->force_chain,
+        .full = o->full,
     };
     sk_progress_t prog;
     sk_progress_init(&prog, "restore", o->progress);
@@ -307,13 +308,32 @@ int cmd_restore(struct options *o)
     sk_repo_close(repo);
     if (rc < 0)
         return cli_fail(&err);
-    char a[32];
+    char a[32], b[32], c[32];
     if (!o->quiet) {
-        log_info("restored snapshot %s into %s: %" PRIu64 " files, %s written, %.2fs%s", res.id, o->data_dir, res.files,
-                 sk_fmt_bytes(res.data_bytes, a, sizeof(a)), res.seconds,
-                 res.resumed ? " (finished an interrupted restore)" : "");
+        log_info("restored snapshot %s into %s (%s): %" PRIu64 " files, %s written, %s cloned, %s unchanged, %.2fs%s",
+                 res.id, o->data_dir, res.path, res.files, sk_fmt_bytes(res.bytes_written, a, sizeof(a)),
+                 sk_fmt_bytes(res.bytes_cloned, b, sizeof(b)), sk_fmt_bytes(res.bytes_unchanged, c, sizeof(c)),
+                 res.seconds, res.resumed ? " (finished an interrupted restore)" : "");
         if (res.quarantine[0])
-            log_info("replaced folders kept in %s", res.quarantine);
+            log_info("what it replaced is kept in %s", res.quarantine);
+    }
+    if (o->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "id", json_string(res.id));
+        json_object_set_new(j, "data_dir", json_string(o->data_dir));
+        json_object_set_new(j, "path", json_string(res.path));
+        json_object_set_new(j, "files", json_integer((json_int_t)res.files));
+        json_object_set_new(j, "data_bytes", json_integer((json_int_t)res.data_bytes));
+        json_object_set_new(j, "bytes_written", json_integer((json_int_t)res.bytes_written));
+        json_object_set_new(j, "bytes_cloned", json_integer((json_int_t)res.bytes_cloned));
+        json_object_set_new(j, "bytes_unchanged", json_integer((json_int_t)res.bytes_unchanged));
+        json_object_set_new(j, "quarantine", res.quarantine[0] ? json_string(res.quarantine) : json_null());
+        json_object_set_new(j, "resumed", json_boolean(res.resumed));
+        json_object_set_new(j, "seconds", json_real(res.seconds));
+        json_dumpf(j, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(j);
+        return SK_EXIT_OK;
     }
     printf("%s\n", res.id);
     return SK_EXIT_OK;

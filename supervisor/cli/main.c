@@ -119,15 +119,17 @@ static const struct command commands[] = {
     {"restore", cmd_restore,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_SNAPSHOT) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_QUARANTINE) |
          B(O_KEEP_QUARANTINE) | B(O_NO_PROGRESS) | B(O_REFERENCE) | B(O_CONFIG) | B(O_SLOT) | B(O_CHAIN_ID) |
-         B(O_FORCE_CHAIN),
+         B(O_FORCE_CHAIN) | B(O_FULL) | B(O_JSON),
      B(O_REPO) | B(O_DATA_DIR), 0, 0,
      "usage: slotkeeper restore --snapshot ID|latest --data-dir DIR --repo REPO [options]\n"
      "       slotkeeper restore --slot N [-c FILE] [options]\n"
      "\n"
-     "Replaces the snapshot's folders (e.g. blocks/ and state/) in DIR with the snapshot;\n"
+     "Makes the snapshot's folders (e.g. blocks/ and state/) in DIR the snapshot;\n"
      "everything else in DIR stays. DIR may be missing or empty. Refuses while a live\n"
-     "process holds DIR's state lock. The replaced folders are kept in\n"
-     "DIR/.slotkeeper/quarantine/. Run it again if it was interrupted.\n"},
+     "process holds DIR's state lock. By default only the chunks that differ are written\n"
+     "(a delta restore), and what they overwrite is kept in DIR/.slotkeeper/quarantine/\n"
+     "(see its index); --full rewrites everything and keeps the replaced folders whole.\n"
+     "Run it again if it was interrupted.\n"},
     {"list", cmd_list, COMMON | B(O_REPO) | B(O_JSON) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO), 0, 0,
      "usage: slotkeeper list --repo REPO [--json]\n"
      "\n"
@@ -468,6 +470,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_AFTER_FREEZE:
             o->after_freeze = optarg;
+            break;
+        case O_FULL:
+            o->full = true;
             break;
         case O_CONFIG:
             o->config = optarg;

@@ -142,7 +142,10 @@ static int restore_latest(const sk_run_opts_t *o, bool ignore_env)
         log_errorx("%s: %s", err.path, err.msg);
         return sk_exit_code(err.code);
     }
-    log_info("%s: restored snapshot %s (%.1fs)", o->data_dir, res.id, res.seconds);
+    char w[32], u[32];
+    log_info("%s: restored snapshot %s (%s: %s written, %s unchanged, %.1fs)", o->data_dir, res.id, res.path,
+             sk_fmt_bytes(res.bytes_written, w, sizeof(w)), sk_fmt_bytes(res.bytes_unchanged, u, sizeof(u)),
+             res.seconds);
     return 0;
 }
 

@@ -71,6 +71,13 @@ static json_t *slot_json(const sk_slot_t *s)
         if (sk_slot_view(s)->restores_by[i])
             json_object_set_new(by, sk_restore_reason_names[i], json_integer(sk_slot_view(s)->restores_by[i]));
     json_object_set_new(o, "restores_by_reason", by);
+    if (sk_slot_view(s)->restore_path[0])
+        json_object_set_new(o, "last_restore",
+                            json_pack("{s:s,s:s,s:I,s:I,s:I}", "snapshot", sk_slot_view(s)->restore_id, "path",
+                                      sk_slot_view(s)->restore_path, "bytes_written",
+                                      (json_int_t)sk_slot_view(s)->restore_written, "bytes_cloned",
+                                      (json_int_t)sk_slot_view(s)->restore_cloned, "bytes_unchanged",
+                                      (json_int_t)sk_slot_view(s)->restore_unchanged));
     return o;
 }
 
@@ -256,6 +263,28 @@ static void render_metrics(sk_mbuf_t *b, void *arg)
             for (int r = SK_REASON_DIRTY; r < SK_REASON_COUNT; r++)
                 sk_mbuf_printf(b, "slotkeeper_slot_restores_total{slot=\"%s\",reason=\"%s\"} %u\n", l,
                                sk_restore_reason_names[r], sk_slot_view(d->slots[i])->restores_by[r]);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_restore_bytes_total Data bytes of the slot's restores: written, "
+                      "cloned, or left alone because they were already right.\n"
+                      "# TYPE slotkeeper_slot_restore_bytes_total counter\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i]) {
+            const sk_slot_view_t *v = sk_slot_view(d->slots[i]);
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b,
+                           "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"written\"} %" PRIu64 "\n"
+                           "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"cloned\"} %" PRIu64 "\n"
+                           "slotkeeper_slot_restore_bytes_total{slot=\"%s\",how=\"unchanged\"} %" PRIu64 "\n",
+                           l, v->restored_written, l, v->restored_cloned, l, v->restored_unchanged);
+        }
+    sk_mbuf_printf(b, "# HELP slotkeeper_slot_last_restore_path 1 for the path the slot's last restore took (delta, "
+                      "full, clone).\n"
+                      "# TYPE slotkeeper_slot_last_restore_path gauge\n");
+    for (unsigned i = 0; i <= d->nslots; i++)
+        if (d->slots[i] && sk_slot_view(d->slots[i])->restore_path[0]) {
+            slot_label(d->slots[i], l, sizeof(l));
+            sk_mbuf_printf(b, "slotkeeper_slot_last_restore_path{slot=\"%s\",path=\"%s\"} 1\n", l,
+                           sk_slot_view(d->slots[i])->restore_path);
         }
     sk_mbuf_printf(b,
                    "# HELP slotkeeper_restores_running Restores running on this host.\n"

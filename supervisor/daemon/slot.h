@@ -134,6 +134,11 @@ typedef struct sk_slot_view {
     int restore_rc;  /* ... its -errno when it failed */
     char restore_id[SK_ID_MAX];
     char restore_err[640];
+    /* the last successful restore: the path it took ("delta", "full", "clone") and its bytes;
+     * and the totals of every restore's bytes */
+    char restore_path[16];
+    uint64_t restore_written, restore_cloned, restore_unchanged;
+    uint64_t restored_written, restored_cloned, restored_unchanged;
 
     /* the archival node's cycles */
     sk_cycle_t cycles[SK_CYCLES_KEPT];

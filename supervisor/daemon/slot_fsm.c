@@ -263,7 +263,10 @@ static void act_restored(sk_slot_t *s)
     if (s->job_rc == 0) {
         s->v.restores++;
         s->v.restores_by[s->restore_reason]++;
-        log_info("%s: restored snapshot %s", s->v.name, s->v.restore_id);
+        char w[32], c[32], u[32];
+        log_info("%s: restored snapshot %s (%s: %s written, %s cloned, %s unchanged)", s->v.name, s->v.restore_id,
+                 s->v.restore_path, sk_fmt_bytes(s->v.restore_written, w, sizeof(w)),
+                 sk_fmt_bytes(s->v.restore_cloned, c, sizeof(c)), sk_fmt_bytes(s->v.restore_unchanged, u, sizeof(u)));
         s->v.restore_seq++;
         if (stay) {
             sk_slot_set_state(s, SK_SLOT_STOPPED, "restored %s", s->v.restore_id);
@@ -739,6 +742,15 @@ void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
         break;
     case SK_JOB_RESTORE:
         snprintf(s->v.restore_id, sizeof(s->v.restore_id), "%s", r->id);
+        if (r->rc == 0) {
+            snprintf(s->v.restore_path, sizeof(s->v.restore_path), "%s", r->path);
+            s->v.restore_written = r->bytes_written;
+            s->v.restore_cloned = r->bytes_cloned;
+            s->v.restore_unchanged = r->bytes_unchanged;
+            s->v.restored_written += r->bytes_written;
+            s->v.restored_cloned += r->bytes_cloned;
+            s->v.restored_unchanged += r->bytes_unchanged;
+        }
         sk_slot_event(s, SK_EV_RESTORED);
         return;
     case SK_JOB_SNAPSHOT:

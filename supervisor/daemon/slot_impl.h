@@ -79,6 +79,9 @@ typedef struct sk_slot_job_result {
     double stopped_s;
     char freeze_note[400]; /* why there was no freeze, or "" */
     bool freeze_failed;    /* ... because it failed (said every time), not because it cannot be */
+    /* restore: the path taken and its bytes (restore.h) */
+    char path[16];
+    uint64_t bytes_written, bytes_cloned, bytes_unchanged;
 } sk_slot_job_result_t;
 
 /* A log-writer process. Each start of the node gets one of its own, with a handle of its own:

@@ -69,6 +69,8 @@ struct job {
     double stopped_s;
     char freeze_note[400];
     bool freeze_failed;
+    char path[16];
+    uint64_t bytes_written, bytes_cloned, bytes_unchanged;
 };
 
 /* A cycle's frozen copy and the facts of the check that preceded it, from the freeze to the
@@ -185,6 +187,10 @@ static void job_restore(struct job *j)
         if (j->rc == 0) {
             snprintf(j->id, sizeof(j->id), "%s", res.id);
             j->bytes_read = res.data_bytes;
+            snprintf(j->path, sizeof(j->path), "%s", res.path);
+            j->bytes_written = res.bytes_written;
+            j->bytes_cloned = res.bytes_cloned;
+            j->bytes_unchanged = res.bytes_unchanged;
             break;
         }
         if (j->rc != -EBADMSG || j->snapshot[0])
@@ -414,9 +420,13 @@ static void on_job_done(uv_work_t *w, int status)
         .new_bytes = j->new_bytes,
         .frozen = j->frozen,
         .stopped_s = j->stopped_s,
+        .bytes_written = j->bytes_written,
+        .bytes_cloned = j->bytes_cloned,
+        .bytes_unchanged = j->bytes_unchanged,
     };
     snprintf(r.freeze_note, sizeof(r.freeze_note), "%s", j->freeze_note);
     r.freeze_failed = j->freeze_failed;
+    snprintf(r.path, sizeof(r.path), "%s", j->path);
     if (r.rc < 0)
         snprintf(r.err, sizeof(r.err), "%s%s%s", j->err.path, j->err.path[0] ? ": " : "",
                  j->err.msg[0] ? j->err.msg : strerror(-r.rc));

@@ -5,7 +5,8 @@
 # and the operation runs:
 #   snapshot   of a data-dir into a repository on the small fs that already holds an earlier
 #              snapshot;
-#   restore    of a snapshot (repository elsewhere) into a used slot on the small fs;
+#   restore    of a snapshot (repository elsewhere) into a used slot on the small fs: the
+#              delta restore (the default), then the same sweeps with --full.
 #   freeze     a snapshot that freezes first: the data-dir on a small XFS (reflink=1) loop
 #              image that is full, the repository elsewhere (needs mkfs.xfs and a loop device;
 #              skipped otherwise). Bytes, a moment, and every step (each mkdir, create, clone
@@ -267,7 +268,8 @@ echo "# snapshot: where the failures struck:" && sort "$W/steps.snapshot" 2>/dev
 
 # --- restore ------------------------------------------------------------------------------------
 rest_reset() { unfill; rm -rf "$S/slot"; cp -a --sparse=always "$W/slot0" "$S/slot"; }
-rest_run() { "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" --threads 2 >"$W/out" 2>"$W/err"; }
+REST_FLAGS=()
+rest_run() { "$SK" restore --snapshot "$IDB" --data-dir "$S/slot" --repo "$W/rrepo" --threads 2 "${REST_FLAGS[@]}" >"$W/out" 2>"$W/err"; }
 slot_is() { # WANT(sig file): blocks/ + state/ as in WANT, its config.ini kept
     diff -q <(sig "$S/slot") "$1" >/dev/null && [ "$(cat "$S/slot/config.ini")" = "slot's own peers" ]
 }
@@ -308,14 +310,27 @@ rest_point() { # LABEL RC
 }
 
 rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0 rest_steps=0
-# (the quarantine keeps the replaced folders: the staging copy is the space the restore needs;
-# its free-space check asks for more than it uses)
+# The delta restore (the default): what it writes and quarantines is what it needs.
 DUR=0
 [ "${ENOSPC_ONLY:-}" = freeze ] || sweep restore rest 3/2
 RDUR=$DUR
 echo "# restore: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
     "$rest_marked failed after changing the slot and were completed by a second run"
 echo "# restore: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'
+delta_line="restore $rest_n points ($rest_steps steps), $rest_good ok"
+# --full: the quarantine keeps the replaced folders: the staging copy is the space the restore
+# needs; its free-space check asks for more than it uses.
+if [ "${ENOSPC_ONLY:-}" != freeze ]; then
+REST_FLAGS=(--full)
+rm -f "$W/steps.restore"
+rest_n=0 rest_good=0 rest_ok=0 rest_full=0 rest_marked=0 rest_steps=0
+sweep restore-full rest 3/2
+echo "# restore --full: $rest_n points: $rest_ok succeeded, $rest_full failed with exit 6 leaving the slot as it was," \
+    "$rest_marked failed after changing the slot and were completed by a second run"
+echo "# restore --full: where the failures struck:" && sort "$W/steps.restore" 2>/dev/null | uniq -c | sed 's/^/#   /'
+full_line="restore --full $rest_n points ($rest_steps steps), $rest_good ok"
+REST_FLAGS=()
+fi
 # --- freeze -------------------------------------------------------------------------------------
 # The data-dir on a small XFS that clones; the repository on the big disk. The helpers above work
 # on $S and $SDEV: they are pointed at the XFS for this sweep.
@@ -374,5 +389,5 @@ else
 fi
 
 echo "# enospc: $(($(date +%s) - start))s (snapshot ${SDUR}ms, restore ${RDUR}ms, freeze ${FDUR}ms with room)"
-echo "enospc: snapshot $snap_n points ($snap_steps steps), $snap_good ok; restore $rest_n points ($rest_steps steps), $rest_good ok; freeze $frz_n points ($frz_steps steps), $frz_good ok"
+echo "enospc: snapshot $snap_n points ($snap_steps steps), $snap_good ok; $delta_line; ${full_line:-restore --full not run}; freeze $frz_n points ($frz_steps steps), $frz_good ok"
 exit "$bad"

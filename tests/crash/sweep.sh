@@ -4,7 +4,8 @@
 #
 #   tests/crash/sweep.sh [--sample N] [--max N] [--at K,K...] [--workdir DIR] [--keep] [OP...]
 #
-# OP: snapshot incremental restore-empty restore-over prune import daemon freeze (default: all).
+# OP: snapshot incremental restore-empty restore-over restore-damaged restore-full prune import
+# daemon freeze (default: all). restore-* are delta restores (the default) but restore-full (--full).
 # freeze: a snapshot that freezes first (the data-dir on an XFS loop image made with reflink=1;
 # needs root and a loop device, else it says SKIP): each clone, mkdir, chown/chmod/utimes of the
 # frozen copy and its removal is a step; the next snapshot must sweep the frozen folder.
@@ -16,7 +17,8 @@
 #   - the repository lists only complete snapshots, and `verify --all` passes;
 #   - the next run of the same operation succeeds and sweeps what the crash left;
 #   - a slot is as it was, or `check` says restoring and the restore run again makes it
-#     the snapshot (or the restore had finished), the replaced folders intact in quarantine;
+#     the snapshot (or the restore had finished), what it replaced intact in quarantine (the
+#     folders whole after --full; after a delta restore, its index puts the old data back);
 #   - nothing was created or changed outside the repository, the slot and the quarantine.
 # One step past the count (no crash) checks that the count is exact.
 # Prints "crash-sweep: OP: N crash points, T tried, B broken (S s)" per operation and the
@@ -35,7 +37,7 @@ AT=
 W=
 KEEP=0
 OPS=()
-ALL_OPS=(snapshot incremental restore-empty restore-over prune import daemon freeze)
+ALL_OPS=(snapshot incremental restore-empty restore-over restore-damaged restore-full prune import daemon freeze)
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) SAMPLE=$2 && shift ;;
@@ -71,6 +73,7 @@ cp "$SK_CRASH" "$W/bin/slotkeeper-crash"
 cp "$TOOLS/mkdatadir" "$W/bin/mkdatadir"
 cp "$FAKENODE" "$W/bin/fakenode"
 cd "$W" || exit 2
+. "$ROOT/tests/integration/qlib.sh" # content_sig, quarantine_put_back
 SKN=$W/bin/slotkeeper      # the normal build: runs the checks and the recovery
 SKC=$W/bin/slotkeeper-crash # the crash-point build: runs the operation under test
 MKDD=$W/bin/mkdatadir
@@ -261,7 +264,22 @@ setup_restore-empty() {
     snap_of "$W/src1" "$1/repo" >"$W/restore-empty.id"
 }
 run_restore-empty() {
-    "$1" restore --snapshot "$(cat "$W/$OP.id")" --data-dir "$T/slot" --repo "$T/repo" --threads 2
+    "$1" restore --snapshot "$(cat "$W/$OP.id")" --data-dir "$T/slot" --repo "$T/repo" --threads 2 $RESTORE_FLAGS
+}
+RESTORE_FLAGS=
+# quarantine_ok: the newest quarantine folder of the slot holds what the restore replaced: the
+# folders whole (--full), or an index that puts the old data back over a copy of the slot.
+quarantine_ok() {
+    local q
+    q=$(ls "$T/slot/.slotkeeper/quarantine" 2>/dev/null | tail -1)
+    [ -n "$q" ] || return 1
+    if [ -f "$T/slot/.slotkeeper/quarantine/$q/index" ]; then
+        rm -rf "$W/back" && cp -a "$T/slot" "$W/back" &&
+            quarantine_put_back "$W/back/.slotkeeper/quarantine/$q" "$W/back" &&
+            [ "$(content_sig "$W/back")" = "$(content_sig "$W/base")" ]
+    else
+        same_tree "$W/base" "$T/slot/.slotkeeper/quarantine/$q"
+    fi
 }
 # check_slot BEFORE_SIG WANT_BASE: the slot invariant; WANT_BASE: the replaced folders must be
 # found intact in the newest quarantine folder (a restore over an existing slot).
@@ -283,20 +301,16 @@ check_slot() {
     fi
     [ "$base" = 1 ] && [ "$(cat "$T/slot/config.ini" 2>/dev/null)" != mine ] && broke "config.ini changed"
     if [ "$state" = complete ] && [ "$base" = 1 ]; then
-        q=$(ls "$T/slot/.slotkeeper/quarantine" 2>/dev/null | tail -1)
-        { [ -n "$q" ] && same_tree "$W/base" "$T/slot/.slotkeeper/quarantine/$q"; } ||
-            broke "complete, but the replaced folders are not intact in quarantine"
+        quarantine_ok || broke "complete, but what it replaced is not intact in quarantine"
     fi
-    if ! "$SKN" restore --snapshot "$id" --data-dir "$T/slot" --repo "$T/repo" >"$W/rerun.out" 2>&1; then
+    if ! "$SKN" restore --snapshot "$id" --data-dir "$T/slot" --repo "$T/repo" $RESTORE_FLAGS >"$W/rerun.out" 2>&1; then
         broke "($state) running the restore again fails: $(tail -c 300 "$W/rerun.out" | tr '\n' ' ')"
         return
     fi
     same_tree "$T/src" "$T/slot" || broke "($state) running the restore again does not make the slot the snapshot"
     "$SKN" check "$T/slot" >/dev/null 2>&1 || broke "($state) after the restore ran again, check says exit $?"
     if [ "$base" = 1 ] && [ "$state" != complete ]; then
-        q=$(ls "$T/slot/.slotkeeper/quarantine" 2>/dev/null | tail -1)
-        { [ -n "$q" ] && same_tree "$W/base" "$T/slot/.slotkeeper/quarantine/$q"; } ||
-            broke "($state) the replaced folders are not intact in quarantine"
+        quarantine_ok || broke "($state) what it replaced is not intact in quarantine"
     fi
     [ "$base" = 1 ] && [ "$(cat "$T/slot/config.ini" 2>/dev/null)" != mine ] && broke "config.ini changed"
     local left
@@ -325,6 +339,31 @@ setup_restore-over() {
 }
 run_restore-over() { run_restore-empty "$@"; }
 check_restore-over() { check_slot "$(cat "$W/restore-over.sig")" 1; }
+
+# A slot that holds the snapshot, damaged as slots are: the dirty flag, a cut block log, a file
+# replaced by a link, a missing file, an extra file and folder; restored over (delta).
+setup_restore-damaged() {
+    newrepo "$1/repo"
+    cp -a "$W/src1" "$1/src"
+    snap_of "$W/src1" "$1/repo" >"$W/restore-damaged.id"
+    "$SKN" restore --snapshot "$(cat "$W/restore-damaged.id")" --data-dir "$1/slot" --repo "$1/repo" >/dev/null 2>&1
+    echo mine >"$1/slot/config.ini"
+    rm -rf "$1/slot/.slotkeeper"
+    printf '\001' | dd of="$1/slot/state/shared_memory.bin" bs=1 seek=8 conv=notrunc status=none
+    truncate -s -100K "$1/slot/blocks/blocks.log"
+    rm "$1/slot/blocks/blocks.index" && ln -s ../config.ini "$1/slot/blocks/blocks.index"
+    rm "$1/slot/blocks/reversible/fork_db.dat"
+    echo junk >"$1/slot/blocks/extra.txt" && mkdir -p "$1/slot/state/junk" && echo x >"$1/slot/state/junk/f"
+    rm -rf "$W/base"
+    cp -a "$1/slot" "$W/base"
+}
+run_restore-damaged() { run_restore-empty "$@"; }
+check_restore-damaged() { check_slot "$(cat "$W/restore-damaged.sig")" 1; }
+
+# The full path (--full) over an existing slot: staging, then the folders swapped.
+setup_restore-full() { setup_restore-over "$@" && cp "$W/restore-over.id" "$W/restore-full.id"; }
+run_restore-full() { RESTORE_FLAGS=--full run_restore-empty "$@"; }
+check_restore-full() { RESTORE_FLAGS=--full check_slot "$(cat "$W/restore-full.sig")" 1; }
 
 # Three snapshots, the oldest marked bad, and what a snapshot killed after renaming its chunks
 # into place left (a session folder in tmp/, chunks nothing references); prune --keep-last 1.
@@ -547,7 +586,7 @@ sweep_op() {
     mkdir -p "$tpl"
     setup_sources
     "setup_$OP" "$tpl"
-    [ "$OP" = restore-over ] && tree_sig "$tpl/slot" >"$W/restore-over.sig"
+    case $OP in restore-over | restore-damaged | restore-full) tree_sig "$tpl/slot" >"$W/$OP.sig" ;; esac
     # Count the steps of one uninterrupted run.
     TRACE=$W/count.trace
     rm -f "$TRACE"

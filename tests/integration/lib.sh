@@ -99,6 +99,9 @@ same_tree() {
     done
 }
 
+# content_sig and quarantine_put_back (also used by tests/crash/sweep.sh).
+. "$ROOT/tests/integration/qlib.sh"
+
 # blocks_of FILE: allocated 512-byte blocks.
 blocks_of() { stat -c %b "$1"; }
 

@@ -71,10 +71,13 @@ for i in $(seq "$ROUNDS"); do
             echo "# round $i: re-run restore did not complete the slot"
             bad=$((bad + 1))
         fi
-        # The original folders are in quarantine, never lost.
+        # The original data is in quarantine, never lost: its index puts it back.
         q=$(ls "$W/slot/.slotkeeper/quarantine" | tail -1)
-        if [ -z "$q" ] || ! same_tree "$W/base" "$W/slot/.slotkeeper/quarantine/$q"; then
-            echo "# round $i: the replaced folders are not intact in quarantine"
+        rm -rf "$W/back" && cp -a "$W/slot" "$W/back"
+        [ -n "$q" ] && [ -f "$W/back/.slotkeeper/quarantine/$q/index" ] &&
+            quarantine_put_back "$W/back/.slotkeeper/quarantine/$q" "$W/back"
+        if [ -z "$q" ] || [ "$(content_sig "$W/back")" != "$(content_sig "$W/base")" ]; then
+            echo "# round $i: the replaced data is not intact in quarantine"
             bad=$((bad + 1))
         fi
     elif [ "$(slot_sig "$W/slot")" = "$orig" ]; then

@@ -20,7 +20,7 @@ export FAKENODE=${FAKENODE:-$ROOT/build/fakenode}
 SWEEP=$ROOT/tests/crash/sweep.sh
 bash "$SWEEP" --sample 4 --workdir "$W/daemon" daemon >"$W/daemon.out" 2>&1 &
 dpid=$!
-bash "$SWEEP" --sample "$SAMPLE" --workdir "$W/ops" snapshot incremental restore-empty restore-over prune import \
+bash "$SWEEP" --sample "$SAMPLE" --workdir "$W/ops" snapshot incremental restore-empty restore-over restore-damaged restore-full prune import \
     >"$W/ops.out" 2>&1
 rc_ops=$?
 wait "$dpid"

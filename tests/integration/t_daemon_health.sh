@@ -32,6 +32,8 @@ check "metrics: HTTP 200 in Prometheus' text format" \
     bash -c "head -1 '$W/metrics' | grep -q ' 200 ' && grep -qi '^content-type: text/plain; version=0.0.4' '$W/metrics'"
 check "metrics: slot 1 is running" grep -q '^slotkeeper_slot_state{slot="1",state="running"} 1' "$W/metrics"
 check "metrics: its restore is counted as dirty" grep -q '^slotkeeper_slot_restores_total{slot="1",reason="dirty"} 1' "$W/metrics"
+check "metrics: its restore took the delta path" grep -q '^slotkeeper_slot_last_restore_path{slot="1",path="delta"} 1' "$W/metrics"
+check "metrics: the bytes it left alone" grep -Eq '^slotkeeper_slot_restore_bytes_total\{slot="1",how="unchanged"\} [1-9][0-9]*$' "$W/metrics"
 check "metrics: its restart is counted" grep -q '^slotkeeper_slot_restarts_total{slot="1"} 1' "$W/metrics"
 check "metrics: its head block" grep -Eq '^slotkeeper_slot_head_block\{slot="1"\} [1-9][0-9]*$' "$W/metrics"
 check "metrics: one published cycle" grep -q '^slotkeeper_archive_cycles_total{result="published"} 1' "$W/metrics"

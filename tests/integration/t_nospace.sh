@@ -61,12 +61,25 @@ check "fsize: no temporary files left" bash -c "[ -z \"\$(ls -A '$W/lrepo/tmp')\
 check "fsize: only the earlier snapshot is listed" test "$(ls "$W/lrepo/snapshots")" = "$id1"
 run 0 "fsize: the earlier snapshot verifies" "$SK" verify --all --repo "$W/lrepo"
 
-# A restore whose writes fail midway leaves the slot as it was (no marker, no staging).
+# A --full restore whose writes fail midway leaves the slot as it was (no marker, no staging).
 "$SK" snapshot --data-dir "$W/big-src" --repo "$W/lrepo" >/dev/null 2>&1
 mkdd "$W/slot" --blocks-size 1M --state-size 16M --state-data 256K --seed 9
 before=$(slot_sig "$W/slot")
-(ulimit -f 4096 && exec "$SK" restore --data-dir "$W/slot" --repo "$W/lrepo") >"$W/out" 2>"$W/err"
-check "a restore that hits the size limit midway fails with exit 6" test $? = 6
+(ulimit -f 4096 && exec "$SK" restore --full --data-dir "$W/slot" --repo "$W/lrepo") >"$W/out" 2>"$W/err"
+check "a --full restore that hits the size limit midway fails with exit 6" test $? = 6
 one_line_error "restore hits the limit"
 check "the slot is as it was" test "$before" = "$(slot_sig "$W/slot")"
 check "no marker, no staging left" test ! -e "$W/slot/.slotkeeper/restoring" -a ! -e "$W/slot/.slotkeeper/staging"
+# A delta restore writes in place: one that fails midway leaves the slot as it was (it failed
+# before its first change) or marked restoring (unstartable), and a re-run completes it.
+(ulimit -f 4096 && exec "$SK" restore --data-dir "$W/slot" --repo "$W/lrepo") >"$W/out" 2>"$W/err"
+check "a delta restore that hits the size limit midway fails with exit 6" test $? = 6
+one_line_error "delta restore hits the limit"
+if [ -e "$W/slot/.slotkeeper/restoring" ]; then
+    run 15 "the slot is restoring (unstartable)" "$SK" check "$W/slot"
+else
+    check "the slot is as it was" test "$before" = "$(slot_sig "$W/slot")"
+fi
+run 0 "the restore run again completes it" "$SK" restore --data-dir "$W/slot" --repo "$W/lrepo"
+check "the slot is the snapshot" same_tree "$W/big-src" "$W/slot"
+check "no marker left" test ! -e "$W/slot/.slotkeeper/restoring"

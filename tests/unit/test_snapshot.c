@@ -226,6 +226,15 @@ static int do_restore(sk_repo_t *r, const char *dir, const char *id, unsigned ke
     return sk_restore(r, &o, NULL, res, err);
 }
 
+/* The full path (staging and swap), whose quarantine keeps the replaced folders whole. */
+static int do_restore_full(sk_repo_t *r, const char *dir, const char *id, unsigned keep, sk_restore_result_t *res,
+                           sk_err_t *err)
+{
+    sk_restore_opts_t o = {.data_dir = dir, .snapshot = id, .threads = 2, .keep = keep, .full = true};
+    sk_err_clear(err);
+    return sk_restore(r, &o, NULL, res, err);
+}
+
 static long long blocks_of(const char *path)
 {
     struct stat st;
@@ -404,7 +413,7 @@ TEST(snapshot_dedup_second_run)
     sk_repo_close(r);
 }
 
-TEST(restore_quarantines_replaced_folders)
+TEST(restore_full_quarantines_replaced_folders)
 {
     make_datadir("data");
     make_slot("slot");
@@ -418,7 +427,7 @@ TEST(restore_quarantines_replaced_folders)
 
     sk_restore_result_t rr;
     sk_err_t err;
-    CHECK_OK(do_restore(r, slot, s.id, 1, &rr, &err), &err);
+    CHECK_OK(do_restore_full(r, slot, s.id, 1, &rr, &err), &err);
     unit_compare_trees("data/blocks", "slot/blocks", true, NULL);
     unit_compare_trees("data/state", "slot/state", true, NULL);
     /* What is not included is not touched. */
@@ -450,7 +459,7 @@ TEST(restore_quarantines_replaced_folders)
     CHECK_EQ(count_dir(qdir), 2);
 
     /* Restoring again keeps only the newest replaced copy (keep 1)... */
-    CHECK_OK(do_restore(r, slot, s.id, 1, &rr, &err), &err);
+    CHECK_OK(do_restore_full(r, slot, s.id, 1, &rr, &err), &err);
     CHECK_EQ(count_dir("slot/" SK_QUARANTINE_DIR), 1);
     CHECK(strcmp(rr.quarantine, want));
     snprintf(q, sizeof(q), "%s/blocks", rr.quarantine);
@@ -459,7 +468,8 @@ TEST(restore_quarantines_replaced_folders)
     unit_compare_trees("data/state", "slot/state", true, NULL);
 
     /* ...and with quarantine_delete nothing is kept. */
-    sk_restore_opts_t o = {.data_dir = slot, .snapshot = "latest", .threads = 1, .keep = 1, .quarantine_delete = true};
+    sk_restore_opts_t o = {
+        .data_dir = slot, .snapshot = "latest", .threads = 1, .keep = 1, .quarantine_delete = true, .full = true};
     sk_err_clear(&err);
     CHECK_OK(sk_restore(r, &o, NULL, &rr, &err), &err);
     CHECK_STR(rr.quarantine, "");
@@ -626,7 +636,7 @@ TEST(snapshot_refuses_links_that_leave_their_folder)
     }
 }
 
-TEST(restore_resumes_after_crash)
+TEST(restore_full_resumes_after_crash)
 {
     make_datadir("data");
     make_slot("slot");
@@ -659,7 +669,7 @@ TEST(restore_resumes_after_crash)
 
     sk_restore_result_t rr;
     sk_err_t err;
-    CHECK_OK(do_restore(r, slot, s.id, 5, &rr, &err), &err);
+    CHECK_OK(do_restore_full(r, slot, s.id, 5, &rr, &err), &err);
     CHECK(rr.resumed);
     unit_compare_trees("data/blocks", "slot/blocks", true, NULL);
     unit_compare_trees("data/state", "slot/state", true, NULL);
@@ -674,6 +684,71 @@ TEST(restore_resumes_after_crash)
     snprintf(p, sizeof(p), "%s/state", q);
     unit_compare_trees("slot-ref/state", p, true, NULL);
     CHECK_STR(rr.quarantine, unit_abs(q, 0));
+    sk_repo_close(r);
+}
+
+/* The delta restore (the default) over a slot that holds the snapshot but a few damaged
+ * bytes, an extra file and a missing one: only the damaged chunks are written, and the
+ * quarantine keeps their old bytes, listed in its index, and the extra file. */
+TEST(restore_delta_writes_what_differs)
+{
+    make_datadir("data");
+    char data[PATH_MAX], slot[PATH_MAX];
+    snprintf(data, sizeof(data), "%s", unit_abs("data", 0));
+    snprintf(slot, sizeof(slot), "%s", unit_abs("slot", 0));
+    sk_repo_t *r = new_repo("repo", SK_LOCK_SHARED);
+    sk_snapshot_result_t s;
+    take_snapshot(r, data, &s);
+    sk_restore_result_t rr;
+    sk_err_t err;
+    CHECK_OK(do_restore(r, slot, s.id, 1, &rr, &err), &err);
+    CHECK_STR(rr.path, "delta");
+    CHECK_EQ(rr.bytes_written, DD_DATA);
+    CHECK_EQ(rr.bytes_unchanged, 0);
+    CHECK(count_dir("slot/" SK_QUARANTINE_DIR) <= 0);
+    unit_compare_trees("data/blocks", "slot/blocks", true, NULL);
+    unit_compare_trees("data/state", "slot/state", true, NULL);
+
+    /* Over itself: nothing written. */
+    CHECK_OK(do_restore(r, slot, s.id, 1, &rr, &err), &err);
+    CHECK_EQ(rr.bytes_written, 0);
+    CHECK_EQ(rr.bytes_unchanged, DD_DATA);
+
+    /* One byte of state, the dirty flag's place; an extra file; a missing one. */
+    int fd = open("slot/state/shared_memory.bin", O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(pwrite(fd, "\1", 1, (off_t)MIB + 8), 1);
+    close(fd);
+    unit_write_text("slot/blocks/extra", "not in the snapshot");
+    CHECK_EQ(unlink("slot/blocks/reversible/fork_db.dat"), 0);
+    CHECK_OK(do_restore(r, slot, s.id, 1, &rr, &err), &err);
+    CHECK_EQ(rr.bytes_written, CS + FORK_LEN);
+    CHECK_EQ(rr.bytes_unchanged, DD_DATA - CS - FORK_LEN);
+    unit_compare_trees("data/blocks", "slot/blocks", true, NULL);
+    unit_compare_trees("data/state", "slot/state", true, NULL);
+    CHECK(rr.quarantine[0] != '\0');
+    char p[PATH_MAX], *idx = NULL;
+    size_t len = 0;
+    snprintf(p, sizeof(p), "%s/index", rr.quarantine);
+    CHECK_EQ(sk_read_file_at(AT_FDCWD, p, 1 << 20, &idx, &len), 0);
+    CHECK(strstr(idx, "slotkeeper-quarantine 1\n") == idx);
+    char want[128];
+    snprintf(want, sizeof(want), "region state/shared_memory.bin %llu %llu saved/state/shared_memory.bin\n", MIB,
+             (unsigned long long)CS);
+    CHECK(strstr(idx, want) != NULL);
+    CHECK(strstr(idx, "moved blocks/extra 0 0 moved/blocks/extra\n") != NULL);
+    CHECK(strstr(idx, "created blocks/reversible/fork_db.dat 0 0 -\n") != NULL);
+    free(idx);
+    /* The saved chunk holds the old byte at its own offset. */
+    snprintf(p, sizeof(p), "%s/saved/state/shared_memory.bin", rr.quarantine);
+    fd = open(p, O_RDONLY);
+    CHECK(fd >= 0);
+    char b = 0;
+    CHECK_EQ(pread(fd, &b, 1, (off_t)MIB + 8), 1);
+    CHECK_EQ(b, 1);
+    close(fd);
+    snprintf(p, sizeof(p), "%s/moved/blocks/extra", rr.quarantine);
+    CHECK(unit_exists(p));
     sk_repo_close(r);
 }
 
