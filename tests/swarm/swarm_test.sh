@@ -204,3 +204,128 @@ for s in 1 2 3; do
 done
 say "deploy to three healthy tasks: $(elapsed "$ts") s"
 docker service ps "$SVC" 2>&1 | sed 's/^/#   /'
+
+# restores SLOT: how many restores the host daemon made for the slot
+restores() { "$SK" status -c "$HC" 2>/dev/null | awk -v s="$1" '$1 == s { print $8; exit }'; }
+all_restores() { echo $(($(restores 1) + $(restores 2) + $(restores 3))); }
+check "the host daemon restored each new slot (3 restores)" test "$(all_restores)" = 3
+for s in 1 2 3; do
+    check "slot $s: its first task's run asked the host daemon" \
+        bash -c "docker logs $(ctr $s) 2>&1 | grep -q 'the host daemon restored snapshot $SNAP1'"
+done
+
+# --- 1. docker kill --signal KILL -----------------------------------------------------------
+c=$(ctr 1)
+r0=$(restores 1)
+ts=$(date +%s.%N)
+docker kill --signal KILL "$c" >/dev/null
+check "kill -9: slot 1 is left dirty (check exits 11)" test "$(verdict 1)" = 11
+if wait_healthy 1 180 "$c"; then
+    ok "kill -9: Swarm's new task on slot 1 is healthy"
+    say "slot 1, docker kill --signal KILL to healthy: $(elapsed "$ts") s (the stack's restart delay is 10 s)"
+else
+    not_ok "kill -9: Swarm's new task on slot 1 is healthy"
+fi
+check "kill -9: the new task's run found it dirty and the host daemon restored it" \
+    bash -c "docker logs $(ctr 1) 2>&1 | grep -q 'dirty.*restoring' && docker logs $(ctr 1) 2>&1 | grep -q 'the host daemon restored snapshot'"
+check "kill -9: the daemon counts one more restore for slot 1" test "$(restores 1)" = $((r0 + 1))
+
+# --- 2. a stop with Docker's default 10 s grace, then with the stack's 300 s ------------------
+# Swarm gives a task its stop_grace_period when Swarm stops it (an update, a scale-down, stack
+# rm: see 3 and 5), but it does not write it into the container: a plain `docker stop` of a
+# task's container gets Docker's default 10 s.
+c=$(ctr 2)
+r0=$(restores 2)
+say "a task's container: StopTimeout $(docker inspect -f '{{if .Config.StopTimeout}}{{.Config.StopTimeout}}{{else}}unset{{end}}' "$c") (the stack's stop_grace_period applies only when Swarm stops the task)"
+ts=$(date +%s.%N)
+docker stop "$c" >/dev/null
+say "slot 2, docker stop (Docker's default 10 s grace): the container was gone after $(elapsed "$ts") s"
+check "10 s grace: the node was killed mid-flush and left slot 2 dirty (check exits 11)" test "$(verdict 2)" = 11
+if wait_healthy 2 180 "$c"; then
+    ok "10 s grace: Swarm's next task on slot 2 is healthy"
+    say "slot 2, stop with 10 s grace to healthy: $(elapsed "$ts") s"
+else
+    not_ok "10 s grace: Swarm's next task on slot 2 is healthy"
+fi
+check "10 s grace: the next task had slot 2 restored" test "$(restores 2)" = $((r0 + 1))
+c=$(ctr 2)
+ts=$(date +%s.%N)
+docker stop -t 300 "$c" >/dev/null
+say "slot 2, docker stop -t 300 (the stack's grace): the node stopped cleanly after $(elapsed "$ts") s"
+check "300 s grace: slot 2 is clean (check exits 0)" test "$(verdict 2)" = 0
+check "300 s grace: the task exited 0 (run passes the node's own code)" \
+    test "$(docker inspect -f '{{.State.ExitCode}}' "$c")" = 0
+if wait_healthy 2 90 "$c"; then
+    ok "300 s grace: Swarm started a new task on slot 2, healthy"
+    say "slot 2, clean stop to healthy: $(elapsed "$ts") s"
+else
+    not_ok "300 s grace: Swarm started a new task on slot 2, healthy"
+    docker service ps "$SVC" 2>&1 | sed 's/^/#   /'
+fi
+check "300 s grace: no restore was needed" test "$(restores 2)" = $((r0 + 1))
+
+# --- 3. a rolling restart --------------------------------------------------------------------
+r0=$(all_restores)
+old=$(for s in 1 2 3; do ctr $s; done)
+ts=$(date +%s.%N)
+run 0 "docker service update --force (a rolling restart)" timeout 600 docker service update --force --detach=false "$SVC"
+say "rolling restart of three tasks: $(elapsed "$ts") s"
+for s in 1 2 3; do
+    if wait_healthy $s 120 && ! grep -qx "$(ctr $s)" <<<"$old"; then ok "rolling: slot $s runs a new task, healthy"; else not_ok "rolling: slot $s runs a new task, healthy"; fi
+done
+check "rolling: nothing was restored (every node stopped cleanly)" test "$(all_restores)" = "$r0"
+for s in 1 2 3; do
+    check "rolling: slot $s's new task found its slot clean" \
+        bash -c "! docker logs $(ctr $s) 2>&1 | grep -q restor"
+done
+
+# --- 4. the host daemon killed while Swarm restarts a task -----------------------------------
+c=$(ctr 3)
+ts=$(date +%s.%N)
+docker kill --signal KILL "$c" >/dev/null
+kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+check "daemon killed: its socket is left behind, nobody listens" test -S "$SOCK"
+if wait_healthy 3 180 "$c"; then
+    ok "daemon killed: Swarm's new task on slot 3 is healthy"
+    say "slot 3, kill to healthy with the host daemon down: $(elapsed "$ts") s"
+else
+    not_ok "daemon killed: Swarm's new task on slot 3 is healthy"
+fi
+check "daemon killed: run restored slot 3 directly from the repository" \
+    bash -c "docker logs $(ctr 3) 2>&1 | grep -q 'no daemon listens; restoring directly'"
+check "daemon killed: no slot is left half-restored" bash -c "! ls -d '$W'/slots/*/.slotkeeper/restoring 2>/dev/null | grep -q ."
+check "the host daemon starts again" start_daemon
+sleep 2
+for s in 1 2 3; do
+    check "daemon back: slot $s's node still runs (check exits 10), untouched" test "$(verdict $s)" = 10
+done
+check "daemon back: status shows the three external slots" \
+    test "$("$SK" status -c "$HC" | awk '$1 ~ /^[123]$/' | grep -c external)" = 3
+c=$(ctr 1)
+ts=$(date +%s.%N)
+docker kill --signal KILL "$c" >/dev/null
+r0=$(restores 1)
+if wait_healthy 1 180 "$c" && test "$(restores 1)" = $((r0 + 1)); then
+    ok "daemon back: a killed task's slot is restored through it again"
+    say "slot 1, kill to healthy with the daemon back: $(elapsed "$ts") s"
+else
+    not_ok "daemon back: a killed task's slot is restored through it again"
+fi
+
+# --- 5. docker stack rm ----------------------------------------------------------------------
+ts=$(date +%s.%N)
+run 0 "docker stack rm" docker stack rm "$STACK"
+for _ in $(seq 600); do
+    [ -z "$(docker ps -q --filter "label=com.docker.stack.namespace=$STACK")" ] && break
+    sleep 0.5
+done
+check "stack rm: every task's container has stopped" test -z "$(docker ps -q --filter "label=com.docker.stack.namespace=$STACK")"
+say "docker stack rm to every node stopped: $(elapsed "$ts") s"
+for s in 1 2 3; do check "stack rm: slot $s is clean (check exits 0)" test "$(verdict $s)" = 0; done
+kill -TERM "$DPID"
+wait "$DPID"
+check "the host daemon stops cleanly (exit 0)" test $? = 0
+DPID=
+say "host daemon log:"
+sed 's/^/#   /' "$W/daemon.log" | grep -v 'archive:' | tail -30
