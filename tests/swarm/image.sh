@@ -5,31 +5,23 @@
 # stage on top of it, taken from the real file: only its `FROM` (this base instead of a nodeos
 # image), its RUN apt-get (the libraries are in the base already) and its COPY --from=build (the
 # freshly built ./slotkeeper instead of the build stage's) differ.
-#   image.sh ROOT WORKDIR BASE_TAG IMAGE_TAG [NODEOS_DIR]
-# With NODEOS_DIR (a folder holding a real `nodeos` binary), that nodeos and its libraries go
-# into the base instead of fakenode.
+#   image.sh ROOT WORKDIR BASE_TAG IMAGE_TAG
 set -euo pipefail
-ROOT=$1 WD=$2 BASE=$3 IMAGE=$4 NODEOS_DIR=${5:-}
+ROOT=$1 WD=$2 BASE=$3 IMAGE=$4
 FS=$WD/rootfs
 rm -rf "$FS" "$WD/ctx"
 mkdir -p "$FS"/{bin,usr/local/bin,tmp,data,etc,lib64} "$WD/ctx"
 chmod 1777 "$FS/tmp"
-bins=("$ROOT/slotkeeper" /bin/bash /bin/grep)
-if [ -n "$NODEOS_DIR" ]; then
-    cp "$NODEOS_DIR/nodeos" "$FS/usr/local/bin/nodeos"
-    bins+=("$NODEOS_DIR/nodeos")
-else
-    cp "$ROOT/build/fakenode" "$FS/usr/local/bin/fakenode"
-    bins+=("$ROOT/build/fakenode")
-    # The node: fakenode behaving as nodeos does on a stop, writing its database back for a
-    # while (here 20 s) before it clears the dirty flag, so that a stop grace shorter than that
-    # (Docker's default 10 s) leaves it dirty, as it leaves a real nodeos.
-    cat >"$FS/usr/local/bin/nodeos" <<'SH'
+bins=("$ROOT/slotkeeper" "$ROOT/build/fakenode" /bin/bash /bin/grep)
+cp "$ROOT/build/fakenode" "$FS/usr/local/bin/fakenode"
+# The node: fakenode behaving as nodeos does on a stop, writing its database back for a
+# while (here 20 s) before it clears the dirty flag, so that a stop grace shorter than that
+# (Docker's default 10 s) leaves it dirty, as it leaves a real nodeos.
+cat >"$FS/usr/local/bin/nodeos" <<'SH'
 #!/bin/bash
-exec /usr/local/bin/fakenode --shutdown-delay-ms "${FAKENODE_SHUTDOWN_DELAY_MS:-20000}" "$@"
+exec /usr/local/bin/fakenode --shutdown-delay-ms 20000 "$@"
 SH
-    chmod 755 "$FS/usr/local/bin/nodeos"
-fi
+chmod 755 "$FS/usr/local/bin/nodeos"
 cp /bin/bash /bin/grep "$FS/bin/"
 ln -s bash "$FS/bin/sh"
 for lib in $(ldd "${bins[@]}" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' | sort -u); do

@@ -19,6 +19,7 @@ HC=$W/host.conf            # the host daemon's configuration
 SOCK=$W/run/control.sock
 OWN_DOCKERD=0
 OWN_SWARM=0
+DONE=0
 t0=$(date +%s)
 
 say() { echo "# $*"; }
@@ -62,6 +63,7 @@ stop_docker() {
 }
 
 cleanup() {
+    [ "$DONE" = 1 ] || not_ok "the test ran to its end"
     stop_docker
     [ -n "${DPID:-}" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
     pkill -KILL -f "^$FAKENODE --data-dir $W/" 2>/dev/null
@@ -188,7 +190,7 @@ fi
 [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] && ok "a one-node Swarm" || fatal "a one-node Swarm"
 check "this node carries the stack's placement label" quiet docker node update --label-add eos-workers=true "$(docker info -f '{{.Swarm.NodeID}}')"
 run 0 "the worker image from etc/docker/Dockerfile (tests/swarm/image.sh)" \
-    bash "$ROOT/tests/swarm/image.sh" "$ROOT" "$W" "$BASE" "$IMAGE" "${SWARM_NODEOS:-}"
+    bash "$ROOT/tests/swarm/image.sh" "$ROOT" "$W" "$BASE" "$IMAGE"
 say "image $IMAGE: $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.1f MB", $1 / 1e6 }')"
 check "host: repository, slot folders, configurations" host_setup
 check "the host daemon starts (external slots)" start_daemon
@@ -329,3 +331,4 @@ check "the host daemon stops cleanly (exit 0)" test $? = 0
 DPID=
 say "host daemon log:"
 sed 's/^/#   /' "$W/daemon.log" | grep -v 'archive:' | tail -30
+DONE=1
