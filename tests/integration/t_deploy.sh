@@ -132,8 +132,8 @@ grace=$(svc_value stop_grace_period)
 check "stack.yml: stop_grace_period is at least 300s (is '$grace')" at_least_300s stop_grace_period "$grace"
 check "stack.yml: deploy.placement.constraints is not empty" \
     grep -Eq "^$S\\.deploy\\.placement\\.constraints\\[0\\] = .+" "$W/stack.flat"
-check "stack.yml: deploy.restart_policy.condition is set" \
-    grep -Eq "^$S\\.deploy\\.restart_policy\\.condition = (none|on-failure|any)$" "$W/stack.flat"
+check "stack.yml: deploy.restart_policy.condition is any (a cleanly stopped node comes back too)" \
+    grep -Eq "^$S\\.deploy\\.restart_policy\\.condition = any$" "$W/stack.flat"
 check "stack.yml: no command or entrypoint hard-codes exit 143" \
     bash -c '! grep -Eq "^services\.[^.]+\.(command|entrypoint)(\[[0-9]+\])? = .*exit[[:space:]]+143" "$1"' _ "$W/stack.flat"
 
