@@ -22,6 +22,7 @@
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/golden.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/notice.h"
@@ -740,6 +741,20 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_set(err, r.stagefd, full, "%s", sk_beneath_strerror(r.stagefd));
         goto out;
     }
+    /* Restore by cloning (golden.h): when the repository's golden copy holds this snapshot,
+     * verified, and clones work from it into the slot, staging is made of clones of its files and
+     * no chunk is written (invariant 5: they were checked when the golden copy was verified).
+     * Otherwise a one-line note says why, staging is empty again, and the chunks are written. */
+    char cwhy[512], spath[PATH_MAX];
+    slot_path(&r, SK_STAGING_DIR, spath, sizeof(spath));
+    rc = sk_golden_clone_into(repo, r.m, r.stagefd, spath, &res->bytes_cloned, cwhy, sizeof(cwhy), err);
+    if (rc < 0)
+        goto out;
+    snprintf(res->path, sizeof(res->path), "%s", rc ? "clone" : "full");
+    if (rc == 0 && cwhy[0])
+        sk_notice(SK_NOTICE_INFO, "%s: not restoring by cloning: %s", opts->data_dir, cwhy);
+    if (rc == 1)
+        goto staged;
     rc = stage_entries(&r);
     if (rc < 0)
         goto out;
@@ -759,6 +774,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
             sk_repo_mark_bad(repo, r.m->id, r.damage);
         goto out;
     }
+    res->bytes_written = r.m->data_bytes;
+staged:;
     bool chown_warned = false;
     for (size_t i = r.m->nentries; i-- > 0;) {
         rc = finish_entry(&r, i, &chown_warned);

@@ -127,6 +127,9 @@ const sk_option_t sk_options[] = {
      "the chain (64 hex digits) when the data-dir's blocks.log and genesis.json name none"},
     {NULL, NULL, "force-chain", O_FORCE_CHAIN, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "restore a snapshot of another chain than the data-dir's (refused otherwise: exit 8)"},
+    {NULL, NULL, "golden", O_GOLDEN, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "keep a golden copy of the newest good snapshot in REPO/golden/, which restores on the same reflink "
+     "file system clone (see `slotkeeper repo golden`)"},
     {NULL, NULL, "reference", O_REFERENCE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "a state file or snapshot manifest from the node's build: its state environment (OS, arch, Boost, "
      "compiler) must match (exit 8 otherwise)"},

@@ -63,6 +63,9 @@ typedef struct sk_restore_result {
     uint64_t files, data_bytes;
     char quarantine[PATH_MAX]; /* where the replaced folders went, empty if none kept */
     bool resumed;              /* a previous, interrupted restore was finished */
+    char path[8];              /* how: "clone" (from the golden copy, golden.h) or "full" */
+    uint64_t bytes_written;    /* data bytes written from chunks */
+    uint64_t bytes_cloned;     /* bytes cloned from the golden copy */
     double seconds;
 } sk_restore_result_t;
 

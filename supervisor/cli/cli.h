@@ -36,6 +36,7 @@ struct options {
     const char *reference;
     const char *chain_id; /* restore --chain-id */
     bool force_chain;     /* restore --force-chain */
+    bool golden;          /* repo init --golden */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];
@@ -66,6 +67,7 @@ int cli_check_paths(const char *data_dir, const char *repo);
 int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
 
 int cmd_repo_init(struct options *o);
+int cmd_repo_golden(struct options *o);
 int cmd_snapshot(struct options *o);
 int cmd_restore(struct options *o);
 int cmd_list(struct options *o);

@@ -648,6 +648,8 @@ void sk_slot_job_finished(sk_slot_t *s, const sk_slot_job_result_t *r)
         break;
     case SK_JOB_RESTORE:
         snprintf(s->v.restore_id, sizeof(s->v.restore_id), "%s", r->id);
+        if (r->rc == 0 && r->note[0]) /* which path the restore took: clone or written chunks */
+            log_info("%s: restore of %s: %s", s->v.name, r->id, r->note);
         sk_slot_event(s, SK_EV_RESTORED);
         return;
     case SK_JOB_SNAPSHOT:
