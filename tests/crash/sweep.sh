@@ -4,7 +4,10 @@
 #
 #   tests/crash/sweep.sh [--sample N] [--max N] [--at K,K...] [--workdir DIR] [--keep] [OP...]
 #
-# OP: snapshot incremental restore-empty restore-over prune import daemon (default: all).
+# OP: snapshot incremental restore-empty restore-over prune import daemon golden-update
+# restore-clone (default: all). golden-update: a snapshot into a repository that keeps a golden
+# copy (golden.h), which the snapshot then updates; restore-clone: a restore by cloning from the
+# golden copy, on an XFS with reflink=1 the sweep mounts (root; skipped with the reason otherwise).
 # For each operation: its start state is made once (small data, 64 KiB chunks) and copied
 # afresh for every run; a run of build/crash/slotkeeper with SK_CRASH_TRACE counts its disk
 # steps; then, for every step k (an even sample of --max steps when there are more, or of
@@ -32,7 +35,7 @@ AT=
 W=
 KEEP=0
 OPS=()
-ALL_OPS=(snapshot incremental restore-empty restore-over prune import daemon)
+ALL_OPS=(snapshot incremental restore-empty restore-over prune import daemon golden-update restore-clone)
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) SAMPLE=$2 && shift ;;
@@ -104,13 +107,14 @@ outside() {
 }
 # fresh: the trial folder as the operation's start state (the last one is removed meanwhile).
 TRASH=0
+TPL=
 fresh() {
     if [ -e "$T" ]; then
         TRASH=$((TRASH + 1))
-        mv "$T" "$W/trash.$TRASH"
-        rm -rf "$W/trash.$TRASH" &
+        mv "$T" "$T.trash.$TRASH"
+        rm -rf "$T.trash.$TRASH" &
     fi
-    cp -a "$W/tpl-$OP" "$T"
+    cp -a "$TPL" "$T"
 }
 # broke WHAT: one invariant broken at the current step.
 broke() {
@@ -352,6 +356,68 @@ check_import() {
     fi
 }
 
+# ---- the golden copy (golden.h) ----
+# golden-update: a repository with a golden copy of src0's snapshot; the snapshot of src1
+# publishes, then updates the golden copy (golden.new built from it, verified, swapped in). After
+# a crash: the repository verifies, and so does the golden copy (verify --all covers it: a
+# half-updated one would fail); it holds a snapshot of the repository; the next snapshot brings
+# it to the newest, leaves no golden.new, and its files are the source's bytes.
+setup_golden-update() {
+    newrepo "$1/repo"
+    "$SKN" repo golden "$1/repo" on >/dev/null 2>&1
+    snap_of "$W/src0" "$1/repo" >/dev/null
+    cp -a "$W/src1" "$1/src"
+}
+run_golden-update() { run_snapshot "$@"; }
+golden_data() { (cd "$1" && find blocks state -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum); }
+check_golden-update() {
+    local held
+    check_snapshot "$@"
+    held=$(sed -n 's/^snapshot //p' "$T/repo/golden/record" 2>/dev/null)
+    [ -n "$held" ] || broke "no golden copy with its record after the next snapshot"
+    [ "$held" = "$(cat "$W/rerun.id" 2>/dev/null)" ] || broke "the next snapshot did not bring the golden copy to it ($held)"
+    [ -e "$T/repo/golden.new" ] && broke "the next snapshot left golden.new"
+    [ -e "$T/repo/golden/damaged" ] && broke "the golden copy is marked damaged"
+    [ "$(golden_data "$T/repo/golden/tree")" = "$(golden_data "$T/src")" ] ||
+        broke "the golden copy's files are not the source's bytes"
+}
+
+# restore-clone: the restore of src1's snapshot into an empty slot, cloned from the golden copy
+# (same XFS); the slot invariant as for any restore, and the golden copy untouched.
+XFS_DIR=
+setup_restore-clone() {
+    newrepo "$1/repo"
+    "$SKN" repo golden "$1/repo" on >/dev/null 2>&1
+    cp -a "$W/src1" "$1/src"
+    snap_of "$W/src1" "$1/repo" >"$W/restore-clone.id"
+    golden_data "$1/repo/golden/tree" >"$W/golden.sig"
+}
+run_restore-clone() { run_restore-empty "$@"; }
+check_restore-clone() {
+    check_slot "" 0
+    [ "$(golden_data "$T/repo/golden/tree")" = "$(cat "$W/golden.sig")" ] || broke "the golden copy changed"
+}
+# The work of restore-clone on an XFS with reflink=1 (a loop image under /var/tmp), or why not.
+xfs_mount() {
+    local img loop
+    [ "$(id -u)" = 0 ] || { echo "not root (a loop mount needs root)"; return 1; }
+    command -v mkfs.xfs >/dev/null || { echo "mkfs.xfs is not installed"; return 1; }
+    img=$W/xfs.img
+    truncate -s 400M "$img" && mkfs.xfs -q -f -m reflink=1 "$img" >/dev/null 2>&1 || { echo "mkfs.xfs failed"; return 1; }
+    loop=$(losetup -f --show "$img" 2>/dev/null) || { echo "no loop device"; return 1; }
+    mkdir -p "$W/xfs"
+    mount "$loop" "$W/xfs" 2>/dev/null || { losetup -d "$loop"; echo "mount failed"; return 1; }
+    XFS_DIR=$W/xfs
+    XFS_LOOP=$loop
+}
+xfs_umount() {
+    [ -n "$XFS_DIR" ] || return 0
+    umount "$XFS_DIR" 2>/dev/null || umount -l "$XFS_DIR"
+    losetup -d "$XFS_LOOP" 2>/dev/null
+    rm -f "$W/xfs.img"
+    XFS_DIR=
+}
+
 # ---- the daemon's snapshot cycle ----
 # An archival fakenode (no workers) whose chain is frozen at block 600 for the next hour
 # (one block an hour, genesis 599 h ago), started from a copy stopped cleanly at block 300
@@ -485,6 +551,17 @@ check_daemon() {
 sweep_op() {
     OP=$1
     local t0=$SECONDS tpl=$W/tpl-$OP
+    if [ "$OP" = restore-clone ]; then
+        local why
+        if ! why=$(xfs_mount); then
+            echo "crash-sweep: $OP: skipped: no XFS with reflink=1 ($why)"
+            return
+        fi
+        XFS_DIR=$W/xfs XFS_LOOP=$(findmnt -n -o SOURCE "$W/xfs")
+        T=$XFS_DIR/t
+        tpl=$XFS_DIR/tpl-$OP
+    fi
+    TPL=$tpl
     rm -rf "$tpl" "$T"
     mkdir -p "$tpl"
     setup_sources
@@ -558,6 +635,16 @@ sweep_op() {
         fi
     done
     rm -rf "$T"
+    if [ "$OP" = restore-clone ]; then
+        wait
+        if ! grep -q ' clone snapshot/golden.c' "$W/$OP.trace"; then
+            echo "$OP: the restore did not clone (no clone step in its trace)" >>"$FAILS"
+            broken=$((broken + 1))
+        fi
+        rm -rf "$tpl"
+        T=$W/t
+        xfs_umount
+    fi
     TOTAL_BROKEN=$((TOTAL_BROKEN + broken))
     echo "crash-sweep: $OP: $n crash points, $tried tried, $broken broken ($((SECONDS - t0))s)"
 }
