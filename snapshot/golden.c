@@ -48,7 +48,8 @@ static int open_root(sk_repo_t *r, sk_err_t *err)
 /* A golden copy's record and manifest, read beneath dirfd (golden/ or golden.new/). */
 struct gcopy {
     char id[SK_ID_MAX];
-    int64_t verified;
+    int64_t verified;     /* seconds */
+    uint32_t verified_ns; /* and nanoseconds */
     bool damaged;
     char reason[256];
     sk_manifest_t *m;
@@ -78,7 +79,10 @@ static int read_copy(int dirfd, bool want_m, struct gcopy *g, char *why, size_t 
             snprintf(g->id, sizeof(g->id), "%s", l + 9);
             seen |= 2;
         } else if (!strncmp(l, "verified ", 9)) {
-            g->verified = strtoll(l + 9, NULL, 10);
+            char *end;
+            g->verified = strtoll(l + 9, &end, 10);
+            if (*end == '.')
+                g->verified_ns = (uint32_t)strtoul(end + 1, NULL, 10) % 1000000000u;
             seen |= 4;
         }
     }
@@ -435,10 +439,15 @@ static int check_tree(const sk_manifest_t *m, int treefd, sk_progress_t *progres
     return rc;
 }
 
-static int write_record(int dirfd, const char *id, int64_t verified)
+/* The record, with the time of the verification (now, to the nanosecond: a file whose ctime is
+ * later was changed since). */
+static int write_record(int dirfd, const char *id)
 {
     char text[256];
-    int n = snprintf(text, sizeof(text), RECORD_MAGIC "\nsnapshot %s\nverified %lld\n", id, (long long)verified);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int n = snprintf(text, sizeof(text), RECORD_MAGIC "\nsnapshot %s\nverified %lld.%09ld\n", id, (long long)now.tv_sec,
+                     now.tv_nsec);
     SK_CRASHPOINT("write");
     return sk_write_file_atomic(dirfd, "record", text, (size_t)n, 0644);
 }
@@ -517,7 +526,7 @@ static int build_new(struct upd *u, int root)
     rc = sk_write_file_atomic(nfd, "manifest", mtext, mlen, 0644);
     free(mtext);
     if (rc == 0)
-        rc = write_record(nfd, u->m->id, (int64_t)time(NULL));
+        rc = write_record(nfd, u->m->id);
     SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(nfd) < 0)
         rc = -errno;
@@ -703,7 +712,7 @@ int sk_golden_verify(sk_repo_t *r, sk_progress_t *progress, sk_golden_verify_t *
     res->ok = rc == 0;
     snprintf(res->reason, sizeof(res->reason), "%s", why);
     if (rc == 0) {
-        rc = write_record(gfd, g.id, (int64_t)time(NULL));
+        rc = write_record(gfd, g.id);
         SK_CRASHPOINT("unlink");
         if (rc == 0 && unlinkat(gfd, "damaged", 0) < 0 && errno != ENOENT)
             rc = -errno;
@@ -787,8 +796,11 @@ static void empty_staging(const sk_manifest_t *m, int stagefd)
     }
 }
 
-static int clone_tree(const sk_manifest_t *m, int treefd, int stagefd, const char *stage_path, uint64_t *cloned,
-                      char *why, size_t whylen)
+/* Clones every entry of m from treefd into stagefd. A file changed (its ctime, which no one can
+ * set back) after the golden copy was verified is not cloned (-ESTALE): its bytes are no longer
+ * the ones checked. */
+static int clone_tree(const sk_manifest_t *m, int treefd, int stagefd, const char *stage_path, const struct gcopy *g,
+                      uint64_t *cloned, char *why, size_t whylen)
 {
     size_t files = 0;
     for (size_t i = 0; i < m->nentries; i++) {
@@ -815,6 +827,9 @@ static int clone_tree(const sk_manifest_t *m, int treefd, int stagefd, const cha
                 rc = src;
             } else if (fstat(src, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
                 rc = -EBADMSG;
+            } else if ((int64_t)st.st_ctim.tv_sec > g->verified ||
+                       ((int64_t)st.st_ctim.tv_sec == g->verified && (uint32_t)st.st_ctim.tv_nsec > g->verified_ns)) {
+                rc = -ESTALE;
             } else {
                 SK_CRASHPOINT("create");
                 dst = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -837,7 +852,9 @@ static int clone_tree(const sk_manifest_t *m, int treefd, int stagefd, const cha
         close(pfd);
         if (rc < 0) {
             snprintf(why, whylen, "cloning %s failed (%s)", e->path,
-                     rc == -EBADMSG ? "the golden copy's file has another size" : strerror(-rc));
+                     rc == -EBADMSG  ? "the golden copy's file has another size"
+                     : rc == -ESTALE ? "the golden copy's file changed since it was verified; run verify"
+                                     : strerror(-rc));
             return rc;
         }
     }
@@ -900,7 +917,7 @@ int sk_golden_clone_into(sk_repo_t *r, const sk_manifest_t *m, int stagefd, cons
             snprintf(why, whylen, "the slot's file system cannot clone (%s)", strerror(ewhy));
         goto out;
     }
-    rc = clone_tree(m, tfd, stagefd, stage_path, cloned, why, whylen);
+    rc = clone_tree(m, tfd, stagefd, stage_path, &g, cloned, why, whylen);
     if (rc < 0) {
         *cloned = 0;
         empty_staging(m, stagefd);

@@ -81,6 +81,14 @@ run 0 "check: slot 1 is clean" "$SK" check "$W/x/s1"
 # A golden copy that fails verification: marked, never cloned from, rebuilt by verify.
 f=$R/golden/tree/blocks/blocks.log
 printf '\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
+# Changed after it was verified (its ctime says so): never cloned from, even before verify runs.
+run 0 "restore with a golden file changed since its verification" \
+    "$SK" restore --data-dir "$W/x/s0" --repo "$R" --no-progress
+err_has "not restoring by cloning: cloning blocks/blocks.log failed \(the golden copy's file changed since it was verified; run verify\)" \
+    "one-line note: changed since verified"
+err_has "path full" "changed golden copy: falls back"
+check "slot 0 is byte-identical (not the flipped byte)" same_data "$N" "$W/x/s0"
+check "no marker, no staging left after the fallback" test ! -e "$W/x/s0/.slotkeeper/restoring" -a ! -e "$W/x/s0/.slotkeeper/staging"
 run 3 "verify finds the damaged golden copy (exit 3)" "$SK" verify --repo "$R" --no-progress
 check "verify says DAMAGED and rebuilt" grep -q 'golden copy DAMAGED (blocks/blocks.log: chunk 0 does not match the snapshot); rebuilt' "$W/out"
 check "rebuilt copy is the node's data" same_data "$N" "$R/golden/tree"
