@@ -101,6 +101,8 @@ static void golden_after_snapshot(sk_repo_t *repo, sk_progress_t *prog, char *no
                  gr.seconds);
 }
 
+static bool golden_verify(sk_repo_t *repo, sk_progress_t *prog, json_t **jout, char *line, size_t len);
+
 int cmd_repo_golden(struct options *o)
 {
     const char *action = "status";
@@ -118,8 +120,9 @@ int cmd_repo_golden(struct options *o)
     if (!o->repo)
         return cli_usage_error("missing REPO");
     bool on = !strcmp(action, "on"), off = !strcmp(action, "off"), rebuild = !strcmp(action, "rebuild");
-    if (!on && !off && !rebuild && strcmp(action, "status"))
-        return cli_usage_error("unknown action '%s': on, off, rebuild or status", action);
+    bool verify = !strcmp(action, "verify");
+    if (!on && !off && !rebuild && !verify && strcmp(action, "status"))
+        return cli_usage_error("unknown action '%s': on, off, rebuild, verify or status", action);
     sk_err_t err;
     sk_err_clear(&err);
     sk_repo_t *repo;
@@ -162,6 +165,25 @@ int cmd_repo_golden(struct options *o)
                                          : "copied",
                          sk_fmt_bytes(gr.bytes_verified, b, sizeof(b)), gr.seconds);
         }
+    }
+    if (rc == 0 && verify) {
+        /* Only the golden copy, as `verify` does it: re-hashed, marked and rebuilt if damaged. */
+        sk_progress_t prog;
+        sk_progress_init(&prog, "golden verify", o->progress);
+        json_t *j = NULL;
+        char line[1024];
+        bool bad = golden_verify(repo, &prog, &j, line, sizeof(line));
+        if (o->json) {
+            char *js = json_dumps(j, JSON_INDENT(2));
+            if (js)
+                printf("%s\n", js);
+            free(js);
+        } else {
+            printf("%s\n", line);
+        }
+        json_decref(j);
+        sk_repo_close(repo);
+        return bad ? SK_EXIT_DAMAGED : SK_EXIT_OK;
     }
     if (rc == 0 && !strcmp(action, "status")) {
         char t[32] = "-", a[32];

@@ -105,13 +105,14 @@ static const struct command commands[] = {
      "of two from 4KiB to 64MiB, fixed for the life of the repository. With --golden it keeps\n"
      "a golden copy (see 'slotkeeper repo golden --help').\n"},
     {"repo golden", cmd_repo_golden, COMMON | B(O_REPO) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_JSON), 0, 0, 2,
-     "usage: slotkeeper repo golden REPO on|off|rebuild|status [--json]\n"
+     "usage: slotkeeper repo golden REPO on|off|rebuild|verify|status [--json]\n"
      "\n"
      "The golden copy: REPO/golden/ holds the newest good snapshot materialised, verified, and\n"
      "updated after each snapshot by writing only the chunks that changed. A restore into a slot\n"
      "on the same file system, where it can clone (XFS reflink=1, btrfs), clones its files\n"
      "instead of writing chunks. 'on' records it in REPO/config and builds it; 'off' removes it;\n"
-     "'rebuild' makes it again from the chunks; 'status' (the default) says what it holds.\n"},
+     "'rebuild' makes it again from the chunks; 'verify' re-hashes it (a damaged copy is marked,\n"
+     "never cloned from, and rebuilt; exit 3); 'status' (the default) says what it holds.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
          B(O_CONFIG),
