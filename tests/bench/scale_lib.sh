@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scale_lib.sh: what the scale benchmarks (tests/bench/scale_*.sh, run by `make bench-scale`)
 # share: loop file systems under /var/tmp (XFS with reflink=1, ext4), dropping the page cache,
 # timing one command with its peak RSS, data-dirs of a given size, and the table per file system
@@ -82,7 +83,7 @@ scale_fs_mount() {
     SCALE_WHY=
     case $type in
     xfs) mkfs=(mkfs.xfs -q -f -m reflink=1) ;;
-    ext4) mkfs=(mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0) ;;
+    ext4) mkfs=(mkfs.ext4 -q -F -E "lazy_itable_init=0,lazy_journal_init=0") ;;
     *) SCALE_WHY="unknown file system $type"; return 1 ;;
     esac
     command -v "${mkfs[0]}" >/dev/null || { SCALE_WHY="${mkfs[0]} is not installed"; return 1; }
@@ -187,7 +188,8 @@ _scale_hms() {
 scale_table() {
     local fs=$1 title=$2 key row size t pts fit slope icpt proj tgt verdict ref max r rss rowpeak peak=0
     local -a targ
-    local -a sizes=($BENCH_SCALE_SIZES)
+    local -a sizes
+    read -r -a sizes <<<"$BENCH_SCALE_SIZES"
     echo
     echo "== $title"
     printf '%-44s' "measurement (seconds, cold cache)"

@@ -23,7 +23,7 @@ if ! scale_init scale_restore; then
     echo "scale_restore: SKIPPED (see above)"
     exit 0
 fi
-sizes=($BENCH_SCALE_SIZES)
+read -r -a sizes <<<"$BENCH_SCALE_SIZES"
 largest=$(printf '%s\n' "${sizes[@]}" | sort -g | tail -1)
 scale_need_gb "$(awk -v g="$largest" 'BEGIN { printf "%.1f", g * 4.5 + 1 }')" || exit 1
 SK=$SLOTKEEPER
