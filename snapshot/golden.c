@@ -861,76 +861,107 @@ static int clone_tree(const sk_manifest_t *m, int treefd, int stagefd, const cha
     return 0;
 }
 
+/* An open golden copy that a restore of m may clone from into probe_dir's file system, with
+ * golden.lock held shared (so no update swaps it meanwhile). */
+struct gopen {
+    int root, gfd, tfd;
+    sk_storage_lock_t *lk;
+    struct gcopy g;
+};
+
+static void golden_close(sk_repo_t *r, struct gopen *o)
+{
+    free_copy(&o->g);
+    if (o->tfd >= 0)
+        close(o->tfd);
+    if (o->gfd >= 0)
+        close(o->gfd);
+    sk_storage_unlock(r->st, o->lk);
+    if (o->root >= 0)
+        close(o->root);
+    o->root = o->gfd = o->tfd = -1;
+    o->lk = NULL;
+}
+
+/* 1: usable, o open; 0: not, why says (empty when the repository keeps no golden copy), o closed. */
+static int golden_open(sk_repo_t *r, const sk_manifest_t *m, int probe_dir, struct gopen *o, char *why, size_t whylen)
+{
+    memset(o, 0, sizeof(*o));
+    o->root = o->gfd = o->tfd = -1;
+    why[0] = '\0';
+    if (!r->golden)
+        return 0;
+    o->root = sk_storage_open_dir(r->st, "");
+    if (o->root < 0) {
+        snprintf(why, whylen, "the repository's storage is not a local file system (no golden copy)");
+        goto no;
+    }
+    int rc = sk_storage_lock(r->st, SK_GOLDEN_LOCK, SK_STORAGE_LOCK_CREATE, &o->lk);
+    if (rc < 0) {
+        snprintf(why, whylen, "the golden copy cannot be locked (%s)", strerror(-rc));
+        goto no;
+    }
+    o->gfd = sk_open_beneath(o->root, SK_GOLDEN_DIR, O_RDONLY | O_DIRECTORY, 0);
+    if (o->gfd < 0) {
+        snprintf(why, whylen, "no golden copy yet (%s/%s: %s)", r->path, SK_GOLDEN_DIR, sk_beneath_strerror(o->gfd));
+        goto no;
+    }
+    char rwhy[256];
+    if (read_copy(o->gfd, false, &o->g, rwhy, sizeof(rwhy)) < 0) {
+        snprintf(why, whylen, "the golden copy is not complete (%s)", rwhy);
+        goto no;
+    }
+    if (o->g.damaged) {
+        snprintf(why, whylen, "the golden copy failed verification (%s); it is rebuilt at the next update",
+                 o->g.reason);
+        goto no;
+    }
+    if (strcmp(o->g.id, m->id)) {
+        snprintf(why, whylen, "the golden copy holds snapshot %s, not %s", o->g.id, m->id);
+        goto no;
+    }
+    o->tfd = sk_open_beneath(o->gfd, "tree", O_RDONLY | O_DIRECTORY, 0);
+    if (o->tfd < 0) {
+        snprintf(why, whylen, "the golden copy has no tree (%s)", sk_beneath_strerror(o->tfd));
+        goto no;
+    }
+    int ewhy = 0;
+    rc = sk_reflink_probe(o->tfd, probe_dir, &ewhy);
+    if (rc == 1)
+        return 1;
+    if (rc < 0)
+        snprintf(why, whylen, "the clone probe failed (%s)", strerror(-rc));
+    else if (ewhy == EXDEV)
+        snprintf(why, whylen, "the golden copy is on another file system than the slot");
+    else
+        snprintf(why, whylen, "the slot's file system cannot clone (%s)", strerror(ewhy));
+no:
+    golden_close(r, o);
+    return 0;
+}
+
+int sk_golden_usable(sk_repo_t *r, const sk_manifest_t *m, int probe_dir, char *why, size_t whylen)
+{
+    struct gopen o;
+    int ok = golden_open(r, m, probe_dir, &o, why, whylen);
+    if (ok)
+        golden_close(r, &o);
+    return ok;
+}
+
 int sk_golden_clone_into(sk_repo_t *r, const sk_manifest_t *m, int stagefd, const char *stage_path, uint64_t *cloned,
                          char *why, size_t whylen, sk_err_t *err)
 {
     (void)err;
     *cloned = 0;
-    why[0] = '\0';
-    if (!r->golden)
+    struct gopen o;
+    if (!golden_open(r, m, stagefd, &o, why, whylen))
         return 0;
-    int root = sk_storage_open_dir(r->st, "");
-    if (root < 0) {
-        snprintf(why, whylen, "the repository's storage is not a local file system (no golden copy)");
-        return 0;
-    }
-    sk_storage_lock_t *lk = NULL;
-    int gfd = -1, tfd = -1, ok = 0;
-    struct gcopy g = {0};
-    int rc = sk_storage_lock(r->st, SK_GOLDEN_LOCK, SK_STORAGE_LOCK_CREATE, &lk);
-    if (rc < 0) {
-        snprintf(why, whylen, "the golden copy cannot be locked (%s)", strerror(-rc));
-        goto out;
-    }
-    gfd = sk_open_beneath(root, SK_GOLDEN_DIR, O_RDONLY | O_DIRECTORY, 0);
-    if (gfd < 0) {
-        snprintf(why, whylen, "no golden copy yet (%s/%s: %s)", r->path, SK_GOLDEN_DIR, sk_beneath_strerror(gfd));
-        goto out;
-    }
-    char rwhy[256];
-    rc = read_copy(gfd, false, &g, rwhy, sizeof(rwhy));
-    if (rc < 0) {
-        snprintf(why, whylen, "the golden copy is not complete (%s)", rwhy);
-        goto out;
-    }
-    if (g.damaged) {
-        snprintf(why, whylen, "the golden copy failed verification (%s); it is rebuilt at the next update", g.reason);
-        goto out;
-    }
-    if (strcmp(g.id, m->id)) {
-        snprintf(why, whylen, "the golden copy holds snapshot %s, not %s", g.id, m->id);
-        goto out;
-    }
-    tfd = sk_open_beneath(gfd, "tree", O_RDONLY | O_DIRECTORY, 0);
-    if (tfd < 0) {
-        snprintf(why, whylen, "the golden copy has no tree (%s)", sk_beneath_strerror(tfd));
-        goto out;
-    }
-    int ewhy = 0;
-    rc = sk_reflink_probe(tfd, stagefd, &ewhy);
-    if (rc != 1) {
-        if (rc < 0)
-            snprintf(why, whylen, "the clone probe failed (%s)", strerror(-rc));
-        else if (ewhy == EXDEV)
-            snprintf(why, whylen, "the golden copy is on another file system than the slot");
-        else
-            snprintf(why, whylen, "the slot's file system cannot clone (%s)", strerror(ewhy));
-        goto out;
-    }
-    rc = clone_tree(m, tfd, stagefd, stage_path, &g, cloned, why, whylen);
+    int rc = clone_tree(m, o.tfd, stagefd, stage_path, &o.g, cloned, why, whylen);
     if (rc < 0) {
         *cloned = 0;
         empty_staging(m, stagefd);
-        goto out;
     }
-    ok = 1;
-out:
-    free_copy(&g);
-    if (tfd >= 0)
-        close(tfd);
-    if (gfd >= 0)
-        close(gfd);
-    sk_storage_unlock(r->st, lk);
-    close(root);
-    return ok;
+    golden_close(r, &o);
+    return rc < 0 ? 0 : 1;
 }

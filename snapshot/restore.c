@@ -711,8 +711,17 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         goto out;
     }
 
-    /* Free space: every data byte is written, plus a block per entry. */
-    uint64_t need = r.m->data_bytes + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
+    /* Restore by cloning (golden.h), part 1: whether the repository's golden copy holds this
+     * snapshot, verified, and clones work from it into the slot's file system. If so, the files
+     * are cloned into staging (part 2) and no data byte is written nor needed free; if not, a
+     * one-line note says why and the chunks are written. */
+    char cwhy[512];
+    bool clone = sk_golden_usable(repo, r.m, r.metafd, cwhy, sizeof(cwhy)) == 1;
+    if (!clone && cwhy[0])
+        sk_notice(SK_NOTICE_INFO, "%s: not restoring by cloning: %s", opts->data_dir, cwhy);
+
+    /* Free space: every data byte is written (none when cloning), plus a block per entry. */
+    uint64_t need = (clone ? 0 : r.m->data_bytes) + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
     rc = sk_fs_avail(opts->data_dir, &avail);
     if (rc < 0) {
         sk_err_set(err, rc, opts->data_dir, NULL);
@@ -741,20 +750,26 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_set(err, r.stagefd, full, "%s", sk_beneath_strerror(r.stagefd));
         goto out;
     }
-    /* Restore by cloning (golden.h): when the repository's golden copy holds this snapshot,
-     * verified, and clones work from it into the slot, staging is made of clones of its files and
-     * no chunk is written (invariant 5: they were checked when the golden copy was verified).
-     * Otherwise a one-line note says why, staging is empty again, and the chunks are written. */
-    char cwhy[512], spath[PATH_MAX];
-    slot_path(&r, SK_STAGING_DIR, spath, sizeof(spath));
-    rc = sk_golden_clone_into(repo, r.m, r.stagefd, spath, &res->bytes_cloned, cwhy, sizeof(cwhy), err);
-    if (rc < 0)
-        goto out;
-    snprintf(res->path, sizeof(res->path), "%s", rc ? "clone" : "full");
-    if (rc == 0 && cwhy[0])
+    /* Restore by cloning, part 2: staging made of clones of the golden copy's files, no chunk
+     * written (invariant 5: their bytes were checked when the golden copy was verified). A clone
+     * that fails (FICLONE half-way, a golden file changed since its verification) empties
+     * staging again, says why, and the chunks are written: then they need their space. */
+    snprintf(res->path, sizeof(res->path), "full");
+    if (clone) {
+        char spath[PATH_MAX];
+        slot_path(&r, SK_STAGING_DIR, spath, sizeof(spath));
+        if (sk_golden_clone_into(repo, r.m, r.stagefd, spath, &res->bytes_cloned, cwhy, sizeof(cwhy), err) == 1) {
+            snprintf(res->path, sizeof(res->path), "clone");
+            goto staged;
+        }
         sk_notice(SK_NOTICE_INFO, "%s: not restoring by cloning: %s", opts->data_dir, cwhy);
-    if (rc == 1)
-        goto staged;
+        if (sk_fs_avail(opts->data_dir, &avail) == 0 && need + r.m->data_bytes > avail) {
+            char a[32], b[32];
+            rc = sk_err_set(err, -ENOSPC, opts->data_dir, "not enough space: the snapshot needs %s, %s available",
+                            sk_fmt_bytes(need + r.m->data_bytes, a, sizeof(a)), sk_fmt_bytes(avail, b, sizeof(b)));
+            goto out;
+        }
+    }
     rc = stage_entries(&r);
     if (rc < 0)
         goto out;

@@ -88,6 +88,12 @@ int sk_golden_verify(sk_repo_t *r, sk_progress_t *progress, sk_golden_verify_t *
 /* Removes the golden copy (golden/ and golden.new/). */
 int sk_golden_remove(sk_repo_t *r, sk_err_t *err);
 
+/* Whether a restore of m may clone from the golden copy into the file system of the folder
+ * probe_dir (the slot's .slotkeeper/): it holds m, verified and not marked damaged, and a clone
+ * from it to there works. 1 or 0, with why as sk_golden_clone_into's. The restore asks first,
+ * to choose its path and the free space it needs; the clone itself may still fall back. */
+int sk_golden_usable(sk_repo_t *r, const sk_manifest_t *m, int probe_dir, char *why, size_t whylen);
+
 /* Restore by cloning: when the repository keeps a golden copy that holds snapshot m, is
  * verified and not marked damaged, and clones work from it into the staging folder stagefd
  * (stage_path for messages), makes every folder, link and file of m under stagefd, each file a

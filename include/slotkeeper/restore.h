@@ -63,10 +63,10 @@ typedef struct sk_restore_result {
     uint64_t files, data_bytes;
     char quarantine[PATH_MAX]; /* where the replaced folders went, empty if none kept */
     bool resumed;              /* a previous, interrupted restore was finished */
-    char path[8];              /* how: "clone" (from the golden copy, golden.h) or "full" */
-    uint64_t bytes_written;    /* data bytes written from chunks */
-    uint64_t bytes_cloned;     /* bytes cloned from the golden copy */
     double seconds;
+    char path[16];          /* the path taken: "clone" (from the golden copy, golden.h) or "full" */
+    uint64_t bytes_written; /* data bytes written into the slot */
+    uint64_t bytes_cloned;  /* bytes cloned from the golden copy */
 } sk_restore_result_t;
 
 int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *progress, sk_restore_result_t *result,

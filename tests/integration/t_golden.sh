@@ -76,6 +76,13 @@ check "the two slots barely take space ($((free1 - free0)) KiB for 2 x ~10 MiB)"
 check "slot 1's blocks.log shares its extents (filefrag)" \
     bash -c "filefrag -v '$W/x/s1/blocks/blocks.log' | grep -q shared"
 check "no marker left" test ! -e "$W/x/s1/.slotkeeper/restoring"
+# A clone needs no room for the data: with less free than the snapshot's data, it still works.
+avail=$(df -B1 --output=avail "$W/x" | tail -1)
+fallocate -l $((avail - 4 * 1024 * 1024)) "$W/x/filler"
+run 0 "restore by cloning with 4 MiB free (the data is ~10 MiB)" "$SK" restore --data-dir "$W/x/s7" --repo "$R" --no-progress
+err_has "path clone" "nearly full: path clone"
+check "slot 7 is byte-identical" same_tree "$N" "$W/x/s7"
+rm -f "$W/x/filler"
 run 0 "check: slot 1 is clean" "$SK" check "$W/x/s1"
 
 # A golden copy that fails verification: marked, never cloned from, rebuilt by verify.
