@@ -76,6 +76,15 @@ int cmd_repo_init(struct options *o)
     return rc < 0 ? cli_fail(&err) : SK_EXIT_OK;
 }
 
+/* How an update took the unchanged bytes: from the previous golden copy (cloned or copied), or
+ * none (built from the chunks alone). */
+static const char *golden_how(const sk_golden_result_t *gr)
+{
+    return gr->from_scratch ? "taken from a previous copy (none: built from the chunks)"
+           : gr->reflinked  ? "cloned from the previous copy"
+                            : "copied from the previous copy";
+}
+
 /* Brings the golden copy up to date after a snapshot, when the repository keeps one; a failure
  * is a warning (the snapshot is published; the next update catches up), never a failed command.
  * Returns the line to log in note. */
@@ -95,10 +104,7 @@ static void golden_after_snapshot(sk_repo_t *repo, sk_progress_t *prog, char *no
     else
         snprintf(note, len, "golden copy updated to %s: %s written, %s %s, %.2fs", gr.id,
                  sk_fmt_bytes(gr.bytes_written, a, sizeof(a)), sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)),
-                 gr.from_scratch ? "reused"
-                 : gr.reflinked  ? "cloned"
-                                 : "copied",
-                 gr.seconds);
+                 golden_how(&gr), gr.seconds);
 }
 
 static bool golden_verify(sk_repo_t *repo, sk_progress_t *prog, json_t **jout, char *line, size_t len);
@@ -150,7 +156,7 @@ int cmd_repo_golden(struct options *o)
         sk_progress_init(&prog, "golden", o->progress);
         sk_golden_result_t gr;
         rc = sk_golden_update(repo, rebuild, &prog, &gr, &err);
-        char a[32], b[32];
+        char a[32], b[32], c[32];
         if (rc == 0 && !o->quiet) {
             if (!gr.id[0])
                 log_info("%s: golden copy on; no snapshot yet, it is made after the first", o->repo);
@@ -159,11 +165,8 @@ int cmd_repo_golden(struct options *o)
             else
                 log_info("%s: golden copy of %s made: %" PRIu64 " files, %s written, %s %s, %s verified, %.2fs",
                          o->repo, gr.id, gr.files, sk_fmt_bytes(gr.bytes_written, a, sizeof(a)),
-                         sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)),
-                         gr.from_scratch ? "reused"
-                         : gr.reflinked  ? "cloned"
-                                         : "copied",
-                         sk_fmt_bytes(gr.bytes_verified, b, sizeof(b)), gr.seconds);
+                         sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)), golden_how(&gr),
+                         sk_fmt_bytes(gr.bytes_verified, c, sizeof(c)), gr.seconds);
         }
     }
     if (rc == 0 && verify) {
