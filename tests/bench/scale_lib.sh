@@ -148,6 +148,7 @@ scale_time() {
     SCALE_T[$fs|$row|$size]=$(sed -n 's/.*wall=\([0-9.]*\).*/\1/p' <<<"$line")
     SCALE_RSS[$fs|$row|$size]=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' <<<"$line")
     if [ "$rc" != 0 ]; then
+        unset "SCALE_T[$fs|$row|$size]" # a failed run is no measurement
         SCALE_FAILED=1
         scale_note "$fs" "$row" "$size" "FAILED (exit $rc): $(head -c 200 "$SCALE_ERR" | tr '\n' ' ')"
         scale_say "$fs $row at $size GB failed (exit $rc): $(head -c 300 "$SCALE_ERR" | tr '\n' ' ')"
