@@ -115,6 +115,9 @@ fresh() {
         rm -rf "$T.trash.$TRASH" &
     fi
     cp -a "$TPL" "$T"
+    # A copied golden copy's files are new (ctime after its verification): verify it, as an
+    # operator does after copying a repository, so that the restore clones from it.
+    if [ "$OP" = restore-clone ]; then "$SKN" repo golden "$T/repo" verify >/dev/null 2>&1; fi
 }
 # broke WHAT: one invariant broken at the current step.
 broke() {
