@@ -575,13 +575,17 @@ int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_gol
         return root;
     char p[PATH_MAX];
     gpath(r, SK_GOLDEN_DIR, p, sizeof(p));
+    /* One update at a time. A second one waits for the first (then finds the newest snapshot
+     * held, or brings the copy from the first's result to it): skipping it would leave the golden
+     * copy a snapshot behind until the next cycle. */
     sk_storage_lock_t *build = NULL;
     int rc = sk_storage_lock(r->st, SK_GOLDEN_BUILD_LOCK,
                              SK_STORAGE_LOCK_EX | SK_STORAGE_LOCK_NB | SK_STORAGE_LOCK_CREATE, &build);
+    if (rc == -EWOULDBLOCK)
+        rc = sk_storage_lock(r->st, SK_GOLDEN_BUILD_LOCK, SK_STORAGE_LOCK_EX | SK_STORAGE_LOCK_CREATE, &build);
     if (rc < 0) {
         close(root);
-        return rc == -EWOULDBLOCK ? sk_err_set(err, -EBUSY, p, "another slotkeeper process is updating it")
-                                  : sk_err_set(err, rc, p, "cannot lock the golden copy");
+        return sk_err_set(err, rc, p, "cannot lock the golden copy");
     }
     sk_manifest_t *m = NULL;
     struct gcopy cur = {0};

@@ -10,7 +10,8 @@
  *   REPO/golden/tree/...    the snapshot's folders, files and links
  *   REPO/golden.new/        an update in progress (swept by the next one)
  *   REPO/golden.lock        flock: shared while a restore clones, exclusive for the swap
- *   REPO/golden.build       flock: exclusive for the one process updating or verifying
+ *   REPO/golden.build       flock: exclusive for the one process updating (others wait) or
+ *                           verifying (-EBUSY while an update runs)
  *
  * It is switched on by "golden on" in REPO/config (sk_repo_set_golden; `slotkeeper repo init
  * --golden`, `slotkeeper repo golden REPO on|off|rebuild|status`). It needs the repository's
@@ -77,8 +78,8 @@ typedef struct sk_golden_verify {
 int sk_golden_status(sk_repo_t *r, sk_golden_status_t *st, sk_err_t *err);
 
 /* Brings the golden copy to the newest good snapshot (rebuild: from the chunks alone, ignoring
- * the current copy). Needs the repository's lock (shared). -EBUSY when another process is
- * updating it, -ENOTSUP when the storage is not local. */
+ * the current copy). Needs the repository's lock (shared). Waits while another process updates
+ * it. -ENOTSUP when the storage is not local. */
 int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_golden_result_t *res, sk_err_t *err);
 
 /* Re-hashes every file of the golden copy against its manifest; a damaged copy is marked
