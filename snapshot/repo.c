@@ -164,6 +164,12 @@ static int parse_config(sk_repo_t *r, const char *buf, sk_err_t *err)
                 return sk_err_set(err, -EBADMSG, p, "line %d: level given twice", lineno);
             r->level = (int)v;
             seen |= 2;
+        } else if (!strcmp(line, "golden on") || !strcmp(line, "golden off")) {
+            /* Optional: whether the repository keeps a golden copy (golden.h). */
+            if (seen & 8)
+                return sk_err_set(err, -EBADMSG, p, "line %d: golden given twice", lineno);
+            r->golden = !strcmp(line, "golden on");
+            seen |= 8;
         } else {
             return sk_err_set(err, -EBADMSG, p, "line %d: unknown key", lineno);
         }
@@ -286,6 +292,20 @@ int sk_repo_open(const char *path, enum sk_lock_mode mode, uint64_t wait_ms, con
 fail:
     sk_repo_close(r);
     return rc;
+}
+
+int sk_repo_set_golden(sk_repo_t *r, bool on, sk_err_t *err)
+{
+    char cfg[256], p[PATH_MAX];
+    int n = snprintf(cfg, sizeof(cfg), CONFIG_MAGIC "\nchunk-size %u\nlog-chunk-size %u\nlevel %d\n%s", r->chunk_size,
+                     r->log_chunk_size, r->level, on ? "golden on\n" : "");
+    int rc = sk_storage_write(r->st, "config", cfg, (size_t)n, SK_STORAGE_ATOMIC);
+    if (rc < 0) {
+        repo_path(r, "config", p, sizeof(p));
+        return sk_err_set(err, rc, p, NULL);
+    }
+    r->golden = on;
+    return 0;
 }
 
 void sk_repo_close(sk_repo_t *r)

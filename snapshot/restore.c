@@ -23,6 +23,7 @@
 #include "slotkeeper/crashpoint.h"
 #include "slotkeeper/datadir.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/golden.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
 #include "slotkeeper/notice.h"
@@ -722,7 +723,16 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     }
 
     r.threads = threads;
-    if (!opts->full) {
+    /* Restore by cloning (golden.h), part 1: whether the repository's golden copy holds this
+     * snapshot, verified, and clones work from it into the slot's file system. If so, the files
+     * are cloned into staging (part 2) and swapped in, whatever --full says, and no data byte is
+     * written nor needed free; if not, a one-line note says why and the chunks are written: by
+     * the delta restore (the default), or into staging with --full. */
+    char cwhy[512];
+    bool clone = sk_golden_usable(repo, r.m, r.metafd, cwhy, sizeof(cwhy)) == 1;
+    if (!clone && cwhy[0])
+        sk_notice(SK_NOTICE_INFO, "%s: not restoring by cloning: %s", opts->data_dir, cwhy);
+    if (!clone && !opts->full) {
         snprintf(res->path, sizeof(res->path), "delta");
         rc = rst_delta(&r, res, &swapped);
         marker_ours = r.marker_written;
@@ -734,8 +744,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     }
     snprintf(res->path, sizeof(res->path), "full");
 
-    /* Free space: every data byte is written, plus a block per entry. */
-    uint64_t need = r.m->data_bytes + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
+    /* Free space: every data byte is written (none when cloning), plus a block per entry. */
+    uint64_t need = (clone ? 0 : r.m->data_bytes) + (uint64_t)r.m->nentries * 4096 + 1024 * 1024, avail = 0;
     rc = sk_fs_avail(opts->data_dir, &avail);
     if (rc < 0) {
         sk_err_set(err, rc, opts->data_dir, NULL);
@@ -764,6 +774,26 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
         rc = sk_err_set(err, r.stagefd, full, "%s", sk_beneath_strerror(r.stagefd));
         goto out;
     }
+    /* Restore by cloning, part 2: staging made of clones of the golden copy's files, no chunk
+     * written (invariant 5: their bytes were checked when the golden copy was verified). A clone
+     * that fails (FICLONE half-way, a golden file changed since its verification) empties
+     * staging again, says why, and the chunks are written: then they need their space. */
+    snprintf(res->path, sizeof(res->path), "full");
+    if (clone) {
+        char spath[PATH_MAX];
+        rst_slot_path(&r, SK_STAGING_DIR, spath, sizeof(spath));
+        if (sk_golden_clone_into(repo, r.m, r.stagefd, spath, &res->bytes_cloned, cwhy, sizeof(cwhy), err) == 1) {
+            snprintf(res->path, sizeof(res->path), "clone");
+            goto staged;
+        }
+        sk_notice(SK_NOTICE_INFO, "%s: not restoring by cloning: %s", opts->data_dir, cwhy);
+        if (sk_fs_avail(opts->data_dir, &avail) == 0 && need + r.m->data_bytes > avail) {
+            char a[32], b[32];
+            rc = sk_err_set(err, -ENOSPC, opts->data_dir, "not enough space: the snapshot needs %s, %s available",
+                            sk_fmt_bytes(need + r.m->data_bytes, a, sizeof(a)), sk_fmt_bytes(avail, b, sizeof(b)));
+            goto out;
+        }
+    }
     rc = stage_entries(&r);
     if (rc < 0)
         goto out;
@@ -783,6 +813,8 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
             sk_repo_mark_bad(repo, r.m->id, r.damage);
         goto out;
     }
+    res->bytes_written = r.m->data_bytes;
+staged:;
     bool chown_warned = false;
     for (size_t i = r.m->nentries; i-- > 0;) {
         rc = finish_entry(&r, i, &chown_warned);

@@ -142,6 +142,9 @@ const sk_option_t sk_options[] = {
     {NULL, NULL, "full", O_FULL, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "restore every byte: materialise the snapshot beside the slot and swap it in, the replaced folders kept "
      "whole in quarantine (default: a delta restore, which writes only the chunks that differ)"},
+    {NULL, NULL, "golden", O_GOLDEN, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
+     "keep a golden copy of the newest good snapshot in REPO/golden/, which restores on the same reflink "
+     "file system clone (see `slotkeeper repo golden`)"},
     {NULL, NULL, "reference", O_REFERENCE, 0, T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "a state file or snapshot manifest from the node's build: its state environment (OS, arch, Boost, "
      "compiler) must match (exit 8 otherwise)"},

@@ -1,7 +1,9 @@
 /*
  * repo: the on-disk repository of chunks and snapshots.
  *
- *   REPO/config               format version, chunk size, default zstd level (written last at init)
+ *   REPO/config               format version, chunk size, default zstd level (written last at init),
+ *                             and "golden on" when the repository keeps a golden copy (golden.h)
+ *   REPO/golden/              the golden copy and its record (golden.h); golden.lock, golden.build
  *   REPO/lock                 flock(2): shared for snapshot/restore/verify/list, exclusive for prune;
  *                             the exclusive holder writes its pid and command into it
  *   REPO/chunks/ab/<hash>     one zstd frame per chunk, named by the XXH3-128 of its bytes
@@ -51,6 +53,7 @@ typedef struct sk_repo {
     uint32_t chunk_size;     /* for files changed in place */
     uint32_t log_chunk_size; /* for append-only files (*.log, *.index) */
     int level;
+    bool golden;                 /* config "golden on": keep a golden copy (golden.h) */
     sk_storage_lock_t *sesslock; /* the writer session's lock, or NULL when there is none */
     char sessname[64];
 } sk_repo_t;
@@ -60,6 +63,10 @@ typedef struct sk_repo {
 int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_size, int level, sk_err_t *err);
 /* sk_repo_init_ex with the default log chunk size. */
 int sk_repo_init(const char *path, uint32_t chunk_size, int level, sk_err_t *err);
+
+/* Rewrites the config (atomically) with "golden on" or without it; r->golden follows. The
+ * golden copy itself is golden.c's business. */
+int sk_repo_set_golden(sk_repo_t *r, bool on, sk_err_t *err);
 
 /* The chunk size the repository uses for a file of this name. */
 uint32_t sk_repo_chunk_size_for(const sk_repo_t *r, const char *name);

@@ -117,9 +117,9 @@ typedef struct sk_restore_result {
     char quarantine[PATH_MAX]; /* where the replaced folders went, empty if none kept */
     bool resumed;              /* a previous, interrupted restore was finished */
     double seconds;
-    char path[16];            /* the path taken: "delta" or "full" */
+    char path[16];            /* the path taken: "delta", "full", or "clone" (from the golden copy, golden.h) */
     uint64_t bytes_written;   /* data bytes written into the slot */
-    uint64_t bytes_cloned;    /* data bytes cloned (0 on these paths) */
+    uint64_t bytes_cloned;    /* data bytes cloned from the golden copy */
     uint64_t bytes_unchanged; /* data bytes already right, left alone (delta) */
 } sk_restore_result_t;
 

@@ -41,6 +41,7 @@ struct options {
     bool no_freeze;           /* snapshot --no-freeze, or [archive] freeze = off */
     const char *after_freeze; /* snapshot --after-freeze CMD */
     bool full;                /* restore --full */
+    bool golden;              /* repo init --golden */
     const char *config;
     unsigned slot;
     char slot_dir[PATH_MAX];
@@ -71,6 +72,7 @@ int cli_check_paths(const char *data_dir, const char *repo);
 int cli_load_reference(const char *path, unsigned char env[SK_STATE_ENV_SIZE], sk_err_t *err);
 
 int cmd_repo_init(struct options *o);
+int cmd_repo_golden(struct options *o);
 int cmd_snapshot(struct options *o);
 int cmd_restore(struct options *o);
 int cmd_list(struct options *o);

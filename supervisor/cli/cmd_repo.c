@@ -1,7 +1,8 @@
 /*
  * cmd_repo: the repository commands of the command line: repo init, snapshot,
  * restore, list, verify and prune. Each parses nothing itself (main.c did), calls
- * the snapshot/ module, and prints its result.
+ * the snapshot/ module, and prints its result. `repo golden` and the golden copy's update after
+ * a snapshot and check in verify are here too (golden.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "slotkeeper/facts.h"
 #include "slotkeeper/freeze.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/golden.h"
 #include "slotkeeper/log.h"
 #include "progress.h"
 #include "slotkeeper/prune.h"
@@ -61,10 +63,166 @@ int cmd_repo_init(struct options *o)
         return cli_fail(&err);
     char b[32], c[32];
     if (!o->quiet)
-        printf("initialised repository %s (chunk size %s, log chunk size %s, zstd level %d)\n", o->repo,
-               sk_fmt_bytes(repo->chunk_size, b, sizeof(b)), sk_fmt_bytes(repo->log_chunk_size, c, sizeof(c)), level);
+        printf("initialised repository %s (chunk size %s, log chunk size %s, zstd level %d%s)\n", o->repo,
+               sk_fmt_bytes(repo->chunk_size, b, sizeof(b)), sk_fmt_bytes(repo->log_chunk_size, c, sizeof(c)), level,
+               o->golden ? ", golden copy on" : "");
+    int rc = 0;
+    if (o->golden) {
+        /* No golden copy where it cannot be kept (a storage that is not a local file system). */
+        sk_golden_status_t gs;
+        rc = sk_golden_status(repo, &gs, &err);
+        if (rc == 0)
+            rc = sk_repo_set_golden(repo, true, &err);
+    }
     sk_repo_close(repo);
-    return SK_EXIT_OK;
+    return rc < 0 ? cli_fail(&err) : SK_EXIT_OK;
+}
+
+/* How an update took the unchanged bytes: from the previous golden copy (cloned or copied), or
+ * none (built from the chunks alone). */
+static const char *golden_how(const sk_golden_result_t *gr)
+{
+    return gr->from_scratch ? "taken from a previous copy (none: built from the chunks)"
+           : gr->reflinked  ? "cloned from the previous copy"
+                            : "copied from the previous copy";
+}
+
+/* Brings the golden copy up to date after a snapshot, when the repository keeps one; a failure
+ * is a warning (the snapshot is published; the next update catches up), never a failed command.
+ * Returns the line to log in note. */
+static void golden_after_snapshot(sk_repo_t *repo, sk_progress_t *prog, char *note, size_t len)
+{
+    note[0] = '\0';
+    if (!repo->golden)
+        return;
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_golden_result_t gr;
+    char a[32], b[32];
+    if (sk_golden_update(repo, false, prog, &gr, &err) < 0)
+        snprintf(note, len, "golden copy not updated: %s: %s", err.path, err.msg);
+    else if (gr.unchanged)
+        snprintf(note, len, "golden copy already holds %s", gr.id);
+    else
+        snprintf(note, len, "golden copy updated to %s: %s written, %s %s, %.2fs", gr.id,
+                 sk_fmt_bytes(gr.bytes_written, a, sizeof(a)), sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)),
+                 golden_how(&gr), gr.seconds);
+}
+
+static bool golden_verify(sk_repo_t *repo, sk_progress_t *prog, json_t **jout, char *line, size_t len);
+
+int cmd_repo_golden(struct options *o)
+{
+    const char *action = "status";
+    if (o->nargs == 2) {
+        if (o->repo)
+            return cli_usage_error("give the repository once");
+        o->repo = o->args[0];
+        action = o->args[1];
+    } else if (o->nargs == 1) {
+        if (o->repo)
+            action = o->args[0];
+        else
+            o->repo = o->args[0];
+    }
+    if (!o->repo)
+        return cli_usage_error("missing REPO");
+    bool on = !strcmp(action, "on"), off = !strcmp(action, "off"), rebuild = !strcmp(action, "rebuild");
+    bool verify = !strcmp(action, "verify");
+    if (!on && !off && !rebuild && !verify && strcmp(action, "status"))
+        return cli_usage_error("unknown action '%s': on, off, rebuild, verify or status", action);
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_repo_t *repo;
+    int ex = cli_open_repo(o, SK_LOCK_SHARED, "repo golden", &repo);
+    if (ex)
+        return ex;
+    int rc = 0;
+    sk_golden_status_t gs;
+    rc = sk_golden_status(repo, &gs, &err);
+    if (rc == 0 && (on || off) && repo->golden != on)
+        rc = sk_repo_set_golden(repo, on, &err);
+    if (rc == 0 && off) {
+        rc = sk_golden_remove(repo, &err);
+        if (rc == 0 && !o->quiet)
+            log_info("%s: golden copy off and removed", o->repo);
+    }
+    if (rc == 0 && (on || rebuild)) {
+        if (!repo->golden) {
+            sk_err_set(&err, -EINVAL, o->repo,
+                       "the golden copy is off (turn it on with 'slotkeeper repo golden %s on')", o->repo);
+            sk_repo_close(repo);
+            return cli_fail(&err);
+        }
+        sk_progress_t prog;
+        sk_progress_init(&prog, "golden", o->progress);
+        sk_golden_result_t gr;
+        rc = sk_golden_update(repo, rebuild, &prog, &gr, &err);
+        char a[32], b[32], c[32];
+        if (rc == 0 && !o->quiet) {
+            if (!gr.id[0])
+                log_info("%s: golden copy on; no snapshot yet, it is made after the first", o->repo);
+            else if (gr.unchanged)
+                log_info("%s: golden copy on, holds %s (verified)", o->repo, gr.id);
+            else
+                log_info("%s: golden copy of %s made: %" PRIu64 " files, %s written, %s %s, %s verified, %.2fs",
+                         o->repo, gr.id, gr.files, sk_fmt_bytes(gr.bytes_written, a, sizeof(a)),
+                         sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)), golden_how(&gr),
+                         sk_fmt_bytes(gr.bytes_verified, c, sizeof(c)), gr.seconds);
+        }
+    }
+    if (rc == 0 && verify) {
+        /* Only the golden copy, as `verify` does it: re-hashed, marked and rebuilt if damaged. */
+        sk_progress_t prog;
+        sk_progress_init(&prog, "golden verify", o->progress);
+        json_t *j = NULL;
+        char line[1024];
+        bool bad = golden_verify(repo, &prog, &j, line, sizeof(line));
+        if (o->json) {
+            char *js = json_dumps(j, JSON_INDENT(2));
+            if (js)
+                printf("%s\n", js);
+            free(js);
+        } else {
+            printf("%s\n", line);
+        }
+        json_decref(j);
+        sk_repo_close(repo);
+        return bad ? SK_EXIT_DAMAGED : SK_EXIT_OK;
+    }
+    if (rc == 0 && !strcmp(action, "status")) {
+        char t[32] = "-", a[32];
+        if (gs.verified)
+            fmt_time(gs.verified, t, sizeof(t));
+        if (o->json) {
+            json_t *j = json_object();
+            json_object_set_new(j, "repository", json_string(o->repo));
+            json_object_set_new(j, "enabled", json_boolean(gs.enabled));
+            json_object_set_new(j, "present", json_boolean(gs.present));
+            json_object_set_new(j, "damaged", json_boolean(gs.damaged));
+            json_object_set_new(j, "snapshot", gs.id[0] ? json_string(gs.id) : json_null());
+            json_object_set_new(j, "verified", gs.verified ? json_string(t) : json_null());
+            json_object_set_new(j, "files", json_integer((json_int_t)gs.files));
+            json_object_set_new(j, "bytes", json_integer((json_int_t)gs.size));
+            if (gs.damaged)
+                json_object_set_new(j, "reason", json_string(gs.reason));
+            char *s = json_dumps(j, JSON_INDENT(2));
+            if (s)
+                printf("%s\n", s);
+            free(s);
+            json_decref(j);
+        } else if (!gs.present) {
+            printf("golden copy %s, none made yet\n", gs.enabled ? "on" : "off");
+        } else if (gs.damaged) {
+            printf("golden copy %s: DAMAGED (%s); never cloned from, rebuilt at the next update\n",
+                   gs.enabled ? "on" : "off", gs.reason);
+        } else {
+            printf("golden copy %s: snapshot %s, %" PRIu64 " files, %s, verified %s\n", gs.enabled ? "on" : "off",
+                   gs.id, gs.files, sk_fmt_bytes(gs.size, a, sizeof(a)), t);
+        }
+    }
+    sk_repo_close(repo);
+    return rc < 0 ? cli_fail(&err) : SK_EXIT_OK;
 }
 
 static int snapshot_locked(struct options *o, int *lockfd);
@@ -230,6 +388,9 @@ static int snapshot_locked(struct options *o, int *lockfd)
     sk_progress_init(&prog, "snapshot", o->progress);
     sk_snapshot_result_t res;
     int rc = sk_snapshot_create(repo, &so, &prog, &res, &err);
+    char gnote[512] = "";
+    if (rc == 0)
+        golden_after_snapshot(repo, &prog, gnote, sizeof(gnote));
     sk_repo_close(repo);
     sk_err_t e2;
     sk_err_clear(&e2);
@@ -256,6 +417,8 @@ static int snapshot_locked(struct options *o, int *lockfd)
                  sk_fmt_bytes(res.new_bytes, d, sizeof(d)), res.new_chunks, sk_fmt_bytes(res.read_bytes, e, sizeof(e)),
                  sk_fmt_bytes(res.carried_bytes, f, sizeof(f)), res.parent[0] ? res.parent : "no parent", res.seconds,
                  frozen ? "frozen" : "direct", stopped);
+    if (gnote[0] && (!o->quiet || strstr(gnote, "not updated")))
+        log_info("%s", gnote);
     if (!frozen)
         run_after_freeze(o);
     if (o->json)
@@ -310,7 +473,7 @@ int cmd_restore(struct options *o)
         return cli_fail(&err);
     char a[32], b[32], c[32];
     if (!o->quiet) {
-        log_info("restored snapshot %s into %s (%s): %" PRIu64 " files, %s written, %s cloned, %s unchanged, %.2fs%s",
+        log_info("restored snapshot %s into %s (path %s): %" PRIu64 " files, %s written, %s cloned, %s unchanged, %.2fs%s",
                  res.id, o->data_dir, res.path, res.files, sk_fmt_bytes(res.bytes_written, a, sizeof(a)),
                  sk_fmt_bytes(res.bytes_cloned, b, sizeof(b)), sk_fmt_bytes(res.bytes_unchanged, c, sizeof(c)),
                  res.seconds, res.resumed ? " (finished an interrupted restore)" : "");
@@ -422,6 +585,50 @@ int cmd_list(struct options *o)
     return SK_EXIT_OK;
 }
 
+/* verify's part for the golden copy: re-hash it; a damaged one is marked, then rebuilt from the
+ * chunks. Returns true when damage was found; line: what to print. */
+static bool golden_verify(sk_repo_t *repo, sk_progress_t *prog, json_t **jout, char *line, size_t len)
+{
+    sk_err_t err;
+    sk_err_clear(&err);
+    sk_golden_verify_t gv;
+    char b[32];
+    *jout = json_object();
+    line[0] = '\0';
+    if (sk_golden_verify(repo, prog, &gv, &err) < 0) {
+        snprintf(line, len, "golden copy not checked: %s: %s", err.path, err.msg);
+        json_object_set_new(*jout, "status", json_string("not checked"));
+        json_object_set_new(*jout, "reason", json_string(err.msg));
+        return false;
+    }
+    if (!gv.checked) {
+        snprintf(line, len, "golden copy: none made yet");
+        json_object_set_new(*jout, "status", json_string("none"));
+        return false;
+    }
+    json_object_set_new(*jout, "snapshot", json_string(gv.id));
+    json_object_set_new(*jout, "bytes", json_integer((json_int_t)gv.bytes));
+    if (gv.ok) {
+        snprintf(line, len, "golden copy of %s good: %" PRIu64 " files, %s checked", gv.id, gv.files,
+                 sk_fmt_bytes(gv.bytes, b, sizeof(b)));
+        json_object_set_new(*jout, "status", json_string("good"));
+        return false;
+    }
+    json_object_set_new(*jout, "status", json_string("damaged"));
+    json_object_set_new(*jout, "reason", json_string(gv.reason));
+    sk_golden_result_t gr;
+    if (sk_golden_update(repo, true, NULL, &gr, &err) < 0) {
+        snprintf(line, len, "golden copy DAMAGED (%s); marked, never cloned from; rebuild failed: %s: %s", gv.reason,
+                 err.path, err.msg);
+        json_object_set_new(*jout, "rebuilt", json_false());
+    } else {
+        snprintf(line, len, "golden copy DAMAGED (%s); rebuilt from the chunks (snapshot %s, %s written)", gv.reason,
+                 gr.id, sk_fmt_bytes(gr.bytes_written, b, sizeof(b)));
+        json_object_set_new(*jout, "rebuilt", json_true());
+    }
+    return true;
+}
+
 int cmd_verify(struct options *o)
 {
     if (o->all && o->nargs)
@@ -497,6 +704,10 @@ int cmd_verify(struct options *o)
     sk_progress_init(&prog, "verify", o->progress);
     sk_verify_report_t rep;
     int rc = sk_verify(repo, ids, o->all ? 0 : nids, o->threads, &prog, &rep, &err);
+    /* The golden copy too, when the repository keeps one (invariant 5: what restores clone). */
+    json_t *gjson = NULL;
+    char gline[1024] = "";
+    bool gbad = rc == 0 && repo->golden && golden_verify(repo, &prog, &gjson, gline, sizeof(gline));
     sk_repo_ids_free(all, nall);
     free(named);
     sk_repo_close(repo);
@@ -504,6 +715,8 @@ int cmd_verify(struct options *o)
         sk_verify_report_free(&rep);
         return cli_fail(&err);
     }
+    if (gline[0] && !o->json)
+        printf("%s\n", gline);
     int bad = 0;
     json_t *arr = o->json ? json_array() : NULL;
     for (size_t i = 0; i < rep.n; i++) {
@@ -551,6 +764,9 @@ int cmd_verify(struct options *o)
         json_object_set_new(root, "chunks_read", json_integer((json_int_t)rep.chunks_read));
         json_object_set_new(root, "bytes_checked", json_integer((json_int_t)rep.bytes_checked));
         json_object_set_new(root, "bad", json_integer(bad));
+        if (gjson)
+            json_object_set_new(root, "golden", gjson);
+        gjson = NULL;
         char *s = json_dumps(root, JSON_INDENT(2));
         if (s)
             printf("%s\n", s);
@@ -562,7 +778,8 @@ int cmd_verify(struct options *o)
                  sk_fmt_bytes(rep.bytes_checked, b, sizeof(b)), rep.seconds);
     }
     sk_verify_report_free(&rep);
-    return bad ? SK_EXIT_DAMAGED : SK_EXIT_OK;
+    json_decref(gjson);
+    return bad || gbad ? SK_EXIT_DAMAGED : SK_EXIT_OK;
 }
 
 int cmd_prune(struct options *o)

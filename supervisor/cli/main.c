@@ -97,11 +97,22 @@ struct command {
 /* The configuration given with -c, for the command's whole run. */
 
 static const struct command commands[] = {
-    {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL), 0, 0, 1,
-     "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--log-chunk-size SIZE] [--level N]\n"
+    {"repo init", cmd_repo_init, COMMON | B(O_REPO) | B(O_CHUNK_SIZE) | B(O_LOG_CHUNK_SIZE) | B(O_LEVEL) | B(O_GOLDEN),
+     0, 0, 1,
+     "usage: slotkeeper repo init REPO [--chunk-size SIZE] [--log-chunk-size SIZE] [--level N] [--golden]\n"
      "\n"
      "Creates an empty repository in REPO (a missing or empty folder). Chunk sizes are powers\n"
-     "of two from 4KiB to 64MiB, fixed for the life of the repository.\n"},
+     "of two from 4KiB to 64MiB, fixed for the life of the repository. With --golden it keeps\n"
+     "a golden copy (see 'slotkeeper repo golden --help').\n"},
+    {"repo golden", cmd_repo_golden, COMMON | B(O_REPO) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) | B(O_JSON), 0, 0, 2,
+     "usage: slotkeeper repo golden REPO on|off|rebuild|verify|status [--json]\n"
+     "\n"
+     "The golden copy: REPO/golden/ holds the newest good snapshot materialised, verified, and\n"
+     "updated after each snapshot by writing only the chunks that changed. A restore into a slot\n"
+     "on the same file system, where it can clone (XFS reflink=1, btrfs), clones its files\n"
+     "instead of writing chunks. 'on' records it in REPO/config and builds it; 'off' removes it;\n"
+     "'rebuild' makes it again from the chunks; 'verify' re-hashes it (a damaged copy is marked,\n"
+     "never cloned from, and rebuilt; exit 3); 'status' (the default) says what it holds.\n"},
     {"snapshot", cmd_snapshot,
      COMMON | B(O_REPO) | B(O_DATA_DIR) | B(O_INCLUDE) | B(O_LEVEL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
          B(O_CONFIG) | B(O_JSON) | B(O_FULL_REREAD) | B(O_NO_FREEZE) | B(O_AFTER_FREEZE),
@@ -473,6 +484,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_FULL:
             o->full = true;
+            break;
+        case O_GOLDEN:
+            o->golden = true;
             break;
         case O_CONFIG:
             o->config = optarg;

@@ -2,7 +2,8 @@
  * slot_jobs: a slot's disk work on libuv's thread pool, so that the loop never
  * blocks: the check of a data-dir (and of the node's last log lines after a
  * failed start), a restore from the newest good snapshot that fits, the
- * archival node's snapshot, and the verify and prune after a cycle. A job
+ * archival node's snapshot, and the verify, golden copy update (golden.h) and prune after a
+ * cycle. A job
  * copies what it needs from the slot when it is queued and touches nothing of
  * it on the pool; its outcome goes back to the state machine on the loop
  * (sk_slot_job_finished).
@@ -28,6 +29,7 @@
 #include "slotkeeper/facts.h"
 #include "slotkeeper/freeze.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/golden.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
@@ -341,7 +343,8 @@ void sk_slot_frozen_release(void *frozen)
     free(fc);
 }
 
-/* After a cycle, with the node running again: verify the new snapshot, then prune. */
+/* After a cycle, with the node running again: verify the new snapshot, bring the golden copy up
+ * to date (when the repository keeps one), then prune. */
 static void job_after_cycle(struct job *j)
 {
     sk_repo_t *repo;
@@ -351,6 +354,20 @@ static void job_after_cycle(struct job *j)
     const char *ids[1] = {j->id};
     sk_verify_report_t vr;
     j->rc = sk_verify(repo, ids, 1, j->threads, NULL, &vr, &j->err);
+    char gnote[160] = "";
+    if (j->rc == 0 && vr.n == 1 && vr.snaps[0].ok && repo->golden) {
+        /* Only the chunks that changed are written; a failure is logged, and the next cycle's
+         * update catches up (restores fall back to writing chunks meanwhile). */
+        sk_golden_result_t gr;
+        sk_err_t gerr;
+        sk_err_clear(&gerr);
+        char a[32];
+        if (sk_golden_update(repo, false, NULL, &gr, &gerr) < 0)
+            log_warnx("%s: golden copy not updated: %s", gerr.path, gerr.msg);
+        else if (!gr.unchanged)
+            snprintf(gnote, sizeof(gnote), "; golden copy updated (%s written)",
+                     sk_fmt_bytes(gr.bytes_written, a, sizeof(a)));
+    }
     sk_repo_close(repo);
     if (j->rc < 0)
         return;
@@ -372,7 +389,7 @@ static void job_after_cycle(struct job *j)
     j->rc = sk_prune(repo, j->keep_last, &pr, &j->err);
     sk_repo_close(repo);
     if (j->rc == 0) {
-        snprintf(j->note, sizeof(j->note), "verified; pruned %zu snapshots", pr.nremoved);
+        snprintf(j->note, sizeof(j->note), "verified; pruned %zu snapshots%s", pr.nremoved, gnote);
         sk_prune_result_free(&pr);
     } else {
         snprintf(j->note, sizeof(j->note), "verified; prune failed: %s", j->err.msg);

@@ -5,10 +5,14 @@
 #   tests/crash/sweep.sh [--sample N] [--max N] [--at K,K...] [--workdir DIR] [--keep] [OP...]
 #
 # OP: snapshot incremental restore-empty restore-over restore-damaged restore-full prune import
-# daemon freeze (default: all). restore-* are delta restores (the default) but restore-full (--full).
+# daemon freeze golden-update restore-clone (default: all). restore-* are delta restores (the
+# default) but restore-full (--full) and restore-clone.
 # freeze: a snapshot that freezes first (the data-dir on an XFS loop image made with reflink=1;
 # needs root and a loop device, else it says SKIP): each clone, mkdir, chown/chmod/utimes of the
 # frozen copy and its removal is a step; the next snapshot must sweep the frozen folder.
+# golden-update: a snapshot into a repository that keeps a golden copy (golden.h), which the
+# snapshot then updates; restore-clone: a restore by cloning from the golden copy, on the same
+# XFS as freeze.
 # For each operation: its start state is made once (small data, 64 KiB chunks) and copied
 # afresh for every run; a run of build/crash/slotkeeper with SK_CRASH_TRACE counts its disk
 # steps; then, for every step k (an even sample of --max steps when there are more, or of
@@ -37,7 +41,8 @@ AT=
 W=
 KEEP=0
 OPS=()
-ALL_OPS=(snapshot incremental restore-empty restore-over restore-damaged restore-full prune import daemon freeze)
+ALL_OPS=(snapshot incremental restore-empty restore-over restore-damaged restore-full prune import daemon freeze
+    golden-update restore-clone)
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) SAMPLE=$2 && shift ;;
@@ -118,13 +123,17 @@ outside() {
 }
 # fresh: the trial folder as the operation's start state (the last one is removed meanwhile).
 TRASH=0
+TPL=
 fresh() {
     if [ -e "$T" ]; then
         TRASH=$((TRASH + 1))
         mv "$T" "${TRASHD:-$W}/trash.$TRASH"
         rm -rf "${TRASHD:-$W}/trash.$TRASH" &
     fi
-    cp -a "$W/tpl-$OP" "$T"
+    cp -a "$TPL" "$T"
+    # A copied golden copy's files are new (ctime after its verification): verify it, as an
+    # operator does after copying a repository, so that the restore clones from it.
+    if [ "$OP" = restore-clone ]; then "$SKN" repo golden "$T/repo" verify >/dev/null 2>&1; fi
 }
 # broke WHAT: one invariant broken at the current step.
 broke() {
@@ -436,6 +445,46 @@ check_import() {
     fi
 }
 
+# ---- the golden copy (golden.h) ----
+# golden-update: a repository with a golden copy of src0's snapshot; the snapshot of src1
+# publishes, then updates the golden copy (golden.new built from it, verified, swapped in). After
+# a crash: the repository verifies, and so does the golden copy (verify --all covers it: a
+# half-updated one would fail); it holds a snapshot of the repository; the next snapshot brings
+# it to the newest, leaves no golden.new, and its files are the source's bytes.
+setup_golden-update() {
+    newrepo "$1/repo"
+    "$SKN" repo golden "$1/repo" on >/dev/null 2>&1
+    snap_of "$W/src0" "$1/repo" >/dev/null
+    cp -a "$W/src1" "$1/src"
+}
+run_golden-update() { run_snapshot "$@"; }
+golden_data() { (cd "$1" && find blocks state -type f -print0 | LC_ALL=C sort -z | xargs -0 -r cksum); }
+check_golden-update() {
+    local held
+    check_snapshot "$@"
+    held=$(sed -n 's/^snapshot //p' "$T/repo/golden/record" 2>/dev/null)
+    [ -n "$held" ] || broke "no golden copy with its record after the next snapshot"
+    [ "$held" = "$(cat "$W/rerun.id" 2>/dev/null)" ] || broke "the next snapshot did not bring the golden copy to it ($held)"
+    [ -e "$T/repo/golden.new" ] && broke "the next snapshot left golden.new"
+    [ -e "$T/repo/golden/damaged" ] && broke "the golden copy is marked damaged"
+    [ "$(golden_data "$T/repo/golden/tree")" = "$(golden_data "$T/src")" ] ||
+        broke "the golden copy's files are not the source's bytes"
+}
+
+# restore-clone: the restore of src1's snapshot into an empty slot, cloned from the golden copy
+# (same XFS); the slot invariant as for any restore, and the golden copy untouched.
+setup_restore-clone() {
+    newrepo "$1/repo"
+    "$SKN" repo golden "$1/repo" on >/dev/null 2>&1
+    cp -a "$W/src1" "$1/src"
+    snap_of "$W/src1" "$1/repo" >"$W/restore-clone.id"
+    golden_data "$1/repo/golden/tree" >"$W/golden.sig"
+}
+run_restore-clone() { run_restore-empty "$@"; }
+check_restore-clone() {
+    check_slot "" 0
+    [ "$(golden_data "$T/repo/golden/tree")" = "$(cat "$W/golden.sig")" ] || broke "the golden copy changed"
+}
 # ---- the daemon's snapshot cycle ----
 # An archival fakenode (no workers) whose chain is frozen at block 600 for the next hour
 # (one block an hour, genesis 599 h ago), started from a copy stopped cleanly at block 300
@@ -571,17 +620,19 @@ sweep_op() {
     local t0=$SECONDS tpl=$W/tpl-$OP
     T=$W/t
     TRASHD=$W
-    if [ "$OP" = freeze ]; then
+    if [ "$OP" = freeze ] || [ "$OP" = restore-clone ]; then
         # (the restore that checks the next snapshot goes to the XFS too: folder sizes differ
-        # between file systems)
+        # between file systems; restore-clone needs its repository's golden copy and the slot on one)
         if ! xfs_mount; then
-            echo "crash-sweep: freeze: SKIP ($XFS_WHY)"
-            [ "${CI:-}" = true ] && echo "freeze: skipped under CI ($XFS_WHY)" >>"$FAILS" && TOTAL_BROKEN=$((TOTAL_BROKEN + 1))
+            echo "crash-sweep: $OP: SKIP ($XFS_WHY)"
+            [ "${CI:-}" = true ] && echo "$OP: skipped under CI ($XFS_WHY)" >>"$FAILS" && TOTAL_BROKEN=$((TOTAL_BROKEN + 1))
             return
         fi
         T=$W/xfs/t
         TRASHD=$W/xfs
+        [ "$OP" = restore-clone ] && tpl=$W/xfs/tpl-$OP
     fi
+    TPL=$tpl
     rm -rf "$tpl" "$T"
     mkdir -p "$tpl"
     setup_sources
@@ -656,6 +707,13 @@ sweep_op() {
     done
     rm -rf "$T"
     wait
+    if [ "$OP" = restore-clone ]; then
+        if ! grep -q ' clone snapshot/golden.c' "$W/$OP.trace"; then
+            echo "$OP: the restore did not clone (no clone step in its trace)" >>"$FAILS"
+            broken=$((broken + 1))
+        fi
+        rm -rf "$tpl"
+    fi
     TOTAL_BROKEN=$((TOTAL_BROKEN + broken))
     echo "crash-sweep: $OP: $n crash points, $tried tried, $broken broken ($((SECONDS - t0))s)"
 }

@@ -2,7 +2,8 @@
 # A small sample of the crash-point sweep (tests/crash/sweep.sh; `make crash-sweep` runs all of
 # it): every operation killed with SIGKILL right before a few evenly spread disk steps by
 # build/crash/slotkeeper, then the invariants checked with the normal binary. One line per
-# operation. The daemon's cycle (seconds per run) goes alongside the others.
+# operation. The daemon's cycle (seconds per run) and the golden copy's operations go alongside
+# the others.
 . "$(dirname "$0")/lib.sh"
 
 if [ "${SK_SANITIZED:-0}" = 1 ]; then
@@ -20,11 +21,16 @@ export FAKENODE=${FAKENODE:-$ROOT/build/fakenode}
 SWEEP=$ROOT/tests/crash/sweep.sh
 bash "$SWEEP" --sample 4 --workdir "$W/daemon" daemon >"$W/daemon.out" 2>&1 &
 dpid=$!
+# The golden copy's update and the restore by cloning (on an XFS the sweep mounts, as root).
+bash "$SWEEP" --sample 5 --workdir "$W/golden" golden-update restore-clone >"$W/golden.out" 2>&1 &
+gpid=$!
 bash "$SWEEP" --sample "$SAMPLE" --workdir "$W/ops" snapshot incremental restore-empty restore-over restore-damaged restore-full prune import \
     >"$W/ops.out" 2>&1
 rc_ops=$?
 wait "$dpid"
 rc_daemon=$?
+wait "$gpid"
+rc_golden=$?
 # report NAME RC: one TAP line per operation the sweep NAME summed up, its failures as comments.
 report() {
     local name=$1 rc=$2 out=$W/$1.out line bad=0
@@ -45,3 +51,4 @@ report() {
 }
 report ops "$rc_ops"
 report daemon "$rc_daemon"
+report golden "$rc_golden"

@@ -175,6 +175,8 @@ TEST(repo_open_errors)
         {"slotkeeper-repository 1\nlevel 3\nchunk-size 1G\n", 3},
         {"slotkeeper-repository 1\nchunk-size 65536\nlevel 3", 3},
         {"slotkeeper-repository 1\nchunk-size 65536\n", 0},
+        {"slotkeeper-repository 1\nchunk-size 65536\nlevel 3\ngolden on\ngolden off\n", 5},
+        {"slotkeeper-repository 1\nchunk-size 65536\nlevel 3\ngolden yes\n", 4},
         {"", 0},
     };
     for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
@@ -199,6 +201,22 @@ TEST(repo_open_errors)
                 unit_fail(__FILE__, __LINE__, "config %zu: message \"%s\" does not name %s", i, err.msg, want);
         }
     }
+
+    /* "golden on": the repository keeps a golden copy; sk_repo_set_golden rewrites the config. */
+    init_repo("gold", 65536);
+    sk_err_clear(&err);
+    CHECK_EQ(sk_repo_open("gold", SK_LOCK_SHARED, 0, "t", &r, &err), 0);
+    CHECK(!r->golden);
+    CHECK_EQ(sk_repo_set_golden(r, true, &err), 0);
+    sk_repo_close(r);
+    CHECK_EQ(sk_repo_open("gold", SK_LOCK_SHARED, 0, "t", &r, &err), 0);
+    CHECK(r->golden);
+    CHECK_EQ(r->chunk_size, 65536u);
+    CHECK_EQ(sk_repo_set_golden(r, false, &err), 0);
+    sk_repo_close(r);
+    CHECK_EQ(sk_repo_open("gold", SK_LOCK_SHARED, 0, "t", &r, &err), 0);
+    CHECK(!r->golden);
+    sk_repo_close(r);
 
     /* A missing sub-folder is reported with its path. */
     init_repo("nochunks", 65536);
