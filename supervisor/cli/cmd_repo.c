@@ -473,7 +473,8 @@ int cmd_restore(struct options *o)
         return cli_fail(&err);
     char a[32], b[32], c[32];
     if (!o->quiet) {
-        log_info("restored snapshot %s into %s (path %s): %" PRIu64 " files, %s written, %s cloned, %s unchanged, %.2fs%s",
+        log_info("restored snapshot %s into %s (path %s): %" PRIu64
+                 " files, %s written, %s cloned, %s unchanged, %.2fs%s",
                  res.id, o->data_dir, res.path, res.files, sk_fmt_bytes(res.bytes_written, a, sizeof(a)),
                  sk_fmt_bytes(res.bytes_cloned, b, sizeof(b)), sk_fmt_bytes(res.bytes_unchanged, c, sizeof(c)),
                  res.seconds, res.resumed ? " (finished an interrupted restore)" : "");

@@ -104,7 +104,7 @@ run 0 "verify after the rebuild is clean" "$SK" verify --repo "$R" --no-progress
 printf 'blocks/blocks.log: chunk 0 does not match the snapshot\n' >"$R/golden/damaged"
 run 0 "restore with a golden copy marked damaged" "$SK" restore --data-dir "$W/x/s3" --repo "$R" --no-progress
 err_has "not restoring by cloning: the golden copy failed verification" "one-line note: failed verification"
-err_has "path full" "falls back to writing the chunks"
+err_has "path delta" "falls back to writing the chunks"
 check "slot 3 is byte-identical" same_tree "$N" "$W/x/s3"
 run 0 "the next update rebuilds the damaged copy" "$SK" repo golden "$R" on --no-progress
 check "the damaged mark is gone" test ! -e "$R/golden/damaged"
@@ -113,21 +113,21 @@ check "the damaged mark is gone" test ! -e "$R/golden/damaged"
 run 0 "restore of the first snapshot (the golden copy holds the second)" \
     "$SK" restore --data-dir "$W/x/s4" --snapshot "$ID1" --repo "$R" --no-progress
 err_has "golden copy holds snapshot $ID2, not $ID1" "one-line note: stale golden copy"
-err_has "path full" "stale: falls back"
+err_has "path delta" "stale: falls back"
 
 # A slot on ext4: another file system than the golden copy, and no reflinks.
 if fs_mount ext4 128 "$W/e"; then
     run 0 "restore into a slot on ext4" "$SK" restore --data-dir "$W/e/s" --repo "$R" --no-progress
     err_has "not restoring by cloning: the golden copy is on another file system than the slot" \
         "one-line note: another file system"
-    err_has "path full" "ext4: falls back to writing the chunks"
+    err_has "path delta" "ext4: falls back to writing the chunks"
     check "ext4 slot is byte-identical" same_data "$N" "$W/e/s"
     # A repository (and golden copy) on ext4: no reflinks; the update copies, restores fall back.
     run 0 "repo on ext4 with a golden copy" "$SK" repo init "$W/e/r" --golden
     run 0 "snapshot into it" "$SK" snapshot --data-dir "$N" --repo "$W/e/r" --no-progress
     run 0 "restore on ext4 from an ext4 golden copy" "$SK" restore --data-dir "$W/e/s2" --repo "$W/e/r" --no-progress
     err_has "the slot's file system cannot clone" "one-line note: no reflinks"
-    err_has "path full" "no reflinks: falls back"
+    err_has "path delta" "no reflinks: falls back"
 else
     not_ok "ext4 loop mount: $FS_WHY"
 fi
