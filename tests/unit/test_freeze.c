@@ -54,26 +54,30 @@ TEST(freeze_without_clones_says_why_and_leaves_nothing)
 TEST(freeze_sweep_removes_what_nobody_holds)
 {
     CHECK(mkdir("dd", 0755) == 0 && mkdir("dd/.slotkeeper", 0700) == 0);
-    CHECK(mkdir("dd/.slotkeeper/frozen-old", 0700) == 0 && mkdir("dd/.slotkeeper/frozen-old/blocks", 0500) == 0);
-    CHECK(mkdir("dd/.slotkeeper/frozen-held", 0700) == 0);
+    CHECK(mkdir("dd/.slotkeeper/frozen-20000101T000000Z-000000-0a1d", 0700) == 0 &&
+          mkdir("dd/.slotkeeper/frozen-20000101T000000Z-000000-0a1d/blocks", 0500) == 0);
+    CHECK(mkdir("dd/.slotkeeper/frozen-20000101T000000Z-000000-0e1d", 0700) == 0);
     CHECK(mkdir("dd/.slotkeeper/quarantine", 0700) == 0);
-    unit_write_text("dd/.slotkeeper/frozen-stray", "a file");
-    int held = open_dir("dd/.slotkeeper/frozen-held");
+    /* Not a freeze's: a file with an id name, and a frozen copy's own frozen-origin file. */
+    unit_write_text("dd/.slotkeeper/frozen-20000101T000000Z-000000-5a1e", "a file");
+    unit_write_text("dd/.slotkeeper/frozen-origin", "slotkeeper-frozen-origin 1\n");
+    int held = open_dir("dd/.slotkeeper/frozen-20000101T000000Z-000000-0e1d");
     CHECK(flock(held, LOCK_SH | LOCK_NB) == 0);
     int fd = open_dir("dd");
     unsigned n = 0;
     sk_err_t err;
     sk_err_clear(&err);
     CHECK_EQ(sk_freeze_sweep(fd, unit_abs("dd", 0), &n, &err), 0);
-    CHECK_EQ(n, 2);
-    CHECK(!unit_exists("dd/.slotkeeper/frozen-old"));
-    CHECK(!unit_exists("dd/.slotkeeper/frozen-stray"));
-    CHECK(unit_exists("dd/.slotkeeper/frozen-held"));
+    CHECK_EQ(n, 1);
+    CHECK(!unit_exists("dd/.slotkeeper/frozen-20000101T000000Z-000000-0a1d"));
+    CHECK(unit_exists("dd/.slotkeeper/frozen-20000101T000000Z-000000-5a1e"));
+    CHECK(unit_exists("dd/.slotkeeper/frozen-origin"));
+    CHECK(unit_exists("dd/.slotkeeper/frozen-20000101T000000Z-000000-0e1d"));
     CHECK(unit_exists("dd/.slotkeeper/quarantine"));
     close(held); /* let go: the next sweep takes it */
     CHECK_EQ(sk_freeze_sweep(fd, unit_abs("dd", 0), &n, &err), 0);
     CHECK_EQ(n, 1);
-    CHECK(!unit_exists("dd/.slotkeeper/frozen-held"));
+    CHECK(!unit_exists("dd/.slotkeeper/frozen-20000101T000000Z-000000-0e1d"));
     close(fd);
     /* a data-dir without .slotkeeper */
     CHECK(mkdir("ee", 0755) == 0);
