@@ -53,6 +53,8 @@ typedef struct sk_repo {
     int level;
     sk_storage_lock_t *sesslock; /* the writer session's lock, or NULL when there is none */
     char sessname[64];
+    char *staged; /* on an object store: the manifest waiting for its publication */
+    size_t staged_len;
 } sk_repo_t;
 
 /* Creates a repository at path (missing or empty folder); log_chunk_size 0 means
