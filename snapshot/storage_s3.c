@@ -47,7 +47,8 @@ struct s3 {
     char base_url[1200]; /* the bucket's URL */
     char sigv4[96];
     char ca[1024];
-    int tries;
+    int tries;   /* SLOTKEEPER_S3_TRIES: attempts of one request (default 8, about 30 s of back-off) */
+    int timeout; /* SLOTKEEPER_S3_TIMEOUT: seconds to connect, and of silence before giving up */
     bool verbose; /* SLOTKEEPER_S3_DEBUG=1: libcurl's trace on stderr */
     int lock_stale; /* seconds without a refresh after which a lock is stale */
     char owner[128]; /* host + pid namespace, for telling a dead local holder */
@@ -330,10 +331,10 @@ static int request(struct s3 *s, const char *method, const char *key, const char
         curl_easy_setopt(h, CURLOPT_USERNAME, s->conf.access);
         curl_easy_setopt(h, CURLOPT_PASSWORD, s->conf.secret);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        /* A server that sends less than 1 byte/s for 30 s is gone. */
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)s->timeout);
+        /* A server that sends less than 1 byte/s for the timeout (30 s) is gone. */
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->timeout);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -1087,6 +1088,7 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     const char *ca = getenv("AWS_CA_BUNDLE");
     snprintf(s->ca, sizeof(s->ca), "%s", ca ? ca : "");
     s->verbose = env_int("SLOTKEEPER_S3_DEBUG", 0, 1, 0);
+    s->timeout = env_int("SLOTKEEPER_S3_TIMEOUT", 1, 3600, 30);
     s->tries = env_int("SLOTKEEPER_S3_TRIES", 1, 30, 8);
     s->lock_stale = env_int("SLOTKEEPER_S3_LOCK_STALE", 5, 86400, 300);
     char host[64] = "host";

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# t_s3: a repository on S3-compatible object storage (s3://BUCKET/PREFIX), against a real S3
+# server (OpenStack Swift's s3api on loopback, started and stopped here): init, snapshot, list,
+# restore (byte-identical), verify, prune; wrong credentials, a missing bucket, no credentials,
+# a bad URL, a credentials file; a damaged object (verify finds it, restore refuses it); lock
+# objects of other holders (live: exit 4; stale or of a dead local process: ignored); a slow
+# server; the server stopped in the middle of an upload, then started again (nothing
+# half-published, the next snapshot succeeds). Each failure: one line, exit code, the local side
+# unchanged.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/s3_lib.sh"
+
+if ! s3_available || ! s3_start; then
+    echo "ok 1 - $T_NAME: S3 repository # SKIP $S3_WHY"
+    echo "1..1"
+    exit 0
+fi
+B=sk-test
+R=s3://$B/repo/one
+check "bucket created" [ "$(s3_req PUT /$B)" = 200 ]
+
+mkdd "$W/dd" --blocks-size 6M --state-size 32M --state-data 3M --seed 1
+run 0 "repo init on s3" "$SK" repo init "$R"
+run 1 "repo init again is refused" "$SK" repo init "$R"
+one_line_error "repo init again"
+run 0 "snapshot to s3" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
+ID1=$(cat "$W/out")
+check "the manifest is an object under snapshots/" grep -qx "repo/one/snapshots/$ID1" <(s3_keys $B repo/one/snapshots/)
+check "nothing is left under tmp/" [ -z "$(s3_keys $B repo/one/tmp/ | grep -v '/tmp/$')" ]
+check "no lock object is left" [ -z "$(s3_keys $B repo/one/locks/)" ]
+run 0 "list" "$SK" list --repo "$R"
+check "list shows the snapshot good" grep -Eq "^$ID1 .* good$" "$W/out"
+run 0 "restore from s3" "$SK" restore --repo "$R" --data-dir "$W/r1"
+check "restored byte-identical" same_tree "$W/dd" "$W/r1"
+run 0 "verify" "$SK" verify --repo "$R"
+
+"$MKDATADIR" mutate "$W/dd" --append-pct 5 --rewrite-pct 10 --seed 2 >/dev/null
+run 0 "second snapshot" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
+ID2=$(cat "$W/out")
+err_has ' new in [0-9]+ new chunks' "the second snapshot says what it added"
+run 0 "prune --keep-last 1" "$SK" prune --repo "$R" --keep-last 1
+check "prune removed the first" grep -q "removed $ID1" "$W/out"
+run 0 "list after prune" "$SK" list --repo "$R"
+check "only the second is left" [ "$(grep -c ' good$' "$W/out")" = 1 ] && grep -q "^$ID2 " "$W/out"
+run 0 "verify after prune" "$SK" verify --repo "$R"
+run 0 "restore after prune" "$SK" restore --repo "$R" --data-dir "$W/r2"
+check "restored byte-identical after prune" same_tree "$W/dd" "$W/r2"
+
+# ---- bad input: one line each, nothing changed ----
+SIG=$(tree_sig "$W/r2")
+run 1 "wrong secret" env AWS_SECRET_ACCESS_KEY=wrong "$SK" restore --repo "$R" --data-dir "$W/r2"
+one_line_error "wrong secret"
+err_has 'access denied' "wrong secret: says access denied"
+check "wrong secret: the data-dir is unchanged" [ "$SIG" = "$(tree_sig "$W/r2")" ]
+run 1 "missing bucket" "$SK" list --repo s3://no-such-bucket/x
+one_line_error "missing bucket"
+err_has 'no such bucket' "missing bucket: says so"
+run 1 "no credentials" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$W" "$SK" list --repo "$R"
+one_line_error "no credentials"
+err_has 'no credentials' "no credentials: says so"
+run 1 "bad bucket name" "$SK" list --repo s3://Bad_Bucket/x
+one_line_error "bad bucket name"
+run 1 "http endpoint with no server" env AWS_ENDPOINT_URL=http://127.0.0.1:1 SLOTKEEPER_S3_TRIES=1 "$SK" list --repo "$R"
+one_line_error "no server"
+printf '[other]\naws_access_key_id = test:tester\naws_secret_access_key = testing\n' >"$W/creds"
+run 0 "credentials from a file and a profile" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+    AWS_SHARED_CREDENTIALS_FILE="$W/creds" AWS_PROFILE=other "$SK" list --repo "$R"
+run 0 "export from s3" "$SK" export "$ID2" -o "$W/two.tar.zst" --repo "$R"
+run 1 "import into s3 is refused" "$SK" import --repo "$R" "$W/two.tar.zst"
+one_line_error "import into s3"
+err_has 'object store' "import into s3: says why"
+
+# ---- locks: objects under locks/ ----
+OWN=$(hostname | tr -c 'a-zA-Z0-9.\n' '_').$(printf '%x' "$(stat -Lc %i /proc/self/ns/pid)")
+printf 'owner other\n' >"$W/lockbody"
+check "a live exclusive lock of another host" [ "$(s3_req PUT /$B/repo/one/locks/lock/ex-otherhost.1-4242-00000001 "$W/lockbody")" = 200 ]
+run 4 "snapshot waits for it, then exit 4" "$SK" snapshot --repo "$R" --data-dir "$W/dd" --lock-wait 1s
+one_line_error "locked repository"
+run 4 "prune: exit 4" "$SK" prune --repo "$R" --keep-last 1 --lock-wait 0
+sleep 6 # past SLOTKEEPER_S3_LOCK_STALE=5 on the server's clock
+run 0 "a stale lock is ignored, and the exclusive holder removes it" env SLOTKEEPER_S3_LOCK_STALE=5 "$SK" prune --repo "$R" --keep-last 1 --lock-wait 0
+check "the stale lock object is gone" [ -z "$(s3_keys $B repo/one/locks/ | grep ex-otherhost)" ]
+sh -c 'exit 0' &
+DEAD=$!
+wait $DEAD
+check "an exclusive lock of a dead process of this host" [ "$(s3_req PUT /$B/repo/one/locks/lock/ex-$OWN-$DEAD-00000002 "$W/lockbody")" = 200 ]
+run 0 "is ignored at once" "$SK" prune --repo "$R" --keep-last 1 --lock-wait 0
+check "a live shared lock of another host" [ "$(s3_req PUT /$B/repo/one/locks/lock/sh-otherhost.1-4243-00000003 "$W/lockbody")" = 200 ]
+run 0 "does not stop a reader" "$SK" verify --repo "$R" --lock-wait 0
+run 4 "stops prune" "$SK" prune --repo "$R" --keep-last 1 --lock-wait 0
+s3_req DELETE /$B/repo/one/locks/lock/sh-otherhost.1-4243-00000003 >/dev/null
+
+# ---- a damaged object ----
+K=$(s3_keys $B repo/one/chunks/ | grep -v '/$' | head -1)
+printf 'not a zstd frame' >"$W/garbage"
+check "a chunk object overwritten with garbage" [ "$(s3_req PUT "/$B/$K" "$W/garbage")" = 200 ]
+run 3 "verify finds the damage" "$SK" verify --repo "$R"
+err_has 'damaged|bad' "verify says damaged"
+SIG=$(tree_sig "$W/r2")
+run 3 "restore of the damaged snapshot is refused" "$SK" restore --repo "$R" --snapshot "$ID2" --data-dir "$W/r2"
+one_line_error "restore damaged"
+check "the data-dir is unchanged" [ "$SIG" = "$(tree_sig "$W/r2")" ]
+run 0 "a new snapshot stores a good copy of the damaged chunk" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
+ID3=$(cat "$W/out")
+run 0 "verify of the new snapshot" "$SK" verify --repo "$R" "$ID3"
+
+# ---- a slow server ----
+PG=$(s3_pgid proxy)
+kill -STOP -- "-$PG"
+run 1 "a server that does not answer" env SLOTKEEPER_S3_TIMEOUT=2 SLOTKEEPER_S3_TRIES=2 "$SK" list --repo "$R"
+kill -CONT -- "-$PG"
+one_line_error "slow server"
+err_has 'timed out' "slow server: says timed out"
+
+# ---- the server stopped in the middle of an upload ----
+R2=s3://$B/repo/two
+run 0 "repo init (2)" "$SK" repo init "$R2"
+mkdd "$W/big" --blocks-size 24M --state-size 32M --state-data 8M --seed 3
+SIG=$(tree_sig "$W/big")
+SLOTKEEPER_S3_TRIES=3 "$SK" snapshot --repo "$R2" --data-dir "$W/big" --threads 1 >"$W/snap.out" 2>"$W/snap.err" &
+SP=$!
+for _ in $(seq 400); do
+    [ -n "$(s3_keys $B repo/two/chunks/ | grep -v '/$' | head -1)" ] && break
+    sleep 0.05
+done
+kill -STOP $SP 2>/dev/null
+check "the snapshot was still uploading" [ -z "$(s3_keys $B repo/two/snapshots/ | grep -v '/$')" ]
+s3_stop
+kill -CONT $SP 2>/dev/null
+wait $SP
+SRC=$?
+check "the snapshot failed (exit $SRC)" [ "$SRC" = 1 ]
+cp "$W/snap.err" "$W/err"
+one_line_error "server stopped mid-upload"
+check "the data-dir is unchanged" [ "$SIG" = "$(tree_sig "$W/big")" ]
+if s3_start; then ok "the server started again"; else not_ok "the server started again: $S3_WHY"; fi
+run 0 "list after the restart" "$SK" list --repo "$R2"
+check "nothing was published" [ "$(grep -c ' good$' "$W/out")" = 0 ]
+run 0 "the snapshot again" "$SK" snapshot --repo "$R2" --data-dir "$W/big"
+run 0 "restore it" "$SK" restore --repo "$R2" --data-dir "$W/r3"
+check "byte-identical" same_tree "$W/big" "$W/r3"
+run 0 "verify it" "$SK" verify --repo "$R2"
+
+echo "1..$T_N"
