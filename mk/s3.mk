@@ -19,3 +19,15 @@ s3-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(S3_DEBS); rc=$$?; \
 	  [ -e $(BUILD)/.s3-policy-rc ] && rm -f /usr/sbin/policy-rc.d $(BUILD)/.s3-policy-rc; exit $$rc; \
 	fi
+
+# The longer S3 fault runs (a stale lock, a slow server, the server stopped mid-upload), once
+# with the plain binary and once under ASan+UBSan; .ci/run calls it after `make check`.
+.PHONY: s3-test
+s3-test: deps-test
+	+@$(SUBMAKE) build $(BUILD)/san/slotkeeper
+	@fail=0; for sk in $(CURDIR)/slotkeeper $(CURDIR)/$(BUILD)/san/slotkeeper; do \
+	  echo "== s3-test: $$sk"; SK=$$sk bash tests/s3/t_s3_faults.sh | tee $(BUILD)/s3-test.log; \
+	  grep -q '^not ok' $(BUILD)/s3-test.log && fail=1; \
+	  [ "$${CI:-}" = true ] && grep -q '# SKIP' $(BUILD)/s3-test.log && fail=1; \
+	done; \
+	echo "s3-test: $$(grep -c '^ok' $(BUILD)/s3-test.log) passed in the last run"; exit $$fail

@@ -684,11 +684,35 @@ static int sweep_chunk(void *arg, const char *name)
     return 0;
 }
 
+/* A walk's name "ab/<name>": sweep_chunk in the folder ab. */
+static int sweep_walked(void *arg, const char *name)
+{
+    struct chunk_sweep *cs = arg;
+    unsigned v;
+    char tail;
+    if (strlen(name) < 4 || name[2] != '/' || sscanf(name, "%2x%c", &v, &tail) != 2 || tail != '/')
+        return 0;
+    cs->prefix = (int)v;
+    return sweep_chunk(cs, name + 3);
+}
+
 int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
                         uint64_t *freed, sk_err_t *err)
 {
     struct chunk_sweep cs = {.r = r, .keep = keep, .arg = arg};
     int rc = 0;
+    if (r->st->drv->walk) {
+        /* One listing of every chunk (an object store), rather than one per folder. */
+        rc = r->st->drv->walk(r->st, "chunks", sweep_walked, &cs);
+        if (rc < 0) {
+            char p[PATH_MAX];
+            full_path(r, "chunks", p, sizeof(p));
+            sk_err_set(err, rc, p, NULL);
+        }
+        *removed = cs.removed;
+        *freed = cs.freed;
+        return rc;
+    }
     for (int i = 0; i < 256 && rc == 0; i++) {
         char rel[16], p[PATH_MAX];
         snprintf(rel, sizeof(rel), "chunks/%02x", i);

@@ -46,7 +46,8 @@ int sk_s3_url_parse(const char *url, sk_s3_url_t *out, char *why, size_t len)
     const char *b = url + 5, *slash = strchr(b, '/');
     size_t bn = slash ? (size_t)(slash - b) : strlen(b);
     if (!bucket_ok(b, bn)) {
-        snprintf(why, len, "bad bucket name '%.*s' (3 to 63 of a-z 0-9 . -, starting and ending with a letter or digit)",
+        snprintf(why, len,
+                 "bad bucket name '%.*s' (3 to 63 of a-z 0-9 . -, starting and ending with a letter or digit)",
                  (int)(bn > 80 ? 80 : bn), b);
         return -EINVAL;
     }

@@ -47,10 +47,10 @@ struct s3 {
     char base_url[1200]; /* the bucket's URL */
     char sigv4[96];
     char ca[1024];
-    int tries;   /* SLOTKEEPER_S3_TRIES: attempts of one request (default 8, about 30 s of back-off) */
-    int timeout; /* SLOTKEEPER_S3_TIMEOUT: seconds to connect, and of silence before giving up */
-    bool verbose; /* SLOTKEEPER_S3_DEBUG=1: libcurl's trace on stderr */
-    int lock_stale; /* seconds without a refresh after which a lock is stale */
+    int tries;       /* SLOTKEEPER_S3_TRIES: attempts of one request (default 8, about 30 s of back-off) */
+    int timeout;     /* SLOTKEEPER_S3_TIMEOUT: seconds to connect, and of silence before giving up */
+    bool verbose;    /* SLOTKEEPER_S3_DEBUG=1: libcurl's trace on stderr */
+    int lock_stale;  /* seconds without a refresh after which a lock is stale */
     char owner[128]; /* host + pid namespace, for telling a dead local holder */
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
@@ -586,8 +586,7 @@ static int s3_info(sk_storage_t *st, const char *path, sk_storage_info_t *out)
     return 0;
 }
 
-static int s3_read(sk_storage_t *st, const char *path, size_t max, unsigned flags, void **buf, size_t *cap,
-                   size_t *len)
+static int s3_read(sk_storage_t *st, const char *path, size_t max, unsigned flags, void **buf, size_t *cap, size_t *len)
 {
     struct s3 *s = S(st);
     char key[1400], range[64];
@@ -727,6 +726,25 @@ static int s3_list(sk_storage_t *st, const char *dir, sk_storage_list_fn fn, voi
         return -ENAMETOOLONG;
     struct list_fwd f = {fn, arg};
     return list_prefix(s, key, false, 0, fwd_entry, &f, NULL);
+}
+
+/* Every object below dir, folder markers ("x/") left out. */
+static int walk_entry(void *arg, const char *name, bool folder, uint64_t size, time_t mtime)
+{
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '/')
+        return 0;
+    return fwd_entry(arg, name, folder, size, mtime);
+}
+
+static int s3_walk(sk_storage_t *st, const char *dir, sk_storage_list_fn fn, void *arg)
+{
+    struct s3 *s = S(st);
+    char key[1400];
+    if (key_of(s, dir, key, sizeof(key)) < 0)
+        return -ENAMETOOLONG;
+    struct list_fwd f = {fn, arg};
+    return list_prefix(s, key, true, 0, walk_entry, &f, NULL);
 }
 
 /* The names of everything under a prefix, for a tree removal. */
@@ -1027,6 +1045,7 @@ static const sk_storage_driver_t s3_driver = {
     .write = s3_write,
     .rename = s3_rename,
     .list = s3_list,
+    .walk = s3_walk,
     .remove = s3_remove,
     .mkdir = s3_mkdir,
     .sync = s3_sync,

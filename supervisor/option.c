@@ -52,6 +52,11 @@ const sk_option_t sk_options[] = {
      "worker threads of snapshot, restore and verify; 0: one per CPU"},
     {"repository", "lock_wait", "lock-wait", O_LOCK_WAIT, 0, T_DURATION, OFF(lock_wait_ms), 0, DAY, "60s", NULL, "DUR",
      "how long a command waits for the repository lock"},
+    {"repository", "endpoint", NULL, O_NONE, 0, T_STR, OFF(s3_endpoint), 0, 0, "", NULL, NULL,
+     "for a path s3://BUCKET/PREFIX: the S3 endpoint, http(s)://HOST[:PORT] (path-style requests); "
+     "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL win; empty: AWS"},
+    {"repository", "region", NULL, O_NONE, 0, T_STR, OFF(s3_region), 0, 0, "", NULL, NULL,
+     "for a path s3://...: the S3 region; AWS_REGION or AWS_DEFAULT_REGION win; empty: us-east-1"},
 
     {"archive", "data_dir", NULL, O_NONE, 0, T_PATH, OFF(archive_data_dir), 0, 0, "", NULL, NULL,
      "data-dir of the archival node that is snapshotted; empty: no archival node"},
@@ -213,7 +218,9 @@ int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optv
                 return -EINVAL;
             }
         }
-        if (from_file && (k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/') {
+        /* The repository may also be an object store (s3://BUCKET/PREFIX). */
+        if (from_file && (k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/' &&
+            !(k->offset == OFF(repo_path) && !strncmp(v, "s3://", 5))) {
             snprintf(why, len, "'%s' is not an absolute path", v);
             return -EINVAL;
         }

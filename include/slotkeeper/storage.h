@@ -88,6 +88,10 @@ typedef struct sk_storage_driver {
     int (*rename)(sk_storage_t *s, const char *from, const char *to, unsigned flags);
     /* Calls fn for each name in the folder dir ("" for the root). */
     int (*list)(sk_storage_t *s, const char *dir, sk_storage_list_fn fn, void *arg);
+    /* Optional (NULL when the driver does not offer it): calls fn for every file below dir, at
+     * any depth, named relative to dir ("ab/<hash>"), in one pass. An object store lists a
+     * whole prefix in pages of 1000 names, where list would take a request per folder. */
+    int (*walk)(sk_storage_t *s, const char *dir, sk_storage_list_fn fn, void *arg);
     /* Removes a file (or, as flags say, a folder); -ENOENT when missing, unless TREE. */
     int (*remove)(sk_storage_t *s, const char *path, unsigned flags);
     int (*mkdir)(sk_storage_t *s, const char *path, unsigned mode);
