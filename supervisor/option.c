@@ -137,6 +137,8 @@ const sk_option_t sk_options[] = {
      "compiler) must match (exit 8 otherwise)"},
     {NULL, NULL, "output", O_OUTPUT, 'o', T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "the archive to write, or - for stdout"},
+    {NULL, NULL, "from", O_FROM, 0, T_STR, NOFF, 0, 0, NULL, NULL, "URL",
+     "the upstream repository sync copies from (s3://BUCKET/PREFIX, or a folder)"},
     {NULL, NULL, "json", O_JSON, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "one JSON object on stdout"},
     {NULL, NULL, "all", O_ALL, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "every snapshot"},
     {NULL, NULL, "deep", O_DEEP, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,

@@ -44,6 +44,7 @@ enum sk_opt_id {
     O_STARTUP_GRACE,
     O_CHAIN_ID,
     O_FORCE_CHAIN,
+    O_FROM,
     O_HELP,
     O_COUNT,
     O_NONE = -1 /* a row of the configuration file only */
