@@ -99,7 +99,8 @@ static int copy_item(void *arg, void *state, size_t i)
 static int copy_one(sk_repo_t *from, sk_repo_t *to, const sk_manifest_t *m, int threads, sk_progress_t *progress,
                     sk_sync_result_t *res, sk_err_t *err)
 {
-    struct run r = {.from = from, .to = to, .progress = progress, .err = err, .max_chunk = sk_manifest_max_chunk_size(m)};
+    struct run r = {
+        .from = from, .to = to, .progress = progress, .err = err, .max_chunk = sk_manifest_max_chunk_size(m)};
     size_t cap = 0;
     int rc = 0;
     uint64_t total = 0;
@@ -210,8 +211,8 @@ static int sync_id(sk_repo_t *from, sk_repo_t *to, const char *id, int threads, 
     return rc;
 }
 
-int sk_sync(sk_repo_t *from, sk_repo_t *to, const sk_sync_opts_t *opts, sk_progress_t *progress,
-            sk_sync_result_t *res, sk_err_t *err)
+int sk_sync(sk_repo_t *from, sk_repo_t *to, const sk_sync_opts_t *opts, sk_progress_t *progress, sk_sync_result_t *res,
+            sk_err_t *err)
 {
     double t0 = sk_now();
     memset(res, 0, sizeof(*res));

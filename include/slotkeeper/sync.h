@@ -32,11 +32,11 @@ typedef struct sk_sync_opts {
 } sk_sync_opts_t;
 
 typedef struct sk_sync_result {
-    size_t copied;             /* snapshots published locally by this run */
-    size_t present;            /* snapshots the local repository already had */
-    uint64_t chunks, bytes;    /* chunks copied and their stored (compressed) bytes */
-    uint64_t chunks_present;   /* chunks the local repository already had */
-    char newest[SK_ID_MAX];    /* the newest snapshot asked for (now local), "" when none */
+    size_t copied;           /* snapshots published locally by this run */
+    size_t present;          /* snapshots the local repository already had */
+    uint64_t chunks, bytes;  /* chunks copied and their stored (compressed) bytes */
+    uint64_t chunks_present; /* chunks the local repository already had */
+    char newest[SK_ID_MAX];  /* the newest snapshot asked for (now local), "" when none */
     double seconds;
 } sk_sync_result_t;
 
@@ -44,7 +44,7 @@ typedef struct sk_sync_result {
  * negative errno with err set: -ENOENT when upstream has no good snapshot (or not the one
  * named), -EBADMSG when an upstream chunk or manifest is damaged (nothing of that snapshot is
  * published locally; with all, the others are still copied). */
-int sk_sync(sk_repo_t *from, sk_repo_t *to, const sk_sync_opts_t *opts, sk_progress_t *progress,
-            sk_sync_result_t *res, sk_err_t *err);
+int sk_sync(sk_repo_t *from, sk_repo_t *to, const sk_sync_opts_t *opts, sk_progress_t *progress, sk_sync_result_t *res,
+            sk_err_t *err);
 
 #endif

@@ -46,6 +46,24 @@ run 0 "verify after prune" "$SK" verify --repo "$R"
 run 0 "restore after prune" "$SK" restore --repo "$R" --data-dir "$W/r2"
 check "restored byte-identical after prune" same_tree "$W/dd" "$W/r2"
 
+# ---- a follower: sync into a local repository ----
+L=$W/local
+run 0 "local repo init" "$SK" repo init "$L"
+run 0 "sync --from s3 into the local repository" "$SK" sync --from "$R" --repo "$L"
+check "sync prints the snapshot it copied" [ "$(cat "$W/out")" = "$ID2" ]
+err_has '1 snapshot\(s\) copied, 0 already here' "sync says what it copied"
+run 0 "list the local repository" "$SK" list --repo "$L"
+check "the local copy is good" grep -Eq "^$ID2 .* good$" "$W/out"
+check "the local manifest is the upstream one, byte for byte" cmp -s "$L/snapshots/$ID2" <(s3_req GET "/$B/repo/one/snapshots/$ID2" >/dev/null; cat "$W/s3.out")
+run 0 "restore from the local copy" "$SK" restore --repo "$L" --data-dir "$W/r4"
+check "restored byte-identical from the local copy" same_tree "$W/dd" "$W/r4"
+run 0 "verify the local copy" "$SK" verify --repo "$L"
+run 0 "sync again" "$SK" sync --from "$R" --repo "$L"
+err_has '0 snapshot\(s\) copied, 1 already here' "sync again copies nothing"
+run 1 "sync from a missing bucket" "$SK" sync --from s3://no-such-bucket/x --repo "$L"
+one_line_error "sync from a missing bucket"
+run 2 "sync --from the repository itself" "$SK" sync --from "$L" --repo "$L"
+
 # ---- bad input: one line each, nothing changed ----
 SIG=$(tree_sig "$W/r2")
 run 1 "wrong secret" env AWS_SECRET_ACCESS_KEY=wrong "$SK" restore --repo "$R" --data-dir "$W/r2"
@@ -98,6 +116,13 @@ s3_req DELETE /$B/repo/one/locks/lock/sh-otherhost.1-4243-00000003 >/dev/null
 K=$(s3_keys $B repo/one/chunks/ | grep -v '/$' | head -1)
 printf 'not a zstd frame' >"$W/garbage"
 check "a chunk object overwritten with garbage" [ "$(s3_req PUT "/$B/$K" "$W/garbage")" = 200 ]
+L2=$W/local2
+run 0 "a second local repository" "$SK" repo init "$L2"
+run 3 "sync of a snapshot with a damaged chunk upstream is refused" "$SK" sync --from "$R" --repo "$L2"
+one_line_error "sync damaged"
+err_has 'damaged upstream' "sync names the damaged upstream chunk"
+check "nothing was published locally" [ -z "$(ls "$L2/snapshots")" ]
+check "nothing was left in the local tmp/" [ -z "$(ls "$L2/tmp")" ]
 run 3 "verify finds the damage" "$SK" verify --repo "$R"
 err_has 'damaged|bad' "verify says damaged"
 SIG=$(tree_sig "$W/r2")
@@ -107,5 +132,9 @@ check "the data-dir is unchanged" [ "$SIG" = "$(tree_sig "$W/r2")" ]
 run 0 "a new snapshot stores a good copy of the damaged chunk" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
 ID3=$(cat "$W/out")
 run 0 "verify of the new snapshot" "$SK" verify --repo "$R" "$ID3"
+run 0 "sync --all after the new snapshot" "$SK" sync --from "$R" --repo "$L" --all
+check "sync --all copied the new one" grep -qx "$ID3" "$W/out"
+err_has '1 snapshot\(s\) copied, 0 already here; 0 chunks copied \(0 B\), [1-9][0-9]* already here' "no chunk copied: the follower had them all (the bad one upstream is skipped)"
+run 0 "verify the follower" "$SK" verify --repo "$L" --all
 
 echo "1..$T_N"

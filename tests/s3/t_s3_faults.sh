@@ -3,7 +3,8 @@
 # the basics) when things go wrong slowly: a lock object whose holder died goes stale after its
 # expiry and the next exclusive holder removes it; a server that stops answering; the server
 # stopped in the middle of an upload, then started again (nothing half-published, the data-dir
-# untouched, the next snapshot succeeds and restores byte-identical).
+# untouched, the next snapshot succeeds and restores byte-identical); the server stopped in the
+# middle of a follower's sync (nothing published locally, no leftovers; the next sync completes).
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/../integration/s3_lib.sh"
 
@@ -63,5 +64,30 @@ run 0 "the snapshot again" "$SK" snapshot --repo "$R2" --data-dir "$W/big"
 run 0 "restore it" "$SK" restore --repo "$R2" --data-dir "$W/r3"
 check "byte-identical" same_tree "$W/big" "$W/r3"
 run 0 "verify it" "$SK" verify --repo "$R2"
+
+# ---- the server stopped in the middle of a follower's sync ----
+L=$W/local
+run 0 "local repo init" "$SK" repo init "$L"
+"$SK" sync --from "$R2" --repo "$L" --threads 1 >"$W/sync.out" 2>"$W/sync.err" &
+SP=$!
+for _ in $(seq 400); do
+    [ -n "$(find "$L/tmp" -type f 2>/dev/null | head -1)" ] && break
+    sleep 0.05
+done
+kill -STOP $SP 2>/dev/null
+check "the sync was still copying" [ -z "$(ls "$L/snapshots")" ]
+s3_stop
+kill -CONT $SP 2>/dev/null
+wait $SP
+SRC=$?
+check "the sync failed (exit $SRC)" [ "$SRC" = 1 ]
+cp "$W/sync.err" "$W/err"
+one_line_error "server stopped mid-sync"
+check "nothing was published locally" [ -z "$(ls "$L/snapshots")" ]
+check "nothing was left in the local tmp/" [ -z "$(ls "$L/tmp")" ]
+if s3_start; then ok "the server started again"; else not_ok "the server started again: $S3_WHY"; fi
+run 0 "sync again" "$SK" sync --from "$R2" --repo "$L"
+run 0 "restore from the follower" "$SK" restore --repo "$L" --data-dir "$W/r4"
+check "byte-identical" same_tree "$W/big" "$W/r4"
 
 echo "1..$T_N"
