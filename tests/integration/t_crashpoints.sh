@@ -23,6 +23,9 @@ dpid=$!
 bash "$SWEEP" --sample "$SAMPLE" --workdir "$W/ops" snapshot incremental restore-empty restore-over prune import \
     >"$W/ops.out" 2>&1
 rc_ops=$?
+# A follower's sync: a few points (make crash-sweep runs them all).
+bash "$SWEEP" --sample 5 --workdir "$W/sync" sync >"$W/sync.out" 2>&1
+rc_sync=$?
 wait "$dpid"
 rc_daemon=$?
 # report NAME RC: one TAP line per operation the sweep NAME summed up, its failures as comments.
@@ -44,4 +47,5 @@ report() {
     [ "$rc" = 0 ] || [ "$bad" = 1 ] || not_ok "crash-point sweep of the $name exits $rc"
 }
 report ops "$rc_ops"
+report sync "$rc_sync"
 report daemon "$rc_daemon"
