@@ -17,6 +17,7 @@
 
 #include "slotkeeper/buf.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/hashset.h"
 #include "slotkeeper/notice.h"
 #include "slotkeeper/storage.h"
 
@@ -403,6 +404,19 @@ int sk_repo_sweep(sk_repo_t *r)
     return removed;
 }
 
+/* A walk of chunks/: "ab/<hash>" (not a set-aside one) goes into the set, with its size. */
+static int note_known(void *arg, const char *name, const sk_storage_info_t *info)
+{
+    sk_hash_t h;
+    char hex[SK_HASH_HEX_LEN + 1];
+    if (strlen(name) != 3 + SK_HASH_HEX_LEN || name[2] != '/' || !info->size || info->size > UINT32_MAX)
+        return 0;
+    memcpy(hex, name + 3, sizeof(hex));
+    if (sk_hash_parse(hex, &h) < 0 || strncmp(name, hex, 2))
+        return 0;
+    return sk_hset_add(arg, &h, (uint32_t)info->size) < 0 ? -ENOMEM : 0;
+}
+
 int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 {
     char p[PATH_MAX];
@@ -413,7 +427,24 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
         /* An object store: chunks go straight under their names (a PUT is atomic), the manifest
          * is kept here until its PUT, last. Nothing is staged in tmp/, so there is nothing to
          * lock or sweep; what a killed writer leaves is chunks no manifest names, which prune
-         * removes. The session only has a name. */
+         * removes. The session only has a name, and the list of the chunks stored (one listing
+         * of 1000 names a request, rather than a HEAD per chunk; prune cannot remove any while
+         * we hold the shared lock). */
+        if (r->st->drv->walk) {
+            sk_hset_t *known = malloc(sizeof(*known));
+            if (!known)
+                return sk_err_set(err, -ENOMEM, r->path, NULL);
+            sk_hset_init(known);
+            int rc = r->st->drv->walk(r->st, "chunks", note_known, known);
+            if (rc < 0) {
+                sk_hset_free(known);
+                free(known);
+                char c[PATH_MAX];
+                repo_path(r, "chunks", c, sizeof(c));
+                return sk_err_set(err, rc, c, NULL);
+            }
+            r->known = known;
+        }
         snprintf(r->sessname, sizeof(r->sessname), "s-%ld-objects", (long)getpid());
         return 0;
     }
@@ -459,6 +490,11 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 
 void sk_repo_session_end(sk_repo_t *r)
 {
+    if (r->known) {
+        sk_hset_free(r->known);
+        free(r->known);
+        r->known = NULL;
+    }
     free(r->staged);
     r->staged = NULL;
     r->staged_len = 0;
@@ -525,6 +561,15 @@ static void full_path(const sk_repo_t *r, const char *rel, char *out, size_t len
 
 int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
 {
+    if (r->known) {
+        /* An object store's writer: the chunks listed when its session began. */
+        const sk_hset_slot_t *k = sk_hset_find(r->known, h);
+        if (!k)
+            return 0;
+        if (csize)
+            *csize = k->value;
+        return 1;
+    }
     char rel[CHUNK_REL];
     chunk_rel(h, rel);
     sk_storage_info_t in;
@@ -685,8 +730,9 @@ static int sweep_chunk(void *arg, const char *name)
 }
 
 /* A walk's name "ab/<name>": sweep_chunk in the folder ab. */
-static int sweep_walked(void *arg, const char *name)
+static int sweep_walked(void *arg, const char *name, const sk_storage_info_t *info)
 {
+    (void)info;
     struct chunk_sweep *cs = arg;
     unsigned v;
     char tail;

@@ -728,22 +728,30 @@ static int s3_list(sk_storage_t *st, const char *dir, sk_storage_list_fn fn, voi
     return list_prefix(s, key, false, 0, fwd_entry, &f, NULL);
 }
 
+struct walk_fwd {
+    sk_storage_walk_fn fn;
+    void *arg;
+};
+
 /* Every object below dir, folder markers ("x/") left out. */
 static int walk_entry(void *arg, const char *name, bool folder, uint64_t size, time_t mtime)
 {
+    (void)folder;
+    struct walk_fwd *f = arg;
     size_t n = strlen(name);
     if (n && name[n - 1] == '/')
         return 0;
-    return fwd_entry(arg, name, folder, size, mtime);
+    sk_storage_info_t in = {.type = SK_STORAGE_FILE, .size = size, .allocated = size, .mtime = mtime};
+    return f->fn(f->arg, name, &in);
 }
 
-static int s3_walk(sk_storage_t *st, const char *dir, sk_storage_list_fn fn, void *arg)
+static int s3_walk(sk_storage_t *st, const char *dir, sk_storage_walk_fn fn, void *arg)
 {
     struct s3 *s = S(st);
     char key[1400];
     if (key_of(s, dir, key, sizeof(key)) < 0)
         return -ENAMETOOLONG;
-    struct list_fwd f = {fn, arg};
+    struct walk_fwd f = {fn, arg};
     return list_prefix(s, key, true, 0, walk_entry, &f, NULL);
 }
 

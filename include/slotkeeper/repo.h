@@ -55,6 +55,7 @@ typedef struct sk_repo {
     char sessname[64];
     char *staged; /* on an object store: the manifest waiting for its publication */
     size_t staged_len;
+    struct sk_hset *known; /* on an object store, in a writer session: the chunks stored, with their sizes */
 } sk_repo_t;
 
 /* Creates a repository at path (missing or empty folder); log_chunk_size 0 means

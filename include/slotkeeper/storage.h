@@ -67,6 +67,9 @@ typedef struct sk_storage_info {
 /* Called by list for each name in a folder ("." and ".." left out); non-zero stops the listing
  * and is list's result. */
 typedef int (*sk_storage_list_fn)(void *arg, const char *name);
+/* Called by walk for each file below a folder; non-zero stops the walk and is its result. */
+struct sk_storage_info;
+typedef int (*sk_storage_walk_fn)(void *arg, const char *name, const struct sk_storage_info *info);
 
 /* caps: an object store (S3): an object written appears whole under its name at once and is
  * durable when write returns (no staging needed), rename is a copy, folders are only name
@@ -89,9 +92,10 @@ typedef struct sk_storage_driver {
     /* Calls fn for each name in the folder dir ("" for the root). */
     int (*list)(sk_storage_t *s, const char *dir, sk_storage_list_fn fn, void *arg);
     /* Optional (NULL when the driver does not offer it): calls fn for every file below dir, at
-     * any depth, named relative to dir ("ab/<hash>"), in one pass. An object store lists a
-     * whole prefix in pages of 1000 names, where list would take a request per folder. */
-    int (*walk)(sk_storage_t *s, const char *dir, sk_storage_list_fn fn, void *arg);
+     * any depth, named relative to dir ("ab/<hash>"), with its size and time, in one pass. An
+     * object store lists a whole prefix in pages of 1000 names, where list would take a request
+     * per folder and info one per file. */
+    int (*walk)(sk_storage_t *s, const char *dir, sk_storage_walk_fn fn, void *arg);
     /* Removes a file (or, as flags say, a folder); -ENOENT when missing, unless TREE. */
     int (*remove)(sk_storage_t *s, const char *path, unsigned flags);
     int (*mkdir)(sk_storage_t *s, const char *path, unsigned mode);
