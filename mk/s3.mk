@@ -20,13 +20,15 @@ s3-deps:
 	  [ -e $(BUILD)/.s3-policy-rc ] && rm -f /usr/sbin/policy-rc.d $(BUILD)/.s3-policy-rc; exit $$rc; \
 	fi
 
-# The longer S3 fault runs (a stale lock, a slow server, the server stopped mid-upload), once
-# with the plain binary and once under ASan+UBSan; .ci/run calls it after `make check`.
+# The longer S3 runs, once with the plain binary and once under ASan+UBSan; .ci/run calls it
+# after `make check`: the faults (a stale lock, a slow server, the server stopped mid-upload and
+# mid-sync) and two daemons standing for two hosts that share a bucket (t_s3_follow).
 .PHONY: s3-test
 s3-test: deps-test
 	+@$(SUBMAKE) build $(BUILD)/san/slotkeeper
 	@fail=0; for sk in $(CURDIR)/slotkeeper $(CURDIR)/$(BUILD)/san/slotkeeper; do \
-	  echo "== s3-test: $$sk"; SK=$$sk bash tests/s3/t_s3_faults.sh | tee $(BUILD)/s3-test.log; \
+	  echo "== s3-test: $$sk"; { SK=$$sk bash tests/s3/t_s3_faults.sh; SK=$$sk bash tests/s3/t_s3_follow.sh; } | \
+	    tee $(BUILD)/s3-test.log; \
 	  grep -q '^not ok' $(BUILD)/s3-test.log && fail=1; \
 	  [ "$${CI:-}" = true ] && grep -q '# SKIP' $(BUILD)/s3-test.log && fail=1; \
 	done; \

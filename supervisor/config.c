@@ -269,6 +269,10 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
         bad = "[archive] include: empty";
     else if (*c.s3_endpoint && strncmp(c.s3_endpoint, "http://", 7) && strncmp(c.s3_endpoint, "https://", 8))
         bad = "[repository] endpoint: must start with http:// or https://";
+    else if (*c.upstream && strncmp(c.upstream, "s3://", 5) && c.upstream[0] != '/')
+        bad = "[repository] upstream: must be an s3:// URL or an absolute path";
+    else if (*c.upstream && !strcmp(c.upstream, c.repo_path))
+        bad = "[repository] upstream: is the repository itself";
     if (bad) {
         free(buf);
         sk_config_free(&c);

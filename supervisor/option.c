@@ -57,6 +57,11 @@ const sk_option_t sk_options[] = {
      "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL win; empty: AWS"},
     {"repository", "region", NULL, O_NONE, 0, T_STR, OFF(s3_region), 0, 0, "", NULL, NULL,
      "for a path s3://...: the S3 region; AWS_REGION or AWS_DEFAULT_REGION win; empty: us-east-1"},
+    {"repository", "upstream", NULL, O_NONE, 0, T_STR, OFF(upstream), 0, 0, "", NULL, NULL,
+     "a follower host: the shared repository (s3://BUCKET/PREFIX, or an absolute path) whose newest "
+     "good snapshot the daemon copies into path every sync_interval; empty: none"},
+    {"repository", "sync_interval", NULL, O_NONE, 0, T_DURATION, OFF(sync_interval_ms), 1000, DAY, "60s", NULL, NULL,
+     "how often the daemon looks for a new snapshot upstream"},
 
     {"archive", "data_dir", NULL, O_NONE, 0, T_PATH, OFF(archive_data_dir), 0, 0, "", NULL, NULL,
      "data-dir of the archival node that is snapshotted; empty: no archival node"},
