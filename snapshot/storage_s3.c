@@ -60,6 +60,9 @@ struct s3 {
     pthread_t refresher;
     bool refresher_on, stop;
     pthread_cond_t cv;
+    struct sk_storage_lock *refreshing; /* the lock the refresher is writing (unlock waits for it) */
+    pthread_cond_t refreshed;
+    unsigned round;
 };
 
 struct sk_storage_lock {
@@ -69,6 +72,7 @@ struct sk_storage_lock {
     char note[512];
     struct timespec refreshed; /* CLOCK_MONOTONIC of the last good PUT */
     bool lost;
+    unsigned round; /* the refresher's last round over it */
 };
 
 struct resp {
@@ -858,9 +862,12 @@ static int s3_sync(sk_storage_t *st, const char *path, unsigned flags)
 
 static int lock_put(struct s3 *s, struct sk_storage_lock *l)
 {
-    char body[1024], key[1500];
+    char body[1024], key[1500], note[sizeof(l->note)];
+    pthread_mutex_lock(&s->mu);
+    memcpy(note, l->note, sizeof(note));
+    pthread_mutex_unlock(&s->mu);
     int n = snprintf(body, sizeof(body), "owner %s\npid %ld\ntime %lld\nstale-after %d\n%s", s->owner, (long)getpid(),
-                     (long long)time(NULL), s->lock_stale, l->note);
+                     (long long)time(NULL), s->lock_stale, note);
     if (key_of(s, l->key, key, sizeof(key)) < 0)
         return -ENAMETOOLONG;
     return put_object(s, key, body, (size_t)(n < (int)sizeof(body) ? n : (int)sizeof(body) - 1));
@@ -877,10 +884,22 @@ static void *refresher(void *arg)
         pthread_cond_timedwait(&s->cv, &s->mu, &until);
         if (s->stop)
             break;
-        for (struct sk_storage_lock *l = s->locks; l; l = l->next) {
+        /* One lock at a time, the list looked at afresh each time (unlock may change it while
+         * we write; it waits for the lock we are writing). */
+        s->round++;
+        for (;;) {
+            struct sk_storage_lock *l = s->locks;
+            while (l && l->round == s->round)
+                l = l->next;
+            if (!l)
+                break;
+            l->round = s->round;
+            s->refreshing = l;
             pthread_mutex_unlock(&s->mu);
             int rc = lock_put(s, l);
             pthread_mutex_lock(&s->mu);
+            s->refreshing = NULL;
+            pthread_cond_broadcast(&s->refreshed);
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (rc == 0)
@@ -1014,6 +1033,8 @@ static void s3_unlock(sk_storage_lock_t *l)
             *p = l->next;
             break;
         }
+    while (s->refreshing == l)
+        pthread_cond_wait(&s->refreshed, &s->mu);
     pthread_mutex_unlock(&s->mu);
     char full[1500];
     if (key_of(s, l->key, full, sizeof(full)) == 0)
@@ -1042,6 +1063,7 @@ static void s3_close(sk_storage_t *st)
         curl_easy_cleanup(s->pool[i]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->refreshed);
     free(s);
 }
 
@@ -1104,6 +1126,7 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     s->url = u;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->refreshed, NULL);
     int rc = sk_s3_conf_load(env_get, url, &s->conf, err);
     if (rc < 0)
         goto fail;
@@ -1155,6 +1178,7 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
 fail:
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->refreshed);
     free(s);
     return rc;
 }

@@ -117,7 +117,8 @@ ID2=$(cat "$W/out")
 t0=$(date +%s.%N)
 check "reaches host B's local repository by itself" has_local "$ID2"
 echo "# the follower held the new snapshot $(echo "$(date +%s.%N) - $t0" | bc) s after its publication (sync_interval 1s)"
-check "host B logged the copy" grep -q "sync: copied snapshot $ID2 from $UP" "$W/b.log"
+logged() { for _ in $(seq 100); do grep -q "$1" "$W/b.log" && return 0; sleep 0.1; done; return 1; }
+check "host B logged the copy" logged "sync: copied snapshot $ID2 from $UP"
 run 0 "host B's local copy verifies" "$SK" verify --all --repo "$W/b/repo"
 run 0 "the upstream verifies" env AWS_ENDPOINT_URL=$S3_URL "$SK" verify --all --repo "$UP"
 kill -TERM "$PID_a" "$PID_b"
