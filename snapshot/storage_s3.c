@@ -1176,6 +1176,8 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     *out = &s->base;
     return 0;
 fail:
+    for (int i = 0; i < s->npool; i++)
+        curl_easy_cleanup(s->pool[i]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->refreshed);
