@@ -10,9 +10,11 @@
  *     write ignores SYNC/ATOMIC and sync does nothing; the repository (repo.c, which asks
  *     SK_STORAGE_CAP_OBJECTS) writes chunks straight under their content-addressed names and the
  *     manifest last, instead of staging them and renaming;
- *   - rename is a server-side copy, then a delete of the source (only set-aside chunks use it);
- *   - EXCL / NOREPLACE are a HEAD first: not atomic between two writers, which only matters for
- *     snapshot ids (time + pid + random: never equal in practice);
+ *   - rename is a server-side copy, then a delete of the source (only set-aside chunks use it;
+ *     NOREPLACE and folder removals, which the repository never asks of an object store, are
+ *     -ENOTSUP);
+ *   - EXCL is a HEAD first: not atomic between two writers, which only matters for snapshot ids
+ *     (time + pid + random: never equal in practice);
  *   - locks are objects, as restic's: see s3_lock below.
  * Every request is signed by libcurl (CURLOPT_AWS_SIGV4), carries the SHA-256 of its payload in
  * x-amz-content-sha256 (the server refuses a body that does not match it: a damaged upload is
@@ -678,25 +680,15 @@ static int s3_rename(sk_storage_t *st, const char *from, const char *to, unsigne
         return -ENAMETOOLONG;
     if (lock_lost(s))
         return -ENOLCK;
+    /* Only set-aside chunks are renamed on an object store (a manifest is PUT, with EXCL). */
+    if (flags & SK_STORAGE_NOREPLACE)
+        return -ENOTSUP;
     struct resp r = {0};
     int rc;
-    if (flags & SK_STORAGE_NOREPLACE) {
-        rc = call(s, "HEAD", tk, NULL, NULL, 0, NULL, 0, &r);
-        if (rc == 0)
-            rc = -EEXIST;
-        else if (rc == -ENOENT)
-            rc = 0;
-        if (rc < 0) {
-            resp_free(&r);
-            return rc;
-        }
-    }
     char both[1450];
     snprintf(both, sizeof(both), "%s/%s", s->url.bucket, fk);
-    if (sk_s3_encode(both, true, src, sizeof(src)) < 0) {
-        resp_free(&r);
+    if (sk_s3_encode(both, true, src, sizeof(src)) < 0)
         return -ENAMETOOLONG;
-    }
     snprintf(hdr, sizeof(hdr), "x-amz-copy-source: /%s", src);
     const char *extra[] = {hdr, NULL};
     SK_CRASHPOINT("copy");
@@ -795,31 +787,12 @@ static int s3_remove(sk_storage_t *st, const char *path, unsigned flags)
     struct s3 *s = S(st);
     if (!*path)
         return -EINVAL;
-    char key[1400], sub[2900];
+    char key[1400];
     if (key_of(s, path, key, sizeof(key)) < 0)
         return -ENAMETOOLONG;
-    if (flags & SK_STORAGE_TREE) {
-        struct keys k = {0};
-        int rc = list_prefix(s, key, true, 0, collect_key, &k, NULL);
-        for (size_t i = 0; rc == 0 && i < k.n; i++) {
-            snprintf(sub, sizeof(sub), "%s/%s", key, k.v[i]);
-            rc = delete_object(s, sub);
-            if (rc == -ENOENT)
-                rc = 0;
-        }
-        keys_free(&k);
-        if (rc == 0) {
-            snprintf(sub, sizeof(sub), "%s/", key);
-            rc = delete_object(s, sub);
-        }
-        if (rc == 0 || rc == -ENOENT)
-            rc = delete_object(s, key);
-        return rc == -ENOENT ? 0 : rc;
-    }
-    if (flags & SK_STORAGE_EMPTY_DIR) {
-        snprintf(sub, sizeof(sub), "%s/", key);
-        return delete_object(s, sub);
-    }
+    /* The repository removes no folder from an object store (it stages nothing in tmp/). */
+    if (flags & (SK_STORAGE_TREE | SK_STORAGE_EMPTY_DIR))
+        return -ENOTSUP;
     /* S3 answers 204 whether or not the object was there: a missing one is not reported. */
     return delete_object(s, key);
 }
@@ -880,7 +853,13 @@ static void *refresher(void *arg)
     while (!s->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s->lock_stale / 5 > 0 ? s->lock_stale / 5 : 1;
+        long ms = (long)s->lock_stale * 1000 / 5; /* five refreshes in a stale period */
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&s->cv, &s->mu, &until);
         if (s->stop)
             break;
@@ -1140,7 +1119,7 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     s->verbose = env_int("SLOTKEEPER_S3_DEBUG", 0, 1, 0);
     s->timeout = env_int("SLOTKEEPER_S3_TIMEOUT", 1, 3600, 30);
     s->tries = env_int("SLOTKEEPER_S3_TRIES", 1, 30, 8);
-    s->lock_stale = env_int("SLOTKEEPER_S3_LOCK_STALE", 5, 86400, 300);
+    s->lock_stale = env_int("SLOTKEEPER_S3_LOCK_STALE", 1, 86400, 300);
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';

@@ -35,7 +35,8 @@ check "restored byte-identical" same_tree "$W/dd" "$W/r1"
 run 0 "verify" "$SK" verify --repo "$R"
 
 "$MKDATADIR" mutate "$W/dd" --append-pct 5 --rewrite-pct 10 --seed 2 >/dev/null
-run 0 "second snapshot" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
+# SLOTKEEPER_S3_LOCK_STALE=2: the lock object is refreshed every 0.4 s while the snapshot runs.
+run 0 "second snapshot" env SLOTKEEPER_S3_LOCK_STALE=2 "$SK" snapshot --repo "$R" --data-dir "$W/dd" --threads 1
 ID2=$(cat "$W/out")
 err_has ' new in [0-9]+ new chunks' "the second snapshot says what it added"
 run 0 "prune --keep-last 1" "$SK" prune --repo "$R" --keep-last 1
@@ -78,6 +79,11 @@ one_line_error "no credentials"
 err_has 'no credentials' "no credentials: says so"
 run 1 "bad bucket name" "$SK" list --repo s3://Bad_Bucket/x
 one_line_error "bad bucket name"
+run 1 "https to a server that speaks http" env AWS_ENDPOINT_URL=https://127.0.0.1:$S3_PORT SLOTKEEPER_S3_TRIES=1 "$SK" list --repo "$R"
+one_line_error "https to http"
+run 0 "SLOTKEEPER_S3_DEBUG=1 shows libcurl's trace" env SLOTKEEPER_S3_DEBUG=1 "$SK" list --repo "$R"
+err_has 'Authorization: AWS4-HMAC-SHA256 Credential=test:tester/[0-9]+/us-east-1/s3/aws4_request' "requests are signed with SigV4 by libcurl"
+err_has 'x-amz-content-sha256: [0-9a-f]{64}' "with the payload's SHA-256"
 run 1 "http endpoint with no server" env AWS_ENDPOINT_URL=http://127.0.0.1:1 SLOTKEEPER_S3_TRIES=1 "$SK" list --repo "$R"
 one_line_error "no server"
 printf '[other]\naws_access_key_id = test:tester\naws_secret_access_key = testing\n' >"$W/creds"
@@ -93,6 +99,14 @@ run 0 "export from s3" "$SK" export "$ID2" -o "$W/two.tar.zst" --repo "$R"
 run 1 "import into s3 is refused" "$SK" import --repo "$R" "$W/two.tar.zst"
 one_line_error "import into s3"
 err_has 'object store' "import into s3: says why"
+
+# ---- a server that does not answer (tests/s3/t_s3_faults.sh has more) ----
+PG=$(s3_pgid proxy)
+kill -STOP -- "-$PG"
+run 1 "a server that does not answer" env SLOTKEEPER_S3_TIMEOUT=1 SLOTKEEPER_S3_TRIES=2 "$SK" list --repo "$R"
+kill -CONT -- "-$PG"
+one_line_error "slow server"
+err_has 'timed out' "slow server: says timed out"
 
 # ---- locks: objects under locks/ ----
 OWN=$(hostname | tr -c 'a-zA-Z0-9.\n' '_').$(printf '%x' "$(stat -Lc %i /proc/self/ns/pid)")
