@@ -194,6 +194,11 @@ int sk_paths_check_apart(const sk_paths_item_t *items, size_t n, size_t *bad, sk
         return sk_err_set(err, -ENOMEM, items[0].path, NULL);
     int rc = 0;
     for (size_t j = 0; j < n && rc == 0; j++) {
+        if (!items[j].data_dir && strstr(items[j].path, "://")) {
+            /* A repository on an object store (s3://...) is no folder here: nothing to overlap. */
+            snprintf(real[j], sizeof(real[j]), "%s", items[j].path);
+            continue;
+        }
         int r = sk_paths_resolve(items[j].path, real[j], sizeof(real[j]));
         if (r < 0) {
             rc = sk_err_set(err, r, items[j].path, "%s: cannot resolve the path: %s", items[j].role, strerror(-r));
@@ -213,7 +218,7 @@ int sk_paths_check_apart(const sk_paths_item_t *items, size_t n, size_t *bad, sk
             break;
         }
         for (size_t i = 0; i < j; i++) {
-            if (!items[i].data_dir && !items[j].data_dir)
+            if ((!items[i].data_dir && !items[j].data_dir) || real[i][0] != '/' || real[j][0] != '/')
                 continue;
             enum sk_paths_rel rel = sk_paths_relation(real[j], real[i]);
             if (rel == SK_PATHS_APART)

@@ -17,6 +17,7 @@
 
 #include "slotkeeper/buf.h"
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/hashset.h"
 #include "slotkeeper/notice.h"
 #include "slotkeeper/storage.h"
 
@@ -66,7 +67,7 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
     if (level < 1 || level > 19)
         return sk_err_set(err, -EINVAL, path, "zstd level must be 1..19");
     sk_storage_t *st;
-    int rc = sk_storage_posix_open(path, true, &st);
+    int rc = sk_storage_open(path, true, &st, err);
     if (rc < 0)
         return sk_err_set(err, rc, path, NULL);
     int nonempty = 0;
@@ -89,7 +90,8 @@ int sk_repo_init_ex(const char *path, uint32_t chunk_size, uint32_t log_chunk_si
             sk_err_set(err, rc, path, NULL);
             goto out;
         }
-    for (int i = 0; i < 256 && rc == 0; i++) {
+    /* An object store has no folders to make: a chunk's name is enough. */
+    for (int i = 0; i < 256 && rc == 0 && !sk_storage_is_objects(st); i++) {
         char name[16];
         snprintf(name, sizeof(name), "chunks/%02x", i);
         if ((rc = sk_storage_mkdir(st, name, 0755)) < 0)
@@ -250,8 +252,9 @@ int sk_repo_open(const char *path, enum sk_lock_mode mode, uint64_t wait_ms, con
         goto fail;
     }
     snprintf(r->path, sizeof(r->path), "%s", path);
-    rc = sk_storage_posix_open(path, false, &r->st);
+    rc = sk_storage_open(path, false, &r->st, err);
     if (rc < 0) {
+        r->st = NULL;
         rc = rc == -ENOENT ? sk_err_set(err, -ENOENT, path, "no such repository (run 'slotkeeper repo init')")
                            : sk_err_set(err, rc, path, NULL);
         goto fail;
@@ -421,12 +424,50 @@ int sk_repo_sweep(sk_repo_t *r)
     return removed;
 }
 
+/* A walk of chunks/: "ab/<hash>" (not a set-aside one) goes into the set, with its size. */
+static int note_known(void *arg, const char *name, const sk_storage_info_t *info)
+{
+    sk_hash_t h;
+    char hex[SK_HASH_HEX_LEN + 1];
+    if (strlen(name) != 3 + SK_HASH_HEX_LEN || name[2] != '/' || !info->size || info->size > UINT32_MAX)
+        return 0;
+    memcpy(hex, name + 3, sizeof(hex));
+    if (sk_hash_parse(hex, &h) < 0 || strncmp(name, hex, 2))
+        return 0;
+    return sk_hset_add(arg, &h, (uint32_t)info->size) < 0 ? -ENOMEM : 0;
+}
+
 int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 {
     char p[PATH_MAX];
     repo_path(r, "tmp", p, sizeof(p));
-    if (r->sesslock)
+    if (r->sesslock || r->sessname[0])
         return 0;
+    if (sk_storage_is_objects(r->st)) {
+        /* An object store: chunks go straight under their names (a PUT is atomic), the manifest
+         * is kept here until its PUT, last. Nothing is staged in tmp/, so there is nothing to
+         * lock or sweep; what a killed writer leaves is chunks no manifest names, which prune
+         * removes. The session only has a name, and the list of the chunks stored (one listing
+         * of 1000 names a request, rather than a HEAD per chunk; prune cannot remove any while
+         * we hold the shared lock). */
+        if (r->st->drv->walk) {
+            sk_hset_t *known = malloc(sizeof(*known));
+            if (!known)
+                return sk_err_set(err, -ENOMEM, r->path, NULL);
+            sk_hset_init(known);
+            int rc = r->st->drv->walk(r->st, "chunks", note_known, known);
+            if (rc < 0) {
+                sk_hset_free(known);
+                free(known);
+                char c[PATH_MAX];
+                repo_path(r, "chunks", c, sizeof(c));
+                return sk_err_set(err, rc, c, NULL);
+            }
+            r->known = known;
+        }
+        snprintf(r->sessname, sizeof(r->sessname), "s-%ld-objects", (long)getpid());
+        return 0;
+    }
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint32_t)time(NULL);
@@ -469,8 +510,18 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
 
 void sk_repo_session_end(sk_repo_t *r)
 {
-    if (!r->sesslock)
+    if (r->known) {
+        sk_hset_free(r->known);
+        free(r->known);
+        r->known = NULL;
+    }
+    free(r->staged);
+    r->staged = NULL;
+    r->staged_len = 0;
+    if (!r->sesslock) {
+        r->sessname[0] = '\0';
         return;
+    }
     char rel[96];
     snprintf(rel, sizeof(rel), "tmp/%s", r->sessname);
     int rc = sk_storage_remove(r->st, rel, SK_STORAGE_TREE);
@@ -485,6 +536,9 @@ int sk_repo_session_scratch(sk_repo_t *r, const char *name, char *path, size_t l
 {
     char rel[PATH_MAX];
     snprintf(path, len, "%s/tmp/%s/%s", r->path, r->sessname, name);
+    if (sk_storage_is_objects(r->st))
+        return sk_err_set(err, -ENOTSUP, r->path,
+                          "an object store has no local folder to unpack into: import into a local repository");
     if (!r->sesslock)
         return sk_err_set(err, -EINVAL, path, "no writer session");
     snprintf(rel, sizeof(rel), "tmp/%s/%s", r->sessname, name);
@@ -527,6 +581,15 @@ static void full_path(const sk_repo_t *r, const char *rel, char *out, size_t len
 
 int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
 {
+    if (r->known) {
+        /* An object store's writer: the chunks listed when its session began. */
+        const sk_hset_slot_t *k = sk_hset_find(r->known, h);
+        if (!k)
+            return 0;
+        if (csize)
+            *csize = k->value;
+        return 1;
+    }
     char rel[CHUNK_REL];
     chunk_rel(h, rel);
     sk_storage_info_t in;
@@ -543,6 +606,16 @@ int sk_repo_chunk_stat(sk_repo_t *r, const sk_hash_t *h, uint32_t *csize)
 int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size_t len, sk_err_t *err)
 {
     char rel[PATH_MAX], p[PATH_MAX];
+    if (sk_storage_is_objects(r->st)) {
+        /* Straight under its content-addressed name: a PUT appears whole or not at all. */
+        chunk_rel(h, rel);
+        int rc = sk_storage_write(r->st, rel, data, len, 0);
+        if (rc < 0) {
+            full_path(r, rel, p, sizeof(p));
+            return sk_err_set(err, rc, p, NULL);
+        }
+        return 0;
+    }
     staged_rel(r, h, rel, sizeof(rel));
     /* Start writeback now; the fdatasync at commit then finds little left to do. */
     int rc = sk_storage_write(r->st, rel, data, len, SK_STORAGE_WRITEBACK);
@@ -556,6 +629,8 @@ int sk_repo_chunk_stage(sk_repo_t *r, const sk_hash_t *h, const void *data, size
 int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
     char rel[PATH_MAX], p[PATH_MAX];
+    if (sk_storage_is_objects(r->st))
+        return 0; /* stored when its PUT was answered */
     staged_rel(r, h, rel, sizeof(rel));
     int rc = sk_storage_sync(r->st, rel, SK_STORAGE_DATA);
     if (rc < 0) {
@@ -568,6 +643,8 @@ int sk_repo_chunk_sync(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 int sk_repo_chunk_publish(sk_repo_t *r, const sk_hash_t *h, sk_err_t *err)
 {
     char from[PATH_MAX], to[CHUNK_REL];
+    if (sk_storage_is_objects(r->st))
+        return 0; /* written under its name by sk_repo_chunk_stage */
     staged_rel(r, h, from, sizeof(from));
     chunk_rel(h, to);
     int rc = sk_storage_rename(r->st, from, to, 0);
@@ -672,11 +749,36 @@ static int sweep_chunk(void *arg, const char *name)
     return 0;
 }
 
+/* A walk's name "ab/<name>": sweep_chunk in the folder ab. */
+static int sweep_walked(void *arg, const char *name, const sk_storage_info_t *info)
+{
+    (void)info;
+    struct chunk_sweep *cs = arg;
+    unsigned v;
+    char tail;
+    if (strlen(name) < 4 || name[2] != '/' || sscanf(name, "%2x%c", &v, &tail) != 2 || tail != '/')
+        return 0;
+    cs->prefix = (int)v;
+    return sweep_chunk(cs, name + 3);
+}
+
 int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
                         uint64_t *freed, sk_err_t *err)
 {
     struct chunk_sweep cs = {.r = r, .keep = keep, .arg = arg};
     int rc = 0;
+    if (r->st->drv->walk) {
+        /* One listing of every chunk (an object store), rather than one per folder. */
+        rc = r->st->drv->walk(r->st, "chunks", sweep_walked, &cs);
+        if (rc < 0) {
+            char p[PATH_MAX];
+            full_path(r, "chunks", p, sizeof(p));
+            sk_err_set(err, rc, p, NULL);
+        }
+        *removed = cs.removed;
+        *freed = cs.freed;
+        return rc;
+    }
     for (int i = 0; i < 256 && rc == 0; i++) {
         char rel[16], p[PATH_MAX];
         snprintf(rel, sizeof(rel), "chunks/%02x", i);
@@ -740,6 +842,17 @@ int sk_repo_snapshots_sync(sk_repo_t *r, sk_err_t *err)
 int sk_repo_manifest_stage(sk_repo_t *r, const char *id, const char *buf, size_t len, sk_err_t *err)
 {
     char rel[PATH_MAX], p[PATH_MAX];
+    if (sk_storage_is_objects(r->st)) {
+        /* Kept until sk_repo_manifest_publish PUTs it, after every chunk. */
+        char *copy = malloc(len ? len : 1);
+        if (!copy)
+            return sk_err_set(err, -ENOMEM, r->path, NULL);
+        memcpy(copy, buf, len);
+        free(r->staged);
+        r->staged = copy;
+        r->staged_len = len;
+        return 0;
+    }
     snprintf(rel, sizeof(rel), "tmp/%s/%s.manifest", r->sessname, id);
     int rc = sk_storage_write(r->st, rel, buf, len, SK_STORAGE_SYNC);
     if (rc < 0) {
@@ -755,6 +868,16 @@ int sk_repo_manifest_publish(sk_repo_t *r, const char *id, sk_err_t *err)
     snprintf(from, sizeof(from), "tmp/%s/%s.manifest", r->sessname, id);
     snprintf(to, sizeof(to), "snapshots/%s", id);
     full_path(r, to, p, sizeof(p));
+    if (sk_storage_is_objects(r->st)) {
+        if (!r->staged)
+            return sk_err_set(err, -EINVAL, p, "no staged manifest");
+        /* The snapshot exists once this PUT is answered; an id is never reused (EXCL). */
+        int rc = sk_storage_write(r->st, to, r->staged, r->staged_len, SK_STORAGE_EXCL | SK_STORAGE_ATOMIC);
+        free(r->staged);
+        r->staged = NULL;
+        r->staged_len = 0;
+        return rc < 0 ? sk_err_set(err, rc, p, NULL) : 0;
+    }
     /* An id is never reused, not even by a racing writer. */
     int rc = sk_storage_rename(r->st, from, to, SK_STORAGE_NOREPLACE);
     if (rc == 0)

@@ -21,6 +21,7 @@
 #include "slotkeeper/fsutil.h"
 #include "daemon/metrics.h"
 #include "slotkeeper/paths.h"
+#include "slotkeeper/s3.h"
 #include "option.h"
 
 #define NKEYS    sk_noptions
@@ -266,6 +267,12 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
         bad = "[workers] backoff_min: larger than backoff_max";
     else if (!*c.archive_include)
         bad = "[archive] include: empty";
+    else if (*c.s3_endpoint && strncmp(c.s3_endpoint, "http://", 7) && strncmp(c.s3_endpoint, "https://", 8))
+        bad = "[repository] endpoint: must start with http:// or https://";
+    else if (*c.upstream && strncmp(c.upstream, "s3://", 5) && c.upstream[0] != '/')
+        bad = "[repository] upstream: must be an s3:// URL or an absolute path";
+    else if (*c.upstream && !strcmp(c.upstream, c.repo_path))
+        bad = "[repository] upstream: is the repository itself";
     if (bad) {
         free(buf);
         sk_config_free(&c);
@@ -278,6 +285,8 @@ int sk_config_load(const char *path, sk_config_t *out, sk_err_t *err)
         return rc;
     }
     c.path = strdup(path);
+    /* An s3:// repository's endpoint and region, where the environment gives none. */
+    sk_s3_set_defaults(c.s3_endpoint, c.s3_region);
     *out = c;
     return 0;
 }

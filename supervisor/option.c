@@ -53,6 +53,16 @@ const sk_option_t sk_options[] = {
      "worker threads of snapshot, restore and verify; 0: one per CPU"},
     {"repository", "lock_wait", "lock-wait", O_LOCK_WAIT, 0, T_DURATION, OFF(lock_wait_ms), 0, DAY, "60s", NULL, "DUR",
      "how long a command waits for the repository lock"},
+    {"repository", "endpoint", NULL, O_NONE, 0, T_STR, OFF(s3_endpoint), 0, 0, "", NULL, NULL,
+     "for a path s3://BUCKET/PREFIX: the S3 endpoint, http(s)://HOST[:PORT] (path-style requests); "
+     "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL win; empty: AWS"},
+    {"repository", "region", NULL, O_NONE, 0, T_STR, OFF(s3_region), 0, 0, "", NULL, NULL,
+     "for a path s3://...: the S3 region; AWS_REGION or AWS_DEFAULT_REGION win; empty: us-east-1"},
+    {"repository", "upstream", NULL, O_NONE, 0, T_STR, OFF(upstream), 0, 0, "", NULL, NULL,
+     "a follower host: the shared repository (s3://BUCKET/PREFIX, or an absolute path) whose newest "
+     "good snapshot the daemon copies into path every sync_interval; empty: none"},
+    {"repository", "sync_interval", NULL, O_NONE, 0, T_DURATION, OFF(sync_interval_ms), 1000, DAY, "60s", NULL, NULL,
+     "how often the daemon looks for a new snapshot upstream"},
 
     {"archive", "data_dir", NULL, O_NONE, 0, T_PATH, OFF(archive_data_dir), 0, 0, "", NULL, NULL,
      "data-dir of the archival node that is snapshotted; empty: no archival node"},
@@ -150,6 +160,8 @@ const sk_option_t sk_options[] = {
      "compiler) must match (exit 8 otherwise)"},
     {NULL, NULL, "output", O_OUTPUT, 'o', T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
      "the archive to write, or - for stdout"},
+    {NULL, NULL, "from", O_FROM, 0, T_STR, NOFF, 0, 0, NULL, NULL, "URL",
+     "the upstream repository sync copies from (s3://BUCKET/PREFIX, or a folder)"},
     {NULL, NULL, "json", O_JSON, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "one JSON object on stdout"},
     {NULL, NULL, "all", O_ALL, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "every snapshot"},
     {NULL, NULL, "deep", O_DEEP, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
@@ -233,7 +245,9 @@ int sk_option_parse(const sk_option_t *k, const char *v, bool from_file, sk_optv
                 return -EINVAL;
             }
         }
-        if (from_file && (k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/') {
+        /* The repository may also be an object store (s3://BUCKET/PREFIX). */
+        if (from_file && (k->type == T_PATH || k->type == T_SOCKET) && *v && v[0] != '/' &&
+            !(k->offset == OFF(repo_path) && !strncmp(v, "s3://", 5))) {
             snprintf(why, len, "'%s' is not an absolute path", v);
             return -EINVAL;
         }

@@ -49,6 +49,7 @@ enum sk_opt_id {
     O_AFTER_FREEZE, /* snapshot: a command run once the data-dir is free */
     O_FULL,
     O_GOLDEN,
+    O_FROM,
     O_HELP,
     O_COUNT,
     O_NONE = -1 /* a row of the configuration file only */

@@ -35,6 +35,10 @@ typedef struct sk_config {
     unsigned level;
     unsigned threads;
     uint64_t lock_wait_ms;
+    char *s3_endpoint; /* "" when none */
+    char *s3_region;   /* "" when none */
+    char *upstream;    /* "" when none */
+    uint64_t sync_interval_ms;
     /* [archive] */
     char *archive_data_dir;
     char *archive_command;

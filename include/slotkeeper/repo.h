@@ -20,8 +20,15 @@
  * Locks are flock(2) locks, released by the kernel when their holder dies, so
  * a crashed process never blocks the repository.
  *
- * The repository reaches these names only through its storage (storage.h; the POSIX
- * driver today), and the other modules reach the repository only through this API.
+ * On an object store (s3://BUCKET/PREFIX, storage_s3.c) the same names are object keys under
+ * PREFIX, with these differences: a chunk is PUT straight under chunks/ab/<hash> and the
+ * manifest PUT last (a PUT is atomic, a rename is a copy), so nothing is staged in tmp/; the
+ * writer lists the stored chunks once when its session begins; and locks are objects
+ * PREFIX/locks/lock/<ex|sh>-<owner>-<pid>-<random>, refreshed while held and stale after an
+ * expiry when their holder died (see storage_s3.c).
+ *
+ * The repository reaches these names only through its storage (storage.h: the POSIX or the S3
+ * driver), and the other modules reach the repository only through this API.
  */
 #ifndef SLOTKEEPER_REPO_H
 #define SLOTKEEPER_REPO_H
@@ -56,6 +63,9 @@ typedef struct sk_repo {
     bool golden;                 /* config "golden on": keep a golden copy (golden.h) */
     sk_storage_lock_t *sesslock; /* the writer session's lock, or NULL when there is none */
     char sessname[64];
+    char *staged; /* on an object store: the manifest waiting for its publication */
+    size_t staged_len;
+    struct sk_hset *known; /* on an object store, in a writer session: the chunks stored, with their sizes */
 } sk_repo_t;
 
 /* Creates a repository at path (missing or empty folder); log_chunk_size 0 means

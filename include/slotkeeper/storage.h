@@ -12,8 +12,8 @@
  * rename, list a folder, remove, make a folder, sync, and locks (shared or exclusive, on the
  * repository's lock file and on writer sessions; released when their holder dies). Every call
  * returns 0 (or what it says) or a negative errno, and records no sk_err_t: the repository
- * names the path and the reason. The POSIX driver (storage_posix.c) is the only one today; an
- * object store (issue 15) implements the same table. Drivers mark each step that changes the
+ * names the path and the reason. The POSIX driver (storage_posix.c) keeps a local folder; the
+ * S3 driver (storage_s3.c, s3.h) an object store, which says so in its caps. Drivers mark each step that changes the
  * disk with SK_CRASHPOINT.
  */
 #ifndef SLOTKEEPER_STORAGE_H
@@ -67,9 +67,19 @@ typedef struct sk_storage_info {
 /* Called by list for each name in a folder ("." and ".." left out); non-zero stops the listing
  * and is list's result. */
 typedef int (*sk_storage_list_fn)(void *arg, const char *name);
+/* Called by walk for each file below a folder; non-zero stops the walk and is its result. */
+struct sk_storage_info;
+typedef int (*sk_storage_walk_fn)(void *arg, const char *name, const struct sk_storage_info *info);
+
+/* caps: an object store (S3): an object written appears whole under its name at once and is
+ * durable when write returns (no staging needed), rename is a copy, folders are only name
+ * prefixes, locks are objects (released when unlocked, or stale after an expiry when their
+ * holder died), open_dir is -ENOTSUP. */
+#define SK_STORAGE_CAP_OBJECTS 0x1u
 
 typedef struct sk_storage_driver {
-    const char *name; /* "posix" */
+    const char *name; /* "posix", "s3" */
+    unsigned caps;    /* SK_STORAGE_CAP_* */
     /* What path is, without following a link (-ENOENT when nothing is there). */
     int (*info)(sk_storage_t *s, const char *path, sk_storage_info_t *out);
     /* Reads a regular file into *buf (grown as needed, capacity *cap, NUL-terminated), its
@@ -81,6 +91,11 @@ typedef struct sk_storage_driver {
     int (*rename)(sk_storage_t *s, const char *from, const char *to, unsigned flags);
     /* Calls fn for each name in the folder dir ("" for the root). */
     int (*list)(sk_storage_t *s, const char *dir, sk_storage_list_fn fn, void *arg);
+    /* Optional (NULL when the driver does not offer it): calls fn for every file below dir, at
+     * any depth, named relative to dir ("ab/<hash>"), with its size and time, in one pass. An
+     * object store lists a whole prefix in pages of 1000 names, where list would take a request
+     * per folder and info one per file. */
+    int (*walk)(sk_storage_t *s, const char *dir, sk_storage_walk_fn fn, void *arg);
     /* Removes a file (or, as flags say, a folder); -ENOENT when missing, unless TREE. */
     int (*remove)(sk_storage_t *s, const char *path, unsigned flags);
     int (*mkdir)(sk_storage_t *s, const char *path, unsigned mode);
@@ -106,6 +121,19 @@ struct sk_storage {
 /* Opens the POSIX driver on the folder root (followed if a link: the root is the caller's
  * choice; nothing under it is). With create, a missing root is made (mkdir -p). */
 int sk_storage_posix_open(const char *root, bool create, sk_storage_t **out);
+
+/* Opens the driver a repository name asks for: s3://BUCKET/PREFIX (s3.h), else a local folder
+ * (create as sk_storage_posix_open; an object store needs no creating). Errors come back as
+ * the negative errno, with a one-line reason in err for an object store (credentials, bucket,
+ * server); a local folder's errors are left to the caller to word (err untouched). */
+struct sk_err;
+int sk_storage_open(const char *name, bool create, sk_storage_t **out, struct sk_err *err);
+
+/* Whether the storage is an object store (SK_STORAGE_CAP_OBJECTS). */
+static inline bool sk_storage_is_objects(const sk_storage_t *s)
+{
+    return s->drv->caps & SK_STORAGE_CAP_OBJECTS;
+}
 
 /* The calls, through the driver's table. */
 static inline int sk_storage_info(sk_storage_t *s, const char *path, sk_storage_info_t *out)

@@ -46,6 +46,7 @@ struct options {
     unsigned slot;
     char slot_dir[PATH_MAX];
     const char *output;
+    const char *from; /* sync --from */
     unsigned tries;
     uint64_t startup_grace_ms;
     char **args;
@@ -77,6 +78,7 @@ int cmd_snapshot(struct options *o);
 int cmd_restore(struct options *o);
 int cmd_list(struct options *o);
 int cmd_verify(struct options *o);
+int cmd_sync(struct options *o);
 int cmd_prune(struct options *o);
 int cmd_check(struct options *o);
 int cmd_config_check(struct options *o);

@@ -32,6 +32,7 @@
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
 #include "slotkeeper/snapshot.h"
+#include "slotkeeper/sync.h"
 #include "slotkeeper/verify.h"
 
 static void fmt_time(int64_t t, char *buf, size_t len)
@@ -805,5 +806,44 @@ int cmd_prune(struct options *o)
         printf("kept %zu snapshot(s), removed %zu; removed %" PRIu64 " chunks, freed %s\n", res.kept, res.nremoved,
                res.chunks_removed, sk_fmt_bytes(res.bytes_freed, b, sizeof(b)));
     sk_prune_result_free(&res);
+    return SK_EXIT_OK;
+}
+
+int cmd_sync(struct options *o)
+{
+    const char *want = o->snapshot && strcmp(o->snapshot, "latest") ? o->snapshot : NULL;
+    if (o->all && want)
+        return cli_usage_error("give --snapshot or --all, not both");
+    if (!strcmp(o->from, o->repo))
+        return cli_usage_error("--from and --repo name the same repository");
+    sk_err_t err;
+    sk_err_clear(&err);
+    /* Upstream shared: its prune (exclusive) waits until the copy is done. */
+    sk_repo_t *from, *to;
+    if (sk_repo_open(o->from, SK_LOCK_SHARED, o->lock_wait_ms, "sync", &from, &err) < 0)
+        return cli_fail(&err);
+    int ex = cli_open_repo(o, SK_LOCK_SHARED, "sync", &to);
+    if (ex) {
+        sk_repo_close(from);
+        return ex;
+    }
+    sk_progress_t prog;
+    sk_progress_init(&prog, "sync", o->progress);
+    sk_sync_opts_t so = {.snapshot = want, .all = o->all, .threads = o->threads};
+    sk_sync_result_t res;
+    int rc = sk_sync(from, to, &so, &prog, &res, &err);
+    sk_repo_close(to);
+    sk_repo_close(from);
+    if (rc < 0)
+        return cli_fail(&err);
+    char b[32];
+    if (res.newest[0])
+        printf("%s\n", res.newest);
+    if (!o->quiet)
+        fprintf(stderr,
+                "slotkeeper: sync: %zu snapshot(s) copied, %zu already here; %" PRIu64 " chunks copied (%s), %" PRIu64
+                " already here, %.2fs\n",
+                res.copied, res.present, res.chunks, sk_fmt_bytes(res.bytes, b, sizeof(b)), res.chunks_present,
+                res.seconds);
     return SK_EXIT_OK;
 }

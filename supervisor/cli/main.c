@@ -155,6 +155,18 @@ static const struct command commands[] = {
      "A snapshot that fails is marked bad (never restored again) and its damaged chunks and\n"
      "files are named. Exits 3 if any snapshot is bad. Without ID, checks the newest one;\n"
      "'latest' is the one restore and export take: the newest good one (highest head block).\n"},
+    {"sync", cmd_sync,
+     COMMON | B(O_REPO) | B(O_FROM) | B(O_SNAPSHOT) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
+         B(O_CONFIG),
+     B(O_REPO) | B(O_FROM), 0, 0,
+     "usage: slotkeeper sync --from URL --repo REPO [--snapshot ID | --all] [options]\n"
+     "\n"
+     "Copies the newest good snapshot of the upstream repository URL (s3://BUCKET/PREFIX, or\n"
+     "a folder), or the one named, or with --all every good one, into REPO, a follower's\n"
+     "local repository: the chunks REPO lacks are read and checked against their hash, then\n"
+     "the manifest is published last. A snapshot REPO already has is skipped, so an\n"
+     "interrupted sync resumes. An upstream chunk that fails its hash is never stored: that\n"
+     "snapshot is not published locally (exit 3). Prints the snapshot id on stdout.\n"},
     {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
      0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
@@ -268,6 +280,7 @@ static const char main_usage[] =
     "  restore               restore a snapshot into a slot's data-dir\n"
     "  list                  list snapshots\n"
     "  verify                check snapshots chunk by chunk\n"
+    "  sync --from URL       copy the newest snapshot of an upstream repository into REPO\n"
     "  prune                 remove old snapshots and unreferenced chunks\n"
     "  check DATA_DIR        diagnose a data-dir without starting nodeos\n"
     "  config check -c FILE  check a configuration file and print it with its defaults\n"
@@ -499,6 +512,9 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
             break;
         case O_OUTPUT:
             o->output = optarg;
+            break;
+        case O_FROM:
+            o->from = optarg;
             break;
         case O_SLOT:
             o->slot = (unsigned)v.n;

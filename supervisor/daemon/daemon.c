@@ -6,6 +6,7 @@
  * every transition of its slot.
  */
 #include "daemon/daemon.h"
+#include "daemon/follow.h"
 
 #include "slotkeeper/exitcode.h"
 
@@ -665,7 +666,7 @@ static void on_reap(uv_timer_t *t)
     for (unsigned i = 0; i <= d->nslots; i++)
         if (d->slots[i] && !sk_slot_idle(d->slots[i]))
             return;
-    if (d->nretired)
+    if (d->nretired || !sk_follow_idle(d->follow))
         return;
     /* Everything is stopped: close the loop's handles. */
     uv_timer_stop(&d->reap_timer);
@@ -796,6 +797,7 @@ static void begin_shutdown(sk_daemon_t *d, int sig)
     log_info("signal %d: stopping every node, then exiting", sig);
     d->shutting_down = true;
     uv_timer_stop(&d->cycle_timer);
+    sk_follow_stop(d->follow);
     drop_waiters(d, NULL, "the daemon is shutting down");
     sk_restoreq_clear(&d->restoreq);
     bool jobs = false;
@@ -804,8 +806,8 @@ static void begin_shutdown(sk_daemon_t *d, int sig)
             jobs |= sk_slot_job_busy(d->slots[i]);
             sk_slot_event(d->slots[i], SK_EV_STOP);
         }
-    if (jobs)
-        sk_cancel_request(); /* snapshots and restores stop at their next chunk and clean up */
+    if (jobs || !sk_follow_idle(d->follow))
+        sk_cancel_request(); /* snapshots, restores and syncs stop at their next chunk and clean up */
     uv_timer_start(&d->reap_timer, on_reap, 0, 100);
 }
 
@@ -951,6 +953,7 @@ int sk_daemon_main(const char *config_path)
     create_slots(d, true);
     schedule_first_cycle(d);
     measure_repo(d);
+    d->follow = sk_follow_start(d->loop, &d->cfg);
 
     uv_run(d->loop, UV_RUN_DEFAULT);
 
@@ -966,6 +969,7 @@ int sk_daemon_main(const char *config_path)
     uv_walk(d->loop, on_walk_close, NULL);
     uv_run(d->loop, UV_RUN_DEFAULT); /* also to the end of the queued state-file writes */
     uv_loop_close(d->loop);
+    sk_follow_free(d->follow);
     sk_statefiles_free(d->statefiles);
     free(d->slots);
     free(d->retired);

@@ -45,6 +45,7 @@ typedef struct sk_daemon {
     sk_health_t *health;
     sk_metrics_t *metrics;
     sk_statefiles_t *statefiles; /* pid and budget files, written on the thread pool */
+    struct sk_follow *follow;    /* copying [repository] upstream, or NULL */
     /* the repository, as last measured on the thread pool (at start and after each cycle) */
     uint64_t repo_snapshots, repo_bad, repo_bytes;
     bool repo_measured, repo_measuring;

@@ -5,7 +5,7 @@
 #   tests/crash/sweep.sh [--sample N] [--max N] [--at K,K...] [--workdir DIR] [--keep] [OP...]
 #
 # OP: snapshot incremental restore-empty restore-over restore-damaged restore-full prune import
-# daemon freeze golden-update restore-clone (default: all). restore-* are delta restores (the
+# sync daemon freeze golden-update restore-clone (default: all). restore-* are delta restores (the
 # default) but restore-full (--full) and restore-clone.
 # freeze: a snapshot that freezes first (the data-dir on an XFS loop image made with reflink=1;
 # needs root and a loop device, else it says SKIP): each clone, mkdir, chown/chmod/utimes of the
@@ -41,8 +41,8 @@ AT=
 W=
 KEEP=0
 OPS=()
-ALL_OPS=(snapshot incremental restore-empty restore-over restore-damaged restore-full prune import daemon freeze
-    golden-update restore-clone)
+ALL_OPS=(snapshot incremental restore-empty restore-over restore-damaged restore-full prune import sync daemon
+    freeze golden-update restore-clone)
 while [ $# -gt 0 ]; do
     case $1 in
     --sample) SAMPLE=$2 && shift ;;
@@ -485,6 +485,40 @@ check_restore-clone() {
     check_slot "" 0
     [ "$(golden_data "$T/repo/golden/tree")" = "$(cat "$W/golden.sig")" ] || broke "the golden copy changed"
 }
+
+# A follower's sync: an upstream repository (./up, a folder: the steps are the local ones, the
+# same whatever the upstream's storage) with an older and a newer snapshot, into a local
+# repository that has the older one. The upstream is only read (outside() checks it is unchanged).
+setup_sync() {
+    newrepo "$1/up"
+    snap_of "$W/src0" "$1/up" >/dev/null
+    snap_of "$W/src2" "$1/up" >/dev/null
+    newrepo "$1/repo"
+    "$SKN" sync --from "$1/up" --repo "$1/repo" --all >/dev/null 2>&1
+    rm -f "$1/repo/snapshots/$(snap_ids "$1/up" | tail -1)" # the follower has only the older one
+    cp -a "$W/src2" "$1/src"
+}
+run_sync() { "$1" sync --from "$T/up" --repo "$T/repo" --threads 2; }
+check_sync() {
+    local before=$1 after
+    repo_ok "$T/repo"
+    after=$(snap_ids "$T/repo" | wc -l)
+    [ "$after" = "$before" ] || [ "$after" = $((before + 1)) ] || broke "$before snapshots before, $after after"
+    if ! "$SKN" sync --from "$T/up" --repo "$T/repo" >"$W/rerun.id" 2>"$W/rerun.out"; then
+        broke "the next sync fails: $(tail -c 300 "$W/rerun.out" | tr '\n' ' ')"
+        return
+    fi
+    swept "$T/repo"
+    repo_ok "$T/repo"
+    cmp -s "$T/repo/snapshots/$(cat "$W/rerun.id")" "$T/up/snapshots/$(cat "$W/rerun.id")" ||
+        broke "the synced manifest differs from the upstream one"
+    rm -rf "$W/back"
+    if ! "$SKN" restore --snapshot "$(cat "$W/rerun.id")" --data-dir "$W/back" --repo "$T/repo" >/dev/null 2>&1 ||
+        ! same_tree "$T/src" "$W/back"; then
+        broke "the synced snapshot does not restore to its source"
+    fi
+}
+
 # ---- the daemon's snapshot cycle ----
 # An archival fakenode (no workers) whose chain is frozen at block 600 for the next hour
 # (one block an hour, genesis 599 h ago), started from a copy stopped cleanly at block 300

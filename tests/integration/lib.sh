@@ -153,6 +153,8 @@ finish() {
     wait 2>/dev/null
     # Loop file systems (fs_lib.sh) are unmounted and their images removed, pass or fail.
     declare -F fs_cleanup >/dev/null && fs_cleanup
+    # An S3 server (s3_lib.sh) is stopped, pass or fail.
+    declare -F s3_cleanup >/dev/null && s3_cleanup
     if [ "$T_FAILED" = 0 ]; then
         rm -rf "$W"
     else

@@ -27,6 +27,9 @@ gpid=$!
 bash "$SWEEP" --sample "$SAMPLE" --workdir "$W/ops" snapshot incremental restore-empty restore-over restore-damaged restore-full prune import \
     >"$W/ops.out" 2>&1
 rc_ops=$?
+# A follower's sync: a few points (make crash-sweep runs them all).
+bash "$SWEEP" --sample 5 --workdir "$W/sync" sync >"$W/sync.out" 2>&1
+rc_sync=$?
 wait "$dpid"
 rc_daemon=$?
 wait "$gpid"
@@ -50,5 +53,6 @@ report() {
     [ "$rc" = 0 ] || [ "$bad" = 1 ] || not_ok "crash-point sweep of the $name exits $rc"
 }
 report ops "$rc_ops"
+report sync "$rc_sync"
 report daemon "$rc_daemon"
 report golden "$rc_golden"

@@ -1,0 +1,116 @@
+/*
+ * follow: the daemon's copy of [repository] upstream into its repository (see follow.h). A
+ * uv timer every sync_interval queues one sk_sync on the thread pool; its result is logged on
+ * the loop.
+ */
+#include "follow.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slotkeeper/fsutil.h"
+#include "slotkeeper/log.h"
+#include "slotkeeper/repo.h"
+#include "slotkeeper/sync.h"
+
+struct sk_follow {
+    uv_loop_t *loop;
+    const sk_config_t *cfg;
+    uv_timer_t timer;
+    uv_work_t work;
+    bool busy, stopped;
+    /* the last copy's outcome, for the log (written by the worker, read after it) */
+    int rc;
+    sk_err_t err;
+    sk_sync_result_t res;
+    char last_err[600];
+};
+
+static void on_sync(uv_work_t *w)
+{
+    sk_follow_t *f = w->data;
+    sk_err_clear(&f->err);
+    memset(&f->res, 0, sizeof(f->res));
+    sk_repo_t *from = NULL, *to = NULL;
+    f->rc = sk_repo_open(f->cfg->upstream, SK_LOCK_SHARED, f->cfg->lock_wait_ms, "daemon sync", &from, &f->err);
+    if (f->rc == 0)
+        f->rc = sk_repo_open(f->cfg->repo_path, SK_LOCK_SHARED, f->cfg->lock_wait_ms, "daemon sync", &to, &f->err);
+    if (f->rc == 0) {
+        sk_sync_opts_t o = {.threads = (int)f->cfg->threads};
+        f->rc = sk_sync(from, to, &o, NULL, &f->res, &f->err);
+    }
+    sk_repo_close(to);
+    sk_repo_close(from);
+}
+
+static void on_synced(uv_work_t *w, int status)
+{
+    sk_follow_t *f = w->data;
+    f->busy = false;
+    if (status < 0)
+        return; /* cancelled */
+    if (f->rc < 0) {
+        char line[sizeof(f->last_err)];
+        snprintf(line, sizeof(line), "%s: %s", f->err.path, f->err.msg);
+        /* Said once while it lasts (every interval would flood the log), and when it ends. */
+        if (strcmp(line, f->last_err))
+            log_warnx("sync from %s: %s", f->cfg->upstream, line);
+        snprintf(f->last_err, sizeof(f->last_err), "%s", line);
+        return;
+    }
+    if (f->last_err[0])
+        log_info("sync from %s: works again", f->cfg->upstream);
+    f->last_err[0] = '\0';
+    char b[32];
+    if (f->res.copied)
+        log_info("sync: copied snapshot %s from %s: %" PRIu64 " chunks (%s), %" PRIu64 " already here, %.2fs",
+                 f->res.newest, f->cfg->upstream, f->res.chunks, sk_fmt_bytes(f->res.bytes, b, sizeof(b)),
+                 f->res.chunks_present, f->res.seconds);
+    else
+        log_debug("sync: %s already here", f->res.newest);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    sk_follow_t *f = t->data;
+    if (f->busy || f->stopped)
+        return;
+    f->work.data = f;
+    if (uv_queue_work(f->loop, &f->work, on_sync, on_synced) == 0)
+        f->busy = true;
+}
+
+sk_follow_t *sk_follow_start(uv_loop_t *loop, const sk_config_t *cfg)
+{
+    if (!cfg->upstream || !cfg->upstream[0])
+        return NULL;
+    sk_follow_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->loop = loop;
+    f->cfg = cfg;
+    uv_timer_init(loop, &f->timer);
+    f->timer.data = f;
+    uv_timer_start(&f->timer, on_tick, 0, cfg->sync_interval_ms);
+    log_info("following %s every %.0fs into %s", cfg->upstream, (double)cfg->sync_interval_ms / 1000.0, cfg->repo_path);
+    return f;
+}
+
+bool sk_follow_idle(const sk_follow_t *f)
+{
+    return !f || !f->busy;
+}
+
+void sk_follow_stop(sk_follow_t *f)
+{
+    if (!f)
+        return;
+    f->stopped = true;
+    uv_timer_stop(&f->timer);
+}
+
+void sk_follow_free(sk_follow_t *f)
+{
+    free(f);
+}
