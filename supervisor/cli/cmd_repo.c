@@ -832,10 +832,16 @@ int cmd_sync(struct options *o)
     sk_sync_opts_t so = {.snapshot = want, .all = o->all, .threads = o->threads};
     sk_sync_result_t res;
     int rc = sk_sync(from, to, &so, &prog, &res, &err);
+    /* Then the golden copy, where the local repository keeps one: restores clone the new snapshot. */
+    char gnote[512] = "";
+    if (rc == 0 && res.copied)
+        golden_after_snapshot(to, &prog, gnote, sizeof(gnote));
     sk_repo_close(to);
     sk_repo_close(from);
     if (rc < 0)
         return cli_fail(&err);
+    if (gnote[0] && (!o->quiet || strstr(gnote, "not updated")))
+        log_info("%s", gnote);
     char b[32];
     if (res.newest[0])
         printf("%s\n", res.newest);

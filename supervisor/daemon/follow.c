@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "slotkeeper/fsutil.h"
+#include "slotkeeper/golden.h"
 #include "slotkeeper/log.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/sync.h"
@@ -25,6 +26,7 @@ struct sk_follow {
     sk_err_t err;
     sk_sync_result_t res;
     char last_err[600];
+    char golden_note[700]; /* what the golden copy's update after the sync did, or "" */
 };
 
 static void on_sync(uv_work_t *w)
@@ -39,6 +41,18 @@ static void on_sync(uv_work_t *w)
     if (f->rc == 0) {
         sk_sync_opts_t o = {.threads = (int)f->cfg->threads};
         f->rc = sk_sync(from, to, &o, NULL, &f->res, &f->err);
+    }
+    /* Then the golden copy, where the local repository keeps one, so that worker restores clone
+     * the new snapshot; a failure is said, the copy is published anyway (the next update catches up). */
+    f->golden_note[0] = '\0';
+    if (f->rc == 0 && f->res.copied && to->golden) {
+        sk_err_t ge;
+        sk_err_clear(&ge);
+        sk_golden_result_t gr;
+        if (sk_golden_update(to, false, NULL, &gr, &ge) < 0)
+            snprintf(f->golden_note, sizeof(f->golden_note), "golden copy not updated: %s: %s", ge.path, ge.msg);
+        else if (!gr.unchanged)
+            snprintf(f->golden_note, sizeof(f->golden_note), "golden copy updated to %s", gr.id);
     }
     sk_repo_close(to);
     sk_repo_close(from);
@@ -69,6 +83,8 @@ static void on_synced(uv_work_t *w, int status)
                  f->res.chunks_present, f->res.seconds);
     else
         log_debug("sync: %s already here", f->res.newest);
+    if (f->golden_note[0])
+        log_info("sync: %s", f->golden_note);
 }
 
 static void on_tick(uv_timer_t *t)

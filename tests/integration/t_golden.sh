@@ -151,6 +151,19 @@ check "golden/ removed" test ! -e "$R/golden"
 check "config no longer says golden on" bash -c "! grep -q golden '$R/config'"
 run 0 "restore with the golden copy off" "$SK" restore --data-dir "$W/x/s6" --repo "$R" --no-progress
 check "no note about cloning" bash -c "! grep -q 'cloning' '$W/err'"
+# A follower: `sync` from an upstream (a folder here; the same for s3://) into a local repository
+# that keeps a golden copy brings the golden copy to the copied snapshot, so restores clone it.
+U=$W/x/upstream
+L=$W/x/local
+run 0 "upstream repository" "$SK" repo init "$U" --chunk-size 64K
+run 0 "snapshot into the upstream" "$SK" snapshot --data-dir "$N" --repo "$U" --no-progress --no-freeze
+UP_ID=$(cat "$W/out")
+run 0 "local repository with a golden copy" "$SK" repo init "$L" --golden --chunk-size 64K
+run 0 "sync --from the upstream" "$SK" sync --from "$U" --repo "$L" --no-progress
+err_has "golden copy updated to $UP_ID" "sync: the golden copy is brought to the copied snapshot"
+run 0 "restore from the follower's repository" "$SK" restore --data-dir "$W/x/s7" --repo "$L" --no-progress
+err_has "path clone" "a follower's restore clones from its golden copy"
+check "slot 7 is byte-identical" same_data "$N" "$W/x/s7"
 run 2 "repo golden with an unknown action" "$SK" repo golden "$R" sideways
 one_line_error "unknown action"
 echo "1..$T_N"
