@@ -8,8 +8,14 @@
 source "$(dirname "$0")/lib.sh"
 
 UNSAFE='strtok|localtime|gmtime|ctime|asctime|getpwnam|getgrnam|getpwuid|getgrgid|rand|srand|strsignal|inet_ntoa|gethostbyname|getlogin|ttyname|tmpnam'
-objs=("$ROOT"/build/snapshot/*.o "$ROOT"/build/supervisor/*.o)
-if [ ! -e "${objs[0]}" ] || ! command -v nm >/dev/null; then
+# Every object of both layers, sub-folders included (supervisor/daemon/, supervisor/cli/), whose
+# source still exists (an object left by an older layout of the tree is not this build's).
+objs=()
+while IFS= read -r o; do
+    src=${o#"$ROOT"/build/}
+    [ -e "$ROOT/${src%.o}.c" ] && objs+=("$o")
+done < <(find "$ROOT/build/snapshot" "$ROOT/build/supervisor" -name '*.o' 2>/dev/null | sort)
+if [ "${#objs[@]}" = 0 ] || ! command -v nm >/dev/null; then
     not_ok "thread-safety: no objects under $ROOT/build or no nm (run make build first)"
 else
     found=""
@@ -18,7 +24,7 @@ else
         [ -n "$hits" ] && found="$found ${o#"$ROOT"/}: $hits;"
     done
     if [ -z "$found" ]; then
-        ok "no thread-unsafe libc call (strtok, localtime, ...) in snapshot/ or supervisor/"
+        ok "no thread-unsafe libc call (strtok, localtime, ...) in the ${#objs[@]} objects of snapshot/ and supervisor/"
     else
         not_ok "thread-unsafe libc calls:$found"
     fi
