@@ -437,7 +437,22 @@ static int note_known(void *arg, const char *name, const sk_storage_info_t *info
     return sk_hset_add(arg, &h, (uint32_t)info->size) < 0 ? -ENOMEM : 0;
 }
 
+/* The chunks a manifest references, with their stored sizes, into the set. */
+static int note_manifest(sk_hset_t *known, const sk_manifest_t *m)
+{
+    for (size_t i = 0; i < m->nentries; i++)
+        for (size_t k = 0; k < m->entries[i].nchunks; k++)
+            if (sk_hset_add(known, &m->entries[i].chunks[k].hash, m->entries[i].chunks[k].csize) < 0)
+                return -ENOMEM;
+    return 0;
+}
+
 int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
+{
+    return sk_repo_session_begin_from(r, NULL, err);
+}
+
+int sk_repo_session_begin_from(sk_repo_t *r, const sk_manifest_t *seed, sk_err_t *err)
 {
     char p[PATH_MAX];
     repo_path(r, "tmp", p, sizeof(p));
@@ -447,15 +462,17 @@ int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err)
         /* An object store: chunks go straight under their names (a PUT is atomic), the manifest
          * is kept here until its PUT, last. Nothing is staged in tmp/, so there is nothing to
          * lock or sweep; what a killed writer leaves is chunks no manifest names, which prune
-         * removes. The session only has a name, and the list of the chunks stored (one listing
-         * of 1000 names a request, rather than a HEAD per chunk; prune cannot remove any while
-         * we hold the shared lock). */
-        if (r->st->drv->walk) {
+         * removes. The session only has a name, and the set of the chunks stored (prune cannot
+         * remove any while we hold the shared lock): the chunks of seed, a good snapshot of
+         * this repository, when the writer has one (no request at all: a listing costs a
+         * request per 1000 chunks, thousands for a repository of terabytes, at every cycle),
+         * else one listing of chunks/ (rather than a HEAD per chunk). */
+        if (seed || r->st->drv->walk) {
             sk_hset_t *known = malloc(sizeof(*known));
             if (!known)
                 return sk_err_set(err, -ENOMEM, r->path, NULL);
             sk_hset_init(known);
-            int rc = r->st->drv->walk(r->st, "chunks", note_known, known);
+            int rc = seed ? note_manifest(known, seed) : r->st->drv->walk(r->st, "chunks", note_known, known);
             if (rc < 0) {
                 sk_hset_free(known);
                 free(known);

@@ -1032,7 +1032,7 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     rc = plan_all(&s);
     if (rc < 0)
         goto out;
-    rc = sk_repo_session_begin(repo, err);
+    rc = sk_repo_session_begin_from(repo, s.parent, err);
     if (rc < 0)
         goto out;
     sk_progress_start(progress, "snapshot", s.total);

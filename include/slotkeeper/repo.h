@@ -92,6 +92,12 @@ int sk_repo_sweep(sk_repo_t *r);
 
 /* Starts / ends this process's writer session (end removes it with what it still holds). */
 int sk_repo_session_begin(sk_repo_t *r, sk_err_t *err);
+/* sk_repo_session_begin for a writer that carries from seed, a good snapshot of r (or NULL).
+ * On an object store, seed's chunks stand for the listing of the stored chunks that a session
+ * otherwise starts with: sk_repo_chunk_stat answers from them, and a chunk seed lacks is
+ * written (a PUT of a content-addressed chunk that exists stores the same bytes again), so a
+ * cycle's requests follow what changed, not the size of the repository. */
+int sk_repo_session_begin_from(sk_repo_t *r, const sk_manifest_t *seed, sk_err_t *err);
 void sk_repo_session_end(sk_repo_t *r);
 
 /* A folder "tmp/<session>/<name>" made for a writer's scratch work (import unpacks an archive

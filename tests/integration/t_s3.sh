@@ -23,8 +23,9 @@ mkdd "$W/dd" --blocks-size 3M --state-size 16M --state-data 2M --seed 1
 run 0 "repo init on s3" "$SK" repo init "$R"
 run 1 "repo init again is refused" "$SK" repo init "$R"
 one_line_error "repo init again"
-run 0 "snapshot to s3" "$SK" snapshot --repo "$R" --data-dir "$W/dd"
+run 0 "snapshot to s3" env SLOTKEEPER_S3_DEBUG=1 "$SK" snapshot --repo "$R" --data-dir "$W/dd"
 ID1=$(cat "$W/out")
+cp "$W/err" "$W/s3trace.1"
 check "the manifest is an object under snapshots/" grep -qx "repo/one/snapshots/$ID1" <(s3_keys $B repo/one/snapshots/)
 check "nothing is left under tmp/" [ -z "$(s3_keys $B repo/one/tmp/ | grep -v '/tmp/$')" ]
 check "no lock object is left" [ -z "$(s3_keys $B repo/one/locks/)" ]
@@ -36,9 +37,15 @@ run 0 "verify" "$SK" verify --repo "$R"
 
 "$MKDATADIR" mutate "$W/dd" --append-pct 5 --rewrite-pct 10 --seed 2 >/dev/null
 # SLOTKEEPER_S3_LOCK_STALE=2: the lock object is refreshed every 0.4 s while the snapshot runs.
-run 0 "second snapshot" env SLOTKEEPER_S3_LOCK_STALE=2 "$SK" snapshot --repo "$R" --data-dir "$W/dd" --threads 1
+run 0 "second snapshot" env SLOTKEEPER_S3_LOCK_STALE=2 SLOTKEEPER_S3_DEBUG=1 "$SK" snapshot --repo "$R" --data-dir "$W/dd" --threads 1
 ID2=$(cat "$W/out")
 err_has ' new in [0-9]+ new chunks' "the second snapshot says what it added"
+# Its parent's chunks stand for the listing of chunks/ (a request per 1000 chunks, every cycle).
+check "the second snapshot carried from the first" grep -q "$ID1" "$W/err"
+cp "$W/err" "$W/s3trace.2"
+LIST_CHUNKS='^> GET /sk-test/\?list-type=2&prefix=repo%2Fone%2Fchunks%2F'
+check "the second snapshot lists no chunks" bash -c '! grep -Eq "$1" "$2"' _ "$LIST_CHUNKS" "$W/s3trace.2"
+check "the first snapshot did list them (the check above can fail)" grep -Eq "$LIST_CHUNKS" "$W/s3trace.1"
 run 0 "prune --keep-last 1" "$SK" prune --repo "$R" --keep-last 1
 check "prune removed the first" grep -q "removed $ID1" "$W/out"
 run 0 "list after prune" "$SK" list --repo "$R"
