@@ -506,21 +506,36 @@ static bool carry_sound(struct snap *s, size_t fi, int fd, const sk_hset_t *fidx
 }
 
 /* The parent: the newest good snapshot of this chain and host, when it records identities
- * and no full re-read is due. */
+ * and no full re-read is due; of this data-dir when there is one (a repository that several
+ * data-dirs of one chain write into, the newest is often another data-dir's, whose files'
+ * identities are not these: nothing would carry). */
 static void load_parent(struct snap *s)
 {
     const sk_snapshot_opts_t *o = s->opts;
     if (o->staged_in_session || o->full_reread)
         return;
-    sk_fact_t where[2];
+    sk_fact_t where[3];
     size_t nw = 0;
-    for (size_t i = 0; i < o->nfacts; i++)
+    const sk_fact_t *dir = NULL;
+    for (size_t i = 0; i < o->nfacts; i++) {
         if (nw < 2 && (!strcmp(o->facts[i].key, "source.chain-id") || !strcmp(o->facts[i].key, "source.host")))
             where[nw++] = o->facts[i];
+        else if (!strcmp(o->facts[i].key, "source.data-dir"))
+            dir = &o->facts[i];
+    }
     sk_err_t lerr;
     sk_err_clear(&lerr);
     sk_manifest_t *pm = NULL;
-    if (sk_repo_latest_good_where(s->repo, where, nw, "to carry from", &pm, &lerr) < 0)
+    int rc = -ENOENT;
+    if (dir) {
+        where[nw] = *dir;
+        rc = sk_repo_latest_good_where(s->repo, where, nw + 1, "to carry from", &pm, &lerr);
+    }
+    /* Else any data-dir's (a frozen copy snapshotted under its own path carries from its
+     * origin's, by the identities its frozen-origin file records). */
+    if (rc == -ENOENT)
+        rc = sk_repo_latest_good_where(s->repo, where, nw, "to carry from", &pm, &lerr);
+    if (rc < 0)
         return;
     bool ids = false;
     for (size_t i = 0; i < pm->nentries && !ids; i++)

@@ -221,7 +221,7 @@ restored_same "$ID" "set-aside chunk"
 # A strided data-dir in nodeos's own formats (mkdatadir --stride --retained --state-history):
 # retained bundles never change, the state-history logs grow with each block.
 D2=$W/strided
-R_SAVED=$R R=$W/repo-strided # its own repository: a parent is chosen by chain and head block, and D is ahead
+R_SAVED=$R R=$W/repo-strided # its own repository
 "$SK" repo init "$R" --quiet >/dev/null
 mkdd "$D2" --blocks-size 24M --state-size 32M --state-data 4M --stride 2000 --retained 2 --state-history --seed 7
 snap "snapshot with retained block files and state-history" --dd "$D2" --include blocks,state,state-history
@@ -233,6 +233,23 @@ rm -rf "$W/r"
 "$SK" restore --repo "$R" --snapshot "$ID" --data-dir "$W/r" --quiet --no-progress >/dev/null 2>&1
 check "retained and state-history: restore is byte-identical" same_tree "$D2" "$W/r" blocks state state-history
 R=$R_SAVED
+
+# --- several data-dirs of one chain in one repository ---------------------------------------
+# Each carries from its own newest snapshot, not from the newest of the chain (another
+# data-dir's files, whose identities are not these).
+D3=$W/other
+rm -rf "$D3"
+append 1
+cp -a "$D" "$D3" # the same chain and head, other inodes
+snap "snapshot of the data-dir"
+IDD=$ID
+snap "snapshot of another data-dir of the same chain, taken after it" --dd "$D3"
+IDO=$ID
+append 1
+snap "the data-dir again: carries from its own snapshot, not the newer one of the other data-dir"
+check "parent is the data-dir's own snapshot ($PARENT, not $IDO), carried $CARRIED bytes" \
+    test "$PARENT" = "$IDD" -a "$CARRIED" -gt 0
+rm -rf "$D3"
 
 # --- verify checks carried chunks ----------------------------------------------------------
 run 0 "verify --all: every snapshot good" "$SK" verify --all --repo "$R" --no-progress
