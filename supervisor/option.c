@@ -169,8 +169,8 @@ const sk_option_t sk_options[] = {
     {NULL, NULL, "no-progress", O_NO_PROGRESS, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "no progress line even on a terminal"},
     {NULL, NULL, "config", O_CONFIG, 'c', T_STR, NOFF, 0, 0, NULL, NULL, "FILE",
-     "the configuration: options not given here are taken from it (daemon, status, stop, start, reset and "
-     "restore --slot read " SK_CONFIG_DEFAULT_PATH " without -c)"},
+     "the configuration: options not given here are taken from it (daemon, status, stop, start, reset, "
+     "restore --slot and run --slot read " SK_CONFIG_DEFAULT_PATH " without -c)"},
     {NULL, NULL, "full-reread", O_FULL_REREAD, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL,
      "read every file whole: carry nothing from the parent snapshot"},
     {NULL, NULL, "quiet", O_QUIET, 0, T_FLAG, NOFF, 0, 0, NULL, NULL, NULL, "no summary line"},

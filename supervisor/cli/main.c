@@ -544,10 +544,10 @@ static int parse_options(const struct command *c, int argc, char **argv, struct 
     }
     o->explicit_repo = o->given[O_REPO];
     o->explicit_data_dir = o->given[O_DATA_DIR];
-    /* The daemon's commands, and restore --slot (the slots' data-dirs are in the configuration),
-     * read the default configuration file when -c is not given. */
+    /* The daemon's commands, and restore --slot and run --slot (the slots' data-dirs are in the
+     * configuration), read the default configuration file when -c is not given. */
     if (!o->config && (c->run == cmd_daemon || c->run == cmd_status || c->run == cmd_stop || c->run == cmd_start ||
-                       c->run == cmd_reset || (c->run == cmd_restore && o->given[O_SLOT])))
+                       c->run == cmd_reset || ((c->run == cmd_restore || c->run == cmd_run) && o->given[O_SLOT])))
         o->config = SK_CONFIG_DEFAULT_PATH;
     if (o->config && c->run != cmd_config_check) {
         int rc = apply_config(c, o);

@@ -124,6 +124,10 @@ if [ ! -e /etc/slotkeeper/slotkeeper.conf ]; then
     run 1 "restore --slot without -c reads /etc/slotkeeper/slotkeeper.conf" "$SK" restore --slot 1 --repo "$W/repo"
     err_has "^slotkeeper: /etc/slotkeeper/slotkeeper.conf: No such file" "and names it when it is missing"
     check "not a usage error about -c" bash -c "! grep -q 'needs -c' '$W/err'"
+    run 1 "run --slot without -c reads it too" "$SK" run --slot 1 -- true
+    err_has "^slotkeeper: /etc/slotkeeper/slotkeeper.conf: No such file" "and names it when it is missing"
+    run 1 "so does run with SLOTKEEPER_SLOT (Swarm) and no -c" env SLOTKEEPER_SLOT=2 "$SK" run -- true
+    err_has "^slotkeeper: /etc/slotkeeper/slotkeeper.conf: No such file" "and names it"
 fi
 run 0 "list -c" "$SK" list -c "$W/sk.conf"
 check "list -c shows the snapshot" grep -q "$id1" "$W/out"
