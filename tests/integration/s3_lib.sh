@@ -1,8 +1,8 @@
 # Helpers for the tests that need an S3 server: a real one (OpenStack Swift with its s3api
 # middleware, tests/s3/start-s3.sh), on loopback ports SK_S3_PORT..SK_S3_PORT+4 (default
-# 38080), holding its objects under $W/s3. Source after lib.sh. s3_cleanup (called by lib.sh's
+# 28080: below the ephemeral ports, 32768 and up, which a busy client may hold in TIME-WAIT), holding its objects under $W/s3. Source after lib.sh. s3_cleanup (called by lib.sh's
 # finish) stops it, pass or fail.
-S3_PORT=${SK_S3_PORT:-38080}
+S3_PORT=${SK_S3_PORT:-28080}
 S3_DIR=$W/s3
 S3_URL=http://127.0.0.1:$S3_PORT
 S3_UP=0
