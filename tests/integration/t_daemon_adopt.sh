@@ -20,7 +20,9 @@ sed -i "/^\[workers\]/,\$ s|^command = $FAKENODE |command = $W/slow-node |" "$C"
 check "the workers run through the slow start" grep -q "^command = $W/slow-node " "$C"
 nodes_on() { pgrep -f "^$FAKENODE --data-dir $1 " | wc -l; }
 
-echo 6 >"$W/slow"
+SLOW=6
+[ "$SK_VALGRIND" = 1 ] && SLOW=20 # a memcheck'd daemon takes seconds to start
+echo "$SLOW" >"$W/slow"
 check "start the daemon" start_daemon
 check "it starts slot 1's node" wait_for 1 starting 20
 P1=$(pid_of 1)
@@ -34,7 +36,7 @@ check "the node is alive and still starting (no lock yet)" bash -c "kill -0 $P1 
 check "start a new daemon" start_daemon
 check "it adopts the starting node" wait_field 1 4 "$P1" 10
 check "the log says so" grep -q "slot 1: found its node running as pid $P1; adopted it" "$W/daemon.log"
-check "the adopted node runs" wait_for 1 running 60
+check "the adopted node runs" wait_for 1 running $((SLOW + 60))
 check "one node on the data-dir, the first" bash -c "[ \$(pgrep -f '^$FAKENODE --data-dir $W/1 ') = $P1 ]"
 check "no second start" bash -c "! grep -q 'slot 1: started pid' <(sed -n '/found its node running as pid $P1/,\$p' '$W/daemon.log')"
 
