@@ -348,6 +348,11 @@ static void act_checked(sk_slot_t *s)
     }
     s->check_errors = 0;
     if (s->verdict == SK_VERDICT_RUNNING) {
+        /* Our own node after all: started by a daemon that died before writing its pid file,
+         * which had not taken the data-dir's lock yet when this daemon started (so not adopted
+         * then). */
+        if (!s->v.external && sk_slot_adopt(s))
+            return;
         sk_slot_fail_note(s, "%s is in use by pid %ld, a process slotkeeper did not start; not touching it",
                           s->v.data_dir, (long)s->lock_pid);
         log_warnx("%s: %s", s->v.name, s->v.last_failure);

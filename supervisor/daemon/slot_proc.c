@@ -10,6 +10,7 @@
  */
 #include "daemon/slot_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -335,6 +336,32 @@ static bool env_says_ours(const sk_slot_t *s, pid_t pid)
     return slot && owner;
 }
 
+/* The process that is this slot's node by its environment, when no pid file names it: the
+ * earliest started of those whose environment says so (a node's own children inherit it), or 0.
+ * A daemon killed between starting a node and writing its pid file leaves only this. */
+static pid_t find_ours(const sk_slot_t *s)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    pid_t best = 0;
+    unsigned long long best_start = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0 || (pid_t)pid == getpid())
+            continue;
+        unsigned long long start = proc_start_time((pid_t)pid);
+        if (!start || (best && start >= best_start) || !env_says_ours(s, (pid_t)pid))
+            continue;
+        best = (pid_t)pid;
+        best_start = start;
+    }
+    closedir(d);
+    return best;
+}
+
 bool sk_slot_adopt(sk_slot_t *s)
 {
     char *buf;
@@ -350,14 +377,19 @@ bool sk_slot_adopt(sk_slot_t *s)
         if (n)
             remove_pid_file(s);
         /* No pid file (a daemon that died between starting the node and writing it): the
-         * holder of the state lock is ours if its environment says so. */
+         * holder of the state lock is ours if its environment says so; a node that has not
+         * taken the lock yet (still starting) is found by its environment alone. */
         sk_datadir_report_t r0;
         sk_err_t e0;
         sk_err_clear(&e0);
-        if (s->v.external || sk_datadir_check(s->v.data_dir, &(sk_check_opts_t){0}, &r0, &e0) < 0 ||
-            r0.verdict != SK_VERDICT_RUNNING || r0.lock_pid <= 0 || !env_says_ours(s, r0.lock_pid))
+        if (s->v.external || sk_datadir_check(s->v.data_dir, &(sk_check_opts_t){0}, &r0, &e0) < 0)
             return false;
-        pid = r0.lock_pid;
+        if (r0.verdict == SK_VERDICT_RUNNING)
+            pid = r0.lock_pid > 0 && env_says_ours(s, r0.lock_pid) ? r0.lock_pid : 0;
+        else
+            pid = find_ours(s);
+        if (pid <= 0)
+            return false;
         s->v.pid = (pid_t)pid;
         write_pid_file(s);
         s->v.pid = 0;
