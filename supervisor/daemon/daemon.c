@@ -845,8 +845,11 @@ int sk_daemon_main(const char *config_path)
         return err.code == -EINVAL || err.code == -EFBIG ? SK_EXIT_USAGE : SK_EXIT_FAIL;
     }
     log_init("slotkeeper", "daemon", (int)d->cfg.log_level);
-    if (!d->cfg.archive_data_dir[0] && d->cfg.slots == 0) {
-        log_warnx("%s: nothing to supervise: no [archive] data_dir and [workers] slots = 0", d->cfg.path);
+    /* A host that only follows an upstream (its repository serves restores run by hand or by
+     * `run` entrypoints) has its copies to keep. */
+    if (!d->cfg.archive_data_dir[0] && d->cfg.slots == 0 && !(d->cfg.upstream && d->cfg.upstream[0])) {
+        log_warnx("%s: nothing to do: no [archive] data_dir, [workers] slots = 0 and no [repository] upstream",
+                  d->cfg.path);
         sk_config_free(&d->cfg);
         return 2;
     }

@@ -12,6 +12,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/golden.h"
 #include "slotkeeper/log.h"
+#include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/sync.h"
 
@@ -27,6 +28,7 @@ struct sk_follow {
     sk_sync_result_t res;
     char last_err[600];
     char golden_note[700]; /* what the golden copy's update after the sync did, or "" */
+    char prune_note[700];  /* what the local prune after the sync did, or "" */
 };
 
 static void on_sync(uv_work_t *w)
@@ -56,6 +58,29 @@ static void on_sync(uv_work_t *w)
     }
     sk_repo_close(to);
     sk_repo_close(from);
+    /* Then this host's own retention ([repository] keep_last), as the archive's cycle keeps it
+     * after a snapshot: the prune waits for restores reading the repository (its exclusive
+     * lock), up to lock_wait, else it is skipped until the next copy. The upstream's snapshots
+     * are not this host's to remove, nor the other way round. */
+    f->prune_note[0] = '\0';
+    if (f->rc == 0 && f->res.copied) {
+        sk_err_t pe;
+        sk_err_clear(&pe);
+        sk_prune_result_t pr;
+        if (sk_repo_open(f->cfg->repo_path, SK_LOCK_EXCLUSIVE, f->cfg->lock_wait_ms, "daemon prune", &to, &pe) < 0) {
+            snprintf(f->prune_note, sizeof(f->prune_note), "prune skipped: %s: %s", pe.path, pe.msg);
+        } else {
+            if (sk_prune(to, f->cfg->keep_last, &pr, &pe) < 0) {
+                snprintf(f->prune_note, sizeof(f->prune_note), "prune failed: %s: %s", pe.path, pe.msg);
+            } else {
+                if (pr.nremoved)
+                    snprintf(f->prune_note, sizeof(f->prune_note), "pruned %zu snapshot(s), keeping the last %u",
+                             pr.nremoved, f->cfg->keep_last);
+                sk_prune_result_free(&pr);
+            }
+            sk_repo_close(to);
+        }
+    }
 }
 
 static void on_synced(uv_work_t *w, int status)
@@ -85,6 +110,10 @@ static void on_synced(uv_work_t *w, int status)
         log_debug("sync: %s already here", f->res.newest);
     if (f->golden_note[0])
         log_info("sync: %s", f->golden_note);
+    if (f->prune_note[0] && strncmp(f->prune_note, "pruned", 6))
+        log_warnx("sync: %s", f->prune_note);
+    else if (f->prune_note[0])
+        log_info("sync: %s", f->prune_note);
 }
 
 static void on_tick(uv_timer_t *t)
