@@ -52,6 +52,7 @@ struct gcopy {
     uint32_t verified_ns;                           /* and nanoseconds */
     unsigned incremental;                           /* updates since the last full verification */
     uint64_t upd_written, upd_verified, upd_reused; /* the update that made it (0 after a verify) */
+    uint64_t upd_rewritten;                         /* files it wrote whole: changed from outside */
     bool upd_full;                                  /* it re-hashed every byte */
     bool damaged;
     char reason[256];
@@ -91,8 +92,8 @@ static int read_copy(int dirfd, bool want_m, struct gcopy *g, char *why, size_t 
             g->incremental = (unsigned)strtoul(l + 12, NULL, 10);
         } else if (!strncmp(l, "update ", 7)) {
             unsigned full = 0;
-            if (sscanf(l + 7, "written %" SCNu64 " verified %" SCNu64 " reused %" SCNu64 " full %u", &g->upd_written,
-                       &g->upd_verified, &g->upd_reused, &full) == 4)
+            if (sscanf(l + 7, "written %" SCNu64 " verified %" SCNu64 " reused %" SCNu64 " full %u rewritten %" SCNu64,
+                       &g->upd_written, &g->upd_verified, &g->upd_reused, &full, &g->upd_rewritten) >= 4)
                 g->upd_full = full != 0;
         }
     }
@@ -174,6 +175,7 @@ int sk_golden_status(sk_repo_t *r, sk_golden_status_t *st, sk_err_t *err)
     st->last_verified = g.upd_verified;
     st->last_reused = g.upd_reused;
     st->last_full = g.upd_full;
+    st->last_rewritten = g.upd_rewritten;
     st->damaged = g.damaged;
     snprintf(st->reason, sizeof(st->reason), "%s", g.reason);
     st->files = g.m->files;
@@ -538,9 +540,10 @@ static int write_record(int dirfd, const char *id, unsigned incremental, const s
     int n = snprintf(text, sizeof(text), RECORD_MAGIC "\nsnapshot %s\nverified %lld.%09ld\nincremental %u\n", id,
                      (long long)now.tv_sec, now.tv_nsec, incremental);
     if (res)
-        n += snprintf(text + n, sizeof(text) - (size_t)n,
-                      "update written %" PRIu64 " verified %" PRIu64 " reused %" PRIu64 " full %d\n",
-                      res->bytes_written, res->bytes_verified, res->bytes_reused, res->full_verify ? 1 : 0);
+        n += snprintf(
+            text + n, sizeof(text) - (size_t)n,
+            "update written %" PRIu64 " verified %" PRIu64 " reused %" PRIu64 " full %d rewritten %" PRIu64 "\n",
+            res->bytes_written, res->bytes_verified, res->bytes_reused, res->full_verify ? 1 : 0, res->files_rewritten);
     SK_CRASHPOINT("write");
     return sk_write_file_atomic(dirfd, "record", text, (size_t)n, 0644);
 }

@@ -4,7 +4,7 @@
  *
  *   REPO/golden/record      "slotkeeper-golden 1", "snapshot <id>", "verified <unix time>",
  *                           "incremental <updates since the last full verification>", "update
- *                           written <B> verified <B> reused <B> full <0|1>" (what the update
+ *                           written <B> verified <B> reused <B> full <0|1> rewritten <files>" (what the update
  *                           that made it cost): written last, so a golden copy without it is
  *                           never used
  *   REPO/golden/manifest    the snapshot's manifest, which verify re-hashes the files against
@@ -73,7 +73,8 @@ typedef struct sk_golden_status {
     unsigned incremental; /* updates since its last full verification */
     /* what the update that made it cost (all 0 when a verification rewrote the record) */
     uint64_t last_written, last_verified, last_reused;
-    bool last_full; /* that update re-hashed every byte */
+    uint64_t last_rewritten; /* files it wrote whole: changed from outside since verified */
+    bool last_full;          /* that update re-hashed every byte */
 } sk_golden_status_t;
 
 typedef struct sk_golden_result {

@@ -259,6 +259,7 @@ int cmd_repo_golden(struct options *o)
             json_object_set_new(j, "verified_bytes", json_integer((json_int_t)gs.last_verified));
             json_object_set_new(j, "reused_bytes", json_integer((json_int_t)gs.last_reused));
             json_object_set_new(j, "full_verify", json_boolean(gs.last_full));
+            json_object_set_new(j, "files_rewritten", json_integer((json_int_t)gs.last_rewritten));
             json_object_set_new(j, "incremental", json_integer((json_int_t)gs.incremental));
             if (gs.damaged)
                 json_object_set_new(j, "reason", json_string(gs.reason));
