@@ -370,7 +370,8 @@ static int update_file(struct upd *u, size_t i, int pfd, const char *leaf)
     if (o) {
         int src = sk_open_beneath(u->oldtree, e->path, O_RDONLY, 0);
         if (src < 0) {
-            o = NULL; /* not there after all: written from the chunks */
+            o = NULL; /* not there after all (removed from outside): written from the chunks */
+            u->res->files_rewritten++;
         } else if (!carriable(u, src, o)) {
             o = NULL;
             u->res->files_rewritten++;
