@@ -129,6 +129,12 @@ else
     not_ok "filefrag finds block 1 of $f"
 fi
 
+# `repo golden REPO rebuild --json`: the update's cost as JSON (from the chunks: every byte).
+run 0 "repo golden rebuild --json" "$SK" repo golden "$R" rebuild --json --no-progress
+jtrue() { jq -e "$1" "$2" >/dev/null; }
+check "rebuild --json: written_bytes and verified_bytes, every byte verified" \
+    jtrue '.written_bytes > 0 and .verified_bytes == '"$(gj bytes)"' and .full_verify == true and .from_scratch == true' "$W/out"
+
 # A kill at steps of an update (the crash build): the golden copy verifies, holds the old or the
 # new snapshot, and the next update brings it to the newest.
 CRASH_SK=$ROOT/build/crash/slotkeeper
