@@ -48,8 +48,12 @@ static int open_root(sk_repo_t *r, sk_err_t *err)
 /* A golden copy's record and manifest, read beneath dirfd (golden/ or golden.new/). */
 struct gcopy {
     char id[SK_ID_MAX];
-    int64_t verified;     /* seconds */
-    uint32_t verified_ns; /* and nanoseconds */
+    int64_t verified;                               /* seconds */
+    uint32_t verified_ns;                           /* and nanoseconds */
+    unsigned incremental;                           /* updates since the last full verification */
+    uint64_t upd_written, upd_verified, upd_reused; /* the update that made it (0 after a verify) */
+    uint64_t upd_rewritten;                         /* files it wrote whole: changed from outside */
+    bool upd_full;                                  /* it re-hashed every byte */
     bool damaged;
     char reason[256];
     sk_manifest_t *m;
@@ -84,6 +88,13 @@ static int read_copy(int dirfd, bool want_m, struct gcopy *g, char *why, size_t 
             if (*end == '.')
                 g->verified_ns = (uint32_t)strtoul(end + 1, NULL, 10) % 1000000000u;
             seen |= 4;
+        } else if (!strncmp(l, "incremental ", 12)) {
+            g->incremental = (unsigned)strtoul(l + 12, NULL, 10);
+        } else if (!strncmp(l, "update ", 7)) {
+            unsigned full = 0;
+            if (sscanf(l + 7, "written %" SCNu64 " verified %" SCNu64 " reused %" SCNu64 " full %u rewritten %" SCNu64,
+                       &g->upd_written, &g->upd_verified, &g->upd_reused, &full, &g->upd_rewritten) >= 4)
+                g->upd_full = full != 0;
         }
     }
     free(buf);
@@ -159,6 +170,12 @@ int sk_golden_status(sk_repo_t *r, sk_golden_status_t *st, sk_err_t *err)
     }
     snprintf(st->id, sizeof(st->id), "%s", g.id);
     st->verified = g.verified;
+    st->incremental = g.incremental;
+    st->last_written = g.upd_written;
+    st->last_verified = g.upd_verified;
+    st->last_reused = g.upd_reused;
+    st->last_full = g.upd_full;
+    st->last_rewritten = g.upd_rewritten;
     st->damaged = g.damaged;
     snprintf(st->reason, sizeof(st->reason), "%s", g.reason);
     st->files = g.m->files;
@@ -176,6 +193,12 @@ struct upd {
     const sk_manifest_t *m;   /* the new snapshot */
     const sk_manifest_t *old; /* the current golden copy's, or NULL */
     int oldtree, newtree;     /* golden/tree and golden.new/tree */
+    int64_t old_verified;     /* when the current copy was verified (seconds, nanoseconds) */
+    uint32_t old_verified_ns;
+    const sk_mentry_t **from; /* per entry of m: the old file it was carried from, or NULL */
+    bool full_verify;         /* re-hash every byte of the new copy, not only what changed */
+    bool verify_failed;       /* the new copy did not verify */
+    unsigned old_incremental; /* the current copy's updates since its last full verification */
     bool reflink;
     sk_codec_t *codec;
     void *cbuf, *out, *copybuf;
@@ -279,10 +302,61 @@ static int zero_range(struct upd *u, int fd, uint64_t off, uint64_t len)
     return 0;
 }
 
-/* One file of the new snapshot into golden.new/tree: from the old copy's file when there is
- * one of the same chunk size, then only the chunks that differ. */
-static int update_file(struct upd *u, const sk_mentry_t *e, int pfd, const char *leaf)
+/* A walk over a file's chunk list in index order: the chunk at idx, or NULL (zeros there). */
+struct ccur {
+    const sk_mentry_t *e;
+    size_t k;
+};
+
+static const sk_mchunk_t *chunk_at(struct ccur *c, uint64_t idx)
 {
+    if (!c->e)
+        return NULL;
+    while (c->k < c->e->nchunks && c->e->chunks[c->k].index < idx)
+        c->k++;
+    return c->k < c->e->nchunks && c->e->chunks[c->k].index == idx ? &c->e->chunks[c->k] : NULL;
+}
+
+/* Bytes of chunk idx of a file of size bytes cut every cs bytes (0 past its end). */
+static uint64_t span_len(uint64_t size, uint32_t cs, uint64_t idx)
+{
+    uint64_t off = idx * cs;
+    return off >= size ? 0 : size - off < cs ? size - off : cs;
+}
+
+/* Whether chunk idx holds the same bytes in the old file o (size osize) and the new file e (size
+ * esize), both cut every cs bytes: the same length, and the same hash or zeros in both. oc and
+ * nc: the chunks listed there (NULL: zeros). */
+static bool chunk_same(uint64_t osize, uint64_t esize, uint32_t cs, uint64_t idx, const sk_mchunk_t *oc,
+                       const sk_mchunk_t *nc)
+{
+    if (span_len(osize, cs, idx) != span_len(esize, cs, idx))
+        return false;
+    if (!oc || !nc)
+        return !oc && !nc;
+    return sk_hash_eq(&oc->hash, &nc->hash);
+}
+
+/* Whether the old copy's file (open as src) may be carried into the new copy: a regular file of
+ * the size its manifest says, not changed (its ctime, which no one can set back) since the old
+ * copy was verified. Anything else was touched from outside golden.c: written whole instead. */
+static bool carriable(const struct upd *u, int src, const sk_mentry_t *o)
+{
+    struct stat st;
+    if (fstat(src, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != o->size)
+        return false;
+    return (int64_t)st.st_ctim.tv_sec < u->old_verified ||
+           ((int64_t)st.st_ctim.tv_sec == u->old_verified && (uint32_t)st.st_ctim.tv_nsec <= u->old_verified_ns);
+}
+
+/* One file of the new snapshot into golden.new/tree: from the old copy's file when there is
+ * one of the same chunk size, unchanged since the old copy was verified, then only the chunks
+ * that differ are written (and zeroed where the new snapshot has zeros); else whole from the
+ * chunks. u->from[i] records which (the verification re-hashes only what changed of a carried
+ * file). */
+static int update_file(struct upd *u, size_t i, int pfd, const char *leaf)
+{
+    const sk_mentry_t *e = &u->m->entries[i];
     char full[PATH_MAX];
     new_path(u, e->path, full, sizeof(full));
     const sk_mentry_t *o = old_entry(u->old, e->path);
@@ -296,52 +370,55 @@ static int update_file(struct upd *u, const sk_mentry_t *e, int pfd, const char 
     if (o) {
         int src = sk_open_beneath(u->oldtree, e->path, O_RDONLY, 0);
         if (src < 0) {
-            o = NULL; /* not there after all: written from the chunks */
+            o = NULL; /* not there after all (removed from outside): written from the chunks */
+            u->res->files_rewritten++;
+        } else if (!carriable(u, src, o)) {
+            o = NULL;
+            u->res->files_rewritten++;
         } else {
             rc = clone_or_copy(u, src, fd, o->size);
-            close(src);
             if (rc < 0) {
+                close(src);
                 close(fd);
                 return sk_err_set(u->err, rc, full, "cannot take it from the current golden copy");
             }
-            u->res->bytes_reused += o->size;
+            /* Changed while it was being taken: what was taken is not what was verified. */
+            if (!carriable(u, src, o)) {
+                o = NULL;
+                u->res->files_rewritten++;
+                SK_CRASHPOINT("truncate");
+                if (ftruncate(fd, 0) < 0)
+                    rc = sk_err_errno(u->err, full);
+            } else {
+                u->res->bytes_reused += o->size;
+            }
         }
+        if (src >= 0)
+            close(src);
     }
     SK_CRASHPOINT("truncate");
-    if (ftruncate(fd, (off_t)e->size) < 0) {
+    if (rc == 0 && ftruncate(fd, (off_t)e->size) < 0)
         rc = sk_err_errno(u->err, full);
-        close(fd);
-        return rc;
-    }
-    /* Walk both chunk lists (both in index order): a chunk of the same hash at the same index is
-     * already there; a chunk the old file had and the new one has not (zeros now) is punched. */
+    /* Every chunk of the new file: one that holds the same bytes in the old file is already
+     * there; one listed is written; one that is zeros now where the old file had data is zeroed
+     * (a hole where the file system can). Past the old end, ftruncate gave zeros. */
     uint32_t cs = sk_mentry_chunk_size(u->m, e);
-    size_t j = 0;
-    for (size_t i = 0; i < e->nchunks && rc == 0; i++) {
-        const sk_mchunk_t *c = &e->chunks[i];
-        if (o) {
-            for (; j < o->nchunks && o->chunks[j].index < c->index; j++) {
-                uint64_t off = o->chunks[j].index * (uint64_t)cs;
-                if (off < e->size)
-                    rc = zero_range(u, fd, off, e->size - off < cs ? e->size - off : cs);
-                if (rc < 0)
-                    break;
-            }
-            if (rc < 0)
-                break;
-            if (j < o->nchunks && o->chunks[j].index == c->index) {
-                bool same = sk_hash_eq(&o->chunks[j].hash, &c->hash);
-                j++;
-                if (same)
-                    continue;
-            }
+    uint64_t nch = e->size ? (e->size + cs - 1) / cs : 0;
+    struct ccur nc = {e, 0}, oc = {o, 0};
+    for (uint64_t idx = 0; idx < nch && rc == 0; idx++) {
+        const sk_mchunk_t *c = chunk_at(&nc, idx);
+        if (!o) {
+            if (c)
+                rc = write_chunk(u, e, c, fd, true);
+            continue;
         }
-        rc = write_chunk(u, e, c, fd, o == NULL);
-    }
-    for (; o && rc == 0 && j < o->nchunks; j++) {
-        uint64_t off = o->chunks[j].index * (uint64_t)cs;
-        if (off < e->size)
-            rc = zero_range(u, fd, off, e->size - off < cs ? e->size - off : cs);
+        const sk_mchunk_t *was = chunk_at(&oc, idx);
+        if (chunk_same(o->size, e->size, cs, idx, was, c))
+            continue;
+        if (c)
+            rc = write_chunk(u, e, c, fd, false);
+        else if (was)
+            rc = zero_range(u, fd, idx * (uint64_t)cs, span_len(e->size, cs, idx));
     }
     if (rc < 0) {
         if (!u->err->code)
@@ -350,14 +427,19 @@ static int update_file(struct upd *u, const sk_mentry_t *e, int pfd, const char 
         return u->err->code;
     }
     close(fd);
+    u->from[i] = o;
     u->res->files++;
     return 0;
 }
 
-/* Checks every byte of the files under treefd against m: each listed chunk's hash, zeros
- * elsewhere. Reads from the disk (the page cache is dropped first). why: the first damage. */
-static int check_tree(const sk_manifest_t *m, int treefd, sk_progress_t *progress, uint64_t *bytes, char *why,
-                      size_t whylen)
+/* Checks the bytes of the files under treefd against m: each listed chunk's hash, zeros
+ * elsewhere. With from (per entry: the old copy's file it was carried from, old's), a chunk
+ * that holds the same bytes as there is not read again (it was verified with the old copy, and
+ * the file was not changed since); NULL: every byte. Every file's type and size, every link's
+ * target, every folder is checked either way. Reads from the disk (the page cache is dropped
+ * first). why: the first damage; *bytes: the bytes read and checked. */
+static int check_tree(const sk_manifest_t *m, const sk_mentry_t *const *from, int treefd, sk_progress_t *progress,
+                      uint64_t *bytes, char *why, size_t whylen)
 {
     uint32_t max = sk_manifest_max_chunk_size(m);
     void *buf = malloc(max);
@@ -366,6 +448,7 @@ static int check_tree(const sk_manifest_t *m, int treefd, sk_progress_t *progres
     int rc = 0;
     for (size_t i = 0; i < m->nentries && rc == 0; i++) {
         const sk_mentry_t *e = &m->entries[i];
+        const sk_mentry_t *o = from ? from[i] : NULL;
         struct stat st;
         int src = sk_open_beneath(treefd, e->path, (e->type == 'd' ? O_DIRECTORY : 0) | O_RDONLY, 0);
         if (e->type == 'l') {
@@ -402,8 +485,16 @@ static int check_tree(const sk_manifest_t *m, int treefd, sk_progress_t *progres
         uint32_t cs = sk_mentry_chunk_size(m, e);
         uint64_t nch = e->size ? (e->size + cs - 1) / cs : 0;
         size_t k = 0;
+        struct ccur oc = {o, 0};
         for (uint64_t idx = 0; idx < nch && rc == 0; idx++) {
             size_t len = sk_mentry_chunk_len(m, e, idx);
+            if (o) {
+                const sk_mchunk_t *nc = k < e->nchunks && e->chunks[k].index == idx ? &e->chunks[k] : NULL;
+                if (chunk_same(o->size, e->size, cs, idx, chunk_at(&oc, idx), nc)) {
+                    k += nc != NULL;
+                    continue; /* carried from the old copy, not re-read */
+                }
+            }
             ssize_t got = sk_pread_full(src, buf, len, (off_t)(idx * cs));
             if (got < 0) {
                 snprintf(why, whylen, "%s: %s", e->path, strerror((int)-got));
@@ -440,14 +531,20 @@ static int check_tree(const sk_manifest_t *m, int treefd, sk_progress_t *progres
 }
 
 /* The record, with the time of the verification (now, to the nanosecond: a file whose ctime is
- * later was changed since). */
-static int write_record(int dirfd, const char *id)
+ * later was changed since), the updates since the last full one (incremental), and what the
+ * update that made it cost (res; NULL after a verification). */
+static int write_record(int dirfd, const char *id, unsigned incremental, const sk_golden_result_t *res)
 {
-    char text[256];
+    char text[512];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    int n = snprintf(text, sizeof(text), RECORD_MAGIC "\nsnapshot %s\nverified %lld.%09ld\n", id, (long long)now.tv_sec,
-                     now.tv_nsec);
+    int n = snprintf(text, sizeof(text), RECORD_MAGIC "\nsnapshot %s\nverified %lld.%09ld\nincremental %u\n", id,
+                     (long long)now.tv_sec, now.tv_nsec, incremental);
+    if (res)
+        n += snprintf(
+            text + n, sizeof(text) - (size_t)n,
+            "update written %" PRIu64 " verified %" PRIu64 " reused %" PRIu64 " full %d rewritten %" PRIu64 "\n",
+            res->bytes_written, res->bytes_verified, res->bytes_reused, res->full_verify ? 1 : 0, res->files_rewritten);
     SK_CRASHPOINT("write");
     return sk_write_file_atomic(dirfd, "record", text, (size_t)n, 0644);
 }
@@ -493,7 +590,7 @@ static int build_new(struct upd *u, int root)
             if (symlinkat(e->target, pfd, leaf) < 0)
                 rc = sk_err_errno(u->err, full);
         } else {
-            rc = update_file(u, e, pfd, leaf);
+            rc = update_file(u, i, pfd, leaf);
         }
         close(pfd);
         if (rc == 0 && sk_cancelled())
@@ -507,11 +604,16 @@ static int build_new(struct upd *u, int root)
         rc = sk_err_errno(u->err, p);
         goto out;
     }
+    /* The bytes written and zeroed are re-read and hashed; those carried from the old copy only
+     * at a full verification (from scratch, every full_verify_every-th update, or asked). */
     char why[512] = "";
-    sk_progress_start(u->progress, "golden verify", u->m->logical_bytes);
-    rc = check_tree(u->m, u->newtree, u->progress, &u->res->bytes_verified, why, sizeof(why));
+    sk_progress_start(u->progress, "golden verify", u->full_verify ? u->m->logical_bytes : u->res->bytes_written);
+    rc = check_tree(u->m, u->full_verify ? NULL : u->from, u->newtree, u->progress, &u->res->bytes_verified, why,
+                    sizeof(why));
     sk_progress_end(u->progress);
     if (rc < 0) {
+        if (rc == -EBADMSG)
+            u->verify_failed = true;
         rc = sk_err_set(u->err, rc == -EBADMSG ? -EIO : rc, p, "the new golden copy does not verify: %s", why);
         goto out;
     }
@@ -526,7 +628,7 @@ static int build_new(struct upd *u, int root)
     rc = sk_write_file_atomic(nfd, "manifest", mtext, mlen, 0644);
     free(mtext);
     if (rc == 0)
-        rc = write_record(nfd, u->m->id);
+        rc = write_record(nfd, u->m->id, u->full_verify ? 0 : u->old_incremental + 1, u->res);
     SK_CRASHPOINT("fsync");
     if (rc == 0 && fsync(nfd) < 0)
         rc = -errno;
@@ -566,7 +668,113 @@ static int swap_new(sk_repo_t *r, int root, sk_err_t *err)
     return rc;
 }
 
-int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_golden_result_t *res, sk_err_t *err)
+/* Whether a golden copy of old may be updated to m chunk by chunk: same chain, same folders.
+ * Otherwise (another lineage, another layout) the new copy is built from the chunks. */
+static bool compatible(const sk_manifest_t *old, const sk_manifest_t *m)
+{
+    const char *a = sk_manifest_fact(old, "source.chain-id"), *b = sk_manifest_fact(m, "source.chain-id");
+    if ((a || b) && (!a || !b || strcmp(a, b)))
+        return false;
+    if (old->ninclude != m->ninclude)
+        return false;
+    for (size_t i = 0; i < m->ninclude; i++)
+        if (strcmp(old->include[i], m->include[i]))
+            return false;
+    return true;
+}
+
+/* Marks the copy in golden/ damaged (why): never cloned from again. */
+static void mark_damaged(int root, const char *why)
+{
+    int gfd = sk_open_beneath(root, SK_GOLDEN_DIR, O_RDONLY | O_DIRECTORY, 0);
+    if (gfd < 0)
+        return;
+    char text[600];
+    int n = snprintf(text, sizeof(text), "%s\n", why);
+    SK_CRASHPOINT("write");
+    int rc = sk_write_file_atomic(gfd, "damaged", text, (size_t)n, 0644);
+    (void)rc;
+    close(gfd);
+}
+
+/* One attempt at bringing golden/ to m (root: the repository's folder). */
+static int update_to(sk_repo_t *r, int root, const sk_manifest_t *m, const sk_golden_opts_t *opts,
+                     sk_progress_t *progress, sk_golden_result_t *res, sk_err_t *err, bool *verify_failed)
+{
+    char p[PATH_MAX];
+    struct gcopy cur = {0};
+    struct upd u = {.r = r, .err = err, .progress = progress, .res = res, .m = m, .oldtree = -1, .newtree = -1};
+    int rc = 0;
+    int gfd = sk_open_beneath(root, SK_GOLDEN_DIR, O_RDONLY | O_DIRECTORY, 0);
+    if (gfd >= 0) {
+        char why[256];
+        if (read_copy(gfd, true, &cur, why, sizeof(why)) < 0 || cur.damaged || opts->rebuild)
+            free_copy(&cur);
+        else if (!strcmp(cur.id, m->id)) {
+            res->unchanged = true;
+            close(gfd);
+            goto out;
+        } else if (!compatible(cur.m, m)) {
+            free_copy(&cur);
+        }
+        if (cur.m)
+            u.oldtree = sk_open_beneath(gfd, "tree", O_RDONLY | O_DIRECTORY, 0);
+        close(gfd);
+    }
+    if (u.oldtree < 0)
+        free_copy(&cur);
+    res->from_scratch = u.oldtree < 0;
+    u.old = cur.m;
+    u.old_verified = cur.verified;
+    u.old_verified_ns = cur.verified_ns;
+    u.old_incremental = cur.incremental;
+    /* From scratch every byte is new and checked; else every full_verify_every-th update in a
+     * row (the record counts them) re-hashes the bytes carried too. */
+    u.full_verify = res->from_scratch || opts->full_verify ||
+                    (opts->full_verify_every && cur.incremental + 1 >= opts->full_verify_every);
+    res->full_verify = u.full_verify;
+    /* A golden.new left by an update that died is garbage: only golden/ with its record counts. */
+    SK_CRASHPOINT("unlink");
+    rc = sk_rm_rf_at(root, SK_GOLDEN_NEW);
+    if (rc < 0) {
+        gpath(r, SK_GOLDEN_NEW, p, sizeof(p));
+        sk_err_set(err, rc, p, NULL);
+        goto out;
+    }
+    uint32_t max = sk_manifest_max_chunk_size(m);
+    u.codec = sk_codec_new(max, 1);
+    u.out = malloc(max);
+    u.from = calloc(m->nentries ? m->nentries : 1, sizeof(*u.from));
+    if (!u.codec || !u.out || !u.from) {
+        rc = sk_err_set(err, -ENOMEM, r->path, NULL);
+        goto out;
+    }
+    sk_progress_start(progress, "golden", m->data_bytes);
+    rc = build_new(&u, root);
+    sk_progress_end(progress);
+    if (rc == 0)
+        rc = swap_new(r, root, err);
+    if (rc < 0) {
+        int rr = sk_rm_rf_at(root, SK_GOLDEN_NEW);
+        (void)rr;
+    }
+    *verify_failed = u.verify_failed && !res->from_scratch;
+out:
+    if (u.oldtree >= 0)
+        close(u.oldtree);
+    if (u.newtree >= 0)
+        close(u.newtree);
+    sk_codec_free(u.codec);
+    free(u.out);
+    free(u.cbuf);
+    free(u.copybuf);
+    free(u.from);
+    free_copy(&cur);
+    return rc;
+}
+
+int sk_golden_update_ex(sk_repo_t *r, const sk_golden_opts_t *opts, sk_progress_t *progress, sk_golden_result_t *res,
+                        sk_err_t *err)
 {
     double t0 = sk_now();
     memset(res, 0, sizeof(*res));
@@ -588,8 +796,6 @@ int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_gol
         return sk_err_set(err, rc, p, "cannot lock the golden copy");
     }
     sk_manifest_t *m = NULL;
-    struct gcopy cur = {0};
-    struct upd u = {.r = r, .err = err, .progress = progress, .res = res, .oldtree = -1, .newtree = -1};
     sk_err_t lerr;
     sk_err_clear(&lerr);
     rc = sk_repo_latest_good(r, &m, &lerr);
@@ -601,65 +807,37 @@ int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_gol
         sk_err_set(err, rc, lerr.path, "%s", lerr.msg);
         goto out;
     }
+    bool verify_failed = false;
+    rc = update_to(r, root, m, opts, progress, res, err, &verify_failed);
+    if (rc < 0 && verify_failed) {
+        /* The new copy, made from the old one, does not verify. At a full verification the fault
+         * may be in the bytes carried from the old copy: it is marked damaged (never cloned from
+         * again), and the new copy is made from the chunks alone. */
+        if (res->full_verify)
+            mark_damaged(root, err->msg);
+        sk_golden_opts_t again = *opts;
+        again.rebuild = true;
+        char first[sizeof(err->msg)];
+        snprintf(first, sizeof(first), "%s", err->msg);
+        memset(res, 0, sizeof(*res));
+        sk_err_clear(err);
+        rc = update_to(r, root, m, &again, progress, res, err, &verify_failed);
+        if (rc == 0)
+            snprintf(res->recovered, sizeof(res->recovered), "%s", first);
+    }
     snprintf(res->id, sizeof(res->id), "%s", m->id);
-    int gfd = sk_open_beneath(root, SK_GOLDEN_DIR, O_RDONLY | O_DIRECTORY, 0);
-    if (gfd >= 0) {
-        char why[256];
-        if (read_copy(gfd, true, &cur, why, sizeof(why)) < 0 || cur.damaged || rebuild)
-            free_copy(&cur);
-        else if (!strcmp(cur.id, m->id)) {
-            res->unchanged = true;
-            close(gfd);
-            goto out;
-        }
-        if (cur.m)
-            u.oldtree = sk_open_beneath(gfd, "tree", O_RDONLY | O_DIRECTORY, 0);
-        close(gfd);
-    }
-    if (u.oldtree < 0)
-        free_copy(&cur);
-    res->from_scratch = u.oldtree < 0;
-    /* A golden.new left by an update that died is garbage: only golden/ with its record counts. */
-    SK_CRASHPOINT("unlink");
-    rc = sk_rm_rf_at(root, SK_GOLDEN_NEW);
-    if (rc < 0) {
-        gpath(r, SK_GOLDEN_NEW, p, sizeof(p));
-        sk_err_set(err, rc, p, NULL);
-        goto out;
-    }
-    u.m = m;
-    u.old = cur.m;
-    uint32_t max = sk_manifest_max_chunk_size(m);
-    u.codec = sk_codec_new(max, 1);
-    u.out = malloc(max);
-    if (!u.codec || !u.out) {
-        rc = sk_err_set(err, -ENOMEM, r->path, NULL);
-        goto out;
-    }
-    sk_progress_start(progress, "golden", m->data_bytes);
-    rc = build_new(&u, root);
-    sk_progress_end(progress);
-    if (rc == 0)
-        rc = swap_new(r, root, err);
-    if (rc < 0) {
-        int rr = sk_rm_rf_at(root, SK_GOLDEN_NEW);
-        (void)rr;
-    }
 out:
-    if (u.oldtree >= 0)
-        close(u.oldtree);
-    if (u.newtree >= 0)
-        close(u.newtree);
-    sk_codec_free(u.codec);
-    free(u.out);
-    free(u.cbuf);
-    free(u.copybuf);
-    free_copy(&cur);
     sk_manifest_free(m);
     sk_storage_unlock(r->st, build);
     close(root);
     res->seconds = sk_now() - t0;
     return rc < 0 ? rc : 0;
+}
+
+int sk_golden_update(sk_repo_t *r, bool rebuild, sk_progress_t *progress, sk_golden_result_t *res, sk_err_t *err)
+{
+    sk_golden_opts_t o = {.rebuild = rebuild, .full_verify_every = SK_GOLDEN_FULL_VERIFY_EVERY};
+    return sk_golden_update_ex(r, &o, progress, res, err);
 }
 
 int sk_golden_verify(sk_repo_t *r, sk_progress_t *progress, sk_golden_verify_t *res, sk_err_t *err)
@@ -704,7 +882,7 @@ int sk_golden_verify(sk_repo_t *r, sk_progress_t *progress, sk_golden_verify_t *
             rc = -EBADMSG;
         } else {
             sk_progress_start(progress, "golden verify", g.m->logical_bytes);
-            rc = check_tree(g.m, tfd, progress, &res->bytes, why, sizeof(why));
+            rc = check_tree(g.m, NULL, tfd, progress, &res->bytes, why, sizeof(why));
             sk_progress_end(progress);
             close(tfd);
         }
@@ -716,7 +894,7 @@ int sk_golden_verify(sk_repo_t *r, sk_progress_t *progress, sk_golden_verify_t *
     res->ok = rc == 0;
     snprintf(res->reason, sizeof(res->reason), "%s", why);
     if (rc == 0) {
-        rc = write_record(gfd, g.id);
+        rc = write_record(gfd, g.id, 0, NULL);
         SK_CRASHPOINT("unlink");
         if (rc == 0 && unlinkat(gfd, "damaged", 0) < 0 && errno != ENOENT)
             rc = -errno;

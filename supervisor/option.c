@@ -63,6 +63,10 @@ const sk_option_t sk_options[] = {
      "good snapshot the daemon copies into path every sync_interval; empty: none"},
     {"repository", "sync_interval", NULL, O_NONE, 0, T_DURATION, OFF(sync_interval_ms), 1000, DAY, "60s", NULL, NULL,
      "how often the daemon looks for a new snapshot upstream"},
+    {"repository", "golden_full_verify_every", NULL, O_NONE, 0, T_UINT, OFF(golden_full_verify_every), 0, 100000, "24",
+     NULL, NULL,
+     "a golden copy's update re-hashes only the bytes that changed, but every Nth update in a row "
+     "re-hashes the whole copy; 0: never (only `slotkeeper verify`)"},
 
     {"archive", "data_dir", NULL, O_NONE, 0, T_PATH, OFF(archive_data_dir), 0, 0, "", NULL, NULL,
      "data-dir of the archival node that is snapshotted; empty: no archival node"},

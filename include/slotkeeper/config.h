@@ -39,6 +39,7 @@ typedef struct sk_config {
     char *s3_region;   /* "" when none */
     char *upstream;    /* "" when none */
     uint64_t sync_interval_ms;
+    unsigned golden_full_verify_every; /* golden.h: every Nth update re-hashes the whole copy */
     /* [archive] */
     char *archive_data_dir;
     char *archive_command;

@@ -88,6 +88,41 @@ static const char *golden_how(const sk_golden_result_t *gr)
                             : "copied from the previous copy";
 }
 
+/* How an update verifies: [repository] golden_full_verify_every from -c's file, else the
+ * table's default. */
+static sk_golden_opts_t golden_opts(bool rebuild)
+{
+    sk_golden_opts_t go = {.rebuild = rebuild, .full_verify_every = SK_GOLDEN_FULL_VERIFY_EVERY};
+    const sk_config_t *cf = cli_config();
+    const sk_option_t *k = sk_option_by_key("repository", "golden_full_verify_every");
+    sk_optval_t v;
+    char why[128];
+    if (cf)
+        go.full_verify_every = cf->golden_full_verify_every;
+    else if (k && sk_option_parse(k, k->def, true, &v, why, sizeof(why)) == 0)
+        go.full_verify_every = (unsigned)v.n;
+    return go;
+}
+
+/* The golden copy's update as JSON: what it wrote and re-hashed (cost follows change). */
+static json_t *golden_result_json(const sk_golden_result_t *gr)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "snapshot", gr->id[0] ? json_string(gr->id) : json_null());
+    json_object_set_new(j, "unchanged", json_boolean(gr->unchanged));
+    json_object_set_new(j, "from_scratch", json_boolean(gr->from_scratch));
+    json_object_set_new(j, "full_verify", json_boolean(gr->full_verify));
+    json_object_set_new(j, "files", json_integer((json_int_t)gr->files));
+    json_object_set_new(j, "files_rewritten", json_integer((json_int_t)gr->files_rewritten));
+    json_object_set_new(j, "written_bytes", json_integer((json_int_t)gr->bytes_written));
+    json_object_set_new(j, "verified_bytes", json_integer((json_int_t)gr->bytes_verified));
+    json_object_set_new(j, "reused_bytes", json_integer((json_int_t)gr->bytes_reused));
+    if (gr->recovered[0])
+        json_object_set_new(j, "recovered", json_string(gr->recovered));
+    json_object_set_new(j, "seconds", json_real(gr->seconds));
+    return j;
+}
+
 /* Brings the golden copy up to date after a snapshot, when the repository keeps one; a failure
  * is a warning (the snapshot is published; the next update catches up), never a failed command.
  * Returns the line to log in note. */
@@ -99,15 +134,19 @@ static void golden_after_snapshot(sk_repo_t *repo, sk_progress_t *prog, char *no
     sk_err_t err;
     sk_err_clear(&err);
     sk_golden_result_t gr;
-    char a[32], b[32];
-    if (sk_golden_update(repo, false, prog, &gr, &err) < 0)
+    char a[32], b[32], c[32];
+    sk_golden_opts_t go = golden_opts(false);
+    if (sk_golden_update_ex(repo, &go, prog, &gr, &err) < 0)
         snprintf(note, len, "golden copy not updated: %s: %s", err.path, err.msg);
     else if (gr.unchanged)
         snprintf(note, len, "golden copy already holds %s", gr.id);
     else
-        snprintf(note, len, "golden copy updated to %s: %s written, %s %s, %.2fs", gr.id,
+        snprintf(note, len, "golden copy updated to %s: %s written, %s %s, %s verified (%s), %.2fs%s%s", gr.id,
                  sk_fmt_bytes(gr.bytes_written, a, sizeof(a)), sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)),
-                 golden_how(&gr), gr.seconds);
+                 golden_how(&gr), sk_fmt_bytes(gr.bytes_verified, c, sizeof(c)),
+                 gr.full_verify ? "every byte" : "what changed", gr.seconds,
+                 gr.recovered[0] ? "; the update from the previous copy failed its check, made from the chunks: " : "",
+                 gr.recovered);
 }
 
 static bool golden_verify(sk_repo_t *repo, sk_progress_t *prog, json_t **jout, char *line, size_t len);
@@ -158,18 +197,28 @@ int cmd_repo_golden(struct options *o)
         sk_progress_t prog;
         sk_progress_init(&prog, "golden", o->progress);
         sk_golden_result_t gr;
-        rc = sk_golden_update(repo, rebuild, &prog, &gr, &err);
+        sk_golden_opts_t go = golden_opts(rebuild);
+        rc = sk_golden_update_ex(repo, &go, &prog, &gr, &err);
         char a[32], b[32], c[32];
+        if (rc == 0 && o->json) {
+            json_t *j = golden_result_json(&gr);
+            char *js = json_dumps(j, JSON_INDENT(2));
+            if (js)
+                printf("%s\n", js);
+            free(js);
+            json_decref(j);
+        }
         if (rc == 0 && !o->quiet) {
             if (!gr.id[0])
                 log_info("%s: golden copy on; no snapshot yet, it is made after the first", o->repo);
             else if (gr.unchanged)
                 log_info("%s: golden copy on, holds %s (verified)", o->repo, gr.id);
             else
-                log_info("%s: golden copy of %s made: %" PRIu64 " files, %s written, %s %s, %s verified, %.2fs",
+                log_info("%s: golden copy of %s made: %" PRIu64 " files, %s written, %s %s, %s verified (%s), %.2fs",
                          o->repo, gr.id, gr.files, sk_fmt_bytes(gr.bytes_written, a, sizeof(a)),
                          sk_fmt_bytes(gr.bytes_reused, b, sizeof(b)), golden_how(&gr),
-                         sk_fmt_bytes(gr.bytes_verified, c, sizeof(c)), gr.seconds);
+                         sk_fmt_bytes(gr.bytes_verified, c, sizeof(c)), gr.full_verify ? "every byte" : "what changed",
+                         gr.seconds);
         }
     }
     if (rc == 0 && verify) {
@@ -205,6 +254,13 @@ int cmd_repo_golden(struct options *o)
             json_object_set_new(j, "verified", gs.verified ? json_string(t) : json_null());
             json_object_set_new(j, "files", json_integer((json_int_t)gs.files));
             json_object_set_new(j, "bytes", json_integer((json_int_t)gs.size));
+            /* what the update that made it cost, and how many updates since a full verification */
+            json_object_set_new(j, "written_bytes", json_integer((json_int_t)gs.last_written));
+            json_object_set_new(j, "verified_bytes", json_integer((json_int_t)gs.last_verified));
+            json_object_set_new(j, "reused_bytes", json_integer((json_int_t)gs.last_reused));
+            json_object_set_new(j, "full_verify", json_boolean(gs.last_full));
+            json_object_set_new(j, "files_rewritten", json_integer((json_int_t)gs.last_rewritten));
+            json_object_set_new(j, "incremental", json_integer((json_int_t)gs.incremental));
             if (gs.damaged)
                 json_object_set_new(j, "reason", json_string(gs.reason));
             char *s = json_dumps(j, JSON_INDENT(2));

@@ -51,10 +51,15 @@ static void on_sync(uv_work_t *w)
         sk_err_t ge;
         sk_err_clear(&ge);
         sk_golden_result_t gr;
-        if (sk_golden_update(to, false, NULL, &gr, &ge) < 0)
+        sk_golden_opts_t go = {.full_verify_every = f->cfg->golden_full_verify_every};
+        char a[32], b[32];
+        if (sk_golden_update_ex(to, &go, NULL, &gr, &ge) < 0)
             snprintf(f->golden_note, sizeof(f->golden_note), "golden copy not updated: %s: %s", ge.path, ge.msg);
         else if (!gr.unchanged)
-            snprintf(f->golden_note, sizeof(f->golden_note), "golden copy updated to %s", gr.id);
+            snprintf(f->golden_note, sizeof(f->golden_note),
+                     "golden copy updated to %s (%s written, %s verified, %.2fs)", gr.id,
+                     sk_fmt_bytes(gr.bytes_written, a, sizeof(a)), sk_fmt_bytes(gr.bytes_verified, b, sizeof(b)),
+                     gr.seconds);
     }
     sk_repo_close(to);
     sk_repo_close(from);

@@ -51,6 +51,7 @@ struct job {
     int threads, level;
     unsigned keep, keep_last;
     unsigned full_reread_every;
+    unsigned golden_full_verify_every;
     bool quarantine_delete;
     uint64_t lock_wait_ms;
     char chain_dir[PATH_MAX];    /* a worker's restore: the archive's data-dir, whose chain it follows */
@@ -361,12 +362,13 @@ static void job_after_cycle(struct job *j)
         sk_golden_result_t gr;
         sk_err_t gerr;
         sk_err_clear(&gerr);
-        char a[32];
-        if (sk_golden_update(repo, false, NULL, &gr, &gerr) < 0)
+        char a[32], b[32];
+        sk_golden_opts_t go = {.full_verify_every = j->golden_full_verify_every};
+        if (sk_golden_update_ex(repo, &go, NULL, &gr, &gerr) < 0)
             log_warnx("%s: golden copy not updated: %s", gerr.path, gerr.msg);
         else if (!gr.unchanged)
-            snprintf(gnote, sizeof(gnote), "; golden copy updated (%s written)",
-                     sk_fmt_bytes(gr.bytes_written, a, sizeof(a)));
+            snprintf(gnote, sizeof(gnote), "; golden copy updated (%s written, %s verified)",
+                     sk_fmt_bytes(gr.bytes_written, a, sizeof(a)), sk_fmt_bytes(gr.bytes_verified, b, sizeof(b)));
     }
     sk_repo_close(repo);
     if (j->rc < 0)
@@ -481,6 +483,7 @@ int sk_slot_queue_job(sk_slot_t *s, sk_slot_job_t kind)
     j->quarantine_delete = c->quarantine == 1;
     j->keep_last = c->keep_last;
     j->full_reread_every = c->full_reread_every;
+    j->golden_full_verify_every = c->golden_full_verify_every;
     j->lock_wait_ms = c->lock_wait_ms;
     if (s->v.num && kind == SK_JOB_RESTORE)
         snprintf(j->chain_dir, sizeof(j->chain_dir), "%s", c->archive_data_dir);
