@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# The cluster stack on a real Docker Swarm (`make swarm-test`, after swarm_test.sh):
+# etc/docker/stack.yml and etc/docker/cluster-stack.yml deployed together, as README says, with
+# a real S3 server (Swift's s3api, tests/s3/start-s3.sh) on the host's loopback. The copies differ
+# from the real files only in the image, the host paths, the replica counts, the S3 endpoint and
+# the secrets' names (see stack_copy). One node stands for the cluster's hosts: it carries both
+# labels, so it runs the archival daemon and a keeper. Shown: the archive task publishes into the
+# bucket, the keeper copies it into the host's local repository, a worker killed hard is restored
+# from that local copy (with the S3 server stopped) and becomes healthy, and `stack rm` stops
+# everything cleanly. Prints times; starts its own dockerd when none answers; prints TAP.
+. "$(dirname "$0")/../integration/lib.sh"
+export SK_S3_PORT=${SK_S3_PORT:-38380}
+. "$ROOT/tests/integration/s3_lib.sh"
+T_NAME=cluster
+P=sk-cluster               # every Docker object this test makes is named sk-cluster-* / sk-cluster_*
+STACK=$P
+IMAGE=$P-node:test
+BASE=$P-base:test
+BUCKET=$P
+UP=s3://$BUCKET/mainnet
+OWN_DOCKERD=0
+OWN_SWARM=0
+DONE=0
+NODE=
+t0=$(date +%s)
+
+say() { echo "# $*"; }
+quiet() { "$@" >/dev/null 2>&1; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- Docker --------------------------------------------------------------------------------
+start_dockerd() {
+    if docker info >/dev/null 2>&1; then
+        say "using the running Docker engine ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+        return 0
+    fi
+    local d=$W/docker
+    mkdir -p "$d"
+    export DOCKER_HOST=unix://$d/docker.sock
+    dockerd --storage-driver=vfs --iptables=false --bridge=none --data-root "$d/data" --exec-root "$d/exec" \
+        -H "$DOCKER_HOST" --pidfile "$d/docker.pid" >"$W/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    OWN_DOCKERD=1
+    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+    docker info >/dev/null 2>&1 || { tail -20 "$W/dockerd.log" | sed 's/^/#   /'; return 1; }
+    say "started dockerd $(docker version -f '{{.Server.Version}}') (vfs, no iptables, no bridge) at $DOCKER_HOST"
+}
+
+stack_gone() { [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$STACK")" ]; }
+
+stop_docker() {
+    docker stack rm "$STACK" >/dev/null 2>&1
+    for _ in $(seq 60); do stack_gone && break; sleep 1; done
+    docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker rm -f >/dev/null 2>&1
+    docker secret rm $P-s3-writer $P-s3-follower >/dev/null 2>&1
+    docker rmi "$IMAGE" "$BASE" >/dev/null 2>&1
+    [ "$OWN_SWARM" = 1 ] && docker swarm leave --force >/dev/null 2>&1
+    [ "$OWN_SWARM" = 0 ] && [ -n "$NODE" ] &&
+        docker node update --label-rm eos-workers --label-rm slotkeeper.archive "$NODE" >/dev/null 2>&1
+    if [ "$OWN_DOCKERD" = 1 ]; then
+        kill -TERM "$DOCKERD_PID" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$DOCKERD_PID" 2>/dev/null
+        wait "$DOCKERD_PID" 2>/dev/null
+        grep -o " $W/docker/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+        rm -rf "$W/docker"
+    fi
+}
+
+cleanup() {
+    [ "$DONE" = 1 ] || not_ok "the test ran to its end"
+    stop_docker
+    s3_cleanup
+    say "cluster test took $(($(date +%s) - t0)) s"
+    echo "1..$T_N"
+    if [ "$T_FAILED" = 0 ]; then rm -rf "$W"; else echo "# $T_FAILED failed; kept $W for inspection"; fi
+    exit $((T_FAILED > 0))
+}
+svc_logs() { # SERVICE: the last lines of its tasks' logs, as diagnostics
+    docker service logs --raw "${STACK}_$1" 2>&1 | tail -"${2:-20}" | sed "s/^/#   $1: /"
+}
+fatal() {
+    not_ok "$1 (stopping: the rest depends on it)"
+    docker stack ps --no-trunc "$STACK" 2>&1 | head -20 | sed 's/^/#   /'
+    for s in archive keeper nodeos; do svc_logs $s 15; done
+    exit 1
+}
+trap cleanup EXIT
+
+# --- the host's files ----------------------------------------------------------------------
+GENESIS_TIME=$(date -u -d '10 minutes ago' +%Y-%m-%dT%H:%M:%S.000)
+genesis() {
+    mkdir -p "$1"
+    printf '{"initial_timestamp": "%s", "initial_key": "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"}\n' \
+        "$GENESIS_TIME" >"$1/genesis.json"
+}
+
+# The folders the stacks mount, under $W (the stack copies' sources); the configurations name
+# them as the containers see them (the stack's targets, the host's paths in production), and
+# the host's own commands use copies with $W's paths (host-*.conf).
+host_setup() {
+    mkdir -p "$W/run" "$W/etc" "$W/state" "$W/archive-state" &&
+        genesis "$W/archive" || return 1
+    for s in 1 2; do
+        genesis "$W/slots/$s"
+        printf 'http-server-address = 127.0.0.1:8888\nchain-state-db-size-mb = 64\n' >"$W/slots/$s/config.ini"
+    done
+    "$SK" repo init "$W/repo" --chunk-size 64KiB >/dev/null || return 1
+    cat >"$W/etc/slotkeeper.conf" <<CONF
+[daemon]
+control_socket = /run/slotkeeper/control.sock
+state_dir = /var/lib/slotkeeper/state
+[repository]
+path = /var/lib/slotkeeper/repo
+upstream = $UP
+sync_interval = 2s
+keep_last = 5
+[workers]
+slots = 2
+data_dir = /opt/DockerJungleNet/{slot}
+command =
+CONF
+    cat >"$W/etc/archive.conf" <<CONF
+[daemon]
+control_socket = /run/slotkeeper/archive.sock
+state_dir = /var/lib/slotkeeper/archive-state
+[repository]
+path = $UP
+keep_last = 5
+[archive]
+data_dir = /srv/eos/archive
+command = /usr/local/bin/fakenode --data-dir {data_dir} --http-server-address off --chain-state-db-size-mb 64
+snapshot_interval = 1h
+stop_timeout = 30s
+[workers]
+startup_grace = 3s
+CONF
+    local f
+    for f in slotkeeper archive; do
+        sed -e "s|/run/slotkeeper/|$W/run/|" -e "s|/var/lib/slotkeeper/repo|$W/repo|" \
+            -e "s|/var/lib/slotkeeper/state|$W/state|" -e "s|/var/lib/slotkeeper/archive-state|$W/archive-state|" \
+            -e "s|/opt/DockerJungleNet/|$W/slots/|" -e "s|/srv/eos/archive|$W/archive|" \
+            "$W/etc/$f.conf" >"$W/host-$f.conf" || return 1
+    done
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+        "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$W/s3.credentials"
+}
+
+# --- the stack copies ----------------------------------------------------------------------
+# The real files with the image built here, the host's folders under $W, no worker at first
+# (they are scaled up once the first snapshot is local), the test's S3 server and secret names.
+stack_copy() {
+    local paths=(-e "s|image: my/nodeos-slotkeeper|image: $IMAGE|"
+        -e "s|source: /opt/DockerJungleNet|source: $W/slots|"
+        -e "s|source: /var/lib/slotkeeper/repo|source: $W/repo|"
+        -e "s|source: /var/lib/slotkeeper/state|source: $W/state|"
+        -e "s|source: /var/lib/slotkeeper/archive-state|source: $W/archive-state|"
+        -e "s|source: /srv/eos/archive|source: $W/archive|"
+        -e "s|source: /run/slotkeeper|source: $W/run|"
+        -e "s|source: /etc/slotkeeper|source: $W/etc|")
+    sed "${paths[@]}" -e "s|replicas: 5|replicas: 0|" "$ROOT/etc/docker/stack.yml" >"$W/stack.yml" &&
+        sed "${paths[@]}" -e "s|AWS_ENDPOINT_URL: https://minio.internal:9000|AWS_ENDPOINT_URL: $S3_URL|" \
+            -e "s|name: slotkeeper-s3-|name: $P-s3-|" "$ROOT/etc/docker/cluster-stack.yml" >"$W/cluster-stack.yml"
+}
+
+# ctr SERVICE [SLOT]: the id of the running container of the service's task (of the slot)
+ctr() {
+    local name=${STACK}_$1
+    [ -n "${2:-}" ] && name="$name\\.$2"
+    docker ps -q --filter "name=^$name\\." --filter status=running | head -1
+}
+# hc_ok SERVICE [SLOT]: the service's own healthcheck command passes in its running container
+hc_ok() {
+    local c
+    c=$(ctr "$@")
+    [ -n "$c" ] || return 1
+    local -a cmd
+    mapfile -d '' cmd < <(docker inspect -f '{{json .Config.Healthcheck.Test}}' "$c" |
+        python3 -c 'import json, sys; t = json.load(sys.stdin); a = ["/bin/sh", "-c", t[1]] if t[0] == "CMD-SHELL" else t[1:]; sys.stdout.write("".join(x + "\0" for x in a))')
+    [ "${#cmd[@]}" -gt 0 ] && timeout 10 docker exec "$c" "${cmd[@]}" >/dev/null 2>&1
+}
+# wait_hc SECONDS SERVICE [SLOT [NOT_CTR]]: until a container (other than NOT_CTR) passes
+wait_hc() {
+    local end=$(($(date +%s) + $1)) c
+    shift
+    while [ "$(date +%s)" -lt "$end" ]; do
+        c=$(ctr "$1" "${2:-}")
+        if [ -n "$c" ] && [ "$c" != "${3:-}" ] && hc_ok "$1" "${2:-}"; then return 0; fi
+        sleep 0.5
+    done
+    return 1
+}
+# ids REPO: the snapshot ids of a repository, oldest first
+ids() { "$SK" list --repo "$1" --json 2>/dev/null | grep -o '"id": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'; }
+# wait_id REPO ID SECONDS: until the repository lists ID (ID empty: any snapshot)
+wait_id() {
+    local end=$(($(date +%s) + $3))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        if [ -n "$2" ]; then ids "$1" | grep -qx "$2" && return 0; else [ -n "$(ids "$1")" ] && return 0; fi
+        sleep 0.5
+    done
+    return 1
+}
+restores() { "$SK" status -c "$W/host-slotkeeper.conf" 2>/dev/null | awk -v s="$1" '$1 == s { print $8; exit }'; }
+verdict() { "$SK" check "$1" >/dev/null 2>&1; echo $?; }
+# zombies CTR: the processes in the container that exited and were never reaped
+zombies() {
+    docker exec "$1" /bin/bash -c 'n=0; for f in /proc/[0-9]*/stat; do read -r l <"$f" 2>/dev/null || continue; l=${l##*) }; [ "${l%% *}" = Z ] && n=$((n+1)); done; echo $n'
+}
+
+# --- setup ---------------------------------------------------------------------------------
+if [ "$(id -u)" != 0 ] || ! command -v dockerd >/dev/null; then
+    ok "the cluster stack on a real Swarm # SKIP needs root and dockerd (make swarm-test installs docker.io)"
+    DONE=1
+    exit 0
+fi
+if s3_available && s3_start; then ok "the S3 server on 127.0.0.1:$S3_PORT (Swift s3api)"; else fatal "the S3 server starts: ${S3_WHY:-}"; fi
+check "the bucket" test "$(s3_req PUT "/$BUCKET")" = 200
+run 0 "repo init $UP (the shared repository)" "$SK" repo init "$UP" --chunk-size 64KiB
+check "the host: local repository, slot folders, configurations" host_setup
+if start_dockerd; then ok "dockerd answers"; else fatal "dockerd answers"; fi
+if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:$((30000 + RANDOM % 20000)) >/dev/null &&
+        OWN_SWARM=1
+    docker swarm update --task-history-limit 2 >/dev/null
+fi
+[ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] && ok "a one-node Swarm" || fatal "a one-node Swarm"
+NODE=$(docker info -f '{{.Swarm.NodeID}}')
+check "the node carries both labels (archival host, worker host)" \
+    quiet docker node update --label-add slotkeeper.archive=true --label-add eos-workers=true "$NODE"
+check "the two credentials secrets" bash -c "docker secret create $P-s3-writer '$W/s3.credentials' >/dev/null &&
+    docker secret create $P-s3-follower '$W/s3.credentials' >/dev/null"
+run 0 "the worker image from etc/docker/Dockerfile (tests/swarm/image.sh)" \
+    bash "$ROOT/tests/swarm/image.sh" "$ROOT" "$W" "$BASE" "$IMAGE"
+check "the stack copies" stack_copy
+say "the copies differ from the real files in:"
+diff "$ROOT/etc/docker/cluster-stack.yml" "$W/cluster-stack.yml" | grep '^>' | sed 's/^/#   /'
+
+# --- deploy --------------------------------------------------------------------------------
+ts=$(date +%s.%N)
+docker stack deploy -c "$W/stack.yml" -c "$W/cluster-stack.yml" "$STACK" >"$W/out" 2>&1 &&
+    ok "docker stack deploy -c stack.yml -c cluster-stack.yml" ||
+    { sed 's/^/#   /' "$W/out"; fatal "docker stack deploy -c stack.yml -c cluster-stack.yml"; }
+check "the stack has the three services" test "$(docker stack services -q "$STACK" | wc -l)" = 3
+wait_hc 90 archive && ok "archive: its task runs and its healthcheck passes" || fatal "archive: its task runs and its healthcheck passes"
+wait_hc 90 keeper && ok "keeper: its task runs and its healthcheck passes" || fatal "keeper: its task runs and its healthcheck passes"
+say "deploy to both daemons healthy: $(elapsed "$ts") s"
+A=$(ctr archive)
+K=$(ctr keeper)
+check "archive: the daemon is the container's PID 1" \
+    bash -c "docker exec $A /bin/bash -c 'tr \"\\0\" \" \" </proc/1/cmdline' | grep -q '^slotkeeper daemon -c /etc/slotkeeper/archive.conf'"
+check "archive: on the host's network" test "$(docker inspect -f '{{.HostConfig.NetworkMode}}' "$A")" = host
+check "the credentials are in no container's command line or environment" \
+    bash -c "! docker inspect $A $K | grep -q '$AWS_SECRET_ACCESS_KEY'"
+run 0 "the host's CLI reaches the archival daemon through the shared socket folder" \
+    "$SK" status -c "$W/host-archive.conf"
+
+# --- 1. the archive publishes, the keeper copies ------------------------------------------
+if wait_id "$UP" "" 120; then
+    ID1=$(ids "$UP" | tail -1)
+    tp=$(date +%s.%N)
+    ok "archive: its first cycle published snapshot $ID1 into $UP"
+    say "deploy to the first snapshot listed in the bucket: $(elapsed "$ts") s"
+else
+    fatal "archive: its first cycle publishes a snapshot into $UP"
+fi
+if wait_id "$W/repo" "$ID1" 60; then
+    ok "keeper: snapshot $ID1 copied into the host's local repository"
+    say "publication to local copy (sync_interval 2 s): $(elapsed "$tp") s"
+else
+    fatal "keeper: snapshot $ID1 copied into the host's local repository"
+fi
+run 0 "the local copy verifies" "$SK" verify --repo "$W/repo"
+check "keeper: its log says it copied $ID1" bash -c "docker logs $K 2>&1 | grep -q 'copied snapshot $ID1'"
+
+# --- 2. the workers, restored by the keeper from the local repository --------------------------
+ts=$(date +%s.%N)
+run 0 "docker service scale ${STACK}_nodeos=2" docker service scale -d "${STACK}_nodeos=2"
+for s in 1 2; do
+    wait_hc 90 nodeos $s && ok "slot $s: a task is healthy" || fatal "slot $s: a task is healthy"
+done
+say "scale to two healthy workers: $(elapsed "$ts") s"
+for s in 1 2; do
+    check "slot $s: restored by the keeper from snapshot $ID1" \
+        bash -c "docker logs $(ctr nodeos $s) 2>&1 | grep -q 'the host daemon restored snapshot $ID1'"
+done
+
+# --- 3. a second cycle, asked through the archival daemon's socket -------------------------
+run 0 "slotkeeper snapshot -c archive.conf (the daemon's cycle)" "$SK" snapshot -c "$W/host-archive.conf"
+ID2=$(tail -1 "$W/out")
+if wait_id "$UP" "$ID2" 60; then
+    tp=$(date +%s.%N)
+    ok "archive: snapshot $ID2 in the bucket"
+else
+    not_ok "archive: snapshot $ID2 in the bucket"
+fi
+if wait_id "$W/repo" "$ID2" 60; then
+    ok "keeper: snapshot $ID2 copied by itself"
+    say "publication to local copy (sync_interval 2 s): $(elapsed "$tp") s"
+else
+    not_ok "keeper: snapshot $ID2 copied by itself"
+fi
+
+# --- 4. a worker killed hard, the bucket away: restored from the local copy ------------------
+s3_stop
+c=$(ctr nodeos 1)
+r0=$(restores 1)
+ts=$(date +%s.%N)
+docker kill --signal KILL "$c" >/dev/null
+check "kill -9: slot 1 is left dirty (check exits 11)" test "$(verdict "$W/slots/1")" = 11
+if wait_hc 180 nodeos 1 "$c"; then
+    ok "kill -9, S3 server stopped: Swarm's new task on slot 1 is healthy"
+    say "slot 1, docker kill to healthy from the local copy: $(elapsed "$ts") s (the stack's restart delay is 10 s)"
+else
+    not_ok "kill -9, S3 server stopped: Swarm's new task on slot 1 is healthy"
+fi
+check "kill -9: the keeper restored slot 1 from the local copy of $ID2" \
+    bash -c "docker logs $(ctr nodeos 1) 2>&1 | grep -q 'the host daemon restored snapshot $ID2'"
+check "kill -9: the keeper counts one more restore for slot 1" test "$(restores 1)" = $((r0 + 1))
+check "the keeper said the bucket is away, and kept running" \
+    bash -c "sleep 3; docker logs $K 2>&1 | grep -q 'sync from $UP: ' && [ \"\$(docker inspect -f '{{.State.Running}}' $K)\" = true ]"
+if s3_start; then ok "the S3 server again"; else not_ok "the S3 server again: $S3_WHY"; fi
+check "archive: no zombie process in its container" test "$(zombies "$A")" = 0
+check "keeper: no zombie process in its container" test "$(zombies "$K")" = 0
+
+docker logs "$A" >"$W/archive.log" 2>&1
+docker logs "$K" >"$W/keeper.log" 2>&1
+check "archive: the daemon logs to stderr (docker logs): its cycles" grep -q 'archive: ' "$W/archive.log"
+
+# --- 5. docker stack rm ----------------------------------------------------------------------
+ts=$(date +%s.%N)
+run 0 "docker stack rm" docker stack rm "$STACK"
+for _ in $(seq 600); do stack_gone && break; sleep 0.5; done
+check "stack rm: every task's container is gone" stack_gone
+say "docker stack rm to everything stopped: $(elapsed "$ts") s"
+check "stack rm: the archival data-dir is clean (the daemon stopped its node)" test "$(verdict "$W/archive")" = 0
+for s in 1 2; do check "stack rm: slot $s is clean" test "$(verdict "$W/slots/$s")" = 0; done
+say "archival daemon's log:"
+grep -v 'log-writer' "$W/archive.log" | tail -12 | sed 's/^/#   /'
+say "keeper's log:"
+tail -12 "$W/keeper.log" | sed 's/^/#   /'
+DONE=1
