@@ -11,6 +11,7 @@
 . "$(dirname "$0")/../integration/lib.sh"
 export SK_S3_PORT=${SK_S3_PORT:-38380}
 . "$ROOT/tests/integration/s3_lib.sh"
+. "$ROOT/tests/integration/fs_lib.sh"
 T_NAME=cluster
 P=sk-cluster               # every Docker object this test makes is named sk-cluster-* / sk-cluster_*
 STACK=$P
@@ -18,6 +19,8 @@ IMAGE=$P-node:test
 BASE=$P-base:test
 BUCKET=$P
 UP=s3://$BUCKET/mainnet
+H=$W/host                  # the host's repository, slot folders and archival data-dir: XFS (reflinks)
+GOLDEN=0
 OWN_DOCKERD=0
 OWN_SWARM=0
 DONE=0
@@ -71,6 +74,7 @@ cleanup() {
     [ "$DONE" = 1 ] || not_ok "the test ran to its end"
     stop_docker
     s3_cleanup
+    fs_cleanup
     say "cluster test took $(($(date +%s) - t0)) s"
     echo "1..$T_N"
     if [ "$T_FAILED" = 0 ]; then rm -rf "$W"; else echo "# $T_FAILED failed; kept $W for inspection"; fi
@@ -99,13 +103,14 @@ genesis() {
 # them as the containers see them (the stack's targets, the host's paths in production), and
 # the host's own commands use copies with $W's paths (host-*.conf).
 host_setup() {
-    mkdir -p "$W/run" "$W/etc" "$W/state" "$W/archive-state" &&
-        genesis "$W/archive" || return 1
+    mkdir -p "$W/run" "$W/etc" "$W/state" "$W/archive-state" "$H" &&
+        genesis "$H/archive" || return 1
     for s in 1 2; do
-        genesis "$W/slots/$s"
-        printf 'http-server-address = 127.0.0.1:8888\nchain-state-db-size-mb = 16\n' >"$W/slots/$s/config.ini"
+        genesis "$H/slots/$s"
+        printf 'http-server-address = 127.0.0.1:8888\nchain-state-db-size-mb = 16\n' >"$H/slots/$s/config.ini"
     done
-    "$SK" repo init "$W/repo" --chunk-size 64KiB >/dev/null || return 1
+    "$SK" repo init "$H/repo" --chunk-size 64KiB >/dev/null || return 1
+    if [ "$GOLDEN" = 1 ]; then "$SK" repo golden "$H/repo" on >/dev/null || return 1; fi
     cat >"$W/etc/slotkeeper.conf" <<CONF
 [daemon]
 control_socket = /run/slotkeeper/control.sock
@@ -137,9 +142,9 @@ startup_grace = 3s
 CONF
     local f
     for f in slotkeeper archive; do
-        sed -e "s|/run/slotkeeper/|$W/run/|" -e "s|/var/lib/slotkeeper/repo|$W/repo|" \
+        sed -e "s|/run/slotkeeper/|$W/run/|" -e "s|/var/lib/slotkeeper/repo|$H/repo|" \
             -e "s|/var/lib/slotkeeper/state|$W/state|" -e "s|/var/lib/slotkeeper/archive-state|$W/archive-state|" \
-            -e "s|/opt/DockerJungleNet/|$W/slots/|" -e "s|/srv/eos/archive|$W/archive|" \
+            -e "s|/opt/DockerJungleNet/|$H/slots/|" -e "s|/srv/eos/archive|$H/archive|" \
             "$W/etc/$f.conf" >"$W/host-$f.conf" || return 1
     done
     printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
@@ -151,11 +156,11 @@ CONF
 # (they are scaled up once the first snapshot is local), the test's S3 server and secret names.
 stack_copy() {
     local paths=(-e "s|image: my/nodeos-slotkeeper|image: $IMAGE|"
-        -e "s|source: /opt/DockerJungleNet|source: $W/slots|"
-        -e "s|source: /var/lib/slotkeeper/repo|source: $W/repo|"
+        -e "s|source: /opt/DockerJungleNet|source: $H/slots|"
+        -e "s|source: /var/lib/slotkeeper/repo|source: $H/repo|"
         -e "s|source: /var/lib/slotkeeper/state|source: $W/state|"
         -e "s|source: /var/lib/slotkeeper/archive-state|source: $W/archive-state|"
-        -e "s|source: /srv/eos/archive|source: $W/archive|"
+        -e "s|source: /srv/eos/archive|source: $H/archive|"
         -e "s|source: /run/slotkeeper|source: $W/run|"
         -e "s|source: /etc/slotkeeper|source: $W/etc|")
     sed "${paths[@]}" -e "s|replicas: 5|replicas: 0|" "$ROOT/etc/docker/stack.yml" >"$W/stack.yml" &&
@@ -226,6 +231,16 @@ s3_up() {
 if s3_available && s3_up; then ok "the S3 server on 127.0.0.1:$S3_PORT (Swift s3api)"; else fatal "the S3 server starts: ${S3_WHY:-}"; fi
 check "the bucket" test "$(s3_req PUT "/$BUCKET")" = 200
 run 0 "repo init $UP (the shared repository)" "$SK" repo init "$UP" --chunk-size 64KiB
+# The host's folders on XFS with reflink=1, the local repository keeping a golden copy: the
+# keeper's restores then clone, through two bind mounts of one file system.
+if fs_mount xfs 768 "$H" && fs_reflink_ok "$H"; then
+    GOLDEN=1
+    ok "the host's folders on XFS (reflink=1)"
+elif [ "${CI:-}" = true ]; then
+    not_ok "the host's folders on XFS (reflink=1): ${FS_WHY:-no reflink}"
+else
+    ok "the host's folders on XFS (reflink=1) # SKIP ${FS_WHY:-no reflink}: no golden copy"
+fi
 check "the host: local repository, slot folders, configurations" host_setup
 if start_dockerd; then ok "dockerd answers"; else fatal "dockerd answers"; fi
 if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
@@ -273,14 +288,18 @@ if wait_id "$UP" "" 120; then
 else
     fatal "archive: its first cycle publishes a snapshot into $UP"
 fi
-if wait_id "$W/repo" "$ID1" 60; then
+if wait_id "$H/repo" "$ID1" 60; then
     ok "keeper: snapshot $ID1 copied into the host's local repository"
     say "publication to local copy (sync_interval 2 s): $(elapsed "$tp") s"
 else
     fatal "keeper: snapshot $ID1 copied into the host's local repository"
 fi
-run 0 "the local copy verifies" "$SK" verify --repo "$W/repo"
+run 0 "the local copy verifies" "$SK" verify --repo "$H/repo"
 check "keeper: its log says it copied $ID1" bash -c "docker logs $K 2>&1 | grep -q 'copied snapshot $ID1'"
+if [ "$GOLDEN" = 1 ]; then
+    check "keeper: the golden copy follows the copy ($ID1)" \
+        bash -c "for i in \$(seq 20); do docker logs $K 2>&1 | grep -q 'golden copy updated to $ID1' && exit 0; sleep 0.5; done; exit 1"
+fi
 
 # --- 2. the workers, restored by the keeper from the local repository --------------------------
 ts=$(date +%s.%N)
@@ -293,6 +312,8 @@ for s in 1 2; do
     check "slot $s: restored by the keeper from snapshot $ID1" \
         bash -c "docker logs $(ctr nodeos $s) 2>&1 | grep -q 'the host daemon restored snapshot $ID1'"
 done
+[ "$GOLDEN" = 1 ] && check "the keeper's restores cloned from the golden copy (two bind mounts of one XFS)" \
+    bash -c "docker logs $K 2>&1 | grep 'restored snapshot $ID1' | grep -c '(clone: ' | grep -qx 2"
 
 # --- 3. a second cycle, asked through the archival daemon's socket -------------------------
 # The bucket's listing, polled from before the request, tells when the new snapshot appeared.
@@ -301,7 +322,7 @@ POLL=$!
 run 0 "slotkeeper snapshot -c archive.conf (the daemon's cycle)" "$SK" snapshot -c "$W/host-archive.conf"
 ID2=$(tail -1 "$W/out")
 if wait_id "$UP" "$ID2" 60; then ok "archive: snapshot $ID2 in the bucket"; else not_ok "archive: snapshot $ID2 in the bucket"; fi
-if wait_id "$W/repo" "$ID2" 60; then
+if wait_id "$H/repo" "$ID2" 60; then
     ok "keeper: snapshot $ID2 copied by itself"
     wait $POLL
     say "publication to local copy (sync_interval 2 s): $(elapsed "$(cat "$W/published")") s"
@@ -316,7 +337,7 @@ c=$(ctr nodeos 1)
 r0=$(restores 1)
 ts=$(date +%s.%N)
 docker kill --signal KILL "$c" >/dev/null
-check "kill -9: slot 1 is left dirty (check exits 11)" test "$(verdict "$W/slots/1")" = 11
+check "kill -9: slot 1 is left dirty (check exits 11)" test "$(verdict "$H/slots/1")" = 11
 if wait_hc 180 nodeos 1 "$c"; then
     ok "kill -9, S3 server stopped: Swarm's new task on slot 1 is healthy"
     say "slot 1, docker kill to healthy from the local copy: $(elapsed "$ts") s (the stack's restart delay is 10 s)"
@@ -326,6 +347,8 @@ fi
 check "kill -9: the keeper restored slot 1 from the local copy of $ID2" \
     bash -c "docker logs $(ctr nodeos 1) 2>&1 | grep -q 'the host daemon restored snapshot $ID2'"
 check "kill -9: the keeper counts one more restore for slot 1" test "$(restores 1)" = $((r0 + 1))
+[ "$GOLDEN" = 1 ] && check "kill -9: that restore cloned from the golden copy of $ID2" \
+    bash -c "docker logs $K 2>&1 | grep 'slot 1: restored snapshot $ID2' | grep -q '(clone: '"
 check "the keeper said the bucket is away, and kept running" \
     bash -c "sleep 3; docker logs $K 2>&1 | grep -q 'sync from $UP: ' && [ \"\$(docker inspect -f '{{.State.Running}}' $K)\" = true ]"
 if s3_up; then ok "the S3 server again"; else not_ok "the S3 server again: $S3_WHY"; fi
@@ -351,8 +374,8 @@ say "docker stack rm to everything stopped: $(elapsed "$ts") s"
 wait $LA $LK
 check "stack rm: SIGTERM stopped each daemon after its nodes" \
     bash -c "tail -1 '$W/archive.log' | grep -q 'all nodes stopped; exiting' && tail -1 '$W/keeper.log' | grep -q 'all nodes stopped; exiting'"
-check "stack rm: the archival data-dir is clean (the daemon stopped its node)" test "$(verdict "$W/archive")" = 0
-for s in 1 2; do check "stack rm: slot $s is clean" test "$(verdict "$W/slots/$s")" = 0; done
+check "stack rm: the archival data-dir is clean (the daemon stopped its node)" test "$(verdict "$H/archive")" = 0
+for s in 1 2; do check "stack rm: slot $s is clean" test "$(verdict "$H/slots/$s")" = 0; done
 say "archival daemon's log:"
 grep -v 'log-writer' "$W/archive.log" | tail -12 | sed 's/^/#   /'
 say "keeper's log:"
