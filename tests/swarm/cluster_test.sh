@@ -357,7 +357,6 @@ check "kill -9: the keeper counts one more restore for slot 1" test "$(restores 
 # Its sync retries for about half a minute (SLOTKEEPER_S3_TRIES) before it says so.
 check "the keeper says the bucket is away (once its retries are spent), and runs on" \
     bash -c "$(declare -f log_has); log_has $K 'sync from $UP: .*(refused|reach)' 90 && [ \"\$(docker inspect -f '{{.State.Running}}' $K)\" = true ]"
-if s3_up; then ok "the S3 server again"; else not_ok "the S3 server again: $S3_WHY"; fi
 check "archive: no zombie process in its container" test "$(zombies "$A")" = 0
 check "keeper: no zombie process in its container" test "$(zombies "$K")" = 0
 
@@ -371,14 +370,14 @@ LA=$!
 docker logs -f "$K" >"$W/keeper.log" 2>&1 &
 LK=$!
 
-# --- 5. docker stack rm ----------------------------------------------------------------------
+# --- 5. docker stack rm, the bucket still away ---------------------------------------------
 ts=$(date +%s.%N)
 run 0 "docker stack rm" docker stack rm "$STACK"
 for _ in $(seq 600); do stack_gone && break; sleep 0.5; done
 check "stack rm: every task's container is gone" stack_gone
 say "docker stack rm to everything stopped: $(elapsed "$ts") s"
 wait $LA $LK
-check "stack rm: SIGTERM stopped each daemon after its nodes" \
+check "stack rm: SIGTERM stopped each daemon after its nodes (the bucket away)" \
     bash -c "tail -1 '$W/archive.log' | grep -q 'all nodes stopped; exiting' && tail -1 '$W/keeper.log' | grep -q 'all nodes stopped; exiting'"
 check "stack rm: the archival data-dir is clean (the daemon stopped its node)" test "$(verdict "$H/archive")" = 0
 for s in 1 2; do check "stack rm: slot $s is clean" test "$(verdict "$H/slots/$s")" = 0; done
