@@ -331,6 +331,10 @@ if wait_id "$H/repo" "$ID2" 60; then
     ok "keeper: snapshot $ID2 copied by itself"
     wait $POLL
     say "publication to local copy (sync_interval 2 s): $(elapsed "$(cat "$W/published")") s"
+    if [ "$GOLDEN" = 1 ]; then
+        check "keeper: the golden copy follows the copy ($ID2)" log_has "$K" "golden copy updated to $ID2" 60
+        say "publication to the golden copy updated (the keeper's log line): $(elapsed "$(cat "$W/published")") s"
+    fi
 else
     not_ok "keeper: snapshot $ID2 copied by itself"
 fi
