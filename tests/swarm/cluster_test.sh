@@ -265,6 +265,7 @@ ts=$(date +%s.%N)
 docker stack deploy -c "$W/stack.yml" -c "$W/cluster-stack.yml" "$STACK" >"$W/out" 2>&1 &&
     ok "docker stack deploy -c stack.yml -c cluster-stack.yml" ||
     { sed 's/^/#   /' "$W/out"; fatal "docker stack deploy -c stack.yml -c cluster-stack.yml"; }
+grep -v '^Creating' "$W/out" | sed 's/^/# stack deploy: /'
 check "the stack has the three services" test "$(docker stack services -q "$STACK" | wc -l)" = 3
 wait_hc 90 archive && ok "archive: its task runs and its healthcheck passes" || fatal "archive: its task runs and its healthcheck passes"
 wait_hc 90 keeper && ok "keeper: its task runs and its healthcheck passes" || fatal "keeper: its task runs and its healthcheck passes"
@@ -276,6 +277,12 @@ check "archive: the daemon is the container's PID 1" \
 check "archive: on the host's network" test "$(docker inspect -f '{{.HostConfig.NetworkMode}}' "$A")" = host
 check "the credentials are in no container's command line or environment" \
     bash -c "! docker inspect $A $K | grep -q '$AWS_SECRET_ACCESS_KEY'"
+secret_modes() {
+    docker service inspect -f '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.File.Name}}:{{printf "%o" .File.Mode}} {{end}}' \
+        "${STACK}_archive" "${STACK}_keeper" | tr -s ' \n' ' '
+}
+check "the secrets are files of mode 0400 in /run/secrets (is '$(secret_modes)')" \
+    test "$(secret_modes)" = "slotkeeper-s3-writer:400 slotkeeper-s3-follower:400 "
 run 0 "the host's CLI reaches the archival daemon through the shared socket folder" \
     "$SK" status -c "$W/host-archive.conf"
 
