@@ -347,7 +347,20 @@ else
 fi
 kill $POLL 2>/dev/null
 
-# --- 4. a worker killed hard, the bucket away: restored from the local copy ------------------
+# --- 4. the keeper replaced (an update): the workers run on, untouched ------------------------
+w_before=$(ctr nodeos 1; ctr nodeos 2)
+ts=$(date +%s.%N)
+run 0 "docker service update --force ${STACK}_keeper (a rolling update of the keepers)" \
+    timeout 300 docker service update --force --detach=false "${STACK}_keeper"
+if wait_hc 60 keeper "" "$K"; then ok "a new keeper answers"; else not_ok "a new keeper answers"; fi
+say "keeper update to a new keeper answering: $(elapsed "$ts") s"
+check "the keeper's update left both workers' containers running" test "$(ctr nodeos 1; ctr nodeos 2)" = "$w_before"
+for s in 1 2; do check "slot $s: still healthy after the keeper's update" hc_ok nodeos $s; done
+check "the old keeper stopped cleanly: no worker's node was its to stop" \
+    bash -c "docker logs $K 2>&1 | tail -1 | grep -q 'all nodes stopped; exiting'"
+K=$(ctr keeper)
+
+# --- 5. a worker killed hard, the bucket away: restored from the local copy ------------------
 s3_stop
 c=$(ctr nodeos 1)
 r0=$(restores 1)
@@ -381,7 +394,7 @@ LA=$!
 docker logs -f "$K" >"$W/keeper.log" 2>&1 &
 LK=$!
 
-# --- 5. docker stack rm, the bucket still away ---------------------------------------------
+# --- 6. docker stack rm, the bucket still away ---------------------------------------------
 ts=$(date +%s.%N)
 run 0 "docker stack rm" docker stack rm "$STACK"
 for _ in $(seq 600); do stack_gone && break; sleep 0.5; done
