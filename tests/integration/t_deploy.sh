@@ -137,6 +137,57 @@ check "stack.yml: deploy.restart_policy.condition is any (a cleanly stopped node
 check "stack.yml: no command or entrypoint hard-codes exit 143" \
     bash -c '! grep -Eq "^services\.[^.]+\.(command|entrypoint)(\[[0-9]+\])? = .*exit[[:space:]]+143" "$1"' _ "$W/stack.flat"
 
+# --- etc/docker/cluster-stack.yml ----------------------------------------------------------
+# Deployed with stack.yml (`docker stack deploy -c stack.yml -c cluster-stack.yml`); run on a real
+# Swarm by tests/swarm/cluster_test.sh. Here: the properties the daemons rely on.
+CLUSTER=$ETC/docker/cluster-stack.yml
+WORKER_SVC=$SVC
+WORKER_LABEL=$(sed -En "s/^services\.${WORKER_SVC}\.deploy\.placement\.constraints\[0\] = //p" "$W/stack.flat")
+mv "$W/stack.flat" "$W/workers.flat"
+run 0 "etc/docker/cluster-stack.yml parses" "$YAMLCHECK" "$CLUSTER"
+cp "$W/out" "$W/stack.flat"
+check "cluster-stack.yml: version is stack.yml's (the files are merged into one stack)" \
+    test "$(grep '^version = ' "$W/stack.flat")" = "$(grep '^version = ' "$W/workers.flat")"
+check "cluster-stack.yml: defines no service of stack.yml's" \
+    bash -c '! grep -q "^services\.$1\." "$2"' _ "$WORKER_SVC" "$W/stack.flat"
+for SVC in archive keeper; do
+    S="services\\.$SVC"
+    volumes >"$W/volumes"
+    check "cluster-stack.yml: $SVC: the entrypoint is slotkeeper daemon -c /etc/slotkeeper/..." \
+        test "$(sed -En "s/^$S\.entrypoint\[[0-9]+\] = //p" "$W/stack.flat" | head -3 | tr '\n' ' ')" = \
+        "slotkeeper daemon -c "
+    check "cluster-stack.yml: $SVC: binds /etc/slotkeeper read-only and /run/slotkeeper" \
+        bash -c "$(declare -f has_bind); W=$W; has_bind /etc/slotkeeper true && has_bind /run/slotkeeper"
+    check "cluster-stack.yml: $SVC: no credentials in its environment or command" \
+        bash -c '! grep -Eq "^services\.$1\.(environment|entrypoint|command).*(AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID|AWS_SESSION_TOKEN)" "$2"' \
+        _ "$SVC" "$W/stack.flat"
+    check "cluster-stack.yml: $SVC: credentials from a Docker secret (AWS_SHARED_CREDENTIALS_FILE in /run/secrets)" \
+        bash -c 'f=$(sed -En "s/^services\.$1\.environment\.AWS_SHARED_CREDENTIALS_FILE = //p" "$2"); t=$(sed -En "s/^services\.$1\.secrets\[0\]\.target = //p" "$2"); [ -n "$t" ] && [ "$f" = "/run/secrets/$t" ]' \
+        _ "$SVC" "$W/stack.flat"
+    check "cluster-stack.yml: $SVC: on the host's network" \
+        bash -c 'n=$(sed -En "s/^services\.$1\.networks\[0\] = //p" "$2"); grep -qx "networks\.$n\.name = host" "$2"' _ "$SVC" "$W/stack.flat"
+    check "cluster-stack.yml: $SVC: restart_policy any, update stop-first" \
+        bash -c 'grep -qx "services\.$1\.deploy\.restart_policy\.condition = any" "$2" && grep -qx "services\.$1\.deploy\.update_config\.order = stop-first" "$2"' _ "$SVC" "$W/stack.flat"
+done
+S="services\\.archive"
+check "cluster-stack.yml: archive: one replica, pinned by node.labels.slotkeeper.archive" \
+    bash -c 'grep -qx "services.archive.deploy.replicas = 1" "$1" && grep -qx "services.archive.deploy.placement.constraints\[0\] = node.labels.slotkeeper.archive == true" "$1"' _ "$W/stack.flat"
+grace=$(sed -En "s/^services\.archive\.stop_grace_period = //p" "$W/stack.flat")
+check "cluster-stack.yml: archive: stop_grace_period is at least 300s, [archive] stop_timeout's default (is '$grace')" \
+    at_least_300s stop_grace_period "$grace"
+SVC=archive; volumes >"$W/volumes"
+check "cluster-stack.yml: archive: binds its data-dir and its own state_dir" \
+    bash -c "$(declare -f has_bind); W=$W; has_bind /srv/eos/archive && has_bind /var/lib/slotkeeper/archive-state"
+SVC=keeper; volumes >"$W/volumes"
+check "cluster-stack.yml: keeper: global, on the workers' hosts ($WORKER_LABEL)" \
+    bash -c 'grep -qx "services.keeper.deploy.mode = global" "$1" && grep -qxF "services.keeper.deploy.placement.constraints[0] = $2" "$1"' _ "$W/stack.flat" "$WORKER_LABEL"
+check "cluster-stack.yml: keeper: binds the repository exactly (the image's VOLUME), its state, the slot folders" \
+    bash -c "$(declare -f has_bind); W=$W; has_bind /var/lib/slotkeeper/repo && has_bind /var/lib/slotkeeper/state && has_bind /opt/DockerJungleNet"
+check "cluster-stack.yml: keeper: never binds a parent of the image's VOLUME /var/lib/slotkeeper/repo" \
+    bash -c '! awk -F"\t" "\$3 == \"/var/lib/slotkeeper\" || \$3 == \"/var/lib\" || \$3 == \"/var\"" "$1" | grep -q .' _ "$W/volumes"
+check "cluster-stack.yml: the secrets are external (docker secret create)" \
+    bash -c '[ "$(grep -c "^secrets\.[^.]*\.external = true$" "$1")" = 2 ]' _ "$W/stack.flat"
+
 # --- etc/docker/Dockerfile -------------------------------------------------------------------
 DOCKERFILE=$ETC/docker/Dockerfile
 # Instructions one a line: continuation lines joined, comments dropped.
