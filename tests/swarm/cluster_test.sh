@@ -9,7 +9,7 @@
 # from that local copy (with the S3 server stopped) and becomes healthy, and `stack rm` stops
 # everything cleanly. Prints times; starts its own dockerd when none answers; prints TAP.
 . "$(dirname "$0")/../integration/lib.sh"
-export SK_S3_PORT=${SK_S3_PORT:-38380}
+export SK_S3_PORT=${SK_S3_PORT:-28380} # below the ephemeral ports (32768 and up)
 . "$ROOT/tests/integration/s3_lib.sh"
 . "$ROOT/tests/integration/fs_lib.sh"
 T_NAME=cluster
