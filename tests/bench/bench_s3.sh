@@ -43,6 +43,8 @@
 #   BENCH_S3_TRANSFERS   parallel transfers of everyone but s3cmd (default 16)
 #   BENCH_S3_POLL        the follower daemon's sync_interval (default 5s)
 #   BENCH_LEVEL          zstd level (default 3)
+#   BENCH_S3_RCLONE_FLAGS  extra rclone flags (default none: rclone's defaults, e.g. --fast-list or --s3-no-head
+#                        make fewer requests)
 #   SK_S3_PORT           first of the server's five loopback ports (default 38080)
 #   BENCH_S3=0           skip this part
 set -euo pipefail
@@ -153,8 +155,9 @@ trap 'echo "bench-s3: command failed at line $LINENO" >&2' ERR
 # the server, its access log, signed requests
 
 # s3_req from s3_lib.sh (signed curl requests); it wants W and S3_PORT
+# shellcheck disable=SC2034 # s3_lib.sh reads it
 W=$D
-# shellcheck source=../integration/s3_lib.sh
+# shellcheck source=tests/integration/s3_lib.sh
 . "$root/tests/integration/s3_lib.sh"
 S3_PORT=${SK_S3_PORT:-38080}
 S3_URL=http://127.0.0.1:$S3_PORT
@@ -180,6 +183,8 @@ rclone_env=(env -u AWS_CA_BUNDLE RCLONE_CONFIG_SW_TYPE=s3 RCLONE_CONFIG_SW_PROVI
     RCLONE_CONFIG_SW_ACCESS_KEY_ID=test:tester RCLONE_CONFIG_SW_SECRET_ACCESS_KEY=testing)
 rclone_cmd=("${rclone_env[@]}" rclone --config /dev/null --transfers "$BENCH_S3_TRANSFERS"
     --checkers "$BENCH_S3_TRANSFERS" --stats 0 --log-level ERROR)
+# shellcheck disable=SC2206 # extra flags, split on blanks
+rclone_cmd+=(${BENCH_S3_RCLONE_FLAGS:-})
 cat >"$D/s3cfg" <<EOF
 [default]
 access_key = test:tester
@@ -265,10 +270,11 @@ data=$D/datadir
 lrepo=$D/local-repo
 echo "host: $(uname -sr), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other jobs share it:" \
     "compare within this run only)"
-echo "server: Swift $(python3 -c 'import swift; print(swift.__version__)' 2>/dev/null || echo '?') s3api on" \
+echo "server: Swift $(/usr/bin/python3 -c 'import swift; print(swift.__version__)' 2>/dev/null || echo '?') s3api on" \
     "$S3_URL ($(grep -o 'S3_READY_SECONDS=.*' "$stats/s3.start" | cut -d= -f2) s to start), bucket $B"
 echo "tools: $( ((have_rclone)) && rclone version 2>/dev/null | head -n 1 || echo 'rclone: not installed');" \
     "$( ((have_s3cmd)) && s3cmd --version 2>/dev/null | head -n 1 || echo 's3cmd: not installed')"
+[[ -z ${BENCH_S3_RCLONE_FLAGS:-} ]] || echo "rclone flags: $BENCH_S3_RCLONE_FLAGS"
 echo "parallelism: $BENCH_S3_TRANSFERS (slotkeeper --threads and SLOTKEEPER_S3_TRANSFERS, rclone --transfers" \
     "and --checkers); s3cmd one request at a time"
 echo "sizes: blocks.log $BENCH_S3_BLOCKS, shared_memory.bin $BENCH_S3_STATE_SIZE with $BENCH_S3_STATE_DATA of" \
@@ -385,6 +391,7 @@ if ((sk_ok)); then
         fail "slotkeeper sync of the incremental (status ${STATUS[sk_sync]})"
     fi
     if ((have_rclone)); then
+        # shellcheck disable=SC2016 # expanded by the inner bash
         if timed rc_down bash -c '"${@:3}" copy "sw:$1/sk" "$2" --include "/chunks/**" --include "/snapshots/**" \
             --ignore-existing && sync -f "$2"' bash "$B" "$D/dl-rclone" "${rclone_cmd[@]}"; then
             requests rc_down
@@ -396,6 +403,7 @@ if ((sk_ok)); then
         fi
     fi
     if ((have_s3cmd)); then
+        # shellcheck disable=SC2016 # expanded by the inner bash
         if timed s3cmd_down bash -c '"${@:3}" sync --skip-existing "s3://$1/sk/chunks" "s3://$1/sk/snapshots" \
             "$2/" && sync -f "$2"' bash "$B" "$D/dl-s3cmd" "${s3cmd_cmd[@]}"; then
             requests s3cmd_down
@@ -425,7 +433,7 @@ fi
 # ---------------------------------------------------------------------------------------------------------------
 # 3. the follower's delay
 
-delay= wait_poll= copy_s=
+delay='' wait_poll='' copy_s=
 if ((sk_ok)) && [[ ${STATUS[sk_sync]:-1} == 0 ]]; then
     echo
     echo "== S3 4. the follower's delay (a daemon following $UP, sync_interval $BENCH_S3_POLL)"
@@ -586,13 +594,13 @@ cost_row sk_full "slotkeeper snapshot, full"
 cost_row rc_up "rclone copy, full (same objects)"
 cost_row s3cmd_up "s3cmd sync, full (same objects)"
 cost_row sk_incr "slotkeeper snapshot, incremental (a cycle)"
-cost_row pub "slotkeeper snapshot, 2nd incremental"
+cost_row pub "snapshot, 2nd incr. (+ follower polls)"
 cost_row sk_sync "follower sync, incremental (a cycle)"
 cost_row rc_down "rclone copy, incremental"
 cost_row s3cmd_down "s3cmd sync, incremental"
 cost_row sk_idle "follower sync, nothing new"
 cost_row fsync "follower daemon's copy, 2nd incremental"
-cost_row idle "follower daemon, idle, $((2 * poll_s)) s"
+cost_row idle "follower daemon, idle, $((2 * poll_s)) s (2 polls)"
 if [[ -n ${REQ[sk_incr]:-} && -n ${REQ[sk_idle]:-} && -n ${REQ[sk_sync]:-} ]]; then
     read -r ni _ <<<"${REQ[sk_incr]}"
     read -r ns _ <<<"${REQ[sk_sync]}"
