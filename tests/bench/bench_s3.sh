@@ -467,7 +467,8 @@ EOF
         ti0=$(now)
         sleep $((2 * poll_s))
         requests idle "$ti0" "$(now)"
-        echo "  idle: $(req_text idle) in $((2 * poll_s)) s (about two polls)"
+        read -r _ _ _ _ _ polls _ <<<"${REQ[idle]}"
+        echo "  idle: $(req_text idle) in $((2 * poll_s)) s: $polls polls (one lock DELETE each)"
         "$MKDATADIR" mutate "$data" >/dev/null || die "mkdatadir mutate failed"
         if timed sk_pub "$SLOTKEEPER" snapshot --data-dir "$data" --repo "$UP" --include blocks,state \
             --level "$BENCH_LEVEL" --threads "$BENCH_S3_TRANSFERS" --no-progress --quiet; then
@@ -600,7 +601,7 @@ cost_row rc_down "rclone copy, incremental"
 cost_row s3cmd_down "s3cmd sync, incremental"
 cost_row sk_idle "follower sync, nothing new"
 cost_row fsync "follower daemon's copy, 2nd incremental"
-cost_row idle "follower daemon, idle, $((2 * poll_s)) s (2 polls)"
+cost_row idle "follower daemon, idle, ${polls:-?} polls"
 if [[ -n ${REQ[sk_incr]:-} && -n ${REQ[sk_idle]:-} && -n ${REQ[sk_sync]:-} ]]; then
     read -r ni _ <<<"${REQ[sk_incr]}"
     read -r ns _ <<<"${REQ[sk_sync]}"
