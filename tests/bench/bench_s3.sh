@@ -135,8 +135,11 @@ mkdir -- "$stats"
 
 s3_up=0
 daemon_pid=
+child=
 cleanup() {
     local rc=$?
+    # an interrupted run: the tool being timed (its own session, see timed) goes first
+    [[ -z $child ]] || kill -TERM -- "-$child" 2>/dev/null || true
     if [[ -n $daemon_pid ]]; then
         kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     fi
@@ -149,6 +152,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 trap 'echo "bench-s3: command failed at line $LINENO" >&2' ERR
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -207,7 +212,11 @@ timed() {
     shift
     sync
     T0[$key]=$(now)
-    "$RUNSTAT" -o "$stats/$key" -- "$@" >"$stats/$key.out" 2>"$stats/$key.err" || rc=$?
+    # in its own session, so that an interrupt of this script stops it and its children (cleanup)
+    setsid "$RUNSTAT" -o "$stats/$key" -- "$@" >"$stats/$key.out" 2>"$stats/$key.err" </dev/null &
+    child=$!
+    wait "$child" || rc=$?
+    child=
     T1[$key]=$(now)
     line=$(tail -n 1 "$stats/$key" 2>/dev/null || true)
     if [[ $line =~ ^wall=([0-9.]+)\ maxrss_kib=([0-9]+)\ status=([0-9]+)$ ]]; then
