@@ -42,6 +42,8 @@
 #   BENCH_S3_STATE_DATA  bytes of data in shared_memory.bin (default 128M)
 #   BENCH_S3_TRANSFERS   parallel transfers of everyone but s3cmd (default 16)
 #   BENCH_S3_POLL        the follower daemon's sync_interval (default 5s)
+#   BENCH_S3_REPEAT      runs of each upload and download comparison, in alternating order; the ratios take each
+#                        tool's best (default 2)
 #   BENCH_S3_DELAY_RUNS  snapshots published while the follower runs, each at a random moment (default 3)
 #   BENCH_LEVEL          zstd level (default 3)
 #   BENCH_S3_RCLONE_FLAGS  extra rclone flags (default none: rclone's defaults, e.g. --fast-list or --s3-no-head
@@ -63,6 +65,7 @@ BENCH_S3_STATE_DATA=${BENCH_S3_STATE_DATA:-128M}
 BENCH_S3_TRANSFERS=${BENCH_S3_TRANSFERS:-16}
 BENCH_S3_POLL=${BENCH_S3_POLL:-5s}
 BENCH_S3_DELAY_RUNS=${BENCH_S3_DELAY_RUNS:-3}
+BENCH_S3_REPEAT=${BENCH_S3_REPEAT:-2}
 BENCH_LEVEL=${BENCH_LEVEL:-3}
 S3_PORT=${SK_S3_PORT:-38080}
 
@@ -86,6 +89,7 @@ now() { echo "$EPOCHREALTIME"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 [[ $BENCH_S3_TRANSFERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_S3_TRANSFERS must be a positive number"
+[[ $BENCH_S3_REPEAT =~ ^[1-9]$ ]] || die "BENCH_S3_REPEAT must be 1..9"
 [[ $BENCH_S3_DELAY_RUNS =~ ^[1-9][0-9]?$ ]] || die "BENCH_S3_DELAY_RUNS must be 1..99"
 [[ $BENCH_S3_POLL =~ ^([1-9][0-9]*)s$ ]] || die "BENCH_S3_POLL must be seconds, e.g. 5s"
 poll_s=${BASH_REMATCH[1]}
@@ -231,6 +235,7 @@ timed() {
     fi
     return "$rc"
 }
+rss_mib() { echo $((${RSS[$1]:-0} / 1024)); }
 show() { [[ ! -s $stats/$1.err ]] || sed 's/^/     | /' "$stats/$1.err" | tail -n 5; }
 
 # requests KEY [T0 T1]: the server's access-log lines of requests that started in the window (default KEY's),
@@ -312,62 +317,135 @@ echo "  local repository: $nobj objects (chunks/ and snapshots/), $(mib "$obytes
 # ---------------------------------------------------------------------------------------------------------------
 # 1. full upload
 
+# sfx K: the key suffix of run K ("" for the first, "_K" after)
+sfx() { (($1 == 1)) || echo "_$1"; }
+
+up_sk() { # K: slotkeeper repo init + snapshot into s3://bench/sk (run 1) or sk-K
+    local k=$1 s url
+    s=$(sfx "$k")
+    url=s3://$B/sk${s/_/-}
+    if ! timed "sk_init$s" "$SLOTKEEPER" repo init "$url" --level "$BENCH_LEVEL"; then
+        show "sk_init$s"
+        fail "slotkeeper repo init $url (status ${STATUS[sk_init$s]})"
+        return 0
+    fi
+    if timed "sk_full$s" "$SLOTKEEPER" snapshot --data-dir "$data" --repo "$url" --include blocks,state \
+        --level "$BENCH_LEVEL" --threads "$BENCH_S3_TRANSFERS" --json --no-progress; then
+        ((k > 1)) || sk_ok=1
+        requests "sk_full$s"
+        echo "  run $k, a. slotkeeper snapshot to $url (full): ${WALL[sk_full$s]} s," \
+            "peak RSS $(rss_mib "sk_full$s") MiB; $(req_text "sk_full$s")"
+        s3_json "sk_full$s"
+    else
+        show "sk_full$s"
+        fail "slotkeeper snapshot to $url (status ${STATUS[sk_full$s]})"
+    fi
+}
+up_rc() { # K: rclone copy of the local repository's objects into rclone/ (run 1) or rclone-K/
+    local k=$1 s
+    ((have_rclone)) || return 0
+    s=$(sfx "$k")
+    if timed "rc_up$s" "${rclone_cmd[@]}" copy "$lrepo" "sw:$B/rclone${s/_/-}" --include '/chunks/**' \
+        --include '/snapshots/**'; then
+        requests "rc_up$s"
+        echo "  run $k, b. rclone copy of the same $nobj objects: ${WALL[rc_up$s]} s," \
+            "peak RSS $(rss_mib "rc_up$s") MiB; $(req_text "rc_up$s")"
+    else
+        show "rc_up$s"
+        echo "  run $k, b. rclone copy FAILED (status ${STATUS[rc_up$s]}); not compared"
+    fi
+}
+up_s3cmd() { # K: s3cmd sync of the same objects into s3cmd/ (run 1) or s3cmd-K/
+    local k=$1 s
+    ((have_s3cmd)) || return 0
+    s=$(sfx "$k")
+    if timed "s3cmd_up$s" "${s3cmd_cmd[@]}" sync "$lrepo/chunks" "$lrepo/snapshots" "s3://$B/s3cmd${s/_/-}/"; then
+        requests "s3cmd_up$s"
+        echo "  run $k, c. s3cmd sync of the same objects: ${WALL[s3cmd_up$s]} s," \
+            "peak RSS $(rss_mib "s3cmd_up$s") MiB; $(req_text "s3cmd_up$s")"
+    else
+        show "s3cmd_up$s"
+        echo "  run $k, c. s3cmd sync FAILED (status ${STATUS[s3cmd_up$s]}); not compared"
+    fi
+}
+
 echo
-echo "== S3 2. full upload"
+echo "== S3 2. full upload ($BENCH_S3_REPEAT runs, the order reversed every other run)"
+((have_rclone)) || echo "  rclone: not installed, not compared"
+((have_s3cmd)) || echo "  s3cmd: not installed, not compared"
 sk_ok=0
 UP=s3://$B/sk
-if timed sk_init "$SLOTKEEPER" repo init "$UP" --level "$BENCH_LEVEL"; then
-    requests sk_init
-    if timed sk_full "$SLOTKEEPER" snapshot --data-dir "$data" --repo "$UP" --include blocks,state \
-        --level "$BENCH_LEVEL" --threads "$BENCH_S3_TRANSFERS" --json --no-progress; then
-        sk_ok=1
-        requests sk_full
-        echo "  a. slotkeeper snapshot to $UP (full): ${WALL[sk_full]} s, peak RSS $((RSS[sk_full] / 1024)) MiB"
-        echo "     $(req_text sk_full)"
-        s3_json sk_full
+for k in $(seq "$BENCH_S3_REPEAT"); do
+    if ((k % 2)); then
+        up_sk "$k"
+        up_rc "$k"
+        up_s3cmd "$k"
     else
-        show sk_full
-        fail "slotkeeper snapshot to S3 (status ${STATUS[sk_full]})"
+        up_s3cmd "$k"
+        up_rc "$k"
+        up_sk "$k"
     fi
-else
-    show sk_init
-    fail "slotkeeper repo init $UP (status ${STATUS[sk_init]})"
-fi
-
-if ((have_rclone)); then
-    if timed rc_up "${rclone_cmd[@]}" copy "$lrepo" "sw:$B/rclone" --include '/chunks/**' \
-        --include '/snapshots/**'; then
-        requests rc_up
-        echo "  b. rclone copy of the same $nobj objects: ${WALL[rc_up]} s, peak RSS $((RSS[rc_up] / 1024)) MiB"
-        echo "     $(req_text rc_up)"
-    else
-        show rc_up
-        echo "  b. rclone copy FAILED (status ${STATUS[rc_up]}); not compared"
-    fi
-else
-    echo "  b. rclone: not installed, not compared"
-fi
-
-if ((have_s3cmd)); then
-    if timed s3cmd_up "${s3cmd_cmd[@]}" sync "$lrepo/chunks" "$lrepo/snapshots" "s3://$B/s3cmd/"; then
-        requests s3cmd_up
-        echo "  c. s3cmd sync of the same objects: ${WALL[s3cmd_up]} s, peak RSS $((RSS[s3cmd_up] / 1024)) MiB"
-        echo "     $(req_text s3cmd_up)"
-    else
-        show s3cmd_up
-        echo "  c. s3cmd sync FAILED (status ${STATUS[s3cmd_up]}); not compared"
-    fi
-else
-    echo "  c. s3cmd: not installed, not compared"
-fi
+done
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. a follower's sync of an incremental
 
 frepo=$D/follower-repo
+down_sk() { # K: slotkeeper sync of the incremental into the follower's repository (run 1) or a copy of it
+    local k=$1 s repo=$frepo
+    s=$(sfx "$k")
+    if ((k > 1)); then
+        repo=$D/follower-repo$s
+        rm -rf -- "$repo"
+        cp -a -- "$D/follower-base" "$repo"
+    fi
+    if timed "sk_sync$s" "$SLOTKEEPER" sync --from "$UP" --repo "$repo" --threads "$BENCH_S3_TRANSFERS" \
+        --no-progress; then
+        requests "sk_sync$s"
+        echo "  run $k, a. slotkeeper sync of the incremental: ${WALL[sk_sync$s]} s," \
+            "peak RSS $(rss_mib "sk_sync$s") MiB; $(req_text "sk_sync$s")"
+    else
+        show "sk_sync$s"
+        fail "slotkeeper sync of the incremental (status ${STATUS[sk_sync$s]})"
+    fi
+    ((k == 1)) || rm -rf -- "$repo"
+}
+# shellcheck disable=SC2016 # the snippets are expanded by the inner bash
+down_tool() { # K rclone|s3cmd: the tool copies the prefix into a folder holding the previous objects, then sync -f
+    local k=$1 t=$2 s key dst
+    s=$(sfx "$k")
+    dst=$D/dl-$t$s
+    rm -rf -- "$dst"
+    cp -al -- "$D/dl-base" "$dst"
+    if [[ $t == rclone ]]; then
+        ((have_rclone)) || return 0
+        key=rc_down$s
+        timed "$key" bash -c '"${@:3}" copy "sw:$1/sk" "$2" --include "/chunks/**" --include "/snapshots/**" \
+            --ignore-existing && sync -f "$2"' bash "$B" "$dst" "${rclone_cmd[@]}" || true
+    else
+        ((have_s3cmd)) || return 0
+        key=s3cmd_down$s
+        timed "$key" bash -c '"${@:3}" sync --skip-existing "s3://$1/sk/chunks" "s3://$1/sk/snapshots" "$2/" &&
+            sync -f "$2"' bash "$B" "$dst" "${s3cmd_cmd[@]}" || true
+    fi
+    if [[ ${STATUS[$key]} == 0 ]]; then
+        requests "$key"
+        echo "  run $k, $([[ $t == rclone ]] && echo "b. rclone copy --ignore-existing" ||
+            echo "c. s3cmd sync --skip-existing") of the same prefix, sync -f: ${WALL[$key]} s; $(req_text "$key")"
+        if ! diff -rq "$frepo/chunks" "$dst/chunks" >/dev/null 2>&1; then
+            echo "  note: the $t copy's chunks/ differ from the follower's (objects:" \
+                "$(find "$dst/chunks" -type f | wc -l) against $(find "$frepo/chunks" -type f | wc -l))"
+        fi
+    else
+        show "$key"
+        echo "  run $k, $t FAILED (status ${STATUS[$key]}); not compared"
+    fi
+    ((k == 1)) || rm -rf -- "$dst"
+}
+
 if ((sk_ok)); then
     echo
-    echo "== S3 3. a follower's sync of an incremental"
+    echo "== S3 3. a follower's sync of an incremental ($BENCH_S3_REPEAT runs, the order reversed every other run)"
     "$SLOTKEEPER" repo init "$frepo" --level "$BENCH_LEVEL" >/dev/null || die "repo init $frepo failed"
     if timed sk_sync_full "$SLOTKEEPER" sync --from "$UP" --repo "$frepo" --threads "$BENCH_S3_TRANSFERS" \
         --no-progress; then
@@ -378,11 +456,10 @@ if ((sk_ok)); then
         show sk_sync_full
         fail "slotkeeper sync of the full snapshot (status ${STATUS[sk_sync_full]})"
     fi
-    # what the other tools' followers already hold: the same objects as the local repository
-    for t in rclone s3cmd; do
-        mkdir -p "$D/dl-$t"
-        cp -al "$frepo/chunks" "$frepo/snapshots" "$D/dl-$t/"
-    done
+    # the state every run starts from: the follower's repository, and for the other tools the same objects
+    ((BENCH_S3_REPEAT == 1)) || cp -a -- "$frepo" "$D/follower-base"
+    mkdir -p "$D/dl-base"
+    cp -al -- "$frepo/chunks" "$frepo/snapshots" "$D/dl-base/"
     "$MKDATADIR" mutate "$data" | sed 's/^/  /' || die "mkdatadir mutate failed"
     if timed sk_incr "$SLOTKEEPER" snapshot --data-dir "$data" --repo "$UP" --include blocks,state \
         --level "$BENCH_LEVEL" --threads "$BENCH_S3_TRANSFERS" --json --no-progress; then
@@ -393,46 +470,18 @@ if ((sk_ok)); then
         show sk_incr
         fail "slotkeeper incremental snapshot to S3 (status ${STATUS[sk_incr]})"
     fi
-    if timed sk_sync "$SLOTKEEPER" sync --from "$UP" --repo "$frepo" --threads "$BENCH_S3_TRANSFERS" \
-        --no-progress; then
-        requests sk_sync
-        echo "  a. slotkeeper sync of the incremental: ${WALL[sk_sync]} s, peak RSS $((RSS[sk_sync] / 1024)) MiB"
-        echo "     $(req_text sk_sync)"
-    else
-        show sk_sync
-        fail "slotkeeper sync of the incremental (status ${STATUS[sk_sync]})"
-    fi
-    if ((have_rclone)); then
-        # shellcheck disable=SC2016 # expanded by the inner bash
-        if timed rc_down bash -c '"${@:3}" copy "sw:$1/sk" "$2" --include "/chunks/**" --include "/snapshots/**" \
-            --ignore-existing && sync -f "$2"' bash "$B" "$D/dl-rclone" "${rclone_cmd[@]}"; then
-            requests rc_down
-            echo "  b. rclone copy --ignore-existing of the same prefix, sync -f: ${WALL[rc_down]} s"
-            echo "     $(req_text rc_down)"
+    for k in $(seq "$BENCH_S3_REPEAT"); do
+        if ((k % 2)); then
+            down_sk "$k"
+            down_tool "$k" rclone
+            down_tool "$k" s3cmd
         else
-            show rc_down
-            echo "  b. rclone copy FAILED (status ${STATUS[rc_down]}); not compared"
-        fi
-    fi
-    if ((have_s3cmd)); then
-        # shellcheck disable=SC2016 # expanded by the inner bash
-        if timed s3cmd_down bash -c '"${@:3}" sync --skip-existing "s3://$1/sk/chunks" "s3://$1/sk/snapshots" \
-            "$2/" && sync -f "$2"' bash "$B" "$D/dl-s3cmd" "${s3cmd_cmd[@]}"; then
-            requests s3cmd_down
-            echo "  c. s3cmd sync --skip-existing of the same prefix, sync -f: ${WALL[s3cmd_down]} s"
-            echo "     $(req_text s3cmd_down)"
-        else
-            show s3cmd_down
-            echo "  c. s3cmd sync FAILED (status ${STATUS[s3cmd_down]}); not compared"
-        fi
-    fi
-    for t in rclone s3cmd; do
-        if [[ -n ${WALL[${t/rclone/rc}_down]:-} ]] &&
-            ! diff -rq "$frepo/chunks" "$D/dl-$t/chunks" >/dev/null 2>&1; then
-            echo "  note: the $t copy's chunks/ differ from the follower's (objects fetched:" \
-                "$(($(find "$D/dl-$t/chunks" -type f | wc -l) - $(find "$frepo/chunks" -type f | wc -l))) more)"
+            down_tool "$k" s3cmd
+            down_tool "$k" rclone
+            down_sk "$k"
         fi
     done
+    rm -rf -- "$D/follower-base"
     if timed sk_idle "$SLOTKEEPER" sync --from "$UP" --repo "$frepo" --no-progress; then
         requests sk_idle
         echo "  slotkeeper sync when nothing is new: ${WALL[sk_idle]} s; $(req_text sk_idle)"
@@ -441,7 +490,6 @@ if ((sk_ok)); then
         fail "slotkeeper sync with nothing new (status ${STATUS[sk_idle]})"
     fi
 fi
-
 # ---------------------------------------------------------------------------------------------------------------
 # 3. the follower's delay
 
@@ -542,12 +590,17 @@ fi
 # 4. summary
 
 echo
-echo "== S3 5. summary (one run each; the machine is shared, compare within this run)"
-row() {
-    local key=$1 label=$2
-    [[ -n ${WALL[$key]:-} ]] || return 0
-    printf '  %-50s %8s s %8s MiB  status %s\n' "$label" "${WALL[$key]}" \
-        "$(awk -v k="${RSS[$key]}" 'BEGIN { printf "%.1f", k / 1024 }')" "${STATUS[$key]}"
+echo "== S3 5. summary (the machine is shared: compare within this run; ratios take each tool's best of" \
+    "$BENCH_S3_REPEAT)"
+row() { # KEY LABEL: KEY's row, and those of its other runs
+    local key=$1 label=$2 k s
+    for k in $(seq "$BENCH_S3_REPEAT"); do
+        s=$(sfx "$k")
+        [[ -n ${WALL[$key$s]:-} ]] || continue
+        ((k == 1)) || label="  run $k"
+        printf '  %-50s %8s s %8s MiB  status %s\n' "$label" "${WALL[$key$s]}" \
+            "$(awk -v k="${RSS[$key$s]}" 'BEGIN { printf "%.1f", k / 1024 }')" "${STATUS[$key$s]}"
+    done
 }
 printf '  %-50s %10s %12s\n' "command" "wall" "peak RSS"
 row local_full "slotkeeper snapshot (full) to a local repository"
@@ -562,6 +615,11 @@ row s3cmd_down "follower: s3cmd sync of the new objects + sync"
 row sk_idle "follower: slotkeeper sync, nothing new"
 
 ok_wall() { [[ ${STATUS[$1]:-1} != 0 ]] || echo "${WALL[$1]:-}"; }
+best() { # KEY: the shortest successful wall time over the runs
+    local k
+    for k in $(seq "$BENCH_S3_REPEAT"); do ok_wall "$1$(sfx "$k")"; done |
+        awk 'NF { if (m == "" || $1 < m) m = $1 } END { print m }'
+}
 ratio() { # LABEL NUM DEN TARGET (no TARGET: shown only)
     local label=$1 num=$2 den=$3 target=${4:-}
     if [[ -z $num || -z $den ]]; then
@@ -575,10 +633,10 @@ ratio() { # LABEL NUM DEN TARGET (no TARGET: shown only)
 }
 echo
 echo "  ratios"
-ratio "upload: slotkeeper snapshot (full) / rclone copy" "$(ok_wall sk_full)" "$(ok_wall rc_up)" 1.00
-ratio "upload: slotkeeper snapshot (full) / s3cmd sync" "$(ok_wall sk_full)" "$(ok_wall s3cmd_up)" 1.00
-ratio "follower: slotkeeper sync (incremental) / rclone copy" "$(ok_wall sk_sync)" "$(ok_wall rc_down)" 1.00
-ratio "follower: slotkeeper sync (incremental) / s3cmd sync" "$(ok_wall sk_sync)" "$(ok_wall s3cmd_down)" 1.00
+ratio "upload: slotkeeper snapshot (full) / rclone copy" "$(best sk_full)" "$(best rc_up)" 1.00
+ratio "upload: slotkeeper snapshot (full) / s3cmd sync" "$(best sk_full)" "$(best s3cmd_up)" 1.00
+ratio "follower: slotkeeper sync (incremental) / rclone copy" "$(best sk_sync)" "$(best rc_down)" 1.00
+ratio "follower: slotkeeper sync (incremental) / s3cmd sync" "$(best sk_sync)" "$(best s3cmd_down)" 1.00
 if ((${#DELAY[@]})); then
     for r in $(seq "$BENCH_S3_DELAY_RUNS"); do
         [[ -n ${DELAY[$r]:-} ]] || continue
@@ -592,7 +650,7 @@ if ((${#DELAY[@]})); then
 else
     printf '  %-56s %8s\n' "follower delay: publication to local copy" "n/a"
 fi
-for key in sk_full sk_incr sk_sync_full sk_sync sk_idle; do
+for key in sk_full sk_incr sk_sync_full sk_sync sk_idle sk_full_2 sk_sync_2; do
     [[ -n ${RSS[$key]:-} ]] || continue
     awk -v l="peak RSS: slotkeeper ${key#sk_} (MiB)" -v k="${RSS[$key]}" 'BEGIN {
         m = k / 1024
