@@ -175,8 +175,17 @@ S3_PORT=${SK_S3_PORT:-38080}
 S3_URL=http://127.0.0.1:$S3_PORT
 
 mkdir -p "$D/s3"
-if ! S3_LOG_LEVEL=INFO bash "$root/tests/s3/start-s3.sh" "$D/s3" "$S3_PORT" >"$stats/s3.start" 2>&1; then
+# two tries: a port of a server just stopped, or taken for a moment as some client's ephemeral port, frees itself
+started=0
+for try in 1 2; do
+    if S3_LOG_LEVEL=INFO bash "$root/tests/s3/start-s3.sh" "$D/s3" "$S3_PORT" >"$stats/s3.start" 2>&1; then
+        started=1
+        break
+    fi
     bash "$root/tests/s3/stop-s3.sh" "$D/s3" >/dev/null 2>&1 || true
+    ((try == 2)) || sleep 10
+done
+if ((!started)); then
     echo "S3 benchmark: SKIP: the S3 server did not start on 127.0.0.1:$S3_PORT:" \
         "$(tail -3 "$stats/s3.start" | tr '\n' ' ')"
     exit 0
