@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench_s3.sh: the S3 part of `make bench` (issue 15, "Measure it"), run after bench.sh.
+# bench_s3.sh: the S3 part of `make bench` (issue 15, "Measure it"), run after bench.sh; 4 to 6 minutes at the default
+# sizes on the 2-core build machine.
 #
 # Starts a real S3 server on loopback (OpenStack Swift with its s3api middleware, tests/s3/start-s3.sh, ports
 # SK_S3_PORT..SK_S3_PORT+4) and stops it at the end, pass or fail. On a generated data-dir (mkdatadir) it measures,
