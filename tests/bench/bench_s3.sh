@@ -379,8 +379,10 @@ up_s3cmd() { # K: s3cmd sync of the same objects into s3cmd/ (run 1) or s3cmd-K/
     fi
 }
 
+runs_txt=''
+((BENCH_S3_REPEAT == 1)) || runs_txt=" ($BENCH_S3_REPEAT runs, the order reversed every other run)"
 echo
-echo "== S3 2. full upload ($BENCH_S3_REPEAT runs, the order reversed every other run)"
+echo "== S3 2. full upload$runs_txt"
 ((have_rclone)) || echo "  rclone: not installed, not compared"
 ((have_s3cmd)) || echo "  s3cmd: not installed, not compared"
 sk_ok=0
@@ -455,7 +457,7 @@ down_tool() { # K rclone|s3cmd: the tool copies the prefix into a folder holding
 
 if ((sk_ok)); then
     echo
-    echo "== S3 3. a follower's sync of an incremental ($BENCH_S3_REPEAT runs, the order reversed every other run)"
+    echo "== S3 3. a follower's sync of an incremental$runs_txt"
     "$SLOTKEEPER" repo init "$frepo" --level "$BENCH_LEVEL" >/dev/null || die "repo init $frepo failed"
     if timed sk_sync_full "$SLOTKEEPER" sync --from "$UP" --repo "$frepo" --threads "$BENCH_S3_TRANSFERS" \
         --no-progress; then
@@ -600,8 +602,9 @@ fi
 # 4. summary
 
 echo
-echo "== S3 5. summary (the machine is shared: compare within this run; ratios take each tool's best of" \
-    "$BENCH_S3_REPEAT)"
+best_txt=''
+((BENCH_S3_REPEAT == 1)) || best_txt="; ratios take each tool's best of $BENCH_S3_REPEAT"
+echo "== S3 5. summary (the machine is shared: compare within this run$best_txt)"
 row() { # KEY LABEL: KEY's row, and those of its other runs
     local key=$1 label=$2 k s
     for k in $(seq "$BENCH_S3_REPEAT"); do
