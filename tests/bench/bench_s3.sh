@@ -49,7 +49,7 @@
 #   BENCH_LEVEL          zstd level (default 3)
 #   BENCH_S3_RCLONE_FLAGS  extra rclone flags (default none: rclone's defaults, e.g. --fast-list or --s3-no-head
 #                        make fewer requests)
-#   SK_S3_PORT           first of the server's five loopback ports (default 38080)
+#   SK_S3_PORT           first of the server's five loopback ports (default 28080, below the ephemeral ports)
 #   BENCH_S3=0           skip this part
 set -euo pipefail
 export LC_ALL=C
@@ -68,7 +68,7 @@ BENCH_S3_POLL=${BENCH_S3_POLL:-5s}
 BENCH_S3_DELAY_RUNS=${BENCH_S3_DELAY_RUNS:-3}
 BENCH_S3_REPEAT=${BENCH_S3_REPEAT:-2}
 BENCH_LEVEL=${BENCH_LEVEL:-3}
-S3_PORT=${SK_S3_PORT:-38080}
+S3_PORT=${SK_S3_PORT:-28080}
 
 if [[ ${BENCH_S3:-1} == 0 ]]; then
     echo "== S3 benchmark: SKIP (BENCH_S3=0)"
@@ -172,7 +172,7 @@ trap 'echo "bench-s3: command failed at line $LINENO" >&2' ERR
 W=$D
 # shellcheck source=tests/integration/s3_lib.sh
 . "$root/tests/integration/s3_lib.sh"
-S3_PORT=${SK_S3_PORT:-38080}
+S3_PORT=${SK_S3_PORT:-28080}
 S3_URL=http://127.0.0.1:$S3_PORT
 
 mkdir -p "$D/s3"
