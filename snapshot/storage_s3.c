@@ -1250,7 +1250,8 @@ int sk_s3_stats(sk_storage_t *st, sk_s3_stats_t *out)
     out->del = atomic_load(&s->count[M_DELETE]);
     out->list = atomic_load(&s->count[M_LIST]);
     out->copy = atomic_load(&s->count[M_COPY]);
-    out->requests = out->get + out->head + out->put + out->del + out->list + out->copy + atomic_load(&s->count[M_OTHER]);
+    out->requests =
+        out->get + out->head + out->put + out->del + out->list + out->copy + atomic_load(&s->count[M_OTHER]);
     out->bytes_up = atomic_load(&s->bytes_up);
     out->bytes_down = atomic_load(&s->bytes_down);
     return 0;
