@@ -257,6 +257,8 @@ int sk_s3_transfers_env(const char *v, int *out)
     *out = SK_S3_TRANSFERS_DEFAULT;
     if (!v || !*v)
         return 0;
+    if (!isdigit((unsigned char)v[0]))
+        return -EINVAL;
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);

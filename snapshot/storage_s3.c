@@ -19,8 +19,25 @@
  * Every request is signed by libcurl (CURLOPT_AWS_SIGV4), carries the SHA-256 of its payload in
  * x-amz-content-sha256 (the server refuses a body that does not match it: a damaged upload is
  * never stored), and is retried with exponential back-off (and jitter) on a connection failure,
- * a timeout, a reset, 5xx (but 501) and 429. Each thread takes an easy handle from a small pool
- * so that connections are reused.
+ * a timeout, a reset, 5xx (but 501) and 429. A server that sends less than a byte a second for
+ * SLOTKEEPER_S3_TIMEOUT seconds (default 30) is given up on (libcurl's low-speed limit), as is
+ * a connection that takes that long to open.
+ *
+ * The transfer engine. Each opened storage has one thread that owns a curl multi handle and runs
+ * every request of the storage: callers (the worker threads of snapshot, sync, restore, verify,
+ * prune; the lock refresher) build an easy handle (URL, signature, headers, body), queue it and
+ * wake the engine (curl_multi_wakeup), then wait on their own condition variable; the engine
+ * adds what is queued, drives all transfers at once with curl_multi_perform / curl_multi_poll,
+ * and signals each caller when its transfer ends. The storage API stays synchronous: a call
+ * returns when its request is answered. Retries stay with the caller (it sleeps, then submits
+ * again), so a back-off never blocks the engine. The multi keeps one connection cache for all
+ * requests (connections are reused by whichever request comes next) and opens at most
+ * SLOTKEEPER_S3_TRANSFERS (default 16, 1..128) + 2 connections (the 2: the lock refresher and
+ * the odd caller outside a worker pool); requests beyond wait inside the multi for a free one.
+ * The callers that move chunks run max(threads, SLOTKEEPER_S3_TRANSFERS) workers
+ * (sk_s3_threads), each with one request in flight. close waits for the lock refresher, releases
+ * the locks, then stops the engine (joined) and frees every handle. Requests are counted by kind,
+ * with their body bytes each way (sk_s3_stats).
  */
 #include "slotkeeper/s3.h"
 
