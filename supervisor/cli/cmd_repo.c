@@ -77,14 +77,14 @@ static json_t *s3_json(const sk_s3_stats_t *st)
 }
 
 /* The plain output's line (on stderr, unless --quiet). */
-static void s3_log(const struct options *o, const char *what, bool have, const sk_s3_stats_t *st)
+static void s3_log(const struct options *o, bool have, const sk_s3_stats_t *st)
 {
     if (!have || o->quiet || o->json)
         return;
     char a[32], b[32];
-    log_info("%s: s3: %" PRIu64 " requests (%" PRIu64 " get, %" PRIu64 " put, %" PRIu64 " head, %" PRIu64
-             " list, %" PRIu64 " delete, %" PRIu64 " copy), %s up, %s down",
-             what, st->requests, st->get, st->put, st->head, st->list, st->del, st->copy,
+    log_info("s3: %" PRIu64 " requests (%" PRIu64 " get, %" PRIu64 " put, %" PRIu64 " head, %" PRIu64 " list, %" PRIu64
+             " delete, %" PRIu64 " copy), %s up, %s down",
+             st->requests, st->get, st->put, st->head, st->list, st->del, st->copy,
              sk_fmt_bytes(st->bytes_up, a, sizeof(a)), sk_fmt_bytes(st->bytes_down, b, sizeof(b)));
 }
 
@@ -478,7 +478,7 @@ static int snapshot_locked(struct options *o, int *lockfd)
                  frozen ? "frozen" : "direct", stopped);
     if (gnote[0] && (!o->quiet || strstr(gnote, "not updated")))
         log_info("%s", gnote);
-    s3_log(o, res.id, have_s3, &s3);
+    s3_log(o, have_s3, &s3);
     if (!frozen)
         run_after_freeze(o);
     if (o->json)
@@ -533,7 +533,7 @@ int cmd_restore(struct options *o)
     sk_repo_close(repo);
     if (rc < 0)
         return cli_fail(&err);
-    s3_log(o, "restore", have_s3, &s3);
+    s3_log(o, have_s3, &s3);
     char a[32], b[32], c[32];
     if (!o->quiet) {
         log_info("restored snapshot %s into %s (path %s): %" PRIu64
@@ -846,7 +846,7 @@ int cmd_verify(struct options *o)
         char b[32];
         log_info("%zu snapshot(s) checked, %d bad; %" PRIu64 " chunks read, %s in %.2fs", rep.n, bad, rep.chunks_read,
                  sk_fmt_bytes(rep.bytes_checked, b, sizeof(b)), rep.seconds);
-        s3_log(o, "verify", have_s3, &s3);
+        s3_log(o, have_s3, &s3);
     }
     sk_verify_report_free(&rep);
     json_decref(gjson);
@@ -893,7 +893,7 @@ int cmd_prune(struct options *o)
     if (!o->quiet)
         printf("kept %zu snapshot(s), removed %zu; removed %" PRIu64 " chunks, freed %s\n", res.kept, res.nremoved,
                res.chunks_removed, sk_fmt_bytes(res.bytes_freed, b, sizeof(b)));
-    s3_log(o, "prune", have_s3, &s3);
+    s3_log(o, have_s3, &s3);
     sk_prune_result_free(&res);
     return SK_EXIT_OK;
 }
@@ -955,7 +955,7 @@ int cmd_sync(struct options *o)
     char b[32];
     if (res.newest[0])
         printf("%s\n", res.newest);
-    s3_log(o, "sync", have_s3, &s3);
+    s3_log(o, have_s3, &s3);
     if (!o->quiet)
         fprintf(stderr,
                 "slotkeeper: sync: %zu snapshot(s) copied, %zu already here; %" PRIu64 " chunks copied (%s), %" PRIu64

@@ -35,7 +35,7 @@ check "list shows the snapshot good" grep -Eq "^$ID1 .* good$" "$W/out"
 run 0 "restore from s3" "$SK" restore --repo "$R" --data-dir "$W/r1"
 check "restored byte-identical" same_tree "$W/dd" "$W/r1"
 run 0 "verify" "$SK" verify --repo "$R"
-err_has '^slotkeeper: verify: verify: s3: [0-9]+ requests \([0-9]+ get, [0-9]+ put, [0-9]+ head, [0-9]+ list, [0-9]+ delete, [0-9]+ copy\), .* up, .* down$' "verify's plain output says its requests"
+err_has '^slotkeeper: verify: s3: [0-9]+ requests \([0-9]+ get, [0-9]+ put, [0-9]+ head, [0-9]+ list, [0-9]+ delete, [0-9]+ copy\), .* up, .* down$' "verify's plain output says its requests"
 
 "$MKDATADIR" mutate "$W/dd" --append-pct 5 --rewrite-pct 10 --seed 2 >/dev/null
 # SLOTKEEPER_S3_LOCK_STALE=2: the lock object is refreshed every 0.4 s while the snapshot runs.
