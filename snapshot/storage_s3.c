@@ -105,6 +105,7 @@ struct s3 {
     bool engine_stop;
     /* counters (sk_s3_stats) */
     _Atomic uint64_t count[M_N], bytes_up, bytes_down;
+    _Atomic int peak; /* the most requests the engine ran at once */
 };
 
 struct sk_storage_lock {
@@ -286,6 +287,8 @@ static void *engine(void *arg)
             else
                 running++;
         }
+        if (running > atomic_load(&s->peak))
+            atomic_store(&s->peak, running);
         if (stop && !running)
             break;
         int still = 0, left = 0;
@@ -1271,6 +1274,7 @@ int sk_s3_stats(sk_storage_t *st, sk_s3_stats_t *out)
         out->get + out->head + out->put + out->del + out->list + out->copy + atomic_load(&s->count[M_OTHER]);
     out->bytes_up = atomic_load(&s->bytes_up);
     out->bytes_down = atomic_load(&s->bytes_down);
+    out->peak = (unsigned)atomic_load(&s->peak);
     return 0;
 }
 

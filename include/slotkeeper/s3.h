@@ -95,6 +95,8 @@ typedef struct sk_s3_stats {
     uint64_t list; /* GET ?list-type=2 (a page of up to 1000 names) */
     uint64_t copy; /* PUT with x-amz-copy-source (a server-side copy: a rename) */
     uint64_t bytes_up, bytes_down;
+    unsigned peak; /* the most requests that were in flight at once (in the engine, connected or
+                    * waiting for a connection) */
 } sk_s3_stats_t;
 
 /* Fills out with st's counters since it was opened; -EINVAL (out zeroed) when st is not S3. */

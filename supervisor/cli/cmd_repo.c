@@ -56,6 +56,8 @@ static bool s3_stats_of(sk_repo_t *const *repos, size_t n, sk_s3_stats_t *out)
         out->copy += st.copy;
         out->bytes_up += st.bytes_up;
         out->bytes_down += st.bytes_down;
+        if (st.peak > out->peak)
+            out->peak = st.peak;
     }
     return any;
 }
@@ -73,6 +75,7 @@ static json_t *s3_json(const sk_s3_stats_t *st)
     json_object_set_new(j, "copy", json_integer((json_int_t)st->copy));
     json_object_set_new(j, "bytes_up", json_integer((json_int_t)st->bytes_up));
     json_object_set_new(j, "bytes_down", json_integer((json_int_t)st->bytes_down));
+    json_object_set_new(j, "in_flight_max", json_integer((json_int_t)st->peak));
     return j;
 }
 

@@ -24,12 +24,17 @@ objs() { # objs PREFIX: "key-without-prefix etag size" of every chunk object und
 }
 for t in 1 16; do
     run 0 "repo init (transfers $t)" "$SK" repo init "s3://$B/tr$t"
-    run 0 "snapshot with SLOTKEEPER_S3_TRANSFERS=$t" env SLOTKEEPER_S3_TRANSFERS=$t "$SK" snapshot --repo "s3://$B/tr$t" --data-dir "$W/dc" --json
+    run 0 "snapshot with SLOTKEEPER_S3_TRANSFERS=$t" env SLOTKEEPER_S3_TRANSFERS=$t "$SK" snapshot --threads 1 --repo "s3://$B/tr$t" --data-dir "$W/dc" --json
     cp "$W/out" "$W/tr$t.json"
     run 0 "local repo init (transfers $t)" "$SK" repo init "$W/ltr$t"
     run 0 "sync with SLOTKEEPER_S3_TRANSFERS=$t" env SLOTKEEPER_S3_TRANSFERS=$t "$SK" sync --from "s3://$B/tr$t" --repo "$W/ltr$t"
     objs "tr$t" >"$W/objs$t"
 done
+check "one transfer: never more than one request in flight" jq -e >/dev/null '.s3.in_flight_max == 1' "$W/tr1.json"
+# With 16 workers each compressing a chunk then PUTting it, requests overlap (the engine saw
+# several at once); at most 16 + the lock refresher + the caller's own.
+check "sixteen transfers: requests did overlap, within the bound" \
+    jq -e >/dev/null '(.s3.in_flight_max >= 2) and (.s3.in_flight_max <= 18)' "$W/tr16.json"
 check "the same chunk objects (names, ETags, sizes) with 1 and 16 transfers" \
     eval '[ "$(wc -l <"$W/objs1")" -gt 10 ] && cmp -s "$W/objs1" "$W/objs16"'
 check "the same PUTs with 1 and 16 transfers" [ "$(jq .s3.put "$W/tr1.json")" = "$(jq .s3.put "$W/tr16.json")" ]
