@@ -156,36 +156,37 @@ run 0 "verify the follower" "$SK" verify --repo "$L" --all
 
 # ---- the transfer engine: request counters (--json "s3"), the transfer count ----
 C=s3://$B/counts
+jqt() { jq -e "$@" >/dev/null; } # jqt FILTER FILE: whether FILTER holds of the JSON in FILE
 mkdd "$W/dc" --blocks-size 3M --state-size 16M --state-data 2M --seed 5
 run 0 "repo init (counters)" "$SK" repo init "$C"
 run 0 "snapshot --json on s3" "$SK" snapshot --repo "$C" --data-dir "$W/dc" --json
 cp "$W/out" "$W/c1.json"
-check "snapshot --json has the s3 counters" jq -e >/dev/null '.s3 | (.requests > 0) and (.bytes_up > 0) and has("get") and has("head") and has("list") and has("delete") and has("bytes_down")' "$W/c1.json"
-check "requests are the sum of the kinds" jq -e >/dev/null '.s3 | .requests == .get + .put + .head + .list + .delete + .copy' "$W/c1.json"
-check "one PUT per new chunk, and a few more (locks, manifest)" jq -e >/dev/null '(.new_chunks > 10) and (.s3.put > .new_chunks) and (.s3.put - .new_chunks <= 4)' "$W/c1.json"
-check "at least the new bytes went up" jq -e >/dev/null '.s3.bytes_up >= .new_bytes' "$W/c1.json"
+check "snapshot --json has the s3 counters" jqt '.s3 | (.requests > 0) and (.bytes_up > 0) and has("get") and has("head") and has("list") and has("delete") and has("bytes_down")' "$W/c1.json"
+check "requests are the sum of the kinds" jqt '.s3 | .requests == .get + .put + .head + .list + .delete + .copy' "$W/c1.json"
+check "one PUT per new chunk, and a few more (locks, manifest)" jqt '(.new_chunks > 10) and (.s3.put > .new_chunks) and (.s3.put - .new_chunks <= 4)' "$W/c1.json"
+check "at least the new bytes went up" jqt '.s3.bytes_up >= .new_bytes' "$W/c1.json"
 run 0 "second snapshot of the unchanged data-dir" "$SK" snapshot --repo "$C" --data-dir "$W/dc" --json
 cp "$W/out" "$W/c2.json"
-check "it stores no new chunk" jq -e >/dev/null '.new_chunks == 0' "$W/c2.json"
+check "it stores no new chunk" jqt '.new_chunks == 0' "$W/c2.json"
 check "it PUTs no chunk: only the same lock and manifest objects as the first" \
     [ "$(jq '.s3.put' "$W/c2.json")" = "$(jq '.s3.put - .new_chunks' "$W/c1.json")" ]
 run 0 "verify --json on s3" "$SK" verify --repo "$C" --json
-check "verify GETs every chunk it reads" jq -e >/dev/null '(.chunks_read > 10) and (.s3.get >= .chunks_read)' "$W/out"
+check "verify GETs every chunk it reads" jqt '(.chunks_read > 10) and (.s3.get >= .chunks_read)' "$W/out"
 run 0 "restore --json from s3" "$SK" restore --repo "$C" --data-dir "$W/rc" --json
-check "restore --json has the s3 counters" jq -e >/dev/null '.s3.get > 10' "$W/out"
+check "restore --json has the s3 counters" jqt '.s3.get > 10' "$W/out"
 check "restored byte-identical (counters run)" same_tree "$W/dc" "$W/rc"
 run 0 "local repo init (counters)" "$SK" repo init "$W/lc"
 run 0 "sync --json from s3" "$SK" sync --from "$C" --repo "$W/lc" --json
 cp "$W/out" "$W/s1.json"
-check "sync GETs every chunk it copies, PUTs only its lock upstream" jq -e >/dev/null '(.copied == 1) and (.chunks > 10) and (.s3.get >= .chunks) and (.s3.put == 1) and (.s3.bytes_down >= .bytes)' "$W/s1.json"
+check "sync GETs every chunk it copies, PUTs only its lock upstream" jqt '(.copied == 1) and (.chunks > 10) and (.s3.get >= .chunks) and (.s3.put == 1) and (.s3.bytes_down >= .bytes)' "$W/s1.json"
 run 0 "sync --json again" "$SK" sync --from "$C" --repo "$W/lc" --json
-check "sync again GETs no chunk" jq -e >/dev/null --slurpfile one "$W/s1.json" '(.copied == 0) and (.present == 1) and (.s3.get <= $one[0].s3.get - $one[0].chunks)' "$W/out"
+check "sync again GETs no chunk" jqt --slurpfile one "$W/s1.json" '(.copied == 0) and (.present == 1) and (.s3.get <= $one[0].s3.get - $one[0].chunks)' "$W/out"
 run 0 "verify --json of a local repository" "$SK" verify --repo "$W/lc" --json
-check "a local repository has no s3 counters" jq -e >/dev/null 'has("s3") | not' "$W/out"
+check "a local repository has no s3 counters" jqt 'has("s3") | not' "$W/out"
 "$MKDATADIR" mutate "$W/dc" --append-pct 5 --rewrite-pct 20 --seed 6 >/dev/null
 run 0 "snapshot of the changed data-dir" "$SK" snapshot --repo "$C" --data-dir "$W/dc"
 run 0 "prune --json on s3" "$SK" prune --repo "$C" --keep-last 1 --json
-check "prune DELETEs what it removes" jq -e >/dev/null '(.chunks_removed > 0) and (.s3.delete >= .chunks_removed + (.removed | length))' "$W/out"
+check "prune DELETEs what it removes" jqt '(.chunks_removed > 0) and (.s3.delete >= .chunks_removed + (.removed | length))' "$W/out"
 
 # SLOTKEEPER_S3_TRANSFERS: 1..128, a bad value is one line and exit 1, nothing done.
 N0=$(s3_keys $B counts/snapshots/ | grep -vc '/$')
