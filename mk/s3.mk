@@ -22,12 +22,13 @@ s3-deps:
 
 # The longer S3 runs, once with the plain binary and once under ASan+UBSan; .ci/run calls it
 # after `make check`: the faults (a stale lock, a slow server, the server stopped mid-upload and
-# mid-sync) and two daemons standing for two hosts that share a bucket (t_s3_follow).
+# mid-sync) and two daemons standing for two hosts that share a bucket (t_s3_follow), and the
+# transfer engine (t_s3_transfers: 1 and 16 transfers make the same repository).
 .PHONY: s3-test
 s3-test: deps-test
 	+@$(SUBMAKE) build $(BUILD)/san/slotkeeper
 	@fail=0; for sk in $(CURDIR)/slotkeeper $(CURDIR)/$(BUILD)/san/slotkeeper; do \
-	  echo "== s3-test: $$sk"; { SK=$$sk bash tests/s3/t_s3_faults.sh; SK=$$sk bash tests/s3/t_s3_follow.sh; } | \
+	  echo "== s3-test: $$sk"; { SK=$$sk bash tests/s3/t_s3_faults.sh; SK=$$sk bash tests/s3/t_s3_follow.sh; SK=$$sk bash tests/s3/t_s3_transfers.sh; } | \
 	    tee $(BUILD)/s3-test.log; \
 	  grep -q '^not ok' $(BUILD)/s3-test.log && fail=1; \
 	  [ "$${CI:-}" = true ] && grep -q '# SKIP' $(BUILD)/s3-test.log && fail=1; \

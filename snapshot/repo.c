@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/notice.h"
+#include "slotkeeper/pool.h"
+#include "slotkeeper/s3.h"
 #include "slotkeeper/storage.h"
 
 #define CONFIG_MAGIC "slotkeeper-repository 1"
@@ -735,6 +738,7 @@ struct chunk_sweep {
     void *arg;
     uint64_t removed, freed;
     bool changed;
+    struct doomed *doomed; /* an object store's walk: gather, then delete in parallel */
 };
 
 static int sweep_chunk(void *arg, const char *name)
@@ -766,17 +770,61 @@ static int sweep_chunk(void *arg, const char *name)
     return 0;
 }
 
-/* A walk's name "ab/<name>": sweep_chunk in the folder ab. */
+/* On an object store: the chunks to remove, gathered by the walk (which gives their sizes: no
+ * HEAD each), then deleted on as many threads as the store runs transfers. */
+struct doomed {
+    char (*rel)[CHUNK_REL];
+    uint64_t *size;
+    size_t n, cap, cap2;
+    sk_repo_t *r;
+    _Atomic uint64_t removed, freed;
+};
+
+/* A walk's name "ab/<name>": sweep_chunk in the folder ab, or (d set) noted for removal. */
 static int sweep_walked(void *arg, const char *name, const sk_storage_info_t *info)
 {
-    (void)info;
     struct chunk_sweep *cs = arg;
     unsigned v;
     char tail;
     if (strlen(name) < 4 || name[2] != '/' || sscanf(name, "%2x%c", &v, &tail) != 2 || tail != '/')
         return 0;
     cs->prefix = (int)v;
-    return sweep_chunk(cs, name + 3);
+    struct doomed *d = cs->doomed;
+    if (!d)
+        return sweep_chunk(cs, name + 3);
+    const char *base = name + 3;
+    sk_hash_t h;
+    char hex[SK_HASH_HEX_LEN + 1];
+    size_t len = strlen(base);
+    bool aside = len == SK_HASH_HEX_LEN + 8 && !strcmp(base + SK_HASH_HEX_LEN, ".damaged");
+    if (len != SK_HASH_HEX_LEN && !aside)
+        return 0;
+    memcpy(hex, base, SK_HASH_HEX_LEN);
+    hex[SK_HASH_HEX_LEN] = '\0';
+    if (sk_hash_parse(hex, &h) < 0 || h.b[0] != cs->prefix)
+        return 0;
+    if (!aside && (!cs->keep || cs->keep(&h, cs->arg)))
+        return 0;
+    if (sk_grow(&d->rel, &d->cap, d->n + 1, sizeof(*d->rel), 256) < 0 ||
+        sk_grow(&d->size, &d->cap2, d->n + 1, sizeof(*d->size), 256) < 0)
+        return -ENOMEM;
+    snprintf(d->rel[d->n], sizeof(d->rel[d->n]), "chunks/%02x/%s", cs->prefix, base);
+    d->size[d->n++] = info ? info->allocated : 0;
+    return 0;
+}
+
+static int delete_doomed(void *arg, void *state, size_t i)
+{
+    (void)state;
+    struct doomed *d = arg;
+    int rc = sk_storage_remove(d->r->st, d->rel[i], 0);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    atomic_fetch_add(&d->removed, 1);
+    atomic_fetch_add(&d->freed, d->size[i]);
+    return 0;
 }
 
 int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg), void *arg, uint64_t *removed,
@@ -785,15 +833,23 @@ int sk_repo_chunk_sweep(sk_repo_t *r, bool (*keep)(const sk_hash_t *h, void *arg
     struct chunk_sweep cs = {.r = r, .keep = keep, .arg = arg};
     int rc = 0;
     if (r->st->drv->walk) {
-        /* One listing of every chunk (an object store), rather than one per folder. */
+        /* One listing of every chunk (an object store), rather than one per folder; then the
+         * deletes, one request each, as many at once as the store runs transfers. */
+        struct doomed d = {.r = r};
+        cs.doomed = &d;
+        char p[PATH_MAX];
+        full_path(r, "chunks", p, sizeof(p));
         rc = r->st->drv->walk(r->st, "chunks", sweep_walked, &cs);
         if (rc < 0) {
-            char p[PATH_MAX];
-            full_path(r, "chunks", p, sizeof(p));
             sk_err_set(err, rc, p, NULL);
+        } else if (d.n) {
+            sk_pool_each_t each = {.n = d.n, .arg = &d, .item = delete_doomed, .err = err, .path = p};
+            rc = sk_pool_each(sk_s3_threads(r->st, sk_pool_default_threads()), &each, NULL, NULL);
         }
-        *removed = cs.removed;
-        *freed = cs.freed;
+        free(d.rel);
+        free(d.size);
+        *removed = atomic_load(&d.removed);
+        *freed = atomic_load(&d.freed);
         return rc;
     }
     for (int i = 0; i < 256 && rc == 0; i++) {

@@ -26,6 +26,7 @@
 #include "slotkeeper/golden.h"
 #include "slotkeeper/paths.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/s3.h"
 #include "slotkeeper/notice.h"
 
 void rst_slot_path(const struct rst *r, const char *rel, char *out, size_t len)
@@ -651,7 +652,9 @@ int sk_restore(sk_repo_t *repo, const sk_restore_opts_t *opts, sk_progress_t *pr
     r.datafd = r.metafd = r.stagefd = -1;
     memset(res, 0, sizeof(*res));
     bool marker_before = false, marker_ours = false, swapped = false;
+    /* One request in flight per worker: on an object store, as many workers as it runs transfers. */
     int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
+    threads = sk_s3_threads(repo->st, threads);
     /* Never a repository inside, above or equal to the slot (nor a system folder as slot): the
      * swap would move the live repository into quarantine. */
     const sk_paths_item_t apart[] = {{"repository", repo->path, false}, {"data-dir", opts->data_dir, true}};

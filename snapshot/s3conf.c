@@ -251,3 +251,19 @@ int sk_s3_bucket_url(const sk_s3_conf_t *c, const char *bucket, char *out, size_
                            : snprintf(out, len, "https://%s.s3.%s.amazonaws.com", bucket, c->region);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
+
+int sk_s3_transfers_env(const char *v, int *out)
+{
+    *out = SK_S3_TRANSFERS_DEFAULT;
+    if (!v || !*v)
+        return 0;
+    if (!isdigit((unsigned char)v[0]))
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < SK_S3_TRANSFERS_MIN || n > SK_S3_TRANSFERS_MAX)
+        return -EINVAL;
+    *out = (int)n;
+    return 0;
+}

@@ -31,6 +31,7 @@
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/inclist.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/s3.h"
 #include "slotkeeper/restore.h"
 #include "slotkeeper/notice.h"
 
@@ -945,7 +946,9 @@ int sk_snapshot_create(sk_repo_t *repo, const sk_snapshot_opts_t *opts, sk_progr
     s.level = opts->level ? opts->level : repo->level;
     pthread_mutex_init(&s.set_lock, NULL);
     sk_hset_init(&s.set);
+    /* One request in flight per worker: on an object store, as many workers as it runs transfers. */
     int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
+    threads = sk_s3_threads(repo->st, threads);
     memset(res, 0, sizeof(*res));
     int rc;
 

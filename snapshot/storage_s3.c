@@ -19,8 +19,25 @@
  * Every request is signed by libcurl (CURLOPT_AWS_SIGV4), carries the SHA-256 of its payload in
  * x-amz-content-sha256 (the server refuses a body that does not match it: a damaged upload is
  * never stored), and is retried with exponential back-off (and jitter) on a connection failure,
- * a timeout, a reset, 5xx (but 501) and 429. Each thread takes an easy handle from a small pool
- * so that connections are reused.
+ * a timeout, a reset, 5xx (but 501) and 429. A server that sends less than a byte a second for
+ * SLOTKEEPER_S3_TIMEOUT seconds (default 30) is given up on (libcurl's low-speed limit), as is
+ * a connection that takes that long to open.
+ *
+ * The transfer engine. Each opened storage has one thread that owns a curl multi handle and runs
+ * every request of the storage: callers (the worker threads of snapshot, sync, restore, verify,
+ * prune; the lock refresher) build an easy handle (URL, signature, headers, body), queue it and
+ * wake the engine (curl_multi_wakeup), then wait on their own condition variable; the engine
+ * adds what is queued, drives all transfers at once with curl_multi_perform / curl_multi_poll,
+ * and signals each caller when its transfer ends. The storage API stays synchronous: a call
+ * returns when its request is answered. Retries stay with the caller (it sleeps, then submits
+ * again), so a back-off never blocks the engine. The multi keeps one connection cache for all
+ * requests (connections are reused by whichever request comes next) and opens at most
+ * SLOTKEEPER_S3_TRANSFERS (default 16, 1..128) + 2 connections (the 2: the lock refresher and
+ * the odd caller outside a worker pool); requests beyond wait inside the multi for a free one.
+ * The callers that move chunks run max(threads, SLOTKEEPER_S3_TRANSFERS) workers
+ * (sk_s3_threads), each with one request in flight. close waits for the lock refresher, releases
+ * the locks, then stops the engine (joined) and frees every handle. Requests are counted by kind,
+ * with their body bytes each way (sk_s3_stats).
  */
 #include "slotkeeper/s3.h"
 
@@ -30,6 +47,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +58,19 @@
 
 #include "slotkeeper/crashpoint.h"
 
-#define POOL_MAX 32
+#define POOL_MAX 160
+
+/* What the counters tell apart (sk_s3_stats_t). */
+enum { M_GET, M_HEAD, M_PUT, M_DELETE, M_LIST, M_COPY, M_OTHER, M_N };
+
+/* A request handed to the engine: the caller waits on cv until done. */
+struct xfer {
+    CURL *h;
+    CURLcode cc;
+    bool done;
+    pthread_cond_t cv;
+    struct xfer *next;
+};
 
 struct s3 {
     sk_storage_t base;
@@ -49,6 +79,7 @@ struct s3 {
     char base_url[1200]; /* the bucket's URL */
     char sigv4[96];
     char ca[1024];
+    int transfers;   /* SLOTKEEPER_S3_TRANSFERS: requests in flight at most (default 16) */
     int tries;       /* SLOTKEEPER_S3_TRIES: attempts of one request (default 8, about 30 s of back-off) */
     int timeout;     /* SLOTKEEPER_S3_TIMEOUT: seconds to connect, and of silence before giving up */
     bool verbose;    /* SLOTKEEPER_S3_DEBUG=1: libcurl's trace on stderr */
@@ -65,6 +96,16 @@ struct s3 {
     struct sk_storage_lock *refreshing; /* the lock the refresher is writing (unlock waits for it) */
     pthread_cond_t refreshed;
     unsigned round;
+    /* the transfer engine: one thread running every request on a curl multi handle */
+    CURLM *multi;
+    pthread_t engine;
+    bool engine_on;
+    pthread_mutex_t emu;
+    struct xfer *queue, *queue_tail; /* submitted, not yet handed to the multi */
+    bool engine_stop;
+    /* counters (sk_s3_stats) */
+    _Atomic uint64_t count[M_N], bytes_up, bytes_down;
+    _Atomic int peak; /* the most requests the engine ran at once */
 };
 
 struct sk_storage_lock {
@@ -208,6 +249,128 @@ static void handle_put(struct s3 *s, CURL *h)
         curl_easy_cleanup(h);
 }
 
+/* ---- the transfer engine ----
+ *
+ * One thread per opened storage owns the CURLM and is the only one to touch it (but for
+ * curl_multi_wakeup, which any thread may call). A caller prepares an easy handle, queues it
+ * and waits; the engine adds what is queued to the multi, drives every transfer with
+ * curl_multi_perform / curl_multi_poll, and signals each caller as its transfer ends. Easy
+ * handles added to one multi share its connection cache, so connections are reused by whichever
+ * request comes next. */
+
+static void xfer_finish(struct s3 *s, struct xfer *x, CURLcode cc)
+{
+    pthread_mutex_lock(&s->emu);
+    x->cc = cc;
+    x->done = true;
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&s->emu);
+}
+
+static void *engine(void *arg)
+{
+    struct s3 *s = arg;
+    int running = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->emu);
+        struct xfer *q = s->queue;
+        s->queue = s->queue_tail = NULL;
+        bool stop = s->engine_stop;
+        pthread_mutex_unlock(&s->emu);
+        while (q) {
+            struct xfer *x = q;
+            q = q->next;
+            curl_easy_setopt(x->h, CURLOPT_PRIVATE, (void *)x);
+            CURLMcode mc = curl_multi_add_handle(s->multi, x->h);
+            if (mc != CURLM_OK)
+                xfer_finish(s, x, mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
+            else
+                running++;
+        }
+        if (running > atomic_load(&s->peak))
+            atomic_store(&s->peak, running);
+        if (stop && !running)
+            break;
+        int still = 0, left = 0;
+        curl_multi_perform(s->multi, &still);
+        CURLMsg *m;
+        while ((m = curl_multi_info_read(s->multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            CURL *h = m->easy_handle;
+            CURLcode cc = m->data.result;
+            char *priv = NULL;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, &priv);
+            curl_multi_remove_handle(s->multi, h); /* m is gone from here on */
+            running--;
+            xfer_finish(s, (struct xfer *)priv, cc);
+        }
+        /* Until a socket is ready, a timer of libcurl's is due (low-speed checks, connect
+         * timeouts) or a caller submits (curl_multi_wakeup). */
+        curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+    }
+    return NULL;
+}
+
+/* Runs h on the engine and waits for its end: curl_easy_perform, on the shared multi. */
+static CURLcode perform(struct s3 *s, CURL *h)
+{
+    struct xfer x = {.h = h};
+    pthread_cond_init(&x.cv, NULL);
+    pthread_mutex_lock(&s->emu);
+    if (s->queue_tail)
+        s->queue_tail->next = &x;
+    else
+        s->queue = &x;
+    s->queue_tail = &x;
+    pthread_mutex_unlock(&s->emu);
+    curl_multi_wakeup(s->multi);
+    pthread_mutex_lock(&s->emu);
+    while (!x.done)
+        pthread_cond_wait(&x.cv, &s->emu);
+    pthread_mutex_unlock(&s->emu);
+    pthread_cond_destroy(&x.cv);
+    return x.cc;
+}
+
+static int engine_start(struct s3 *s)
+{
+    if (!(s->multi = curl_multi_init()))
+        return -ENOMEM;
+    /* At most `transfers` connections (a few more for the lock refresher and the odd caller
+     * outside the worker pools); requests beyond wait in the multi for a free one. */
+    long conns = s->transfers + 2;
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, conns);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, conns);
+    if (pthread_create(&s->engine, NULL, engine, s) != 0) {
+        curl_multi_cleanup(s->multi);
+        s->multi = NULL;
+        return -EAGAIN;
+    }
+    s->engine_on = true;
+    return 0;
+}
+
+/* Once no request is in flight (close): the engine ends, then the handles go. */
+static void engine_stop(struct s3 *s)
+{
+    if (s->engine_on) {
+        pthread_mutex_lock(&s->emu);
+        s->engine_stop = true;
+        pthread_mutex_unlock(&s->emu);
+        curl_multi_wakeup(s->multi);
+        pthread_join(s->engine, NULL);
+        s->engine_on = false;
+    }
+    for (int i = 0; i < s->npool; i++)
+        curl_easy_cleanup(s->pool[i]);
+    s->npool = 0;
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
+    s->multi = NULL;
+}
+
 static bool retry_curl(CURLcode c)
 {
     switch (c) {
@@ -318,6 +481,19 @@ static int request(struct s3 *s, const char *method, const char *key, const char
         curl_slist_free_all(hdr);
         return -ENOMEM;
     }
+    int kind = M_OTHER;
+    if (!strcmp(method, "GET"))
+        kind = query && strstr(query, "list-type=") ? M_LIST : M_GET;
+    else if (!strcmp(method, "HEAD"))
+        kind = M_HEAD;
+    else if (!strcmp(method, "DELETE"))
+        kind = M_DELETE;
+    else if (!strcmp(method, "PUT")) {
+        kind = M_PUT;
+        for (size_t i = 0; extra && extra[i]; i++)
+            if (!strncasecmp(extra[i], "x-amz-copy-source:", 18))
+                kind = M_COPY;
+    }
     int rc = -EIO;
     double delay = 0.25;
     for (int attempt = 1;; attempt++) {
@@ -360,7 +536,13 @@ static int request(struct s3 *s, const char *method, const char *key, const char
         } else if (strcmp(method, "GET")) {
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
         }
-        CURLcode cc = curl_easy_perform(h);
+        CURLcode cc = perform(s, h);
+        curl_off_t up = 0, down = 0;
+        curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
+        curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &down);
+        atomic_fetch_add(&s->count[kind], 1);
+        atomic_fetch_add(&s->bytes_up, (uint64_t)(up > 0 ? up : 0));
+        atomic_fetch_add(&s->bytes_down, (uint64_t)(down > 0 ? down : 0));
         bool again;
         if (cc == CURLE_WRITE_ERROR && r->too_big) {
             rc = -EFBIG;
@@ -1038,8 +1220,8 @@ static void s3_close(sk_storage_t *st)
         pthread_join(s->refresher, NULL);
     while (s->locks)
         s3_unlock(s->locks);
-    for (int i = 0; i < s->npool; i++)
-        curl_easy_cleanup(s->pool[i]);
+    engine_stop(s);
+    pthread_mutex_destroy(&s->emu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->refreshed);
@@ -1064,6 +1246,37 @@ static const sk_storage_driver_t s3_driver = {
     .open_dir = s3_open_dir,
     .close = s3_close,
 };
+
+int sk_s3_transfers(sk_storage_t *st)
+{
+    return st && st->drv == &s3_driver ? S(st)->transfers : 0;
+}
+
+int sk_s3_threads(sk_storage_t *st, int threads)
+{
+    int t = sk_s3_transfers(st);
+    return t > threads ? t : threads;
+}
+
+int sk_s3_stats(sk_storage_t *st, sk_s3_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!st || st->drv != &s3_driver)
+        return -EINVAL;
+    struct s3 *s = S(st);
+    out->get = atomic_load(&s->count[M_GET]);
+    out->head = atomic_load(&s->count[M_HEAD]);
+    out->put = atomic_load(&s->count[M_PUT]);
+    out->del = atomic_load(&s->count[M_DELETE]);
+    out->list = atomic_load(&s->count[M_LIST]);
+    out->copy = atomic_load(&s->count[M_COPY]);
+    out->requests =
+        out->get + out->head + out->put + out->del + out->list + out->copy + atomic_load(&s->count[M_OTHER]);
+    out->bytes_up = atomic_load(&s->bytes_up);
+    out->bytes_down = atomic_load(&s->bytes_down);
+    out->peak = (unsigned)atomic_load(&s->peak);
+    return 0;
+}
 
 static const char *env_get(const char *name)
 {
@@ -1104,6 +1317,7 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     s->base.drv = &s3_driver;
     s->url = u;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->emu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->refreshed, NULL);
     int rc = sk_s3_conf_load(env_get, url, &s->conf, err);
@@ -1120,6 +1334,15 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     s->timeout = env_int("SLOTKEEPER_S3_TIMEOUT", 1, 3600, 30);
     s->tries = env_int("SLOTKEEPER_S3_TRIES", 1, 30, 8);
     s->lock_stale = env_int("SLOTKEEPER_S3_LOCK_STALE", 1, 86400, 300);
+    if ((rc = sk_s3_transfers_env(getenv("SLOTKEEPER_S3_TRANSFERS"), &s->transfers)) < 0) {
+        rc = sk_err_set(err, rc, "SLOTKEEPER_S3_TRANSFERS", "must be a whole number from %d to %d, not '%.40s'",
+                        SK_S3_TRANSFERS_MIN, SK_S3_TRANSFERS_MAX, getenv("SLOTKEEPER_S3_TRANSFERS"));
+        goto fail;
+    }
+    if ((rc = engine_start(s)) < 0) {
+        rc = sk_err_set(err, rc, url, "cannot start the transfer engine");
+        goto fail;
+    }
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
@@ -1155,8 +1378,8 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     *out = &s->base;
     return 0;
 fail:
-    for (int i = 0; i < s->npool; i++)
-        curl_easy_cleanup(s->pool[i]);
+    engine_stop(s);
+    pthread_mutex_destroy(&s->emu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->refreshed);

@@ -18,6 +18,7 @@
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/manifest.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/s3.h"
 
 struct cjob {
     sk_hash_t hash;
@@ -216,7 +217,9 @@ int sk_sync(sk_repo_t *from, sk_repo_t *to, const sk_sync_opts_t *opts, sk_progr
 {
     double t0 = sk_now();
     memset(res, 0, sizeof(*res));
+    /* One request in flight per worker: on an object store, as many workers as it runs transfers. */
     int threads = opts->threads > 0 ? opts->threads : sk_pool_default_threads();
+    threads = sk_s3_threads(to->st, sk_s3_threads(from->st, threads));
     sk_repo_sweep(to);
     int rc = 0;
     if (opts->all) {

@@ -13,6 +13,7 @@
 #include "slotkeeper/fsutil.h"
 #include "slotkeeper/hashset.h"
 #include "slotkeeper/pool.h"
+#include "slotkeeper/s3.h"
 
 enum { CHUNK_OK = 1, CHUNK_MISSING = 2, CHUNK_DAMAGED = 3 };
 
@@ -218,6 +219,7 @@ int sk_verify(sk_repo_t *repo, const char *const *ids, size_t nids, int threads,
     }
     if (threads <= 0)
         threads = sk_pool_default_threads();
+    threads = sk_s3_threads(repo->st, threads); /* one request in flight per worker */
     report->snaps = calloc(nids ? nids : 1, sizeof(*report->snaps));
     if (!report->snaps) {
         sk_repo_ids_free(all, nall);

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "slotkeeper/error.h"
 #include "slotkeeper/storage.h"
@@ -64,6 +65,42 @@ int sk_s3_bucket_url(const sk_s3_conf_t *c, const char *bucket, char *out, size_
 /* Percent-encodes s into out as S3 wants a key (keep_slash) or a query value: everything but
  * A-Z a-z 0-9 - . _ ~ (and / when keep_slash). -ENAMETOOLONG when it does not fit. */
 int sk_s3_encode(const char *s, bool keep_slash, char *out, size_t len);
+
+/* How many requests one opened S3 storage runs at once (its transfer engine: one thread driving
+ * libcurl's multi interface, connections reused across requests): SLOTKEEPER_S3_TRANSFERS,
+ * default 16. */
+#define SK_S3_TRANSFERS_DEFAULT 16
+#define SK_S3_TRANSFERS_MIN     1
+#define SK_S3_TRANSFERS_MAX     128
+
+/* Parses SLOTKEEPER_S3_TRANSFERS (v: NULL or "" gives the default) into *out: -EINVAL when it is
+ * not a whole number within the bounds. */
+int sk_s3_transfers_env(const char *v, int *out);
+
+/* The transfer count of an S3 storage; 0 for any other storage. */
+int sk_s3_transfers(sk_storage_t *st);
+
+/* The worker threads a caller moving chunks to or from st should run: max(threads, the transfer
+ * count) on S3 (each worker has one request in flight at a time), threads elsewhere. */
+int sk_s3_threads(sk_storage_t *st, int threads);
+
+/* What one opened S3 storage has sent: HTTP requests (retries included) by kind, and body bytes
+ * each way. requests counts every one (also those of no kind below). */
+typedef struct sk_s3_stats {
+    uint64_t requests;
+    uint64_t get;  /* GET of an object */
+    uint64_t head; /* HEAD */
+    uint64_t put;  /* PUT of an object (chunks, manifests, lock objects, folder markers) */
+    uint64_t del;  /* DELETE */
+    uint64_t list; /* GET ?list-type=2 (a page of up to 1000 names) */
+    uint64_t copy; /* PUT with x-amz-copy-source (a server-side copy: a rename) */
+    uint64_t bytes_up, bytes_down;
+    unsigned peak; /* the most requests that were in flight at once (in the engine, connected or
+                    * waiting for a connection) */
+} sk_s3_stats_t;
+
+/* Fills out with st's counters since it was opened; -EINVAL (out zeroed) when st is not S3. */
+int sk_s3_stats(sk_storage_t *st, sk_s3_stats_t *out);
 
 /* Opens the driver on url (s3://BUCKET/PREFIX): loads the configuration, checks that the bucket
  * answers (a one-line error in err otherwise: wrong credentials, no such bucket, no server). */

@@ -31,9 +31,65 @@
 #include "slotkeeper/prune.h"
 #include "slotkeeper/repo.h"
 #include "slotkeeper/restore.h"
+#include "slotkeeper/s3.h"
 #include "slotkeeper/snapshot.h"
 #include "slotkeeper/sync.h"
 #include "slotkeeper/verify.h"
+
+/* The requests of the S3 repositories among repos (NULL ones skipped), added up: false when none
+ * is S3. Read before the repositories are closed (the release of their locks is not counted). */
+static bool s3_stats_of(sk_repo_t *const *repos, size_t n, sk_s3_stats_t *out)
+{
+    bool any = false;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        sk_s3_stats_t st;
+        if (!repos[i] || sk_s3_stats(repos[i]->st, &st) < 0)
+            continue;
+        any = true;
+        out->requests += st.requests;
+        out->get += st.get;
+        out->head += st.head;
+        out->put += st.put;
+        out->del += st.del;
+        out->list += st.list;
+        out->copy += st.copy;
+        out->bytes_up += st.bytes_up;
+        out->bytes_down += st.bytes_down;
+        if (st.peak > out->peak)
+            out->peak = st.peak;
+    }
+    return any;
+}
+
+/* --json's "s3" object. */
+static json_t *s3_json(const sk_s3_stats_t *st)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "requests", json_integer((json_int_t)st->requests));
+    json_object_set_new(j, "get", json_integer((json_int_t)st->get));
+    json_object_set_new(j, "put", json_integer((json_int_t)st->put));
+    json_object_set_new(j, "head", json_integer((json_int_t)st->head));
+    json_object_set_new(j, "list", json_integer((json_int_t)st->list));
+    json_object_set_new(j, "delete", json_integer((json_int_t)st->del));
+    json_object_set_new(j, "copy", json_integer((json_int_t)st->copy));
+    json_object_set_new(j, "bytes_up", json_integer((json_int_t)st->bytes_up));
+    json_object_set_new(j, "bytes_down", json_integer((json_int_t)st->bytes_down));
+    json_object_set_new(j, "in_flight_max", json_integer((json_int_t)st->peak));
+    return j;
+}
+
+/* The plain output's line (on stderr, unless --quiet). */
+static void s3_log(const struct options *o, bool have, const sk_s3_stats_t *st)
+{
+    if (!have || o->quiet || o->json)
+        return;
+    char a[32], b[32];
+    log_info("s3: %" PRIu64 " requests (%" PRIu64 " get, %" PRIu64 " put, %" PRIu64 " head, %" PRIu64 " list, %" PRIu64
+             " delete, %" PRIu64 " copy), %s up, %s down",
+             st->requests, st->get, st->put, st->head, st->list, st->del, st->copy,
+             sk_fmt_bytes(st->bytes_up, a, sizeof(a)), sk_fmt_bytes(st->bytes_down, b, sizeof(b)));
+}
 
 static void fmt_time(int64_t t, char *buf, size_t len)
 {
@@ -344,7 +400,8 @@ static void run_after_freeze(struct options *o)
 }
 
 /* snapshot --json: one object on stdout. */
-static void print_snapshot_json(const sk_snapshot_result_t *res, double stopped, bool frozen)
+static void print_snapshot_json(const sk_snapshot_result_t *res, double stopped, bool frozen, bool have_s3,
+                                const sk_s3_stats_t *s3)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(res->id));
@@ -363,6 +420,8 @@ static void print_snapshot_json(const sk_snapshot_result_t *res, double stopped,
     json_object_set_new(j, "read_bytes", json_integer((json_int_t)res->read_bytes));
     json_object_set_new(j, "carried_bytes", json_integer((json_int_t)res->carried_bytes));
     json_object_set_new(j, "parent", res->parent[0] ? json_string(res->parent) : json_null());
+    if (have_s3)
+        json_object_set_new(j, "s3", s3_json(s3));
     json_dumpf(j, stdout, JSON_COMPACT);
     putchar('\n');
     json_decref(j);
@@ -448,6 +507,8 @@ static int snapshot_locked(struct options *o, int *lockfd)
     char gnote[512] = "";
     if (rc == 0)
         golden_after_snapshot(repo, &prog, gnote, sizeof(gnote));
+    sk_s3_stats_t s3;
+    bool have_s3 = s3_stats_of(&repo, 1, &s3);
     sk_repo_close(repo);
     sk_err_t e2;
     sk_err_clear(&e2);
@@ -476,10 +537,11 @@ static int snapshot_locked(struct options *o, int *lockfd)
                  frozen ? "frozen" : "direct", stopped);
     if (gnote[0] && (!o->quiet || strstr(gnote, "not updated")))
         log_info("%s", gnote);
+    s3_log(o, have_s3, &s3);
     if (!frozen)
         run_after_freeze(o);
     if (o->json)
-        print_snapshot_json(&res, stopped, frozen);
+        print_snapshot_json(&res, stopped, frozen, have_s3, &s3);
     else
         printf("%s\n", res.id);
     return SK_EXIT_OK;
@@ -525,9 +587,12 @@ int cmd_restore(struct options *o)
     sk_progress_init(&prog, "restore", o->progress);
     sk_restore_result_t res;
     int rc = sk_restore(repo, &ro, &prog, &res, &err);
+    sk_s3_stats_t s3;
+    bool have_s3 = s3_stats_of(&repo, 1, &s3);
     sk_repo_close(repo);
     if (rc < 0)
         return cli_fail(&err);
+    s3_log(o, have_s3, &s3);
     char a[32], b[32], c[32];
     if (!o->quiet) {
         log_info("restored snapshot %s into %s (path %s): %" PRIu64
@@ -551,6 +616,8 @@ int cmd_restore(struct options *o)
         json_object_set_new(j, "quarantine", res.quarantine[0] ? json_string(res.quarantine) : json_null());
         json_object_set_new(j, "resumed", json_boolean(res.resumed));
         json_object_set_new(j, "seconds", json_real(res.seconds));
+        if (have_s3)
+            json_object_set_new(j, "s3", s3_json(&s3));
         json_dumpf(j, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(j);
@@ -766,6 +833,8 @@ int cmd_verify(struct options *o)
     json_t *gjson = NULL;
     char gline[1024] = "";
     bool gbad = rc == 0 && repo->golden && golden_verify(repo, &prog, &gjson, gline, sizeof(gline));
+    sk_s3_stats_t s3;
+    bool have_s3 = s3_stats_of(&repo, 1, &s3);
     sk_repo_ids_free(all, nall);
     free(named);
     sk_repo_close(repo);
@@ -825,6 +894,8 @@ int cmd_verify(struct options *o)
         if (gjson)
             json_object_set_new(root, "golden", gjson);
         gjson = NULL;
+        if (have_s3)
+            json_object_set_new(root, "s3", s3_json(&s3));
         char *s = json_dumps(root, JSON_INDENT(2));
         if (s)
             printf("%s\n", s);
@@ -834,6 +905,7 @@ int cmd_verify(struct options *o)
         char b[32];
         log_info("%zu snapshot(s) checked, %d bad; %" PRIu64 " chunks read, %s in %.2fs", rep.n, bad, rep.chunks_read,
                  sk_fmt_bytes(rep.bytes_checked, b, sizeof(b)), rep.seconds);
+        s3_log(o, have_s3, &s3);
     }
     sk_verify_report_free(&rep);
     json_decref(gjson);
@@ -850,10 +922,29 @@ int cmd_prune(struct options *o)
     sk_err_clear(&err);
     sk_prune_result_t res;
     int rc = sk_prune(repo, o->keep_last, &res, &err);
+    sk_s3_stats_t s3;
+    bool have_s3 = s3_stats_of(&repo, 1, &s3);
     sk_repo_close(repo);
     if (rc < 0) {
         sk_prune_result_free(&res);
         return cli_fail(&err);
+    }
+    if (o->json) {
+        json_t *j = json_object(), *rm = json_array();
+        for (size_t i = 0; i < res.nremoved; i++)
+            json_array_append_new(rm, json_string(res.removed[i]));
+        json_object_set_new(j, "repository", json_string(o->repo));
+        json_object_set_new(j, "kept", json_integer((json_int_t)res.kept));
+        json_object_set_new(j, "removed", rm);
+        json_object_set_new(j, "chunks_removed", json_integer((json_int_t)res.chunks_removed));
+        json_object_set_new(j, "bytes_freed", json_integer((json_int_t)res.bytes_freed));
+        if (have_s3)
+            json_object_set_new(j, "s3", s3_json(&s3));
+        json_dumpf(j, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(j);
+        sk_prune_result_free(&res);
+        return SK_EXIT_OK;
     }
     char b[32];
     for (size_t i = 0; i < res.nremoved; i++)
@@ -861,6 +952,7 @@ int cmd_prune(struct options *o)
     if (!o->quiet)
         printf("kept %zu snapshot(s), removed %zu; removed %" PRIu64 " chunks, freed %s\n", res.kept, res.nremoved,
                res.chunks_removed, sk_fmt_bytes(res.bytes_freed, b, sizeof(b)));
+    s3_log(o, have_s3, &s3);
     sk_prune_result_free(&res);
     return SK_EXIT_OK;
 }
@@ -892,15 +984,37 @@ int cmd_sync(struct options *o)
     char gnote[512] = "";
     if (rc == 0 && res.copied)
         golden_after_snapshot(to, &prog, gnote, sizeof(gnote));
+    sk_s3_stats_t s3;
+    sk_repo_t *both[2] = {from, to};
+    bool have_s3 = s3_stats_of(both, 2, &s3);
     sk_repo_close(to);
     sk_repo_close(from);
     if (rc < 0)
         return cli_fail(&err);
     if (gnote[0] && (!o->quiet || strstr(gnote, "not updated")))
         log_info("%s", gnote);
+    if (o->json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "from", json_string(o->from));
+        json_object_set_new(j, "repository", json_string(o->repo));
+        json_object_set_new(j, "newest", res.newest[0] ? json_string(res.newest) : json_null());
+        json_object_set_new(j, "copied", json_integer((json_int_t)res.copied));
+        json_object_set_new(j, "present", json_integer((json_int_t)res.present));
+        json_object_set_new(j, "chunks", json_integer((json_int_t)res.chunks));
+        json_object_set_new(j, "bytes", json_integer((json_int_t)res.bytes));
+        json_object_set_new(j, "chunks_present", json_integer((json_int_t)res.chunks_present));
+        json_object_set_new(j, "seconds", json_real(res.seconds));
+        if (have_s3)
+            json_object_set_new(j, "s3", s3_json(&s3));
+        json_dumpf(j, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(j);
+        return SK_EXIT_OK;
+    }
     char b[32];
     if (res.newest[0])
         printf("%s\n", res.newest);
+    s3_log(o, have_s3, &s3);
     if (!o->quiet)
         fprintf(stderr,
                 "slotkeeper: sync: %zu snapshot(s) copied, %zu already here; %" PRIu64 " chunks copied (%s), %" PRIu64

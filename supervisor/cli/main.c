@@ -157,7 +157,7 @@ static const struct command commands[] = {
      "'latest' is the one restore and export take: the newest good one (highest head block).\n"},
     {"sync", cmd_sync,
      COMMON | B(O_REPO) | B(O_FROM) | B(O_SNAPSHOT) | B(O_ALL) | B(O_THREADS) | B(O_LOCK_WAIT) | B(O_NO_PROGRESS) |
-         B(O_CONFIG),
+         B(O_CONFIG) | B(O_JSON),
      B(O_REPO) | B(O_FROM), 0, 0,
      "usage: slotkeeper sync --from URL --repo REPO [--snapshot ID | --all] [options]\n"
      "\n"
@@ -167,8 +167,8 @@ static const struct command commands[] = {
      "the manifest is published last. A snapshot REPO already has is skipped, so an\n"
      "interrupted sync resumes. An upstream chunk that fails its hash is never stored: that\n"
      "snapshot is not published locally (exit 3). Prints the snapshot id on stdout.\n"},
-    {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG), B(O_REPO) | B(O_KEEP_LAST),
-     0, 0,
+    {"prune", cmd_prune, COMMON | B(O_REPO) | B(O_KEEP_LAST) | B(O_LOCK_WAIT) | B(O_CONFIG) | B(O_JSON),
+     B(O_REPO) | B(O_KEEP_LAST), 0, 0,
      "usage: slotkeeper prune --keep-last N --repo REPO\n"
      "\n"
      "Keeps the newest N good snapshots (N >= 1; the newest good one is never removed),\n"

@@ -4,7 +4,9 @@
 # restore (byte-identical), verify, prune; wrong credentials, a missing bucket, no credentials,
 # a bad URL, a credentials file, a config file's endpoint; a damaged object (verify finds it,
 # restore refuses it); lock objects of other holders (live: exit 4; of a dead local process:
-# ignored). Each failure: one line, an exit code, the local side unchanged. The longer fault
+# ignored); the request counters of --json ("s3") and the plain output's line, exact where they
+# can be (an unchanged data-dir PUTs no chunk); SLOTKEEPER_S3_TRANSFERS out of its bounds. Each
+# failure: one line, an exit code, the local side unchanged. The longer fault
 # runs (a stale lock, a slow server, the server stopped mid-upload) are tests/s3/t_s3_faults.sh,
 # `make s3-test`.
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,7 @@ check "list shows the snapshot good" grep -Eq "^$ID1 .* good$" "$W/out"
 run 0 "restore from s3" "$SK" restore --repo "$R" --data-dir "$W/r1"
 check "restored byte-identical" same_tree "$W/dd" "$W/r1"
 run 0 "verify" "$SK" verify --repo "$R"
+err_has '^slotkeeper: verify: s3: [0-9]+ requests \([0-9]+ get, [0-9]+ put, [0-9]+ head, [0-9]+ list, [0-9]+ delete, [0-9]+ copy\), .* up, .* down$' "verify's plain output says its requests"
 
 "$MKDATADIR" mutate "$W/dd" --append-pct 5 --rewrite-pct 10 --seed 2 >/dev/null
 # SLOTKEEPER_S3_LOCK_STALE=2: the lock object is refreshed every 0.4 s while the snapshot runs.
@@ -157,5 +160,51 @@ run 0 "sync --all after the new snapshot" "$SK" sync --from "$R" --repo "$L" --a
 check "sync --all copied the new one" grep -qx "$ID3" "$W/out"
 err_has '1 snapshot\(s\) copied, 0 already here; 0 chunks copied \(0 B\), [1-9][0-9]* already here' "no chunk copied: the follower had them all (the bad one upstream is skipped)"
 run 0 "verify the follower" "$SK" verify --repo "$L" --all
+
+# ---- the transfer engine: request counters (--json "s3"), the transfer count ----
+C=s3://$B/counts
+jqt() { jq -e "$@" >/dev/null; } # jqt FILTER FILE: whether FILTER holds of the JSON in FILE
+mkdd "$W/dc" --blocks-size 3M --state-size 16M --state-data 2M --seed 5
+run 0 "repo init (counters)" "$SK" repo init "$C"
+run 0 "snapshot --json on s3" "$SK" snapshot --repo "$C" --data-dir "$W/dc" --json
+cp "$W/out" "$W/c1.json"
+check "snapshot --json has the s3 counters" jqt '.s3 | (.requests > 0) and (.bytes_up > 0) and has("get") and has("head") and has("list") and has("delete") and has("bytes_down")' "$W/c1.json"
+check "requests are the sum of the kinds" jqt '.s3 | .requests == .get + .put + .head + .list + .delete + .copy' "$W/c1.json"
+check "one PUT per new chunk, and a few more (locks, manifest)" jqt '(.new_chunks > 10) and (.s3.put > .new_chunks) and (.s3.put - .new_chunks <= 4)' "$W/c1.json"
+check "at least the new bytes went up" jqt '.s3.bytes_up >= .new_bytes' "$W/c1.json"
+run 0 "second snapshot of the unchanged data-dir" "$SK" snapshot --repo "$C" --data-dir "$W/dc" --json
+cp "$W/out" "$W/c2.json"
+check "it stores no new chunk" jqt '.new_chunks == 0' "$W/c2.json"
+check "it PUTs no chunk: only the same lock and manifest objects as the first" \
+    [ "$(jq '.s3.put' "$W/c2.json")" = "$(jq '.s3.put - .new_chunks' "$W/c1.json")" ]
+run 0 "verify --json on s3" "$SK" verify --repo "$C" --json
+check "verify GETs every chunk it reads" jqt '(.chunks_read > 10) and (.s3.get >= .chunks_read)' "$W/out"
+run 0 "restore --json from s3" "$SK" restore --repo "$C" --data-dir "$W/rc" --json
+check "restore --json has the s3 counters" jqt '.s3.get > 10' "$W/out"
+check "restored byte-identical (counters run)" same_tree "$W/dc" "$W/rc"
+run 0 "local repo init (counters)" "$SK" repo init "$W/lc"
+run 0 "sync --json from s3" "$SK" sync --from "$C" --repo "$W/lc" --json
+cp "$W/out" "$W/s1.json"
+check "sync GETs every chunk it copies, PUTs only its lock upstream" jqt '(.copied == 1) and (.chunks > 10) and (.s3.get >= .chunks) and (.s3.put == 1) and (.s3.bytes_down >= .bytes)' "$W/s1.json"
+run 0 "sync --json again" "$SK" sync --from "$C" --repo "$W/lc" --json
+check "sync again GETs no chunk" jqt --slurpfile one "$W/s1.json" '(.copied == 0) and (.present == 1) and (.s3.get <= $one[0].s3.get - $one[0].chunks)' "$W/out"
+run 0 "verify --json of a local repository" "$SK" verify --repo "$W/lc" --json
+check "a local repository has no s3 counters" jqt 'has("s3") | not' "$W/out"
+"$MKDATADIR" mutate "$W/dc" --append-pct 5 --rewrite-pct 20 --seed 6 >/dev/null
+run 0 "snapshot of the changed data-dir" "$SK" snapshot --repo "$C" --data-dir "$W/dc"
+run 0 "prune --json on s3" "$SK" prune --repo "$C" --keep-last 1 --json
+check "prune DELETEs what it removes" jqt '(.chunks_removed > 0) and (.s3.delete >= .chunks_removed + (.removed | length))' "$W/out"
+
+# SLOTKEEPER_S3_TRANSFERS: 1..128, a bad value is one line and exit 1, nothing done.
+N0=$(s3_keys $B counts/snapshots/ | grep -vc '/$')
+for v in 0 129 abc -1 ''; do
+    [ -z "$v" ] && continue
+    run 1 "SLOTKEEPER_S3_TRANSFERS=$v is refused" env SLOTKEEPER_S3_TRANSFERS=$v "$SK" snapshot --repo "$C" --data-dir "$W/dc"
+    one_line_error "SLOTKEEPER_S3_TRANSFERS=$v"
+    err_has "SLOTKEEPER_S3_TRANSFERS: must be a whole number from 1 to 128" "SLOTKEEPER_S3_TRANSFERS=$v: names it and the bounds"
+done
+check "no snapshot was published by the refused runs" [ "$(s3_keys $B counts/snapshots/ | grep -vc '/$')" = "$N0" ]
+run 1 "a bad SLOTKEEPER_S3_TRANSFERS stops sync too" env SLOTKEEPER_S3_TRANSFERS=1000 "$SK" sync --from "$C" --repo "$W/lc"
+one_line_error "sync with a bad SLOTKEEPER_S3_TRANSFERS"
 
 echo "1..$T_N"

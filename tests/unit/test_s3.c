@@ -196,3 +196,27 @@ TEST(s3_encode)
     CHECK_EQ(sk_s3_encode("abcde", true, out, 6), 0);
     CHECK_EQ(sk_s3_encode("ab/", false, out, 5), -ENAMETOOLONG);
 }
+
+TEST(s3_transfers_env)
+{
+    int n = -1;
+    CHECK_EQ(sk_s3_transfers_env(NULL, &n), 0);
+    CHECK_EQ(n, SK_S3_TRANSFERS_DEFAULT);
+    CHECK_EQ(sk_s3_transfers_env("", &n), 0);
+    CHECK_EQ(n, 16);
+    CHECK_EQ(sk_s3_transfers_env("1", &n), 0);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(sk_s3_transfers_env("128", &n), 0);
+    CHECK_EQ(n, 128);
+    const char *bad[] = {"0", "129", "-1", "abc", "16x", " 16", "99999999999999999999", "1.5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ(sk_s3_transfers_env(bad[i], &n), -EINVAL);
+        CHECK_EQ(n, SK_S3_TRANSFERS_DEFAULT);
+    }
+    /* Not an S3 storage: no transfer count, the caller's threads stand. */
+    CHECK_EQ(sk_s3_transfers(NULL), 0);
+    CHECK_EQ(sk_s3_threads(NULL, 3), 3);
+    sk_s3_stats_t st;
+    CHECK_EQ(sk_s3_stats(NULL, &st), -EINVAL);
+    CHECK_EQ(st.requests, 0);
+}
