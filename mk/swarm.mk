@@ -17,4 +17,4 @@ swarm-test: deps-test
 	$(call install_missing,dockerd:docker.io docker:docker.io,,)
 	+@$(SUBMAKE) slotkeeper $(BUILD)/fakenode
 	@fail=0; bash tests/swarm/swarm_test.sh || fail=1; \
-	  SK_S3_PORT=$${SK_S3_PORT:-38380} bash tests/swarm/cluster_test.sh || fail=1; exit $$fail
+	  SK_S3_PORT=$${SK_S3_PORT:-28380} bash tests/swarm/cluster_test.sh || fail=1; exit $$fail

@@ -1358,7 +1358,12 @@ int sk_storage_s3_open(const char *url, sk_storage_t **out, sk_err_t *err)
     snprintf(q, sizeof(q), "list-type=2&max-keys=1");
     rc = request(s, "GET", "", q, NULL, 0, NULL, 1 << 20, &r);
     if (rc < 0) {
-        rc = sk_err_set(err, rc, url, "cannot reach %s: %s", s->base_url, strerror(-rc));
+        rc = rc == -EPROTO
+                 ? sk_err_set(err, rc, url,
+                              "cannot reach %s: TLS failed: its certificate is not trusted or not for this name, or "
+                              "AWS_CA_BUNDLE%s%s is unusable (it names the CA bundle to trust)",
+                              s->base_url, s->ca[0] ? " = " : "", s->ca)
+                 : sk_err_set(err, rc, url, "cannot reach %s: %s", s->base_url, strerror(-rc));
     } else if (r.status != 200) {
         char code[128];
         error_code(&r, code, sizeof(code));

@@ -50,7 +50,7 @@ mkdd "$W/dd" --blocks-size 2M --state-size 8M --state-data 1M --seed 3
 
 run 1 "https: a certificate no trusted CA signed is refused" env AWS_ENDPOINT_URL=https://127.0.0.1:$GOOD "$SK" repo init "$R"
 one_line_error "untrusted certificate"
-err_has 'certificate|SSL|TLS|protocol' "untrusted certificate: says why"
+err_has 'TLS failed: its certificate is not trusted' "untrusted certificate: says why"
 check "nothing was written to the bucket" [ -z "$(s3_keys $B repo/)" ]
 
 export AWS_CA_BUNDLE=$T/ca.pem
@@ -62,9 +62,11 @@ KEYS=$(s3_keys $B repo/ | sort)
 run 1 "a certificate for another name is refused, even signed by the trusted CA" \
     env AWS_ENDPOINT_URL=https://127.0.0.1:$OTHER "$SK" snapshot --repo "$R" --data-dir "$W/dd"
 one_line_error "wrong name"
+err_has 'TLS failed' "wrong name: says why"
 check "and nothing was written" [ "$KEYS" = "$(s3_keys $B repo/ | sort)" ]
 run 1 "AWS_CA_BUNDLE naming a missing file is an error, not a fallback" \
     env AWS_CA_BUNDLE=$T/missing.pem AWS_ENDPOINT_URL=https://127.0.0.1:$GOOD "$SK" list --repo "$R"
 one_line_error "missing CA bundle"
+err_has "AWS_CA_BUNDLE = $T/missing.pem is unusable" "missing CA bundle: names it"
 
 echo "1..$T_N"
