@@ -1,11 +1,16 @@
 /*
  * follow: the daemon's copy of [repository] upstream into its repository (see follow.h). A
  * uv timer every sync_interval queues one sk_sync on the thread pool; its result is logged on
- * the loop.
+ * the loop. A poll first lists both repositories' snapshots/ folders (one LIST upstream, no
+ * lock): when neither listing changed since the last sync that worked, there is nothing new to
+ * copy, and the poll ends there (a whole sync opens the upstream under a lock object and reads
+ * the head of every manifest: some twenty requests).
  */
 #include "follow.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +34,88 @@ struct sk_follow {
     char last_err[600];
     char golden_note[700]; /* what the golden copy's update after the sync did, or "" */
     char prune_note[700];  /* what the local prune after the sync did, or "" */
+    /* The snapshots/ listings upstream (before) and local (after) the last sync that worked, or
+     * NULL; this poll's (NULL when they could not be listed); whether it found them as seen. A
+     * snapshot published upstream after the listing this poll took changes the next one. */
+    char *seen_up, *seen_local, *up, *local;
+    bool unchanged;
 };
+
+static int add_name(void *arg, const char *name)
+{
+    FILE *f = arg;
+    return fprintf(f, "%s\n", name) < 0 ? -ENOMEM : 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends repository name's snapshots/ listing, sorted, to out. */
+static int listing(const char *name, FILE *out)
+{
+    sk_storage_t *st = NULL;
+    sk_err_t e;
+    sk_err_clear(&e);
+    int rc = sk_storage_open(name, false, &st, &e);
+    if (rc < 0)
+        return rc;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        sk_storage_close(st);
+        return -ENOMEM;
+    }
+    rc = sk_storage_list(st, "snapshots", add_name, f);
+    sk_storage_close(st);
+    if (fclose(f) != 0 && rc == 0)
+        rc = -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += buf[i] == '\n';
+    char **v = rc == 0 ? calloc(n ? n : 1, sizeof(*v)) : NULL;
+    if (rc == 0 && !v)
+        rc = -ENOMEM;
+    for (size_t i = 0, k = 0, at = 0; rc == 0 && i < len; i++)
+        if (buf[i] == '\n') {
+            buf[i] = '\0';
+            v[k++] = buf + at;
+            at = i + 1;
+        }
+    if (rc == 0) {
+        qsort(v, n, sizeof(*v), cmp_line);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (fprintf(out, "%s\n", v[i]) < 0)
+                rc = -ENOMEM;
+    }
+    free(v);
+    free(buf);
+    return rc;
+}
+
+/* Repository name's snapshots/ listing, sorted, or NULL. */
+static char *listing_of(const char *name)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    int rc = listing(name, f);
+    if (fclose(f) != 0 || rc < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void set_str(char **p, char *v)
+{
+    free(*p);
+    *p = v;
+}
 
 static void on_sync(uv_work_t *w)
 {
@@ -37,6 +123,15 @@ static void on_sync(uv_work_t *w)
     sk_err_clear(&f->err);
     memset(&f->res, 0, sizeof(f->res));
     sk_repo_t *from = NULL, *to = NULL;
+    f->golden_note[0] = f->prune_note[0] = '\0';
+    set_str(&f->up, listing_of(f->cfg->upstream));
+    set_str(&f->local, listing_of(f->cfg->repo_path));
+    f->unchanged = f->up && f->local && f->seen_up && f->seen_local && !strcmp(f->up, f->seen_up) &&
+                   !strcmp(f->local, f->seen_local);
+    if (f->unchanged) {
+        f->rc = 0;
+        return;
+    }
     f->rc = sk_repo_open(f->cfg->upstream, SK_LOCK_SHARED, f->cfg->lock_wait_ms, "daemon sync", &from, &f->err);
     if (f->rc == 0)
         f->rc = sk_repo_open(f->cfg->repo_path, SK_LOCK_SHARED, f->cfg->lock_wait_ms, "daemon sync", &to, &f->err);
@@ -86,6 +181,16 @@ static void on_sync(uv_work_t *w)
             sk_repo_close(to);
         }
     }
+    /* What the next poll compares with: the upstream as listed before this sync, the local
+     * repository as it is now (copied into, pruned). */
+    if (f->rc == 0) {
+        set_str(&f->local, listing_of(f->cfg->repo_path));
+        set_str(&f->seen_up, f->up && f->local ? strdup(f->up) : NULL);
+        set_str(&f->seen_local, f->up && f->local ? strdup(f->local) : NULL);
+    } else {
+        set_str(&f->seen_up, NULL);
+        set_str(&f->seen_local, NULL);
+    }
 }
 
 static void on_synced(uv_work_t *w, int status)
@@ -101,6 +206,10 @@ static void on_synced(uv_work_t *w, int status)
         if (strcmp(line, f->last_err))
             log_warnx("sync from %s: %s", f->cfg->upstream, line);
         snprintf(f->last_err, sizeof(f->last_err), "%s", line);
+        return;
+    }
+    if (f->unchanged) {
+        log_debug("sync: nothing new upstream (its snapshots/ listing is as it was)");
         return;
     }
     if (f->last_err[0])
@@ -162,5 +271,11 @@ void sk_follow_stop(sk_follow_t *f)
 
 void sk_follow_free(sk_follow_t *f)
 {
+    if (f) {
+        free(f->seen_up);
+        free(f->seen_local);
+        free(f->up);
+        free(f->local);
+    }
     free(f);
 }

@@ -52,6 +52,15 @@ check "the follower pruned its own repository to keep_last = 2" [ "$(ls "$LOCAL/
 check "the oldest one went" [ ! -e "$LOCAL/snapshots/${IDS[0]}" ]
 check "it says so" grep -q 'sync: pruned 1 snapshot(s), keeping the last 2' "$W/daemon.log"
 check "the upstream keeps all three" [ "$(ls "$UP/snapshots" | grep -cv '\.')" = 3 ]
+# An idle poll lists the two snapshots/ folders and stops there (no lock, no manifest read).
+for _ in $(seq $((50 * VG_WAIT))); do grep -q 'sync: nothing new upstream' "$W/daemon.log" && break; sleep 0.1; done
+check "an idle poll finds nothing new from the listings alone" grep -q 'sync: nothing new upstream' "$W/daemon.log"
+# A local copy that went away (an operator's mistake) is seen: the local listing changed.
+rm "$LOCAL/snapshots/${IDS[2]}"
+check "the follower copies again what the local repository lost" copied "${IDS[2]}"
+copies() { grep -c "sync: copied snapshot ${IDS[2]} " "$W/daemon.log"; }
+for _ in $(seq $((50 * VG_WAIT))); do [ "$(copies)" = 2 ] && break; sleep 0.1; done
+check "twice in its log" [ "$(copies)" = 2 ]
 run 0 "the local repository verifies" "$SK" verify --all --repo "$LOCAL" --no-progress
 run 0 "a restore from the local copy" "$SK" restore --repo "$LOCAL" --data-dir "$W/r" --quiet
 check "is the newest upstream snapshot, byte-identical" same_tree "$W/dd" "$W/r"
