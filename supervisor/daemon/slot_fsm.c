@@ -351,7 +351,7 @@ static void act_checked(sk_slot_t *s)
         /* Our own node after all: started by a daemon that died before writing its pid file,
          * which had not taken the data-dir's lock yet when this daemon started (so not adopted
          * then). */
-        if (!s->v.external && sk_slot_adopt(s))
+        if (!s->v.external && s->host->ops->adopt && s->host->ops->adopt(s))
             return;
         sk_slot_fail_note(s, "%s is in use by pid %ld, a process slotkeeper did not start; not touching it",
                           s->v.data_dir, (long)s->lock_pid);

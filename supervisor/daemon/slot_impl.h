@@ -55,6 +55,9 @@ struct sk_slot_ops {
     bool (*await_log)(sk_slot_t *s);
     /* Lets go of a frozen copy no job will read (its folder is swept later); may be NULL. */
     void (*release_frozen)(void *frozen);
+    /* Takes over s's node when a process that is one (by its environment) runs without a pid
+     * file naming it; true when it did (s is then STARTING or RUNNING). May be NULL. */
+    bool (*adopt)(sk_slot_t *s);
 };
 
 /* A job's outcome, as the state machine takes it. */

@@ -13,4 +13,5 @@ const sk_slot_ops_t sk_slot_node_ops = {
     .probe = sk_slot_probe_start,
     .await_log = sk_slot_await_log,
     .release_frozen = sk_slot_frozen_release,
+    .adopt = sk_slot_adopt,
 };

@@ -85,12 +85,25 @@ static bool fake_await_log(sk_slot_t *s)
     return false;
 }
 
+static bool adopt_ok; /* what fake_adopt answers */
+
+static bool fake_adopt(sk_slot_t *s)
+{
+    note("adopt");
+    if (!adopt_ok)
+        return false;
+    s->v.pid = 4343;
+    sk_slot_set_state(s, SK_SLOT_RUNNING, "adopted pid 4343");
+    return true;
+}
+
 static const sk_slot_ops_t fake_ops = {
     .queue_job = fake_queue_job,
     .spawn = fake_spawn,
     .signal = fake_signal,
     .probe = fake_probe,
     .await_log = fake_await_log,
+    .adopt = fake_adopt,
 };
 
 static void h_changed(void *arg, sk_slot_t *s)
@@ -494,6 +507,29 @@ TEST(slot_fsm_damage_found_by_a_check_asks_for_a_restore)
     feed(s, SK_EV_RESTORE_GO); /* a restore the daemon asked for counts against the budget */
     CHECK_STR(effects, "want_restore put:slot-1.restores job:restore");
     CHECK_EQ(s->budget.n, 1);
+    teardown(s);
+}
+
+TEST(slot_fsm_a_data_dir_held_by_a_node_of_ours_is_adopted_else_left_alone)
+{
+    setup(3, "/bin/true");
+    sk_slot_t *s = sk_slot_new(&host, 1);
+    drive(s, SK_SLOT_CHECKING);
+    adopt_ok = false; /* another program holds it */
+    effects[0] = '\0';
+    job_done(s, SK_JOB_CHECK, 0, SK_VERDICT_RUNNING, NULL);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "backoff");
+    CHECK_STR(effects, "adopt");
+    CHECK(strstr(sk_slot_view(s)->last_failure, "a process slotkeeper did not start") != NULL);
+    feed(s, SK_EV_TIMER);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "checking");
+    adopt_ok = true; /* ours, started by a daemon that died before writing its pid file */
+    effects[0] = '\0';
+    job_done(s, SK_JOB_CHECK, 0, SK_VERDICT_RUNNING, NULL);
+    CHECK_STR(sk_slot_state_name(sk_slot_view(s)->state), "running");
+    CHECK_STR(effects, "adopt");
+    CHECK_EQ(sk_slot_view(s)->pid, 4343);
+    adopt_ok = false;
     teardown(s);
 }
 
