@@ -12,6 +12,7 @@
 export SK_S3_PORT=${SK_S3_PORT:-28380} # below the ephemeral ports (32768 and up)
 . "$ROOT/tests/integration/s3_lib.sh"
 . "$ROOT/tests/integration/fs_lib.sh"
+. "$ROOT/tests/swarm/swarm_lib.sh"
 T_NAME=cluster
 P=sk-cluster               # every Docker object this test makes is named sk-cluster-* / sk-cluster_*
 STACK=$P
@@ -21,33 +22,13 @@ BUCKET=$P
 UP=s3://$BUCKET/mainnet
 H=$W/host                  # the host's repository, slot folders and archival data-dir: XFS (reflinks)
 GOLDEN=0
-OWN_DOCKERD=0
 OWN_SWARM=0
 DONE=0
 NODE=
 t0=$(date +%s)
 
-say() { echo "# $*"; }
 quiet() { "$@" >/dev/null 2>&1; }
-elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-
 # --- Docker --------------------------------------------------------------------------------
-start_dockerd() {
-    if docker info >/dev/null 2>&1; then
-        say "using the running Docker engine ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
-        return 0
-    fi
-    local d=$W/docker
-    mkdir -p "$d"
-    export DOCKER_HOST=unix://$d/docker.sock
-    dockerd --storage-driver=vfs --iptables=false --bridge=none --data-root "$d/data" --exec-root "$d/exec" \
-        -H "$DOCKER_HOST" --pidfile "$d/docker.pid" >"$W/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    OWN_DOCKERD=1
-    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-    docker info >/dev/null 2>&1 || { tail -20 "$W/dockerd.log" | sed 's/^/#   /'; return 1; }
-    say "started dockerd $(docker version -f '{{.Server.Version}}') (vfs, no iptables, no bridge) at $DOCKER_HOST"
-}
 
 stack_gone() { [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$STACK")" ]; }
 
@@ -60,14 +41,7 @@ stop_docker() {
     [ "$OWN_SWARM" = 1 ] && docker swarm leave --force >/dev/null 2>&1
     [ "$OWN_SWARM" = 0 ] && [ -n "$NODE" ] &&
         docker node update --label-rm eos-workers --label-rm slotkeeper.archive "$NODE" >/dev/null 2>&1
-    if [ "$OWN_DOCKERD" = 1 ]; then
-        kill -TERM "$DOCKERD_PID" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$DOCKERD_PID" 2>/dev/null
-        wait "$DOCKERD_PID" 2>/dev/null
-        grep -o " $W/docker/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-        rm -rf "$W/docker"
-    fi
+    stop_dockerd
 }
 
 cleanup() {

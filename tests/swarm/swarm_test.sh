@@ -8,6 +8,7 @@
 # healthy. Starts dockerd (vfs, no iptables, no bridge) when none answers, and stops what it
 # started; prints TAP.
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/swarm_lib.sh"
 T_NAME=swarm
 FAKENODE=$ROOT/build/fakenode
 P=sk-swarm                 # every Docker object this test makes is named sk-swarm-* / sk-swarm_*
@@ -17,32 +18,12 @@ IMAGE=$P-node:test
 BASE=$P-base:test
 HC=$W/host.conf            # the host daemon's configuration
 SOCK=$W/run/control.sock
-OWN_DOCKERD=0
 OWN_SWARM=0
 DONE=0
 t0=$(date +%s)
 
-say() { echo "# $*"; }
 quiet() { "$@" >/dev/null; }
-elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-
 # --- Docker --------------------------------------------------------------------------------
-start_dockerd() {
-    if docker info >/dev/null 2>&1; then
-        say "using the running Docker engine ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
-        return 0
-    fi
-    local d=$W/docker
-    mkdir -p "$d"
-    export DOCKER_HOST=unix://$d/docker.sock
-    dockerd --storage-driver=vfs --iptables=false --bridge=none --data-root "$d/data" --exec-root "$d/exec" \
-        -H "$DOCKER_HOST" --pidfile "$d/docker.pid" >"$W/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    OWN_DOCKERD=1
-    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-    docker info >/dev/null 2>&1 || { tail -20 "$W/dockerd.log" | sed 's/^/#   /'; return 1; }
-    say "started dockerd $(docker version -f '{{.Server.Version}}') (vfs, no iptables, no bridge) at $DOCKER_HOST"
-}
 
 stop_docker() {
     docker stack rm "$STACK" >/dev/null 2>&1
@@ -51,15 +32,7 @@ stop_docker() {
     docker rmi "$IMAGE" "$BASE" >/dev/null 2>&1
     [ "$OWN_SWARM" = 1 ] && docker swarm leave --force >/dev/null 2>&1
     [ "$OWN_SWARM" = 0 ] && docker node update --label-rm eos-workers "$(docker info -f '{{.Swarm.NodeID}}')" >/dev/null 2>&1
-    if [ "$OWN_DOCKERD" = 1 ]; then
-        kill -TERM "$DOCKERD_PID" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$DOCKERD_PID" 2>/dev/null
-        wait "$DOCKERD_PID" 2>/dev/null
-        # vfs layers are plain folders; anything still mounted under the exec root goes first
-        grep -o " $W/docker/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-        rm -rf "$W/docker"
-    fi
+    stop_dockerd
 }
 
 cleanup() {
