@@ -65,18 +65,11 @@ static bool s3_stats_of(sk_repo_t *const *repos, size_t n, sk_s3_stats_t *out)
 /* --json's "s3" object. */
 static json_t *s3_json(const sk_s3_stats_t *st)
 {
-    json_t *j = json_object();
-    json_object_set_new(j, "requests", json_integer((json_int_t)st->requests));
-    json_object_set_new(j, "get", json_integer((json_int_t)st->get));
-    json_object_set_new(j, "put", json_integer((json_int_t)st->put));
-    json_object_set_new(j, "head", json_integer((json_int_t)st->head));
-    json_object_set_new(j, "list", json_integer((json_int_t)st->list));
-    json_object_set_new(j, "delete", json_integer((json_int_t)st->del));
-    json_object_set_new(j, "copy", json_integer((json_int_t)st->copy));
-    json_object_set_new(j, "bytes_up", json_integer((json_int_t)st->bytes_up));
-    json_object_set_new(j, "bytes_down", json_integer((json_int_t)st->bytes_down));
-    json_object_set_new(j, "in_flight_max", json_integer((json_int_t)st->peak));
-    return j;
+#define I(v) ((json_int_t)(v))
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", I(st->requests), "get", I(st->get), "put",
+                     I(st->put), "head", I(st->head), "list", I(st->list), "delete", I(st->del), "copy", I(st->copy),
+                     "bytes_up", I(st->bytes_up), "bytes_down", I(st->bytes_down), "in_flight_max", I(st->peak));
+#undef I
 }
 
 /* The plain output's line (on stderr, unless --quiet). */
