@@ -218,8 +218,7 @@ fi
 check "the host: local repository, slot folders, configurations" host_setup
 if start_dockerd; then ok "dockerd answers"; else fatal "dockerd answers"; fi
 if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
-    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:$((30000 + RANDOM % 20000)) >/dev/null &&
-        OWN_SWARM=1
+    swarm_init
     docker swarm update --task-history-limit 2 >/dev/null
 fi
 [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ] && ok "a one-node Swarm" || fatal "a one-node Swarm"

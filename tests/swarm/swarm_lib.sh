@@ -36,3 +36,32 @@ stop_dockerd() {
     rm -rf "$W/docker"
     OWN_DOCKERD=0
 }
+
+# unused_port: a TCP port below the ephemeral range (32768 and up: a port there may be, for a
+# while, the local end of any connection) that no socket on this machine has now.
+unused_port() {
+    local p hex
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 12000))
+        hex=$(printf '%04X' "$p")
+        awk -v h="$hex" 'FNR > 1 { split($2, a, ":"); if (a[2] == h) found = 1 } END { exit !found }' \
+            /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# swarm_init: makes this engine a one-node Swarm on loopback (OWN_SWARM=1), trying another port
+# when the one it took was taken meanwhile.
+swarm_init() {
+    local p
+    for _ in 1 2 3 4 5; do
+        p=$(unused_port) || return 1
+        if docker swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$p" >/dev/null 2>"$W/swarm-init.err"; then
+            OWN_SWARM=1
+            return 0
+        fi
+        say "docker swarm init on 127.0.0.1:$p: $(head -1 "$W/swarm-init.err")"
+        docker swarm leave --force >/dev/null 2>&1
+    done
+    return 1
+}

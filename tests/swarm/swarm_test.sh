@@ -153,8 +153,7 @@ logs_of() { docker logs "$1" 2>&1; }
 # --- setup ---------------------------------------------------------------------------------
 if start_dockerd; then ok "dockerd answers"; else fatal "dockerd answers"; fi
 if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
-    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:$((30000 + RANDOM % 20000)) >/dev/null &&
-        OWN_SWARM=1
+    swarm_init
     # Our own swarm: keep one finished task per slot, so the vfs copies stay few.
     docker swarm update --task-history-limit 2 >/dev/null
 fi
